@@ -1,0 +1,3 @@
+"""watchkeeper's engine: config, scheduler, pipeline, state, notifications."""
+
+__version__ = "0.1.0"

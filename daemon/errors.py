@@ -1,0 +1,36 @@
+"""Error types per layer. Messages say what is wrong and what to do; they never carry secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WatchkeeperError(Exception):
+    """Base of every error watchkeeper raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str
+    """Dotted path of the offending key, e.g. `checks[api].interval`; empty for the file."""
+    message: str
+
+    def render(self, source: str) -> str:
+        return f"{source}: {self.key}: {self.message}" if self.key else f"{source}: {self.message}"
+
+
+class ConfigError(WatchkeeperError):
+    """The configuration cannot be used. Rendered one problem per line; exit code 2."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(p.render(source) for p in problems))
+
+
+class SecretError(WatchkeeperError):
+    """A `secret:NAME` reference could not be resolved. The message names NAME, never a value."""
+
+
+class StateError(WatchkeeperError):
+    """The state directory or database cannot be used (locked, unwritable, newer schema)."""

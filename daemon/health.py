@@ -1,0 +1,190 @@
+"""The daemon's own health endpoint: `GET /healthz` for load balancers, probes and self-checks.
+
+A deliberately tiny HTTP/1.1 responder on asyncio streams; a slow, huge or garbled request
+must never hold it, crash it or reach the probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 8192
+READ_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 64
+_LINGER_S = 1.0
+_LINGER_BYTES = 64 * 1024
+
+_REQUEST_LINE = re.compile(r"^([A-Z]{1,16}) (\S{1,2048}) HTTP/1\.[01]$")
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """What the probe says: healthy or not, plus details for the JSON body."""
+
+    healthy: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` (as `daemon.health_listen` holds it) → (host, port)."""
+    host, _, port = value.rpartition(":")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+async def serve_health(
+    host: str,
+    port: int,
+    probe: Callable[[], HealthReport],
+    *,
+    read_timeout: float = READ_TIMEOUT_S,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    max_connections: int = MAX_CONNECTIONS,
+) -> asyncio.Server:
+    """Start serving; the caller owns the returned server (`close()` + `await wait_closed()`)."""
+    active = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        if active >= max_connections:  # many slow clients: refuse, rather than queue
+            writer.close()
+            return
+        active += 1
+        try:
+            try:
+                await _handle(reader, writer, probe, read_timeout)
+            except Exception:  # a bug here must not kill the server or spam asyncio's handler
+                log.exception("health endpoint: unexpected error")
+            writer.close()
+            await writer.wait_closed()
+        except OSError:
+            pass  # the client reset the connection while we closed it
+        except asyncio.CancelledError:
+            # Shutdown with a client mid-request. Ending quietly is deliberate: nothing awaits
+            # this task, and Python 3.11 would log a cancelled handler as an unhandled error.
+            writer.transport.abort()
+        finally:
+            active -= 1
+
+    return await asyncio.start_server(handle, host, port, limit=max_request_bytes)
+
+
+async def _handle(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    probe: Callable[[], HealthReport],
+    read_timeout: float,
+) -> None:
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), read_timeout)
+    except TimeoutError:
+        await _send(writer, reader, _error(408, "request not received in time"), linger=True)
+        return
+    except asyncio.LimitOverrunError:
+        await _send(writer, reader, _error(431, "request too large"), linger=True)
+        return
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return  # the client went away before finishing its request
+    response, head_only = _route(head, probe)
+    await _send(writer, reader, response, linger=False, head_only=head_only)
+
+
+def _route(head: bytes, probe: Callable[[], HealthReport]) -> tuple[_Response, bool]:
+    """Pick the response for a complete request head; True means HEAD (no body)."""
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    match = _REQUEST_LINE.match(line)
+    if match is None:
+        return _error(400, "malformed request line"), False
+    method, target = match.groups()
+    path = target.split("?", 1)[0]
+    if path != "/healthz":
+        return _error(404, "not found; try GET /healthz"), method == "HEAD"
+    if method not in ("GET", "HEAD"):
+        return (
+            _Response(405, {"error": "use GET or HEAD"}, (("Allow", "GET, HEAD"),)),
+            False,
+        )
+    return _probe(probe), method == "HEAD"
+
+
+def _probe(probe: Callable[[], HealthReport]) -> _Response:
+    try:
+        report = probe()
+    except Exception as exc:
+        log.exception("health probe raised")
+        return _Response(503, {"status": "error", "error": f"probe raised {type(exc).__name__}"})
+    body = {**report.detail, "status": "ok" if report.healthy else "failing"}
+    return _Response(200 if report.healthy else 503, body)
+
+
+def _error(status: int, message: str) -> _Response:
+    return _Response(status, {"error": message})
+
+
+async def _send(
+    writer: asyncio.StreamWriter,
+    reader: asyncio.StreamReader,
+    response: _Response,
+    *,
+    linger: bool,
+    head_only: bool = False,
+) -> None:
+    body = (json.dumps(response.body, default=_json_default, sort_keys=True) + "\n").encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        ("Connection", "close"),
+        *response.headers,
+    ]
+    status_line = f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}"
+    lines = [status_line, *(f"{k}: {v}" for k, v in headers), "", ""]
+    writer.write("\r\n".join(lines).encode("latin-1") + (b"" if head_only else body))
+    try:
+        await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+        if linger and writer.can_write_eof():
+            # Closing with unread input makes the kernel send RST, which can destroy the
+            # response before the client reads it: half-close, then discard what is left.
+            writer.write_eof()
+            await asyncio.wait_for(_discard(reader), _LINGER_S)
+    except (TimeoutError, ConnectionError):
+        pass
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    seen = 0
+    while seen < _LINGER_BYTES:
+        chunk = await reader.read(4096)
+        if not chunk:
+            return
+        seen += len(chunk)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

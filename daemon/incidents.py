@@ -1,0 +1,421 @@
+"""The incident engine: turns check results into incidents and the events people hear about.
+
+Pure functions over `EngineState`: no I/O, no clock reads (`now` is always a parameter), and
+the input state is never mutated — every call works on a deep copy and returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from graphlib import TopologicalSorter
+
+from daemon.models import (
+    CheckResult,
+    CheckState,
+    EngineState,
+    EventKind,
+    Incident,
+    IncidentEvent,
+    Severity,
+    Status,
+    fingerprint,
+    format_duration,
+    worst_status,
+)
+
+REMOVED_DETAIL = "check removed from configuration"
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """What the engine needs from one `[[checks]]` entry."""
+
+    name: str
+    severity: Severity
+    failure_threshold: int = 2
+    success_threshold: int = 1
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IncidentPolicy:
+    """The `[incidents]` config table."""
+
+    reminder_interval: timedelta | None = None
+    """None (or zero) = no reminders."""
+    flap_window: timedelta = timedelta(minutes=30)
+    flap_threshold: int = 4
+    """More than this many `failing` flips inside `flap_window` = flapping."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    state: EngineState
+    events: list[IncidentEvent]
+    resolved: list[Incident]
+    """Incidents closed by this call: they have left `state.incidents`; the store keeps them."""
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """One check's outcome in one evaluation (several results folded into one)."""
+
+    status: Status
+    evidence: str
+    at: datetime
+
+
+@dataclass
+class _Cycle:
+    """Working memory of one `evaluate` call; `state` is the private copy being changed."""
+
+    state: EngineState
+    checks: Mapping[str, CheckPolicy]
+    policy: IncidentPolicy
+    now: datetime
+    observed: dict[str, _Observed]
+    before: dict[int, tuple[Severity, frozenset[str]]]
+    """Severity and blast radius of each incident open when the call started."""
+    deps: dict[str, set[str]]
+    """Transitive dependencies of every configured check."""
+    events: list[IncidentEvent] = field(default_factory=list)
+    resolved: list[Incident] = field(default_factory=list)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    flapped: dict[int, list[str]] = field(default_factory=dict)
+    started_flapping: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)
+
+
+def evaluate(
+    state: EngineState,
+    results: list[CheckResult],
+    checks: Mapping[str, CheckPolicy],
+    policy: IncidentPolicy,
+    now: datetime,
+) -> Evaluation:
+    """Fold one batch of results into the state; return the new state and what to announce.
+
+    `results` may cover any subset of the configured checks: checks without a result keep
+    their counters, but time-based transitions (flap settling, reminders) still happen.
+    Reminders due at `now` are included, so calling `reminders` separately is optional.
+    Event order: `resolved` as they happen, then by incident id `opened`/`changed` and
+    `flapping`, then `reminder`.
+    """
+    cycle = _Cycle(
+        state=state.model_copy(deep=True),
+        checks=checks,
+        policy=policy,
+        now=now,
+        observed=observe(results, checks),
+        before={i.id: (i.severity, frozenset(i.blast_radius)) for i in state.incidents.values()},
+        deps={name: dependencies(name, checks) for name in checks},
+    )
+    _drop_removed(cycle)
+    for name in sorted(checks):
+        _record(cycle, name)
+    for name in topological_order(checks):
+        _place(cycle, name)
+    _refresh_incidents(cycle)
+    events = cycle.events + _announce(cycle) + _remind(cycle.state, policy, now)
+    return Evaluation(state=cycle.state, events=events, resolved=cycle.resolved)
+
+
+def reminders(state: EngineState, policy: IncidentPolicy, now: datetime) -> Evaluation:
+    """A `reminder` for every open incident that has been quiet for `reminder_interval`."""
+    new = state.model_copy(deep=True)
+    return Evaluation(state=new, events=_remind(new, policy, now), resolved=[])
+
+
+def observe(results: list[CheckResult], checks: Mapping[str, CheckPolicy]) -> dict[str, _Observed]:
+    """Fold each configured check's results into one status; others are ignored."""
+    by_check: dict[str, list[CheckResult]] = {}
+    for result in results:
+        if result.check in checks:
+            by_check.setdefault(result.check, []).append(result)
+    return {name: _fold(batch) for name, batch in by_check.items()}
+
+
+def _fold(results: list[CheckResult]) -> _Observed:
+    ordered = sorted(results, key=lambda r: (r.subject or "", r.started_at, r.evidence))
+    bad = [r.evidence for r in ordered if not r.ok]
+    evidence = "\n".join(bad) if bad else ordered[0].evidence
+    return _Observed(worst_status(ordered), evidence, max(r.started_at for r in ordered))
+
+
+def topological_order(checks: Mapping[str, CheckPolicy]) -> list[str]:
+    """Dependencies before dependants; the same order whatever order `checks` came in."""
+    graph = {n: sorted(d for d in checks[n].depends_on if d in checks) for n in sorted(checks)}
+    return list(TopologicalSorter(graph).static_order())
+
+
+def dependencies(name: str, checks: Mapping[str, CheckPolicy]) -> set[str]:
+    """Every check `name` depends on, directly or transitively."""
+    found: set[str] = set()
+    stack = list(checks[name].depends_on)
+    while stack:
+        dependency = stack.pop()
+        if dependency in found or dependency not in checks:
+            continue
+        found.add(dependency)
+        stack.extend(checks[dependency].depends_on)
+    return found
+
+
+# --- phase 1: counters, the failing flag, flapping --------------------------------------------
+
+
+def _drop_removed(cycle: _Cycle) -> None:
+    state = cycle.state
+    for incident in sorted(state.incidents.values(), key=lambda i: i.id):
+        if incident.check not in cycle.checks:
+            _resolve(cycle, incident, REMOVED_DETAIL)
+    for name in [name for name in state.checks if name not in cycle.checks]:
+        del state.checks[name]
+
+
+def _record(cycle: _Cycle, name: str) -> None:
+    check = cycle.state.checks.setdefault(name, CheckState())
+    observed = cycle.observed.get(name)
+    if observed is not None and _tally(check, observed, cycle.checks[name]):
+        check.changes.append(cycle.now)
+    horizon = cycle.now - cycle.policy.flap_window
+    check.changes = [at for at in check.changes if at > horizon]
+    if not check.flapping and len(check.changes) > cycle.policy.flap_threshold:
+        check.flapping = True
+        cycle.started_flapping.add(name)
+    elif check.flapping and not check.changes:
+        check.flapping = False
+        cycle.settled.add(name)
+
+
+def _tally(check: CheckState, observed: _Observed, policy: CheckPolicy) -> bool:
+    """Count one result and apply the thresholds to `failing`; True when the flag flipped."""
+    ok = observed.status == "ok"
+    check.consecutive_successes = check.consecutive_successes + 1 if ok else 0
+    check.consecutive_failures = 0 if ok else check.consecutive_failures + 1
+    check.last_status, check.last_evidence = observed.status, observed.evidence
+    check.hard_failure_in_streak = not ok and (
+        check.hard_failure_in_streak or observed.status in ("failing", "error")
+    )
+    check.last_result_at = observed.at
+    if not check.failing and check.consecutive_failures >= policy.failure_threshold:
+        check.failing = True
+        return True
+    if check.failing and check.consecutive_successes >= policy.success_threshold:
+        check.failing = False
+        return True
+    return False
+
+
+# --- phase 2: which incident each check belongs to (dependencies first) -----------------------
+
+
+def _place(cycle: _Cycle, name: str) -> None:
+    check = cycle.state.checks[name]
+    own = _own_incident(cycle.state, name)
+    current = own or (
+        cycle.state.incidents.get(check.incident_id) if check.incident_id is not None else None
+    )
+    if name in cycle.started_flapping:
+        _start_flapping(cycle, name, current)
+    elif check.flapping:  # muted: keep whatever it belongs to until it is stable again
+        check.incident_id = current.id if current is not None else None
+    elif check.failing:
+        _place_failing(cycle, name, own)
+    else:
+        check.incident_id = None
+        if own is not None:
+            settled = name in cycle.settled
+            _resolve(cycle, own, "stable again after flapping" if settled else "recovered")
+
+
+def _place_failing(cycle: _Cycle, name: str, own: Incident | None) -> None:
+    check = cycle.state.checks[name]
+    if own is not None:  # opened before its dependency failed: it stays, already notified
+        check.incident_id = own.id
+        return
+    grouped, target = _group_target(cycle, name)
+    if grouped:
+        # A symptom of a failing dependency: no page of its own. If no dependency has an
+        # incident yet (still below its threshold), wait for it rather than page now.
+        check.incident_id = target.id if target is not None else None
+        return
+    incident = _open(cycle, name)
+    check.incident_id = incident.id
+    if name in cycle.settled:
+        cycle.notes.setdefault(incident.id, []).append("stable again after flapping")
+
+
+def _start_flapping(cycle: _Cycle, name: str, incident: Incident | None) -> None:
+    """One `flapping` event, on the check's incident; attach to or open one if it has none."""
+    if incident is None:
+        incident = _group_target(cycle, name)[1] or _open(cycle, name)
+    cycle.state.checks[name].incident_id = incident.id
+    cycle.flapped.setdefault(incident.id, []).append(name)
+
+
+def _is_failing_now(cycle: _Cycle, name: str) -> bool:
+    """Failing for grouping purposes: flagged, flapping, or non-ok in this same evaluation."""
+    check = cycle.state.checks[name]
+    observed = cycle.observed.get(name)
+    return check.failing or check.flapping or (observed is not None and observed.status != "ok")
+
+
+def _group_target(cycle: _Cycle, name: str) -> tuple[bool, Incident | None]:
+    """(whether a dependency is failing, the incident of the deepest one that has one).
+
+    Deepest = no other dependency with an incident below it: the root-cause end of the chain.
+    Several independent roots (a diamond) are told apart by name, for determinism.
+    """
+    failing = {d for d in cycle.deps[name] if _is_failing_now(cycle, d)}
+    owned = {d: i for d in failing if (i := _own_incident(cycle.state, d)) is not None}
+    roots = [d for d in owned if not cycle.deps[d] & owned.keys()]
+    return bool(failing), (owned[min(roots)] if roots else None)
+
+
+def _own_incident(state: EngineState, name: str) -> Incident | None:
+    """Looked up by fingerprint, so a reloaded state can never grow a duplicate."""
+    wanted = fingerprint(name)
+    matches = [i for i in state.incidents.values() if i.fingerprint == wanted]
+    return min(matches, key=lambda i: i.id) if matches else None
+
+
+def _open(cycle: _Cycle, name: str) -> Incident:
+    state = cycle.state
+    check = state.checks[name]
+    while state.next_incident_id in state.incidents:  # never reuse an id, even from bad state
+        state.next_incident_id += 1
+    incident = Incident(
+        id=state.next_incident_id,
+        fingerprint=fingerprint(name),
+        check=name,
+        severity=_target_severity(check, cycle.checks[name], None) or cycle.checks[name].severity,
+        opened_at=cycle.now,
+        evidence=check.last_evidence,
+        first_evidence=check.last_evidence,
+    )
+    state.next_incident_id += 1
+    state.incidents[incident.id] = incident
+    streak = check.consecutive_failures
+    if streak:
+        cycle.notes[incident.id] = [f"{streak} non-ok result{'s' * (streak != 1)} in a row"]
+    return incident
+
+
+def _resolve(cycle: _Cycle, incident: Incident, detail: str) -> None:
+    observed = cycle.observed.get(incident.check)
+    if observed is not None:
+        incident.evidence = observed.evidence
+    incident.status = "resolved"
+    incident.resolved_at = cycle.now
+    incident.last_notified_at = cycle.now
+    del cycle.state.incidents[incident.id]
+    cycle.resolved.append(incident)
+    cycle.events.append(_event(incident, "resolved", cycle.now, detail))
+
+
+# --- phase 3: bring open incidents up to date and say what changed ----------------------------
+
+
+def _refresh_incidents(cycle: _Cycle) -> None:
+    for incident in cycle.state.incidents.values():
+        root = cycle.state.checks[incident.check]
+        observed = cycle.observed.get(incident.check)
+        if observed is not None:
+            incident.evidence = observed.evidence
+        incident.blast_radius = _blast_radius(cycle, incident.check)
+        own = _target_severity(root, cycle.checks[incident.check], incident) or incident.severity
+        # A grouped dependant has no page of its own, so its severity must not be lost.
+        incident.severity = max([own, *(cycle.checks[n].severity for n in incident.blast_radius)])
+        incident.flapping = root.flapping
+
+
+def _target_severity(
+    check: CheckState, policy: CheckPolicy, incident: Incident | None
+) -> Severity | None:
+    """The configured severity, one step lower while the streak has only been `degraded`;
+    None = keep the incident's current severity (the check is ok again)."""
+    if check.last_status is None or check.last_status == "ok":
+        return None
+    return policy.severity if check.hard_failure_in_streak else policy.severity.lower()
+
+
+def _blast_radius(cycle: _Cycle, root: str) -> list[str]:
+    """Failing (or flapping) checks that depend on `root`, directly or transitively."""
+    return sorted(
+        name
+        for name, check in cycle.state.checks.items()
+        if name != root and (check.failing or check.flapping) and root in cycle.deps[name]
+    )
+
+
+def _announce(cycle: _Cycle) -> list[IncidentEvent]:
+    events: list[IncidentEvent] = []
+    for incident in sorted(cycle.state.incidents.values(), key=lambda i: i.id):
+        news = _news(cycle, incident)
+        if incident.id in cycle.flapped:
+            detail = (
+                f"{', '.join(cycle.flapped[incident.id])} flapping: more than "
+                f"{cycle.policy.flap_threshold} state changes in "
+                f"{format_duration(cycle.policy.flap_window)}; open/resolve muted until stable"
+            )
+            news.append(_event(incident, "flapping", cycle.now, detail))
+        if news:
+            incident.last_notified_at = cycle.now
+        events.extend(news)
+    return events
+
+
+def _news(cycle: _Cycle, incident: Incident) -> list[IncidentEvent]:
+    """`opened` for a new incident, one `changed` for a grown or re-rated one, else nothing."""
+    notes = cycle.notes.get(incident.id, [])
+    if incident.id not in cycle.before:  # the event's blast_radius field carries the rest
+        return [_event(incident, "opened", cycle.now, "; ".join(notes))]
+    severity, radius = cycle.before[incident.id]
+    flappers = cycle.flapped.get(incident.id, [])  # their `flapping` notice says it already
+    added = [n for n in incident.blast_radius if n not in radius and n not in flappers]
+    changes: list[str] = []
+    if incident.severity != severity:
+        verb = "raised" if incident.severity > severity else "lowered"
+        changes.append(f"severity {verb} from {severity} to {incident.severity}")
+    if added:
+        changes.append(f"blast radius grew: {', '.join(added)}")
+    if not changes:
+        return []
+    event = _event(incident, "changed", cycle.now, "; ".join(changes))
+    event.previous_severity = severity if incident.severity != severity else None
+    return [event]
+
+
+def _remind(state: EngineState, policy: IncidentPolicy, now: datetime) -> list[IncidentEvent]:
+    """Mutates `state`: due incidents get `last_reminder_at`/`last_notified_at` = now."""
+    interval = policy.reminder_interval
+    if interval is None or interval <= timedelta(0):
+        return []
+    events: list[IncidentEvent] = []
+    for incident in sorted(state.incidents.values(), key=lambda i: i.id):
+        if now - (incident.last_notified_at or incident.opened_at) < interval:
+            continue
+        incident.last_reminder_at = now
+        incident.last_notified_at = now
+        detail = f"still open after {format_duration(now - incident.opened_at)}"
+        events.append(_event(incident, "reminder", now, detail))
+    return events
+
+
+def _event(incident: Incident, kind: EventKind, now: datetime, detail: str = "") -> IncidentEvent:
+    duration = incident.duration if kind == "resolved" else None
+    return IncidentEvent(
+        incident_id=incident.id,
+        kind=kind,
+        at=now,
+        check=incident.check,
+        severity=incident.severity,
+        evidence=incident.evidence,
+        blast_radius=list(incident.blast_radius),
+        opened_at=incident.opened_at,
+        duration_s=duration.total_seconds() if duration is not None else None,
+        detail=detail,
+    )

@@ -1,0 +1,232 @@
+"""The data that crosses module boundaries: severities, check results, incidents, events.
+
+Plain pydantic models with no behaviour beyond ordering and (de)serialisation; nothing here
+does I/O, and nothing here may hold a secret value.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+
+class Severity(enum.StrEnum):
+    """`critical > high > medium > low > info`, everywhere."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def lower(self) -> Severity:
+        """One step down, bottoming out at `info`."""
+        order = list(Severity)  # critical first
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+_SEVERITY_RANK = {
+    Severity.INFO: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+Status = Literal["ok", "degraded", "failing", "error"]
+"""`ok`; `degraded` (up but slow or near a limit); `failing` (the target is wrong);
+`error` (the check itself could not run: bad credentials, bad config at run time)."""
+
+STATUS_RANK: dict[str, int] = {"ok": 0, "degraded": 1, "failing": 2, "error": 3}
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30s', '5m' or '1h'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(
+        f"{value!r} is not a duration: use a number with a unit, "
+        "e.g. '500ms', '30s', '5m', '1h', '1d'"
+    )
+
+
+def format_duration(value: timedelta) -> str:
+    """Compact human form: `45s`, `3m`, `2h 5m`, `1d 3h`."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def _serialize_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds and seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_serialize_duration, return_type=str, when_used="json"),
+]
+"""A config duration: accepts `"30s"`, `"5m"`, seconds as a number; serialises as `"30s"`."""
+
+
+class CheckResult(BaseModel):
+    """One run of one check (a check may yield several, one per subject it looked at)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: str
+    status: Status
+    evidence: str
+    """An exact sentence a person can act on: what was asked, what came back, what was expected."""
+    started_at: datetime
+    latency_ms: float | None = None
+    subject: str | None = None
+    """What was looked at when it is not the whole check (a pod, a series, an address)."""
+    values: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def worst_status(results: list[CheckResult]) -> Status:
+    if not results:
+        return "error"
+    worst = max(results, key=lambda r: STATUS_RANK[r.status])
+    return worst.status
+
+
+def fingerprint(check: str) -> str:
+    """Stable identity of the incident a check's failure belongs to, across restarts."""
+    return hashlib.sha256(f"check:{check}".encode()).hexdigest()[:16]
+
+
+EventKind = Literal["opened", "changed", "reminder", "resolved", "flapping"]
+EVENT_KINDS: tuple[EventKind, ...] = ("opened", "changed", "reminder", "resolved", "flapping")
+
+
+class CheckState(BaseModel):
+    """What the incident engine remembers about one check between cycles."""
+
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    failing: bool = False
+    """The rule-level state: set once `failure_threshold` non-ok results arrive in a row,
+    cleared after `success_threshold` ok results."""
+    last_status: Status | None = None
+    hard_failure_in_streak: bool = False
+    """A `failing` or `error` result was seen since the last ok one (degraded-only streaks
+    open incidents one severity lower)."""
+    last_result_at: datetime | None = None
+    last_evidence: str = ""
+    changes: list[datetime] = Field(default_factory=list)
+    """When `failing` flipped, kept for the flapping window."""
+    flapping: bool = False
+    incident_id: int | None = None
+    """The open incident this check belongs to: its own, or its failing dependency's."""
+
+
+class Incident(BaseModel):
+    id: int
+    fingerprint: str
+    check: str
+    """The root check: the deepest failing dependency of the group."""
+    severity: Severity
+    status: Literal["open", "resolved"] = "open"
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    last_reminder_at: datetime | None = None
+    evidence: str = ""
+    """The latest evidence of the root check."""
+    first_evidence: str = ""
+    blast_radius: list[str] = Field(default_factory=list)
+    """Checks that depend (transitively) on the root check and were failing with it."""
+    flapping: bool = False
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.resolved_at is None:
+            return None
+        return self.resolved_at - self.opened_at
+
+
+class IncidentEvent(BaseModel):
+    """Something about an incident that people should hear about once."""
+
+    incident_id: int
+    kind: EventKind
+    at: datetime
+    check: str
+    severity: Severity
+    evidence: str
+    blast_radius: list[str] = Field(default_factory=list)
+    previous_severity: Severity | None = None
+    opened_at: datetime
+    duration_s: float | None = None
+    """Set on `resolved`: how long the incident was open."""
+    detail: str = ""
+    """One extra human line: why it changed, that it is flapping, and so on."""
+
+
+class EngineState(BaseModel):
+    """Everything the incident engine needs to carry from one cycle to the next."""
+
+    checks: dict[str, CheckState] = Field(default_factory=dict)
+    incidents: dict[int, Incident] = Field(default_factory=dict)
+    """Open incidents, by id. Resolved ones live only in the store."""
+    next_incident_id: int = 1

@@ -1,0 +1,363 @@
+"""`watchkeeper run`: the long-running service and its `--once` variant.
+
+APScheduler drives one job per check; signals reload (SIGHUP) or drain and stop (SIGTERM);
+systemd hears READY/STATUS/WATCHDOG/RELOADING/STOPPING. A failing job never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from daemon import secrets
+from daemon.config import Settings, load_settings
+from daemon.errors import ConfigError
+from daemon.health import HealthReport, serve_health
+from daemon.logging import Redactor
+from daemon.models import CheckResult, IncidentEvent
+from daemon.notify import DeliveryReport, Notifier
+from daemon.pipeline import Pipeline
+from daemon.sdnotify import SdNotifier
+from daemon.store import Store
+from jobs.base import CheckContext, CheckSpec
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 5.0
+REMINDER_TICK_S = 60.0
+USER_AGENT = "watchkeeper/0.1 (+https://github.com/watchkeeper)"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def secret_resolver() -> Callable[[str], str]:
+    """`secret:NAME` → value, and register the value so logs mask it wherever it appears."""
+
+    def resolve(ref: str) -> str:
+        value = secrets.resolve(ref)
+        if value is not ref:
+            Redactor.add_known(value)
+        return value
+
+    return resolve
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[tuple[Store, CheckContext, Notifier]]:
+    """The store, the check context and the notifier, closed in reverse order."""
+    store = await asyncio.to_thread(Store.open, settings.daemon.state_dir)
+    resolve = secret_resolver()
+    async with httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT}, timeout=30.0, follow_redirects=False
+    ) as client:
+        ctx = CheckContext(http=client, now=utcnow, resolve_secret=resolve)
+        notifier = Notifier(store, settings.notify, settings.delivery, resolve, utcnow)
+        try:
+            yield store, ctx, notifier
+        finally:
+            await asyncio.to_thread(store.close)
+
+
+@dataclass
+class OnceReport:
+    results: list[CheckResult]
+    events: list[IncidentEvent]
+    delivery: DeliveryReport
+
+
+async def run_once(settings: Settings) -> OnceReport:
+    """Every enabled check once, the whole pipeline, then deliver what is due."""
+    async with open_runtime(settings) as (store, ctx, notifier):
+        pipeline = Pipeline(settings, store, ctx, now=utcnow)
+        server = await _serve_health_once(settings, pipeline)
+        try:
+            results, events = await pipeline.cycle(settings.enabled_checks)
+        finally:
+            if server is not None:
+                server.close()
+        await asyncio.to_thread(store.prune, utcnow() - settings.daemon.retention)
+        delivery = await notifier.deliver_due()
+    return OnceReport(results, events, delivery)
+
+
+async def _serve_health_once(settings: Settings, pipeline: Pipeline) -> asyncio.Server | None:
+    """`--once` serves the health endpoint too, so checks of it see the real thing."""
+    listen = settings.daemon.health_listen
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+
+    def probe() -> HealthReport:
+        return HealthReport(
+            healthy=True,
+            detail={
+                "mode": "once",
+                "checks": len(settings.enabled_checks),
+                "cycles": pipeline.cycles,
+            },
+        )
+
+    try:
+        return await serve_health(host.strip("[]"), int(port), probe)
+    except OSError as exc:
+        log.warning("health endpoint not served", listen=listen, reason=exc.strerror)
+        return None
+
+
+def _jitter(spec: CheckSpec, settings: Settings) -> float:
+    interval = (spec.interval or timedelta(seconds=60)).total_seconds()
+    return min(settings.daemon.jitter.total_seconds(), interval / 10)
+
+
+@dataclass
+class Service:
+    """The daemon. `await Service(path, settings).serve()` returns the exit code."""
+
+    config_path: Path
+    settings: Settings
+    sd: SdNotifier = field(default_factory=SdNotifier)
+    now: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        self.stop_event = asyncio.Event()
+        self.wake_notifier = asyncio.Event()
+        self.inflight: set[asyncio.Task[Any]] = set()
+        self.last_beat = time.monotonic()
+        self.scheduler: Any = None
+        self.pipeline: Pipeline | None = None
+        self.notifier: Notifier | None = None
+        self.reloads = 0
+
+    async def serve(self) -> int:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        async with open_runtime(self.settings) as (store, ctx, notifier):
+            self.notifier = notifier
+            self.pipeline = Pipeline(
+                self.settings, store, ctx, now=self.now, on_queued=self.wake_notifier.set
+            )
+            await self.pipeline.state()
+            self.scheduler = AsyncIOScheduler(
+                timezone=UTC,
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            )
+            self._schedule_all()
+            self.scheduler.start()
+            helpers = await self._start_helpers()
+            self._install_signals()
+            self.sd.ready()
+            self._send_status()
+            log.info("watchkeeper started", checks=len(self.settings.enabled_checks))
+            await self.stop_event.wait()
+            await self._shutdown(helpers)
+        return 0
+
+    async def _start_helpers(self) -> list[asyncio.Task[Any] | asyncio.Server]:
+        assert self.notifier is not None
+        tasks: list[asyncio.Task[Any] | asyncio.Server] = [
+            asyncio.create_task(self.notifier.run(self.wake_notifier, self.stop_event)),
+            asyncio.create_task(self._watchdog()),
+        ]
+        listen = self.settings.daemon.health_listen
+        if listen:
+            host, _, port = listen.rpartition(":")
+            try:
+                tasks.append(await serve_health(host.strip("[]"), int(port), self.health))
+            except OSError as exc:
+                log.error("health endpoint not served", listen=listen, reason=exc.strerror)
+        return tasks
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        for job in list(self.scheduler.get_jobs()):
+            job.remove()
+        start = self.now() + timedelta(seconds=1)
+        for spec in self.settings.enabled_checks:
+            trigger: Any
+            if spec.cron:
+                trigger = CronTrigger.from_crontab(spec.cron, timezone=UTC)
+                trigger.jitter = int(self.settings.daemon.jitter.total_seconds())
+                next_run: datetime | None = None
+            else:
+                interval = spec.interval or timedelta(seconds=60)
+                trigger = IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    jitter=_jitter(spec, self.settings) or None,
+                    timezone=UTC,
+                )
+                next_run = start
+            self.scheduler.add_job(
+                self._check_job,
+                trigger,
+                args=[spec.name],
+                id=f"check:{spec.name}",
+                name=spec.name,
+                replace_existing=True,
+                **({"next_run_time": next_run} if next_run else {}),
+            )
+        self.scheduler.add_job(self._beat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
+        self.scheduler.add_job(self._remind, "interval", seconds=REMINDER_TICK_S, id="reminders")
+        self.scheduler.add_job(self._prune, "interval", hours=1, id="prune")
+
+    async def _check_job(self, name: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+        try:
+            spec = self.settings.check(name)
+            assert self.pipeline is not None
+            results = await self.pipeline.run_checks([spec])
+            await self.pipeline.record(results)
+        except KeyError:
+            return  # removed by a reload while queued
+        except Exception:
+            log.exception("check job failed", check=name)
+        finally:
+            if task is not None:
+                self.inflight.discard(task)
+
+    async def _remind(self) -> None:
+        try:
+            assert self.pipeline is not None
+            await self.pipeline.remind()
+        except Exception:
+            log.exception("reminder pass failed")
+
+    async def _prune(self) -> None:
+        assert self.pipeline is not None
+        cutoff = self.now() - self.settings.daemon.retention
+        try:
+            removed = await asyncio.to_thread(self.pipeline.store.prune, cutoff)
+        except Exception:
+            log.exception("pruning old results failed")
+            return
+        if removed:
+            log.info("pruned old check results", removed=removed)
+
+    async def _beat(self) -> None:
+        self.last_beat = time.monotonic()
+        self._send_status()
+
+    # -- health, watchdog, status -------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """The scheduler runs and its heartbeat job fired recently."""
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        running = self.scheduler is not None and self.scheduler.state == STATE_RUNNING
+        return running and time.monotonic() - self.last_beat < 3 * HEARTBEAT_S
+
+    def health(self) -> HealthReport:
+        pipeline = self.pipeline
+        last = pipeline.last_cycle_at if pipeline else None
+        return HealthReport(
+            healthy=self.healthy(),
+            detail={
+                "checks": len(self.settings.enabled_checks),
+                "cycles": pipeline.cycles if pipeline else 0,
+                "last_cycle": last.isoformat() if last else None,
+                "open_incidents": self._open_incidents(),
+            },
+        )
+
+    def _open_incidents(self) -> int:
+        state = self.pipeline._state if self.pipeline else None
+        return len(state.incidents) if state else 0
+
+    async def _watchdog(self) -> None:
+        interval = self.sd.watchdog_interval()
+        if interval is None:
+            return
+        while not self.stop_event.is_set():
+            if self.healthy():
+                self.sd.watchdog()
+            else:
+                log.warning("scheduler unhealthy: withholding the systemd watchdog ping")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=interval)
+
+    def _send_status(self) -> None:
+        last = self.pipeline.last_cycle_at if self.pipeline else None
+        when = last.strftime("%H:%M:%S UTC") if last else "none yet"
+        self.sd.status(
+            f"{len(self.settings.enabled_checks)} checks · "
+            f"{self._open_incidents()} open incidents · last result {when}"
+        )
+
+    # -- signals: reload and stop ------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    def request_stop(self, why: str = "request") -> None:
+        if not self.stop_event.is_set():
+            log.info("stopping", signal=why)
+            self.sd.stopping()
+            self.stop_event.set()
+
+    async def reload(self) -> bool:
+        """Re-read the config; an invalid one is rejected and the running one kept."""
+        self.sd.reloading()
+        try:
+            new = await asyncio.to_thread(load_settings, self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload rejected: " + problem.render(exc.source))
+            log.error("keeping the running configuration")
+            self.sd.ready()
+            return False
+        if new.daemon.state_dir != self.settings.daemon.state_dir:
+            log.warning("daemon.state_dir changes need a restart; keeping the current one")
+            new.daemon.state_dir = self.settings.daemon.state_dir
+        self.settings = new
+        assert self.pipeline is not None and self.notifier is not None
+        self.pipeline.reconfigure(new)
+        self.notifier.update_targets(new.notify)
+        self._schedule_all()
+        self.reloads += 1
+        log.info("configuration reloaded", checks=len(new.enabled_checks))
+        self.sd.ready()
+        self._send_status()
+        return True
+
+    async def _shutdown(self, helpers: list[asyncio.Task[Any] | asyncio.Server]) -> None:
+        self.scheduler.pause()
+        drain = self.settings.daemon.drain_timeout.total_seconds()
+        pending = {t for t in self.inflight if not t.done()}
+        if pending:
+            log.info("draining running checks", running=len(pending), limit_s=drain)
+            _, still = await asyncio.wait(pending, timeout=drain)
+            for task in still:
+                task.cancel()
+            if still:
+                log.warning("cancelled checks that outlived the drain", cancelled=len(still))
+                await asyncio.wait(still, timeout=2)
+        self.scheduler.shutdown(wait=False)
+        for helper in helpers:
+            if isinstance(helper, asyncio.Server):
+                helper.close()
+            else:
+                helper.cancel()
+        await asyncio.gather(
+            *(h for h in helpers if isinstance(h, asyncio.Task)), return_exceptions=True
+        )
+        log.info("watchkeeper stopped")

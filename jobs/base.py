@@ -1,0 +1,96 @@
+"""The contract every check type implements: a pydantic config model with an async `run`.
+
+A check gets everything it needs from the `CheckContext`; it never reads globals, and it turns
+every expected failure into a `CheckResult` with exact evidence — only bugs raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from daemon.models import CheckResult, Duration, Severity, Status
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CheckContext:
+    """What a running check may use. Built once by the service; tests build their own."""
+
+    http: httpx.AsyncClient
+    """Shared client for checks that do not need their own TLS or redirect settings."""
+    now: Callable[[], datetime] = utcnow
+    resolve_secret: Callable[[str], str] = field(default=lambda ref: ref)
+    """Turns a `secret:NAME` reference into its value (identity for plain strings)."""
+
+
+class CheckSpec(BaseModel):
+    """Fields shared by every `[[checks]]` entry. Subclasses add `type: Literal[...]` and
+    their own options, and implement `run`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    type: str
+    interval: Duration | None = Field(
+        default=None, description="How often to run, e.g. '30s', '5m'. Default 60s unless cron."
+    )
+    cron: str | None = Field(default=None, description="Crontab schedule instead of interval.")
+    timeout: Duration = Field(
+        default=timedelta(seconds=10), description="Hard limit for one run of this check."
+    )
+    severity: Severity = Severity.HIGH
+    failure_threshold: int = Field(default=2, ge=1, le=100)
+    success_threshold: int = Field(default=1, ge=1, le=100)
+    depends_on: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() < 1:
+            raise ValueError("interval must be at least 1s")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("timeout must be greater than 0")
+        return value
+
+    async def run(self, ctx: CheckContext) -> list[CheckResult]:
+        raise NotImplementedError
+
+    def result(
+        self,
+        status: Status,
+        evidence: str,
+        *,
+        started_at: datetime,
+        latency_ms: float | None = None,
+        subject: str | None = None,
+        values: dict[str, float | int | str | bool | None] | None = None,
+    ) -> CheckResult:
+        """Build a result for this check, labelled with its tags."""
+        return CheckResult(
+            check=self.name,
+            status=status,
+            evidence=evidence,
+            started_at=started_at,
+            latency_ms=None if latency_ms is None else round(latency_ms, 1),
+            subject=subject,
+            values=values or {},
+            labels={"type": self.type, **{f"tag:{t}": "1" for t in self.tags}},
+        )

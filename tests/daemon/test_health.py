@@ -1,0 +1,191 @@
+"""The /healthz endpoint over loopback: real HTTP clients, and raw sockets for bad ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from daemon.health import HealthReport, parse_listen, serve_health
+
+LAST_CYCLE = datetime(2026, 5, 9, 7, 35, tzinfo=UTC)
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.report = HealthReport(True, {"checks": 12, "last_cycle": LAST_CYCLE})
+        self.calls = 0
+
+    def __call__(self) -> HealthReport:
+        self.calls += 1
+        return self.report
+
+
+@pytest.fixture
+def probe() -> Probe:
+    return Probe()
+
+
+@pytest.fixture
+async def base_url(probe: Probe) -> AsyncIterator[str]:
+    server = await serve_health("127.0.0.1", 0, probe, read_timeout=0.3, max_request_bytes=1024)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _raw(base_url: str, data: bytes, *, close_write: bool = False) -> bytes:
+    host, port = parse_listen(base_url.removeprefix("http://"))
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(data)
+    await writer.drain()
+    if close_write:
+        writer.write_eof()
+    response = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    await writer.wait_closed()
+    return response
+
+
+async def test_healthy_probe_answers_200_with_json(base_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}/healthz")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["connection"] == "close"
+    assert response.http_version == "HTTP/1.1"
+    assert response.json() == {
+        "status": "ok",
+        "checks": 12,
+        "last_cycle": "2026-05-09T07:35:00+00:00",
+    }
+
+
+async def test_unhealthy_probe_answers_503(base_url: str, probe: Probe) -> None:
+    probe.report = HealthReport(False, {"reason": "scheduler stopped"})
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing", "reason": "scheduler stopped"}
+
+
+async def test_probe_that_raises_answers_503() -> None:
+    def broken() -> HealthReport:
+        raise RuntimeError("boom")
+
+    server = await serve_health("127.0.0.1", 0, broken)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
+
+
+async def test_query_string_is_ignored(base_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}/healthz?verbose=1")
+    assert response.status_code == 200
+
+
+async def test_head_has_headers_but_no_body(base_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.head(f"{base_url}/healthz")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+@pytest.mark.parametrize("path", ["/", "/health", "/healthz/x", "/metrics"])
+async def test_other_paths_answer_404(base_url: str, probe: Probe, path: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}{path}")
+    assert response.status_code == 404
+    assert probe.calls == 0
+
+
+async def test_post_answers_405(base_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{base_url}/healthz", content=b"x")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"NONSENSE\r\n\r\n",
+        b"GET /healthz\r\n\r\n",
+        b"GET /healthz HTTP/2.0\r\n\r\n",
+        b"get /healthz HTTP/1.1\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    ],
+)
+async def test_malformed_request_answers_400(
+    base_url: str, probe: Probe, request_head: bytes
+) -> None:
+    response = await _raw(base_url, request_head)
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Connection: close\r\n" in response
+    assert probe.calls == 0
+
+
+async def test_oversized_request_answers_431(base_url: str, probe: Probe) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}/healthz", headers={"X-Big": "a" * 20_000})
+    assert response.status_code == 431
+    assert probe.calls == 0
+
+
+async def test_slow_client_is_cut_off(base_url: str, probe: Probe) -> None:
+    host, port = parse_listen(base_url.removeprefix("http://"))
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finishes the head
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    await writer.wait_closed()
+    assert response.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert probe.calls == 0
+
+
+async def test_connections_beyond_the_limit_are_refused(probe: Probe) -> None:
+    server = await serve_health("127.0.0.1", 0, probe, read_timeout=5, max_connections=1)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        _, slow = await asyncio.open_connection("127.0.0.1", port)
+        slow.write(b"GET /healthz HTTP/1.1\r\n")
+        await slow.drain()
+        await asyncio.sleep(0)  # let the server accept the first connection
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""
+        writer.close()
+        slow.close()
+        await slow.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_client_that_hangs_up_early_does_not_break_the_server(base_url: str) -> None:
+    assert await _raw(base_url, b"GET /heal", close_write=True) == b""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base_url}/healthz")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("127.0.0.1:8787", ("127.0.0.1", 8787)), ("[::1]:9000", ("::1", 9000))],
+)
+def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(value) == expected
