@@ -1,0 +1,338 @@
+"""What every provider shares: the HTTP round trip, retries, the deadline, structured output.
+
+A provider module supplies only its endpoint, auth headers, request body and reply parsing.
+The key is used in exactly one place — the headers — and is scrubbed from anything that could
+be shown (error bodies, messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from daemon.llm.types import (
+    ModelRequest,
+    ModelResponse,
+    ProviderAuthError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    Reply,
+    StructuredOutputError,
+    Usage,
+)
+from daemon.logging import redact
+
+EXCERPT_CHARS = 300
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 8.0
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """The resolved `[providers.NAME]` settings a provider instance runs with."""
+
+    name: str
+    base_url: str
+    local: bool = False
+    timeout_s: float = 60.0
+    """Per-call deadline, covering every retry."""
+    max_retries: int = 3
+    keep_alive: str | None = None
+    num_ctx: int | None = None
+
+
+class Provider(ABC):
+    """One provider API. Subclasses implement the four wire-format hooks below."""
+
+    api: ClassVar[str]
+    default_base_url: ClassVar[str]
+    needs_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        options: ProviderOptions,
+        key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.options = options
+        self.name = options.name
+        self._key = key
+        self._client = client
+        self._sleep = sleep
+
+    # -- the wire format: one module per provider implements these ---------------------------
+
+    @abstractmethod
+    def endpoint(self, model: str) -> str:
+        """The URL path after base_url, e.g. `/v1/messages`."""
+
+    @abstractmethod
+    def headers(self) -> dict[str, str]:
+        """Auth and version headers. The only place the key is used."""
+
+    @abstractmethod
+    def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
+        """The JSON request body, structured-output settings included."""
+
+    @abstractmethod
+    def parse(self, payload: Any) -> Reply:
+        """Validate a 2xx JSON payload (pydantic models of the provider's JSON) into a Reply.
+        Raise ValueError or ValidationError for anything unexpected."""
+
+    def error_detail(self, payload: Any) -> str | None:
+        """The provider's own error message from an error body, if it has a known shape."""
+        return None
+
+    async def probe(self, model: str) -> tuple[bool | None, str]:
+        """Is `model` usable there? (True/False/None = unknown, a short reason). Cloud
+        providers are not called just to list models; Ollama checks what is pulled."""
+        return None, "not probed"
+
+    # -- the public coroutine ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.options.base_url).hostname or self.options.base_url
+
+    def url(self, model: str) -> str:
+        return self.options.base_url.rstrip("/") + self.endpoint(model)
+
+    async def complete(self, model: str, request: ModelRequest) -> ModelResponse:
+        """One logical call: HTTP retries within the deadline, then (for structured output) at
+        most one correction round with the validation error."""
+        started = time.monotonic()
+        deadline = started + self.options.timeout_s
+        usage = Usage()
+        attempts = 0
+        sent = 0
+        current = request
+        for correction in (False, True):
+            reply, tries, size = await self._send(model, current, deadline, usage, attempts, sent)
+            usage, attempts, sent = usage + reply.usage, attempts + tries, sent + size
+            if request.output is None:
+                return self._response(model, reply, usage, started, attempts, sent, None)
+            try:
+                data = parse_structured(reply.text, request)
+            except ValueError as exc:
+                if correction:
+                    raise StructuredOutputError(
+                        self.name,
+                        f"reply from {model} did not match the schema after a correction: "
+                        f"{_first_line(str(exc))}",
+                        outcome="invalid_output",
+                        usage=usage,
+                        host=self.host,
+                        request_bytes=sent,
+                        attempts=attempts,
+                    ) from None
+                current = request.with_correction(reply.text, str(exc))
+                continue
+            return self._response(model, reply, usage, started, attempts, sent, data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _response(
+        self,
+        model: str,
+        reply: Reply,
+        usage: Usage,
+        started: float,
+        attempts: int,
+        sent: int,
+        data: dict[str, Any] | None,
+    ) -> ModelResponse:
+        return ModelResponse(
+            text=reply.text,
+            usage=usage,
+            provider=self.name,
+            model=model,
+            host=self.host,
+            latency_ms=round((time.monotonic() - started) * 1000, 1),
+            request_bytes=sent,
+            attempts=attempts,
+            data=data,
+            finish_reason=reply.finish_reason,
+        )
+
+    async def _send(
+        self,
+        model: str,
+        request: ModelRequest,
+        deadline: float,
+        spent: Usage,
+        attempts_before: int,
+        sent_before: int,
+    ) -> tuple[Reply, int, int]:
+        """POST until a reply, a final error, or the deadline. Returns (reply, tries, bytes)."""
+        content = json.dumps(self.body(model, request)).encode()
+        url = self.url(model)
+        tries = 0
+        while True:
+            tries += 1
+            error = await self._attempt(url, content, deadline)
+            if isinstance(error, Reply):
+                return error, tries, tries * len(content)
+            error.usage = spent
+            error.host = self.host
+            error.request_bytes = sent_before + tries * len(content)
+            error.attempts = attempts_before + tries
+            retryable = isinstance(error, ProviderTimeout | ProviderUnavailable) or (
+                isinstance(error, ProviderHTTPError) and error.retryable
+            )
+            if not retryable or tries > self.options.max_retries:
+                raise error
+            delay = _retry_delay(error, tries)
+            if time.monotonic() + delay >= deadline:
+                raise error
+            await self._sleep(delay)
+
+    async def _attempt(self, url: str, content: bytes, deadline: float) -> Reply | ProviderError:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return ProviderTimeout(
+                self.name, f"no answer within {self.options.timeout_s:g} s", outcome="timeout"
+            )
+        headers = {"content-type": "application/json", **self.headers()}
+        try:
+            response = await self._client.post(
+                url, content=content, headers=headers, timeout=remaining
+            )
+        except httpx.TimeoutException:
+            return ProviderTimeout(
+                self.name, f"no answer within {self.options.timeout_s:g} s", outcome="timeout"
+            )
+        except httpx.TransportError as exc:
+            return ProviderUnavailable(
+                self.name,
+                f"cannot reach {self.host}: {self.scrub(type(exc).__name__ + ' ' + str(exc))}",
+                outcome="unreachable",
+            )
+        if response.status_code >= 400:
+            return self._http_error(response)
+        try:
+            payload = response.json()
+        except ValueError:
+            return ProviderResponseError(
+                self.name,
+                f"{self.host} answered {response.status_code} with non-JSON: "
+                f"{self.excerpt(response.text)!r}",
+                outcome="bad_response",
+            )
+        try:
+            return self.parse(payload)
+        except (ValueError, ValidationError, KeyError, TypeError) as exc:
+            return ProviderResponseError(
+                self.name,
+                f"unexpected response shape from {self.host}: {_first_line(str(exc))}",
+                outcome="bad_response",
+            )
+
+    def _http_error(self, response: httpx.Response) -> ProviderHTTPError:
+        status = response.status_code
+        try:
+            detail = self.error_detail(response.json())
+        except ValueError:
+            detail = None
+        excerpt = self.excerpt(detail or response.text)
+        retry_after = parse_retry_after(response.headers)
+        if status in (401, 403):
+            return ProviderAuthError(
+                self.name,
+                f"key for {self.name} rejected by {self.host} (HTTP {status}): {excerpt}; "
+                f"check it with `watchkeeper keys test {self.name}`",
+                outcome="auth",
+                status=status,
+                body_excerpt=excerpt,
+            )
+        outcome = "rate_limited" if status == 429 else "http_error"
+        return ProviderHTTPError(
+            self.name,
+            f"{self.host} answered HTTP {status}: {excerpt}",
+            outcome=outcome,
+            status=status,
+            body_excerpt=excerpt,
+            retry_after=retry_after,
+        )
+
+    def scrub(self, text: str) -> str:
+        """Remove the key (and anything credential-shaped) from text that may be shown."""
+        if self._key:
+            text = text.replace(self._key, "***")
+        return redact(text)
+
+    def excerpt(self, text: str) -> str:
+        flat = " ".join(text.split())
+        return self.scrub(flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else ""))
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "(no detail)"
+
+
+def _retry_delay(error: ProviderError, tries: int) -> float:
+    if isinstance(error, ProviderHTTPError) and error.retry_after is not None:
+        return max(error.retry_after, 0.0)
+    return float(min(BACKOFF_BASE_S * 2 ** (tries - 1), BACKOFF_MAX_S))
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """`retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_structured(text: str, request: ModelRequest) -> dict[str, Any]:
+    """The JSON object in a reply, validated against the request's output model."""
+    assert request.output is not None
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    if not body.startswith("{"):
+        start, end = body.find("{"), body.rfind("}")
+        if start == -1 or end <= start:
+            raise ValueError("the reply contains no JSON object")
+        body = body[start : end + 1]
+    try:
+        validated = request.output.model_validate_json(body)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    data: dict[str, Any] = validated.model_dump(mode="json")
+    return data

@@ -1,0 +1,192 @@
+"""One request/response/usage shape for every model provider, and the errors they raise.
+
+Nothing here performs I/O. Error messages name the provider and what to do; they never carry
+a key (providers scrub their error bodies before building one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`provider/model`, split at the first `/` (`ollama/gemma4:27b`, `openai/gpt-5.4`)."""
+
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        provider, sep, model = text.strip().partition("/")
+        if not sep or not provider or not model or " " in text.strip():
+            raise ValueError(
+                f"{text!r} is not a model reference; write provider/model, "
+                "e.g. 'ollama/gemma4:27b' or 'anthropic/claude-opus-4-6'"
+            )
+        return cls(provider, model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What to ask. `output` asks for structured output validated against that model."""
+
+    messages: tuple[ChatMessage, ...]
+    system: str | None = None
+    output: type[BaseModel] | None = None
+    output_name: str = "respond"
+    """Name of the schema / forced tool, where a provider needs one."""
+    output_description: str = "Reply with the structured result."
+    max_output_tokens: int = 1024
+    temperature: float | None = 0.2
+
+    @classmethod
+    def ask(cls, prompt: str, **kwargs: Any) -> ModelRequest:
+        return cls(messages=(ChatMessage("user", prompt),), **kwargs)
+
+    def schema(self) -> dict[str, Any] | None:
+        return None if self.output is None else self.output.model_json_schema()
+
+    def with_correction(self, reply: str, problem: str) -> ModelRequest:
+        """The same request plus the invalid reply and what was wrong with it."""
+        note = (
+            "Your reply did not match the required JSON schema: "
+            f"{problem[:1500]}\nReply again with only a JSON object that matches the schema."
+        )
+        return replace(
+            self,
+            messages=(*self.messages, ChatMessage("assistant", reply[:4000]), ChatMessage("user", note)),
+        )
+
+    def prompt_chars(self) -> int:
+        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts in one convention for all providers.
+
+    `input_tokens` is the whole input, including cache reads and writes; `output_tokens` is the
+    whole billed output, including reasoning/thinking tokens.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    """Cache reads (a part of input_tokens)."""
+    cache_write_tokens: int = 0
+    """Cache writes (a part of input_tokens; Anthropic's cache creation)."""
+    reasoning_tokens: int = 0
+    """Thinking tokens (a part of output_tokens)."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a provider module extracts from one successful HTTP response."""
+
+    text: str
+    usage: Usage
+    model: str | None = None
+    """The model the provider says answered (may be more specific than requested)."""
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    text: str
+    usage: Usage
+    provider: str
+    model: str
+    host: str
+    """Where the request went: the audit trail's destination."""
+    latency_ms: float
+    request_bytes: int
+    attempts: int = 1
+    """HTTP requests made, including retries and the structured-output correction."""
+    data: dict[str, Any] | None = None
+    """The validated structured output, when the request asked for one."""
+    finish_reason: str | None = None
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ProviderError(Exception):
+    """A model call failed. `outcome` is what the ledger records."""
+
+    provider: str
+    message: str
+    outcome: str = "error"
+    usage: Usage = field(default_factory=Usage)
+    """Tokens already spent before the failure (e.g. an invalid structured reply)."""
+    host: str = ""
+    request_bytes: int = 0
+    attempts: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.message}"
+
+
+@dataclass(eq=False)
+class ProviderHTTPError(ProviderError):
+    status: int = 0
+    body_excerpt: str = ""
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+@dataclass(eq=False)
+class ProviderAuthError(ProviderHTTPError):
+    """401/403: the key was rejected. Never retried."""
+
+
+@dataclass(eq=False)
+class ProviderTimeout(ProviderError):
+    """No answer within the per-call deadline."""
+
+
+@dataclass(eq=False)
+class ProviderUnavailable(ProviderError):
+    """Could not connect (refused, DNS, TLS), or the model is not available there."""
+
+
+@dataclass(eq=False)
+class ProviderResponseError(ProviderError):
+    """The provider answered 2xx with something that is not its documented JSON."""
+
+
+@dataclass(eq=False)
+class StructuredOutputError(ProviderError):
+    """The reply did not match the schema, even after one correction."""
+
+
+@dataclass(eq=False)
+class MissingKeyError(ProviderError):
+    """No key for a provider that needs one."""
