@@ -343,5 +343,14 @@ def notify_test(name: str | None, config_path: Path | None, as_json: bool) -> No
         sys.exit(1)
 
 
+def _register_model_commands() -> None:
+    from daemon.cli_ai import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_model_commands()
+
 if __name__ == "__main__":
     main()

@@ -18,14 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from daemon.aiconfig import (
+    BudgetSettings,
+    PriceConfig,
+    ProviderConfig,
+    RedactionSettings,
+    RoutingSettings,
+    ai_problems,
+)
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
 from jobs import all_check_classes
 from jobs.base import CheckSpec
 
 ENV_PREFIX = "WATCHKEEPER_"
-NotifyEvent = EventKind | Literal["report", "test"]
-ALL_NOTIFY_EVENTS: tuple[str, ...] = (*EVENT_KINDS, "report")
+NotifyEvent = EventKind | Literal["report", "budget", "test"]
+ALL_NOTIFY_EVENTS: tuple[str, ...] = (*EVENT_KINDS, "report", "budget")
 
 
 def default_state_dir() -> Path:
@@ -132,11 +140,11 @@ class NotifyTarget(_Strict):
     tags: list[str] = Field(
         default_factory=list, description="Only checks with at least one of these tags."
     )
-    events: list[Literal["opened", "changed", "reminder", "resolved", "flapping", "report"]] = (
-        Field(
-            default_factory=lambda: list(ALL_NOTIFY_EVENTS),  # type: ignore[arg-type]
-            description="Which events to send.",
-        )
+    events: list[
+        Literal["opened", "changed", "reminder", "resolved", "flapping", "report", "budget"]
+    ] = Field(
+        default_factory=lambda: list(ALL_NOTIFY_EVENTS),  # type: ignore[arg-type]
+        description="Which events to send.",
     )
 
 
@@ -176,6 +184,18 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notify: list[NotifyTarget] = Field(default_factory=list)
     checks: list[AnyCheck] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(
+        default_factory=dict,
+        description="Provider settings by name: the built-ins (ollama, anthropic, openai, "
+        'google, cohere) or your own (api = "openai" for LM Studio, vLLM, llama.cpp).',
+    )
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict,
+        description='Price overrides by "provider/model", in USD per million tokens.',
+    )
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -334,6 +354,7 @@ def cross_check(settings: Settings) -> list[ConfigProblem]:
         problems += _schedule_problems(spec)
     problems += _cycle_problems(settings.checks)
     problems += _notify_problems(settings.notify)
+    problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
     return problems
 
 

@@ -50,17 +50,21 @@ def _keyring(name: str) -> str | None:
 def lookup(
     name: str,
     *,
+    credential_name: str | None = None,
+    keyring_name: str | None = None,
     env_names: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
     use_keyring: bool = True,
 ) -> tuple[str | None, Source]:
-    """First hit of: `$CREDENTIALS_DIRECTORY/NAME`, keyring (`watchkeeper`, NAME), env vars."""
+    """First hit of: `$CREDENTIALS_DIRECTORY/NAME`, keyring (`watchkeeper`, NAME), env vars.
+    Provider keys use other names per place (`anthropic_api_key`, `anthropic`,
+    `ANTHROPIC_API_KEY`)."""
     env = os.environ if environ is None else environ
-    value = _credential(name, env)
+    value = _credential(credential_name or name, env)
     if value is not None:
         return value, "systemd-credential"
     if use_keyring:
-        value = _keyring(name)
+        value = _keyring(keyring_name or name)
         if value is not None:
             return value, "keyring"
     for var in env_names or (name, name.upper()):

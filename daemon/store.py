@@ -16,6 +16,8 @@ Tables (all timestamps are ISO-8601 UTC text with microseconds, so they sort as 
   other messages outside a cycle), target name, title, body, notify_type, created_at,
   next_attempt_at, attempts, last_error, status ('pending' | 'delivered' | 'failed'),
   delivered_at, updated_at.
+- `ledger`, `budget_reservations`, `budget_notices`, `routing_overrides`: owned by
+  `daemon.ledger`, which reaches them through `transaction()`.
 
 The schema version is `PRAGMA user_version` (see `_MIGRATIONS`). One connection serves every
 thread, serialised by a lock; every public method is one transaction.
@@ -72,7 +74,22 @@ CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
     delivered_at TEXT, updated_at TEXT NOT NULL);
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1,)
+_V2 = """
+CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, task TEXT NOT NULL,
+    incident_id INTEGER, sweep_id TEXT, provider TEXT NOT NULL, model TEXT NOT NULL,
+    host TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost_usd TEXT,
+    latency_ms REAL, outcome TEXT NOT NULL, request_bytes INTEGER NOT NULL,
+    key_source TEXT NOT NULL, detail TEXT NOT NULL, local INTEGER NOT NULL);
+CREATE INDEX ledger_by_time ON ledger (ts);
+CREATE TABLE budget_reservations (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider TEXT NOT NULL, amount_usd TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL);
+CREATE TABLE budget_notices (period_key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL);
+CREATE TABLE routing_overrides (task TEXT PRIMARY KEY, refs_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -186,6 +203,16 @@ class Store:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StateError(f"state database {self.path}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction on the shared connection, under the store's lock, for a module that
+        owns its own tables (`daemon.ledger`). `immediate` takes SQLite's write lock at BEGIN,
+        so a read-then-write decision holds against other threads and other processes; False
+        gives a read snapshot. Commits on success, rolls back on any exception; SQLite errors
+        surface as StateError."""
+        with self._tx(write=immediate) as conn:
+            yield conn
 
     # -- one cycle ------------------------------------------------------------------------
 

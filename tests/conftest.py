@@ -42,3 +42,24 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Never read or write the developer's real keyring; tests opt into a fake one."""
+    import keyring.core
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    for var in (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "COHERE_API_KEY",
+        "CO_API_KEY",
+        "CREDENTIALS_DIRECTORY",
+        "WATCHKEEPER_CONFIG",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    yield

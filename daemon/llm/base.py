@@ -23,6 +23,7 @@ import httpx
 from pydantic import ValidationError
 
 from daemon.llm.types import (
+    MissingKeyError,
     ModelRequest,
     ModelResponse,
     ProviderAuthError,
@@ -100,6 +101,22 @@ class Provider(ABC):
         """The provider's own error message from an error body, if it has a known shape."""
         return None
 
+    def is_auth_error(self, status: int, payload: Any) -> bool:
+        """Was the key rejected? (Gemini says so with a 400.) Never retried."""
+        return status in (401, 403)
+
+    def retry_after_body(self, payload: Any) -> float | None:
+        """A retry delay given in the error body rather than a header (Gemini's RetryInfo)."""
+        return None
+
+    def require_key(self) -> str:
+        """The key, for `headers()`; a clear MissingKeyError when there is none."""
+        if not self._key:
+            from daemon.keys import missing_key_hint
+
+            raise MissingKeyError(self.name, missing_key_hint(self.name), outcome="missing_key")
+        return self._key
+
     async def probe(self, model: str) -> tuple[bool | None, str]:
         """Is `model` usable there? (True/False/None = unknown, a short reason). Cloud
         providers are not called just to list models; Ollama checks what is pulled."""
@@ -168,6 +185,7 @@ class Provider(ABC):
             attempts=attempts,
             data=data,
             finish_reason=reply.finish_reason,
+            served_model=reply.model,
         )
 
     async def _send(
@@ -246,12 +264,15 @@ class Provider(ABC):
     def _http_error(self, response: httpx.Response) -> ProviderHTTPError:
         status = response.status_code
         try:
-            detail = self.error_detail(response.json())
+            payload: Any = response.json()
         except ValueError:
-            detail = None
+            payload = None
+        detail = self.error_detail(payload) if payload is not None else None
         excerpt = self.excerpt(detail or response.text)
         retry_after = parse_retry_after(response.headers)
-        if status in (401, 403):
+        if retry_after is None and payload is not None:
+            retry_after = self.retry_after_body(payload)
+        if self.is_auth_error(status, payload):
             return ProviderAuthError(
                 self.name,
                 f"key for {self.name} rejected by {self.host} (HTTP {status}): {excerpt}; "
@@ -277,6 +298,10 @@ class Provider(ABC):
         return redact(text)
 
     def excerpt(self, text: str) -> str:
+        """One scrubbed line; an HTML page (a proxy's 502) is reduced to its title or text."""
+        if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower():
+            title = _TITLE.search(text)
+            text = title.group(1) if title else _TAG.sub(" ", text)
         flat = " ".join(text.split())
         return self.scrub(flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else ""))
 
@@ -315,6 +340,8 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 

@@ -69,7 +69,11 @@ class ModelRequest:
         )
         return replace(
             self,
-            messages=(*self.messages, ChatMessage("assistant", reply[:4000]), ChatMessage("user", note)),
+            messages=(
+                *self.messages,
+                ChatMessage("assistant", reply[:4000]),
+                ChatMessage("user", note),
+            ),
         )
 
     def prompt_chars(self) -> int:
@@ -129,6 +133,8 @@ class ModelResponse:
     data: dict[str, Any] | None = None
     """The validated structured output, when the request asked for one."""
     finish_reason: str | None = None
+    served_model: str | None = None
+    """The exact model the provider says answered (e.g. a dated snapshot)."""
 
 
 # -- errors -----------------------------------------------------------------------------------
