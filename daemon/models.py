@@ -7,6 +7,7 @@ does I/O, and nothing here may hold a secret value.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 import hashlib
 import re
 from datetime import datetime, timedelta
@@ -141,6 +142,19 @@ class CheckResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    """Extra evidence a check type supplies for root-cause analysis (events, a log tail).
+
+    Untrusted infrastructure text: it is redacted before it leaves for a cloud model and is
+    never treated as instructions. `relevance` orders what is dropped first under a budget.
+    """
+
+    title: str
+    text: str
+    relevance: int = 50
 
 
 def worst_status(results: list[CheckResult]) -> Status:

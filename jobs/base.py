@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from daemon.models import CheckResult, Duration, Severity, Status
+from daemon.models import CheckResult, ContextBlock, Duration, Severity, Status
 
 if TYPE_CHECKING:
     import httpx
@@ -32,6 +32,9 @@ class CheckContext:
     now: Callable[[], datetime] = utcnow
     resolve_secret: Callable[[str], str] = field(default=lambda ref: ref)
     """Turns a `secret:NAME` reference into its value (identity for plain strings)."""
+    clients: dict[str, Any] = field(default_factory=dict)
+    """Heavy API clients (Kubernetes, AWS) built once per configuration and reused across
+    runs; each check module owns its keys (e.g. "kubernetes:<kubeconfig>:<context>")."""
 
 
 class CheckSpec(BaseModel):
@@ -72,6 +75,13 @@ class CheckSpec(BaseModel):
 
     async def run(self, ctx: CheckContext) -> list[CheckResult]:
         raise NotImplementedError
+
+    async def rca_context(
+        self, ctx: CheckContext, results: list[CheckResult]
+    ) -> list[ContextBlock]:
+        """Extra evidence for root-cause analysis of a failure of this check: recent events,
+        a bounded log tail. Called only when an incident is investigated. Default: none."""
+        return []
 
     def result(
         self,
