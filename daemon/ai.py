@@ -8,6 +8,7 @@ caller gets an `AIResult` that says what answered, or why nothing did.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -150,11 +151,14 @@ class AI:
         models: list[str] | None = None,
         incident_id: int | None = None,
         sweep_id: str | None = None,
+        timeout_s: float | None = None,
     ) -> AIResult:
+        """`timeout_s` bounds the whole chain: each model gets what is left of it."""
         result = AIResult(task)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for text in models or await self.chain(task):
             ref = ModelRef.parse(text)
-            call = _Call(self, result, ref, incident_id, sweep_id)
+            call = _Call(self, result, ref, incident_id, sweep_id, deadline)
             response = await call.attempt(request)
             if response is not None:
                 result.response, result.ref, result.local = response, ref, call.local
@@ -162,6 +166,39 @@ class AI:
         if result.calls:
             log.warning("no model answered", task=task, why=result.reason)
         return result
+
+    async def preflight(self, task: str) -> tuple[str | None, str]:
+        """The first model of `task`'s chain that looks usable now — key present, local model
+        pulled, cloud budget not already spent — or None and why not. Calls no model."""
+        reasons: list[str] = []
+        limits = budget_limits(self.settings)
+        for text in await self.chain(task):
+            ref = ModelRef.parse(text)
+            try:
+                target = resolve_target(ref, self.settings.providers)
+            except ValueError as exc:
+                reasons.append(f"{text}: {exc}")
+                continue
+            key, info = await asyncio.to_thread(resolve_key, ref.provider, self.settings.providers)
+            if info.needed and key is None:
+                reasons.append(f"{text}: no key")
+                continue
+            if target.local:
+                provider = provider_class(target.api)(target.options, key, self.client)
+                usable, why = await provider.probe(ref.model)
+                if usable is False:
+                    reasons.append(f"{text}: {why}")
+                    continue
+            elif limits is not None:
+                held = await asyncio.to_thread(
+                    self.ledger.reserve, ref.provider, Decimal(0), limits, self.now()
+                )
+                if isinstance(held, BudgetDenied):
+                    reasons.append(f"{text}: {held.reason}")
+                    continue
+                await asyncio.to_thread(self.ledger.release, held)
+            return text, ""
+        return None, "; ".join(reasons) or f"no model configured for {task}"
 
     def prepare(self, request: ModelRequest, local: bool) -> ModelRequest:
         """Local models see the data as it is; anything leaving the machine is redacted."""
@@ -213,7 +250,9 @@ class _Call:
         ref: ModelRef,
         incident_id: int | None,
         sweep_id: str | None,
+        deadline: float | None = None,
     ) -> None:
+        self.deadline = deadline
         self.ai = ai
         self.result = result
         self.ref = ref
@@ -229,6 +268,15 @@ class _Call:
         except ValueError as exc:
             await self.record("skipped", str(exc))
             return None
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0.05:
+                await self.record("timeout", "no time left in this task's deadline")
+                return None
+            target = replace(
+                target,
+                options=replace(target.options, timeout_s=min(target.options.timeout_s, left)),
+            )
         self.local = target.local
         self.host = target.options.base_url.split("://", 1)[-1].split("/", 1)[0]
         key, self.key_info = await asyncio.to_thread(

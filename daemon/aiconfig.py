@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.errors import ConfigProblem
-from daemon.models import Duration
+from daemon.models import Duration, Severity
 
 ProviderApi = Literal["ollama", "anthropic", "openai", "google", "cohere"]
 TASKS: tuple[str, ...] = ("triage", "rca", "security", "cost", "digest", "ask")
@@ -150,6 +150,44 @@ class RedactionSettings(_Strict):
     ips: bool = False
     hostnames: bool = False
     patterns: list[ExtraPatternConfig] = Field(default_factory=list)
+
+
+class TriageSettings(_Strict):
+    enabled: bool = Field(default=True, description="Ask the `triage` chain about changes.")
+    timeout: Duration = Field(
+        default=timedelta(seconds=30),
+        description="On timeout or bad output a deterministic summary is used, labelled.",
+    )
+
+
+class EscalationSettings(_Strict):
+    enabled: bool = Field(default=True, description="Run cloud root-cause analysis.")
+    min_severity: Severity = Field(
+        default=Severity.HIGH,
+        description="Investigate incidents at or above this severity (or when triage asks).",
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=2), description="Deadline for one investigation."
+    )
+
+
+class DigestSettings(_Strict):
+    enabled: bool = True
+    cron: str = Field(default="0 8 * * *", description="When the daily digest goes out.")
+    timezone: str = Field(default="UTC", description="IANA zone for the cron, e.g. Europe/Berlin.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'"
+            ) from None
+        return value
 
 
 def provider_api(name: str, providers: dict[str, ProviderConfig]) -> str | None:

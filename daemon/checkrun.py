@@ -10,7 +10,7 @@ from daemon.config import Settings
 from daemon.lock import StateLock
 from daemon.models import CheckResult, IncidentEvent
 from daemon.notify import Notifier, TestOutcome
-from daemon.pipeline import Pipeline, run_check
+from daemon.pipeline import run_check
 from daemon.service import USER_AGENT, open_runtime, secret_resolver, utcnow
 from jobs.base import CheckContext
 
@@ -22,10 +22,10 @@ async def run_named(
     specs = [settings.check(n) for n in names] if names else settings.enabled_checks
     if record:
         with StateLock(settings.daemon.state_dir):
-            async with open_runtime(settings) as (store, ctx, notifier):
-                pipeline = Pipeline(settings, store, ctx, now=utcnow)
-                results, events = await pipeline.cycle(specs)
-                await notifier.deliver_due()
+            async with open_runtime(settings) as rt:
+                results, events = await rt.pipeline.cycle(specs)
+                await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
+                await rt.notifier.deliver_due()
                 return results, events
     async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
         ctx = CheckContext(http=client, now=utcnow, resolve_secret=secret_resolver())

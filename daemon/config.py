@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import sys
 import tomllib
 from datetime import timedelta
@@ -20,14 +21,18 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from daemon.aiconfig import (
     BudgetSettings,
+    DigestSettings,
+    EscalationSettings,
     PriceConfig,
     ProviderConfig,
     RedactionSettings,
     RoutingSettings,
+    TriageSettings,
     ai_problems,
 )
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
+from daemon.secrets import SECRET_PREFIX
 from jobs import all_check_classes
 from jobs.base import CheckSpec
 
@@ -73,6 +78,11 @@ class DaemonSettings(_Strict):
         description="Random delay added to each scheduled run, at most this long (capped at "
         "a tenth of the check's interval), so checks do not fire in lockstep.",
     )
+    cycle_window: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Results arriving within this window are evaluated as one cycle: one "
+        "incident per dependency group, at most one triage call.",
+    )
     drain_timeout: Duration = Field(
         default=timedelta(seconds=20),
         description="On SIGTERM, how long running checks may finish before being cancelled.",
@@ -113,6 +123,30 @@ class IncidentSettings(_Strict):
     )
 
 
+class BaselineSettings(_Strict):
+    """Soft anomalies from history: a passing check far off its usual figures is degraded."""
+
+    enabled: bool = True
+    window: Duration = Field(default=timedelta(days=7), description="History considered.")
+    min_samples: int = Field(default=30, ge=5, description="History needed before judging.")
+    min_ratio: float = Field(default=3.0, ge=1.0, description="How many times the median.")
+    z_threshold: float = Field(default=6.0, gt=0, description="Robust z-score (median/MAD).")
+    min_delta_ms: float = Field(
+        default=50.0, ge=0, description="Latency rises smaller than this are never anomalies."
+    )
+
+    def policy(self) -> BaselinePolicy:
+        from daemon.baselines import BaselinePolicy
+
+        return BaselinePolicy(
+            window=self.window,
+            min_samples=self.min_samples,
+            min_ratio=self.min_ratio,
+            z_threshold=self.z_threshold,
+            min_delta_ms=self.min_delta_ms,
+        )
+
+
 class DeliverySettings(_Strict):
     timeout: Duration = Field(
         default=timedelta(seconds=30), description="Time limit for one delivery attempt."
@@ -127,12 +161,34 @@ class DeliverySettings(_Strict):
     )
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection"}
+)
+
+
 class NotifyTarget(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["apprise", "webhook"] = Field(
+        default="apprise",
+        description="apprise: `url` is an apprise URL. webhook: a JSON POST of watchkeeper's "
+        "documented payload to `url` (n8n, Zapier, your own receiver), optionally signed.",
+    )
     url: str = Field(
         min_length=1,
-        description="Any apprise URL (slack://…, mailto://…, json://…), or secret:NAME to read "
-        "it from a systemd credential, the keyring or the environment.",
+        description="apprise: any apprise URL (slack://…, mailto://…, json://…); webhook: an "
+        "http(s):// URL. Or secret:NAME to read it from a systemd credential, the keyring or "
+        "the environment.",
+    )
+    signing_secret: str | None = Field(
+        default=None,
+        description="webhook only: secret:NAME of the HMAC-SHA256 key; each POST then carries "
+        "X-Watchkeeper-Timestamp and X-Watchkeeper-Signature. Never the key itself.",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="webhook only: extra request headers (e.g. Authorization); a value may be "
+        "secret:NAME.",
     )
     min_severity: Severity = Field(
         default=Severity.INFO, description="Only incidents at or above this severity."
@@ -141,14 +197,52 @@ class NotifyTarget(_Strict):
         default_factory=list, description="Only checks with at least one of these tags."
     )
     events: list[
-        Literal["opened", "changed", "reminder", "resolved", "flapping", "report", "budget"]
+        Literal[
+            "opened",
+            "changed",
+            "reminder",
+            "resolved",
+            "flapping",
+            "investigation",
+            "report",
+            "budget",
+        ]
     ] = Field(
         default_factory=lambda: list(ALL_NOTIFY_EVENTS),  # type: ignore[arg-type]
         description="Which events to send.",
     )
 
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_reference(cls, value: str | None) -> str | None:
+        # never echo the value: a literal here is most likely the key itself
+        if value is not None and not (
+            value.startswith(SECRET_PREFIX) and value.removeprefix(SECRET_PREFIX).strip()
+        ):
+            raise ValueError(
+                "must be secret:NAME, never the key itself; store the key with `keyring set "
+                "watchkeeper NAME`, LoadCredential=NAME:/path in the unit, or the environment "
+                "variable NAME"
+            )
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            lowered = name.lower()
+            if lowered in _RESERVED_HEADERS or lowered.startswith("x-watchkeeper-"):
+                raise ValueError(f"header {name!r} is set by watchkeeper; remove it")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} contains a line break or NUL")
+        return value
+
 
 if TYPE_CHECKING:
+    from daemon.baselines import BaselinePolicy
+
     AnyCheck = CheckSpec
 else:
     AnyCheck = Annotated[
@@ -196,6 +290,10 @@ class Settings(BaseSettings):
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    baselines: BaselineSettings = Field(default_factory=BaselineSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -353,6 +451,7 @@ def cross_check(settings: Settings) -> list[ConfigProblem]:
                 )
         problems += _schedule_problems(spec)
     problems += _cycle_problems(settings.checks)
+    problems += _crontab_problem("digest.cron", settings.digest.cron)
     problems += _notify_problems(settings.notify)
     problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
     return problems
@@ -390,6 +489,16 @@ def _schedule_problems(spec: CheckSpec) -> list[ConfigProblem]:
     return []
 
 
+def _crontab_problem(key: str, expression: str) -> list[ConfigProblem]:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression)
+    except ValueError as exc:
+        return [ConfigProblem(key, f"{expression!r} is not a crontab expression ({exc})")]
+    return []
+
+
 def _cycle_problems(checks: list[CheckSpec]) -> list[ConfigProblem]:
     graph = {c.name: [d for d in c.depends_on if d != c.name] for c in checks}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -421,7 +530,19 @@ def _cycle_problems(checks: list[CheckSpec]) -> list[ConfigProblem]:
 
 def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    plain = [t for t in targets if not t.url.startswith("secret:")]
+    for target in targets:
+        if target.kind == "webhook":
+            problems += _webhook_problems(target)
+            continue
+        for key in ("signing_secret", "headers"):
+            if getattr(target, key):
+                problems.append(
+                    ConfigProblem(
+                        f"notify[{target.name}].{key}",
+                        'only webhook targets take this key; set kind = "webhook" or remove it',
+                    )
+                )
+    plain = [t for t in targets if t.kind == "apprise" and not t.url.startswith(SECRET_PREFIX)]
     if not plain:
         return problems
     import apprise
@@ -429,14 +550,28 @@ def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
     for target in plain:
         if not apprise.Apprise().add(target.url):
             scheme = target.url.split("://", 1)[0] if "://" in target.url else "(none)"
+            hint = (
+                'for a JSON POST to this address set kind = "webhook", or '
+                if scheme.lower() in ("http", "https")
+                else ""
+            )
             problems.append(
                 ConfigProblem(
                     f"notify[{target.name}].url",
-                    f"apprise cannot use this URL (scheme {scheme!r}); see "
+                    f"apprise cannot use this URL (scheme {scheme!r}); {hint}see "
                     "https://github.com/caronc/apprise/wiki for the URL of each service",
                 )
             )
     return problems
+
+
+def _webhook_problems(target: NotifyTarget) -> list[ConfigProblem]:
+    if target.url.startswith(SECRET_PREFIX):
+        return []  # resolved (and checked the same way) at delivery
+    from daemon.webhook import url_problem
+
+    problem = url_problem(target.url)
+    return [] if problem is None else [ConfigProblem(f"notify[{target.name}].url", problem)]
 
 
 def json_schema() -> dict[str, Any]:

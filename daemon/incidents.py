@@ -328,7 +328,10 @@ def _refresh_incidents(cycle: _Cycle) -> None:
         incident.blast_radius = _blast_radius(cycle, incident.check)
         own = _target_severity(root, cycle.checks[incident.check], incident) or incident.severity
         # A grouped dependant has no page of its own, so its severity must not be lost.
-        incident.severity = max([own, *(cycle.checks[n].severity for n in incident.blast_radius)])
+        floor = [incident.severity_floor] if incident.severity_floor else []
+        incident.severity = max(
+            [own, *floor, *(cycle.checks[n].severity for n in incident.blast_radius)]
+        )
         incident.flapping = root.flapping
 
 

@@ -7,9 +7,9 @@ does I/O, and nothing here may hold a secret value.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -169,8 +169,15 @@ def fingerprint(check: str) -> str:
     return hashlib.sha256(f"check:{check}".encode()).hexdigest()[:16]
 
 
-EventKind = Literal["opened", "changed", "reminder", "resolved", "flapping"]
-EVENT_KINDS: tuple[EventKind, ...] = ("opened", "changed", "reminder", "resolved", "flapping")
+EventKind = Literal["opened", "changed", "reminder", "resolved", "flapping", "investigation"]
+EVENT_KINDS: tuple[EventKind, ...] = (
+    "opened",
+    "changed",
+    "reminder",
+    "resolved",
+    "flapping",
+    "investigation",
+)
 
 
 class CheckState(BaseModel):
@@ -211,6 +218,8 @@ class Incident(BaseModel):
     blast_radius: list[str] = Field(default_factory=list)
     """Checks that depend (transitively) on the root check and were failing with it."""
     flapping: bool = False
+    severity_floor: Severity | None = None
+    """Set when triage raised the severity: the rules never take it back below this."""
 
     @property
     def duration(self) -> timedelta | None:
@@ -235,6 +244,24 @@ class IncidentEvent(BaseModel):
     """Set on `resolved`: how long the incident was open."""
     detail: str = ""
     """One extra human line: why it changed, that it is flapping, and so on."""
+
+
+class Investigation(BaseModel):
+    """One root-cause analysis of an incident (or the record that it was skipped, and why)."""
+
+    id: int | None = None
+    incident_id: int
+    at: datetime
+    reason: str
+    """Why it was investigated: "severity high ≥ high", "blast radius grew: …", "on demand"."""
+    severity: Severity
+    blast_radius: list[str] = Field(default_factory=list)
+    model: str | None = None
+    rca: dict[str, Any] | None = None
+    """The validated RcaOutput, when a model answered."""
+    skipped: str | None = None
+    """Why no model answered (no key, budget reached, timeout…)."""
+    dropped: list[str] = Field(default_factory=list)
 
 
 class EngineState(BaseModel):

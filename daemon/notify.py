@@ -1,11 +1,13 @@
-"""Route incident events to notify targets and deliver the durable outbox through apprise.
+"""Route incident events to notify targets and deliver the durable outbox: through apprise,
+or as watchkeeper's own signed JSON webhook (`daemon.webhook`).
 
 Never log, store or return a target's raw URL or a secret: only its name and a masked URL.
 
-Delivery is at-least-once. A row is marked delivered only after apprise reports success; if
+Delivery is at-least-once. A row is marked delivered only after the target reports success; if
 the process dies between the target accepting a message and that commit, the message is sent
-again after restart. Every body therefore ends with `ref: incident #42 · event 17` (or
-`ref: message 9` for rows without an event) so receivers can drop duplicates.
+again after restart. Every apprise body therefore ends with `ref: incident #42 · event 17` (or
+`ref: message 9` for rows without an event), and every webhook POST carries the row id in
+X-Watchkeeper-Delivery, so receivers can drop duplicates.
 
 Rows of one target are sent in order; when one fails, the rest of that target's due rows wait
 for the same retry time (one probe per backoff step while a target is down), and other
@@ -17,21 +19,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import apprise
+import httpx
 import structlog
 
 from daemon.errors import SecretError
 from daemon.logging import add_known_secret, redact
 from daemon.models import IncidentEvent, format_duration
-from daemon.render import Message, render_event, render_test
+from daemon.render import Message, event_payload, render_event, render_test
 from daemon.secrets import is_secret_ref
-from daemon.store import OutboxItem, OutboxRow, Store
+from daemon.store import NotifyType, OutboxItem, OutboxRow, Store
+from daemon.webhook import WebhookChannel, guard_httpx_logs, message_payload, url_problem
 
 if TYPE_CHECKING:
     from daemon.config import DeliverySettings, NotifyTarget
@@ -46,13 +51,21 @@ def route(
     events: list[IncidentEvent],
     targets: list[NotifyTarget],
     tags_by_check: Mapping[str, list[str]],
+    *,
+    messages: Sequence[Message] | None = None,
+    extras: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[OutboxItem]:
     """One rendered item per (event, target) the target asked for: its `events` include the
     kind, the event's severity reaches `min_severity`, and its `tags` (if any) meet the
-    check's tags."""
+    check's tags. `messages[i]`, when given, is event i's composed message (triage, RCA and
+    cost lines added to the rules' own); `extras[i]` fills the payload's triage/rca/costs."""
     items: list[OutboxItem] = []
     for index, event in enumerate(events):
-        message: Message | None = None
+        message: Message | None = messages[index] if messages is not None else None
+        payload: dict[str, Any] | None = None
+        if message is not None:
+            payload = {**event_payload(event), "title": message.title, "text": message.body}
+            payload.update(extras[index] if extras is not None else {})
         check_tags = set(tags_by_check.get(event.check, []))
         for target in targets:
             if event.kind not in target.events or event.severity < target.min_severity:
@@ -60,17 +73,24 @@ def route(
             if target.tags and not check_tags.intersection(target.tags):
                 continue
             message = message or render_event(event)
-            items.append(_item(target.name, message, index))
+            payload = payload or event_payload(event)
+            items.append(_item(target.name, message, payload, index))
     return items
 
 
 def route_message(message: Message, targets: list[NotifyTarget], kind: str) -> list[OutboxItem]:
     """Items for a message outside a cycle (e.g. kind "report") to every target wanting it."""
-    return [_item(t.name, message, None) for t in targets if kind in t.events]
+    payload = message_payload(message, kind)
+    return [_item(t.name, message, payload, None) for t in targets if kind in t.events]
 
 
-def _item(target: str, message: Message, event_index: int | None) -> OutboxItem:
-    return OutboxItem(target, message.title, message.body, message.notify_type, event_index)
+def _item(
+    target: str, message: Message, payload: dict[str, Any], event_index: int | None
+) -> OutboxItem:
+    # every target kind gets the payload: a reload may turn an apprise target into a webhook
+    return OutboxItem(
+        target, message.title, message.body, message.notify_type, event_index, payload
+    )
 
 
 def retry_delay(attempts: int, delivery: DeliverySettings) -> timedelta:
@@ -81,8 +101,8 @@ def retry_delay(attempts: int, delivery: DeliverySettings) -> timedelta:
 
 
 def mask_url(privacy_url: str) -> str:
-    """`json://127.0.0.1:8080/...` from apprise's privacy URL: apprise masks passwords but
-    keeps paths and query values, where webhook tokens often live."""
+    """`json://127.0.0.1:8080/...` from apprise's privacy URL (or a plain webhook URL): apprise
+    masks passwords but keeps paths and query values, where webhook tokens often live."""
     parts = urlsplit(privacy_url)
     netloc = parts.netloc.rpartition("@")[2]
     rest = "/..." if parts.path.strip("/") or parts.query else ""
@@ -113,9 +133,48 @@ class TestOutcome:
 
 
 @dataclass(frozen=True)
-class _Loaded:
+class Outgoing:
+    """One delivery attempt of one message, in every form a channel may need."""
+
+    title: str
+    body: str
+    """Markdown; for outbox rows it ends with the `ref:` line."""
+    notify_type: NotifyType
+    payload: dict[str, Any]
+    """The structured form (`event_id` filled in, `sent_at` not yet)."""
+    delivery_id: str
+    """Stable across retries: the outbox row id (`test-…` for `send_test`)."""
+    sent_at: datetime
+
+
+class _Channel(Protocol):
+    """A target ready to send: apprise, or a webhook. `send` returns None on success, else an
+    error made of `safe_url` and status words only; TimeoutError and any other exception are
+    turned into such an error by the Notifier."""
+
+    @property
+    def safe_url(self) -> str: ...
+
+    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _AppriseChannel:
     apobj: apprise.Apprise
     safe_url: str
+
+    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None:
+        result = await self.apobj.async_notify(
+            body=outgoing.body,
+            title=outgoing.title,
+            body_format=apprise.NotifyFormat.MARKDOWN,
+            notify_type=apprise.NotifyType(outgoing.notify_type),
+            timeout=limit.total_seconds(),
+        )
+        if result:
+            return None
+        failures = [f"{mask_url(r.url)} returned {r.status.name.lower()}" for r in result if not r]
+        return "; ".join(failures) or f"{self.safe_url}: nothing sent ({result.status.name})"
 
 
 class _TargetError(Exception):
@@ -138,6 +197,7 @@ class Notifier:
         now: Callable[[], datetime],
         *,
         batch_size: int = 100,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._store = store
         self._targets = {t.name: t for t in targets}
@@ -145,7 +205,8 @@ class Notifier:
         self._resolve = resolve_secret
         self._now = now
         self._batch_size = batch_size
-        self._loaded: dict[str, _Loaded] = {}
+        self._webhook_transport = webhook_transport
+        self._loaded: dict[str, _Channel] = {}
         self._generation = 0
         guard_library_logs()
 
@@ -233,11 +294,18 @@ class Notifier:
 
     async def _send_row(self, row: OutboxRow) -> tuple[str | None, bool]:
         try:
-            loaded = await self._load(row.target)
+            channel = await self._load(row.target)
         except _TargetError as exc:
             return str(exc), exc.permanent
-        body = f"{row.body}\n{_reference(row)}"
-        return await self._send(loaded, row.title, body, row.notify_type), False
+        outgoing = Outgoing(
+            title=row.title,
+            body=f"{row.body}\n{_reference(row)}",
+            notify_type=row.notify_type,
+            payload=_row_payload(row),
+            delivery_id=str(row.id),
+            sent_at=self._now(),
+        )
+        return await self._send(channel, outgoing), False
 
     async def send_test(self, name: str | None = None) -> list[TestOutcome]:
         """Send `render_test` now (no outbox) to one target or all; report each outcome."""
@@ -248,16 +316,24 @@ class Notifier:
 
     async def _test_one(self, name: str) -> TestOutcome:
         try:
-            loaded = await self._load(name)
+            channel = await self._load(name)
         except _TargetError as exc:
             return TestOutcome(name, False, str(exc))
         message = render_test(name)
-        error = await self._send(loaded, message.title, message.body, message.notify_type)
-        log.info("notify.test", target=name, url=loaded.safe_url, ok=error is None, error=error)
+        outgoing = Outgoing(
+            title=message.title,
+            body=message.body,
+            notify_type=message.notify_type,
+            payload=message_payload(message, "test"),
+            delivery_id=f"test-{uuid.uuid4().hex[:16]}",  # unique: receivers must not drop it
+            sent_at=self._now(),
+        )
+        error = await self._send(channel, outgoing)
+        log.info("notify.test", target=name, url=channel.safe_url, ok=error is None, error=error)
         return TestOutcome(name, error is None, error)
 
-    async def _load(self, name: str) -> _Loaded:
-        """The target's apprise object; built off the loop (keyring lookups can block)."""
+    async def _load(self, name: str) -> _Channel:
+        """The target's channel; built off the loop (keyring lookups and CA loading block)."""
         cached = self._loaded.get(name)
         if cached is None:
             generation = self._generation
@@ -266,48 +342,81 @@ class Notifier:
                 self._loaded[name] = cached
         return cached
 
-    def _build(self, name: str) -> _Loaded:
+    def _build(self, name: str) -> _Channel:
         target = self._targets.get(name)
         if target is None:
             raise _TargetError(f"target {name!r} is no longer configured", permanent=True)
+        url = self._secret(name, target.url)
+        if target.kind == "webhook":
+            return self._build_webhook(target, url)
+        return self._build_apprise(name, url)
+
+    def _secret(self, name: str, value: str) -> str:
+        """`value`, or the secret it refers to — registered so every log line masks it."""
         try:
-            url = self._resolve(target.url)
+            resolved = self._resolve(value)
         except SecretError as exc:
             raise _TargetError(f"target {name}: {exc}") from None
-        if is_secret_ref(target.url):
-            add_known_secret(url)  # masked in every log line from now on
+        if is_secret_ref(value):
+            add_known_secret(resolved)
+        return resolved
+
+    def _build_webhook(self, target: NotifyTarget, url: str) -> WebhookChannel:
+        problem = url_problem(url)
+        if problem is not None:
+            raise _TargetError(f"target {target.name}: {problem}")
+        signing = target.signing_secret
+        headers = {key: self._secret(target.name, value) for key, value in target.headers.items()}
+        for key, value in headers.items():
+            if any(c in value for c in "\r\n\0"):
+                raise _TargetError(
+                    f"target {target.name}: header {key!r} contains a line break or NUL"
+                )
+        channel = WebhookChannel(
+            url=url.strip(),
+            safe_url=mask_url(url.strip()),
+            signing_secret=None if signing is None else self._secret(target.name, signing),
+            headers=headers,
+            ssl_context=httpx.create_ssl_context(),
+            transport=self._webhook_transport,
+        )
+        log.debug("notify.target_loaded", target=target.name, url=channel.safe_url)
+        return channel
+
+    def _build_apprise(self, name: str, url: str) -> _AppriseChannel:
         apobj = apprise.Apprise()
         if not apobj.add(url):
             scheme = url.split("://", 1)[0] if "://" in url else ""
             shown = repr(scheme) if _SCHEME.match(scheme) else "unrecognised"
             raise _TargetError(f"target {name}: apprise cannot use its URL (scheme {shown})")
         plugins: list[Any] = list(apobj)  # apprise's url() is unannotated
-        loaded = _Loaded(apobj, ", ".join(mask_url(p.url(privacy=True)) for p in plugins))
-        log.debug("notify.target_loaded", target=name, url=loaded.safe_url)
-        return loaded
+        channel = _AppriseChannel(apobj, ", ".join(mask_url(p.url(privacy=True)) for p in plugins))
+        log.debug("notify.target_loaded", target=name, url=channel.safe_url)
+        return channel
 
-    async def _send(self, loaded: _Loaded, title: str, body: str, notify_type: str) -> str | None:
+    async def _send(self, channel: _Channel, outgoing: Outgoing) -> str | None:
         """None on success, else a storable error built from masked URLs only."""
-        seconds = self._delivery.timeout.total_seconds()
+        timeout = self._delivery.timeout
         try:
-            result = await asyncio.wait_for(
-                loaded.apobj.async_notify(
-                    body=body,
-                    title=title,
-                    body_format=apprise.NotifyFormat.MARKDOWN,
-                    notify_type=apprise.NotifyType(notify_type),
-                    timeout=seconds,
-                ),
-                timeout=seconds,
+            return await asyncio.wait_for(
+                channel.send(outgoing, timeout), timeout=timeout.total_seconds()
             )
         except TimeoutError:
-            return f"{loaded.safe_url} timed out after {_age(self._delivery.timeout)}"
-        except Exception as exc:  # apprise should not raise; never let one row stop delivery
-            return f"{loaded.safe_url} raised {type(exc).__name__}"
-        if result:
-            return None
-        failures = [f"{mask_url(r.url)} returned {r.status.name.lower()}" for r in result if not r]
-        return "; ".join(failures) or f"{loaded.safe_url}: nothing sent ({result.status.name})"
+            return f"{channel.safe_url} timed out after {_age(timeout)}"
+        except Exception as exc:  # channels should not raise; never let one row stop delivery
+            return f"{channel.safe_url} raised {type(exc).__name__}"
+
+
+def _row_payload(row: OutboxRow) -> dict[str, Any]:
+    """The row's payload with its event id; rows queued before payloads existed get a
+    message payload built from their title and body."""
+    if row.payload is None:
+        message = Message(row.title, row.body, row.notify_type)
+        return message_payload(message, "message")
+    payload = dict(row.payload)
+    if "event_id" in payload:
+        payload["event_id"] = row.event_id
+    return payload
 
 
 def _reference(row: OutboxRow) -> str:
@@ -340,8 +449,9 @@ class _LibraryLogGuard(logging.Filter):
 
 
 def guard_library_logs() -> None:
-    """Attach the guard (once per process) to the loggers that print raw URLs."""
+    """Attach the guards (once per process) to the loggers that print raw URLs."""
     for name in ("apprise", "urllib3.connectionpool"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _LibraryLogGuard) for f in logger.filters):
             logger.addFilter(_LibraryLogGuard())
+    guard_httpx_logs()

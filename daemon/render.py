@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from daemon.models import IncidentEvent, Severity, fingerprint, format_duration
 from daemon.store import NotifyType
@@ -35,6 +36,50 @@ def render_event(event: IncidentEvent) -> Message:
         lines.append(_escape(event.detail))
     lines.append(f"Incident #{event.incident_id} · fingerprint {fingerprint(event.check)}")
     return Message(title=_title(event), body="\n".join(lines), notify_type=_notify_type(event))
+
+
+EVENT_SCHEMA = "watchkeeper.event/1"
+
+
+def event_payload(event: IncidentEvent) -> dict[str, Any]:
+    """The structured form of one event, for webhook receivers (documented key by key in
+    `daemon.webhook`). JSON-native values only; `event_id` and `sent_at` stay None here and are
+    filled per delivery. `triage`, `rca` and `costs` are reserved (None) so the shape is
+    stable before those sections exist."""
+    message = render_event(event)
+    return {
+        "schema": EVENT_SCHEMA,
+        "event": event.kind,
+        "event_id": None,
+        "at": iso_utc(event.at),
+        "incident": {
+            "id": event.incident_id,
+            "fingerprint": fingerprint(event.check),
+            "check": event.check,
+            "severity": event.severity.value,
+            "previous_severity": (
+                None if event.previous_severity is None else event.previous_severity.value
+            ),
+            "status": "resolved" if event.kind == "resolved" else "open",
+            "opened_at": iso_utc(event.opened_at),
+            "duration_s": round(_open_for(event).total_seconds(), 3),
+            "blast_radius": list(event.blast_radius),
+        },
+        "evidence": event.evidence,
+        "detail": event.detail,
+        "title": message.title,
+        "text": message.body,
+        "triage": None,
+        "rca": None,
+        "costs": None,
+        "links": {},
+        "sent_at": None,
+    }
+
+
+def iso_utc(value: datetime) -> str:
+    """`2026-11-27T14:02:00Z`: RFC 3339, UTC, whole seconds (a naive value is taken as UTC)."""
+    return _utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def render_test(target_name: str) -> Message:

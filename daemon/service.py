@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import structlog
 
-from daemon import secrets
+from daemon import notify, secrets
 from daemon.config import Settings, load_settings
 from daemon.errors import ConfigError
 from daemon.health import HealthReport, serve_health
@@ -27,6 +27,7 @@ from daemon.logging import Redactor
 from daemon.models import CheckResult, IncidentEvent
 from daemon.notify import DeliveryReport, Notifier
 from daemon.pipeline import Pipeline
+from daemon.render import Message
 from daemon.sdnotify import SdNotifier
 from daemon.store import Store
 from jobs.base import CheckContext, CheckSpec
@@ -54,18 +55,58 @@ def secret_resolver() -> Callable[[str], str]:
     return resolve
 
 
+@dataclass
+class Runtime:
+    """Everything a cycle needs, built once per process and closed in reverse order."""
+
+    store: Store
+    ctx: CheckContext
+    notifier: Notifier
+    pipeline: Pipeline
+    wake: asyncio.Event
+
+
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[tuple[Store, CheckContext, Notifier]]:
-    """The store, the check context and the notifier, closed in reverse order."""
+async def open_runtime(
+    settings: Settings, now: Callable[[], datetime] = utcnow
+) -> AsyncIterator[Runtime]:
+    from daemon.ai import AI
+    from daemon.baselines import Baselines
+    from daemon.investigate import Investigator
+    from daemon.ledger import Ledger
+
     store = await asyncio.to_thread(Store.open, settings.daemon.state_dir)
     resolve = secret_resolver()
+    wake = asyncio.Event()
     async with httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT}, timeout=30.0, follow_redirects=False
     ) as client:
-        ctx = CheckContext(http=client, now=utcnow, resolve_secret=resolve)
-        notifier = Notifier(store, settings.notify, settings.delivery, resolve, utcnow)
+        ctx = CheckContext(http=client, now=now, resolve_secret=resolve)
+        notifier = Notifier(store, settings.notify, settings.delivery, resolve, now)
+
+        def queue_budget_notice(message: Message) -> None:
+            store.enqueue(notify.route_message(message, settings.notify, "budget"))
+            wake.set()
+
+        ai = AI(settings, Ledger(store), client, now=now, on_budget_notice=queue_budget_notice)
+        investigator = Investigator(settings, store, ai, ctx, now=now, on_queued=wake.set)
+        baselines = (
+            Baselines(settings.baselines.policy(), store.recent_results)
+            if settings.baselines.enabled
+            else None
+        )
+        pipeline = Pipeline(
+            settings,
+            store,
+            ctx,
+            now=now,
+            on_queued=wake.set,
+            ai=ai,
+            investigator=investigator,
+            baselines=baselines,
+        )
         try:
-            yield store, ctx, notifier
+            yield Runtime(store, ctx, notifier, pipeline, wake)
         finally:
             await asyncio.to_thread(store.close)
 
@@ -79,16 +120,16 @@ class OnceReport:
 
 async def run_once(settings: Settings) -> OnceReport:
     """Every enabled check once, the whole pipeline, then deliver what is due."""
-    async with open_runtime(settings) as (store, ctx, notifier):
-        pipeline = Pipeline(settings, store, ctx, now=utcnow)
-        server = await _serve_health_once(settings, pipeline)
+    async with open_runtime(settings) as rt:
+        server = await _serve_health_once(settings, rt.pipeline)
         try:
-            results, events = await pipeline.cycle(settings.enabled_checks)
+            results, events = await rt.pipeline.cycle(settings.enabled_checks)
         finally:
             if server is not None:
                 server.close()
-        await asyncio.to_thread(store.prune, utcnow() - settings.daemon.retention)
-        delivery = await notifier.deliver_due()
+        await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
+        await asyncio.to_thread(rt.store.prune, utcnow() - settings.daemon.retention)
+        delivery = await rt.notifier.deliver_due()
     return OnceReport(results, events, delivery)
 
 
@@ -143,12 +184,12 @@ class Service:
     async def serve(self) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        async with open_runtime(self.settings) as (store, ctx, notifier):
-            self.notifier = notifier
-            self.pipeline = Pipeline(
-                self.settings, store, ctx, now=self.now, on_queued=self.wake_notifier.set
-            )
+        async with open_runtime(self.settings, self.now) as rt:
+            self.notifier = rt.notifier
+            self.wake_notifier = rt.wake
+            self.pipeline = rt.pipeline
             await self.pipeline.state()
+            await self.pipeline.resume_investigations()
             self.scheduler = AsyncIOScheduler(
                 timezone=UTC,
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -223,7 +264,7 @@ class Service:
             spec = self.settings.check(name)
             assert self.pipeline is not None
             results = await self.pipeline.run_checks([spec])
-            await self.pipeline.record(results)
+            self.pipeline.submit(results)
         except KeyError:
             return  # removed by a reload while queued
         except Exception:
@@ -277,8 +318,7 @@ class Service:
         )
 
     def _open_incidents(self) -> int:
-        state = self.pipeline._state if self.pipeline else None
-        return len(state.incidents) if state else 0
+        return self.pipeline.open_incidents if self.pipeline else 0
 
     async def _watchdog(self) -> None:
         interval = self.sd.watchdog_interval()
@@ -352,6 +392,8 @@ class Service:
                 log.warning("cancelled checks that outlived the drain", cancelled=len(still))
                 await asyncio.wait(still, timeout=2)
         self.scheduler.shutdown(wait=False)
+        if self.pipeline is not None:  # record what ran; let investigations finish, briefly
+            await self.pipeline.wait_background(min(drain, 10.0))
         for helper in helpers:
             if isinstance(helper, asyncio.Server):
                 helper.close()

@@ -15,7 +15,8 @@ Tables (all timestamps are ISO-8601 UTC text with microseconds, so they sort as 
 - `outbox`: notifications to deliver — event_id → incident_events (NULL for reports and
   other messages outside a cycle), target name, title, body, notify_type, created_at,
   next_attempt_at, attempts, last_error, status ('pending' | 'delivered' | 'failed'),
-  delivered_at, updated_at.
+  delivered_at, updated_at, payload (the structured JSON payload webhook targets POST;
+  NULL on rows queued before schema version 3).
 - `ledger`, `budget_reservations`, `budget_notices`, `routing_overrides`: owned by
   `daemon.ledger`, which reaches them through `transaction()`.
 
@@ -31,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +40,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from daemon.errors import StateError
-from daemon.models import CheckResult, EngineState, Incident, IncidentEvent
+from daemon.models import CheckResult, EngineState, Incident, IncidentEvent, Investigation
 
 DB_NAME = "watchkeeper.db"
 BUSY_TIMEOUT_MS = 5000
@@ -89,7 +90,19 @@ CREATE TABLE budget_notices (period_key TEXT PRIMARY KEY, claimed_at TEXT NOT NU
 CREATE TABLE routing_overrides (task TEXT PRIMARY KEY, refs_json TEXT NOT NULL,
     updated_at TEXT NOT NULL);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+ALTER TABLE outbox ADD COLUMN payload TEXT;
+"""
+_V4 = """
+CREATE TABLE investigations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX investigations_incident ON investigations (incident_id, id);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -105,6 +118,10 @@ class OutboxItem:
     body: str
     notify_type: NotifyType
     event_index: int | None = None
+    payload: dict[str, Any] | None = field(default=None, compare=False)
+    """The structured form (`render.event_payload` and friends) that webhook targets POST.
+    Derived from the same message as title and body, so it is left out of == and hash (a
+    dict is unhashable)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,7 @@ class OutboxRow:
     last_error: str | None
     status: OutboxStatus
     delivered_at: datetime | None
+    payload: dict[str, Any] | None = None
 
 
 def _ts(value: datetime) -> str:
@@ -307,6 +325,45 @@ class Store:
             [IncidentEvent.model_validate_json(event[0]) for event in events],
         )
 
+    # -- investigations (root-cause analyses) ---------------------------------------------
+
+    def add_investigation(self, record: Investigation) -> int:
+        """Record an investigation, or that one was skipped, with no message."""
+        with self._tx() as conn:
+            return _insert_investigation(conn, record)
+
+    def commit_investigation(
+        self,
+        record: Investigation,
+        event: IncidentEvent,
+        outbox: list[OutboxItem],
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """The investigation, its `investigation` event and its messages: all or nothing, so a
+        restart neither loses nor repeats the follow-up. `outbox` items refer to `event`."""
+        stamp = _ts(now or _utcnow())
+        with self._tx() as conn:
+            record_id = _insert_investigation(conn, record)
+            event_id = _insert_event(conn, event)
+            for item in outbox:
+                _insert_outbox(conn, item, event_id, stamp)
+        return record_id
+
+    def latest_investigation(self, incident_id: int) -> Investigation | None:
+        found = self.investigations(incident_id)
+        return found[-1] if found else None
+
+    def investigations(self, incident_id: int) -> list[Investigation]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT id, data FROM investigations WHERE incident_id = ? ORDER BY id",
+                (incident_id,),
+            ).fetchall()
+        return [
+            Investigation.model_validate_json(r[1]).model_copy(update={"id": r[0]}) for r in rows
+        ]
+
     # -- outbox ---------------------------------------------------------------------------
 
     def enqueue(self, items: list[OutboxItem], *, now: datetime | None = None) -> list[int]:
@@ -397,6 +454,34 @@ class Store:
             )
             return results.rowcount + outbox.rowcount
 
+    # -- window queries (the daily digest) --------------------------------------------------
+
+    def result_counts(self, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
+        """Results started in [since, until): check name → status → count."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT check_name, status, COUNT(*) FROM check_results "
+                "WHERE started_at >= ? AND started_at < ? GROUP BY check_name, status",
+                (_ts(since), _ts(until)),
+            ).fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for check, status, count in rows:
+            counts.setdefault(check, {})[status] = count
+        return counts
+
+    def incidents_between(self, since: datetime, until: datetime) -> list[Incident]:
+        """Incidents opened or resolved in [since, until), and every one still open; oldest
+        first."""
+        window = (_ts(since), _ts(until)) * 2
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT data FROM incidents WHERE status = 'open' "
+                "OR (opened_at >= ? AND opened_at < ?) OR (resolved_at >= ? AND resolved_at < ?) "
+                "ORDER BY opened_at, id",
+                window,
+            ).fetchall()
+        return [Incident.model_validate_json(row[0]) for row in rows]
+
 
 def _configure(conn: sqlite3.Connection) -> None:
     conn.row_factory = sqlite3.Row
@@ -474,6 +559,14 @@ def _upsert_incident(conn: sqlite3.Connection, incident: Incident) -> None:
     )
 
 
+def _insert_investigation(conn: sqlite3.Connection, record: Investigation) -> int:
+    cursor = conn.execute(
+        "INSERT INTO investigations (incident_id, at, data) VALUES (?, ?, ?)",
+        (record.incident_id, _ts(record.at), record.model_dump_json(exclude={"id"})),
+    )
+    return _rowid(cursor)
+
+
 def _insert_event(conn: sqlite3.Connection, event: IncidentEvent) -> int:
     cursor = conn.execute(
         "INSERT INTO incident_events (incident_id, kind, at, data) VALUES (?, ?, ?, ?)",
@@ -485,10 +578,21 @@ def _insert_event(conn: sqlite3.Connection, event: IncidentEvent) -> int:
 def _insert_outbox(
     conn: sqlite3.Connection, item: OutboxItem, event_id: int | None, stamp: str
 ) -> int:
+    payload = None if item.payload is None else json.dumps(item.payload, ensure_ascii=False)
     cursor = conn.execute(
         "INSERT INTO outbox (event_id, target, title, body, notify_type, created_at, "
-        "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (event_id, item.target, item.title, item.body, item.notify_type, stamp, stamp, stamp),
+        "next_attempt_at, updated_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event_id,
+            item.target,
+            item.title,
+            item.body,
+            item.notify_type,
+            stamp,
+            stamp,
+            stamp,
+            payload,
+        ),
     )
     return _rowid(cursor)
 
@@ -516,4 +620,6 @@ def _outbox_row(row: sqlite3.Row) -> OutboxRow:
     data = {f.name: row[f.name] for f in fields(OutboxRow)}
     for key in ("created_at", "next_attempt_at", "delivered_at"):
         data[key] = _dt(data[key])
+    payload = None if data["payload"] is None else json.loads(data["payload"])
+    data["payload"] = payload if isinstance(payload, dict) else None
     return OutboxRow(**data)

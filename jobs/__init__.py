@@ -18,6 +18,8 @@ CHECK_TYPES: dict[str, str] = {
     "tls": "jobs.tls:TlsCheck",
     "dns": "jobs.dns:DnsCheck",
     "command": "jobs.command:CommandCheck",
+    "prometheus": "jobs.prometheus:PrometheusCheck",
+    "alertmanager": "jobs.alertmanager:AlertmanagerCheck",
 }
 
 

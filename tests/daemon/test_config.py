@@ -15,6 +15,7 @@ from daemon.config import (
 )
 from daemon.errors import ConfigError
 from daemon.models import Severity
+from jobs import CHECK_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +118,8 @@ def test_interval_and_cron_together_are_rejected(tmp_path: Path) -> None:
 
 def test_unknown_check_type_lists_the_known_ones(tmp_path: Path) -> None:
     lines = problems(tmp_path, MINIMAL.replace('type = "tcp"', 'type = "ping"'))
-    assert ": checks[api]: unknown check type 'ping'; use one of: command, dns, http" in lines[0]
+    known = ", ".join(sorted(CHECK_TYPES))
+    assert f": checks[api]: unknown check type 'ping'; use one of: {known}" in lines[0]
 
 
 def test_duplicate_check_names_are_rejected(tmp_path: Path) -> None:

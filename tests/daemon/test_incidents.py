@@ -592,3 +592,14 @@ def test_a_dependency_chain_never_duplicates_and_each_check_alternates(
         assert lifecycle[1::2] == ["resolved"] * len(lifecycle[1::2])
         is_open = any(i.check == name for i in engine.state.incidents.values())
         assert is_open == (len(lifecycle) % 2 == 1)
+
+
+def test_a_severity_raised_by_triage_is_never_lowered_by_the_rules() -> None:
+    checks = {"api": policy("api", Severity.MEDIUM, failures=1)}
+    first = evaluate(EngineState(), [result("api", "failing", 0)], checks, QUIET, at(0))
+    [incident] = first.state.incidents.values()
+    incident.severity = Severity.CRITICAL
+    incident.severity_floor = Severity.CRITICAL
+    second = evaluate(first.state, [result("api", "failing", 1)], checks, QUIET, at(1))
+    assert second.events == []
+    assert second.state.incidents[incident.id].severity is Severity.CRITICAL

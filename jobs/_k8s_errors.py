@@ -1,0 +1,191 @@
+"""Turns what the Kubernetes client raises into one sentence a person can act on.
+
+Pure functions over exceptions and Status bodies; this module never imports `kubernetes` (it
+recognises the client's exceptions by their attributes) and never quotes a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+INSTALL_HINT = "install it: pip install 'watchkeeper[kubernetes]'"
+QUOTE_CHARS = 300
+
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "(?P<group>[^"]*)")?'
+    r'(?: in the namespace "(?P<namespace>[^"]+)"| (?P<cluster>at the cluster scope))?'
+)
+
+
+class KubernetesError(Exception):
+    """An expected failure of a Kubernetes call, already phrased as evidence."""
+
+    def __init__(self, message: str, *, stale_client: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stale_client = stale_client
+        """The cached client should be rebuilt (its credentials were rejected)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What was asked of the API, to name it in evidence: `list pods in namespace prod`."""
+
+    resource: str
+    namespace: str | None = None
+    group: str = ""
+    verb: str = "list"
+    cluster_scoped: bool = False
+
+    def __str__(self) -> str:
+        if self.cluster_scoped:
+            where = ""
+        elif self.namespace is None:
+            where = " in all namespaces"
+        else:
+            where = f" in namespace {self.namespace}"
+        return f"{self.verb} {self.resource}{where}"
+
+
+class _StatusDetails(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: str = ""
+    group: str = ""
+    name: str = ""
+
+
+class _Status(BaseModel):
+    """The API server's `kind: Status` error body."""
+
+    model_config = ConfigDict(extra="ignore")
+    message: str = ""
+    reason: str = ""
+    code: int | None = None
+    details: _StatusDetails | None = None
+
+
+def status_message(body: object) -> str:
+    """The `message` of a Status body, or a short quote of whatever came back."""
+    if not isinstance(body, str | bytes) or not body:
+        return ""
+    try:
+        status = _Status.model_validate(json.loads(body))
+    except (ValueError, ValidationError):
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
+        return clip(text.strip())
+    return clip(status.message or status.reason)
+
+
+def clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_api_error(
+    exc: BaseException, request: Request, host: str, *, in_cluster: bool = False
+) -> KubernetesError:
+    """A client exception raised while doing `request` against `host`, as evidence."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and hasattr(exc, "body"):
+        return _describe_http(status, exc, request, host, in_cluster)
+    return KubernetesError(f"cannot reach the Kubernetes API at {host}: {_network_reason(exc)}")
+
+
+def _describe_http(
+    status: int, exc: BaseException, request: Request, host: str, in_cluster: bool
+) -> KubernetesError:
+    body = getattr(exc, "body", None)
+    if status == 0:  # the client wraps TLS failures as ApiException(status=0)
+        lines = str(getattr(exc, "reason", "") or exc).strip().splitlines() or ["?"]
+        return KubernetesError(
+            f"cannot reach the Kubernetes API at {host}: TLS error: {clip(lines[-1])}"
+        )
+    if status == 401:
+        if in_cluster:
+            return KubernetesError(
+                "the service account token was rejected (401): check that the pod's "
+                "service account token is mounted and current",
+                stale_client=True,
+            )
+        return KubernetesError(
+            "the kubeconfig's credentials were rejected (401): refresh them, e.g. "
+            "`aws eks update-kubeconfig` / `gcloud container clusters get-credentials`",
+            stale_client=True,
+        )
+    if status == 403:
+        return KubernetesError(describe_forbidden(status_message(body), request))
+    message = status_message(body)
+    reason = str(getattr(exc, "reason", "") or "")
+    answer = f"{status} {reason}" if reason else str(status)
+    detail = f": {message}" if message else ""
+    return KubernetesError(f"the Kubernetes API at {host} answered {answer} to {request}{detail}")
+
+
+def describe_forbidden(message: str, request: Request) -> str:
+    """`forbidden: cannot list pods in namespace prod (RBAC): grant list on pods`."""
+    match = _FORBIDDEN.search(message)
+    if match is None:
+        verb, resource, group = request.verb, request.resource, request.group
+        namespace = request.namespace
+        cluster = request.namespace is None
+        user = ""
+    else:
+        verb, resource = match["verb"], match["resource"]
+        group, namespace = match["group"] or "", match["namespace"]
+        cluster = match["cluster"] is not None or (namespace is None and not request.namespace)
+        user = match["user"]
+    what = f"{resource}.{group}" if group else resource
+    if namespace:
+        where, grant = f" in namespace {namespace}", f"grant {verb} on {what}"
+        grant += f" in {namespace} (a Role and RoleBinding)"
+    else:
+        where = "" if request.cluster_scoped else " at cluster scope"
+        grant = f"grant {verb} on {what} with a ClusterRole and ClusterRoleBinding"
+    as_user = f", as {user}" if user else ""
+    hint = ""
+    if request.resource == "nodes":
+        hint = ", or set nodes = false"
+    elif cluster and not request.cluster_scoped:
+        hint = ", or list the namespaces to watch in `namespaces`"
+    return f"forbidden: cannot {verb} {what}{where} (RBAC{as_user}): {grant}{hint}"
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The root cause from urllib3's wrapped errors: refused, DNS, timeout, TLS, reset."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        text = str(seen)
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in text:
+            return "connection refused"
+        if name == "NameResolutionError" or "Name or service not known" in text:
+            return "DNS lookup failed"
+        if name in ("ConnectTimeoutError", "ReadTimeoutError") or isinstance(seen, TimeoutError):
+            return "the connection timed out"
+        if "SSLError" in name or "CERTIFICATE_VERIFY_FAILED" in text:
+            return f"TLS error: {clip(text, 200)}"
+        if isinstance(seen, ConnectionResetError) or "Connection reset" in text:
+            return "connection reset by peer"
+        if "RemoteDisconnected" in text or name == "ProtocolError":
+            return "the server closed the connection without answering"
+        seen = getattr(seen, "reason", None) if name == "MaxRetryError" else None
+        if not isinstance(seen, BaseException):
+            break
+    return clip(f"{type(exc).__name__}: {exc}", 200)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A read or connect timeout from urllib3 (possibly wrapped in MaxRetryError)."""
+    seen: object = exc
+    for _ in range(3):
+        if type(seen).__name__ in ("ReadTimeoutError", "ConnectTimeoutError") or isinstance(
+            seen, TimeoutError
+        ):
+            return True
+        seen = getattr(seen, "reason", None)
+    return False

@@ -1,0 +1,112 @@
+"""Helpers for the aws_* check tests (the fixtures are in `conftest_aws.py`): arranging moto,
+switching IAM enforcement on, and simulating what moto cannot (DNS failure, alarm history).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+import httpx
+import pytest
+from moto.backends import get_backend
+from moto.core.responses import ActionResult
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+"""moto's default account id."""
+
+
+@dataclass
+class Aws:
+    endpoint: str
+    region: str = REGION
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for arranging a test (not the one the check under test uses)."""
+        return boto3.client(service, region_name=self.region, **kwargs)
+
+    def backend(self, service: str) -> Any:
+        """moto's in-process model, for states its API cannot produce (an ECS service event,
+        a failed rollout); the check still reads them through the real wire protocol."""
+        return get_backend(service)[ACCOUNT][self.region]  # type: ignore[call-overload]
+
+    def enforce_iam(self, on: bool) -> None:
+        """moto checks signatures and IAM policies from now on (or stops checking)."""
+        body = b"0" if on else b"inf"
+        httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=body).raise_for_status()
+
+
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def restricted_user(aws: Aws, monkeypatch: pytest.MonkeyPatch, allow: list[str]) -> None:
+    """Switch to an IAM user allowed only `allow`, with moto enforcing IAM from now on."""
+    iam = aws.client("iam")
+    iam.create_user(UserName="watchkeeper")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": allow, "Resource": "*"}],
+    }
+    iam.put_user_policy(
+        UserName="watchkeeper", PolicyName="read", PolicyDocument=json.dumps(policy)
+    )
+    key = iam.create_access_key(UserName="watchkeeper")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    aws.enforce_iam(True)
+
+
+def unresolvable_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS answers NXDOMAIN for every non-loopback name, as it does for a made-up region."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("localhost", "127.0.0.1", "::1"):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def add_alarm_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5 has no DescribeAlarmHistory: answer it from the state changes moto records,
+    through moto's own serializer, so the check still speaks the real protocol."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    def describe_alarm_history(self: Any) -> ActionResult:
+        alarm = self.cloudwatch_backend.alarms[self._get_param("AlarmName")]
+        current = (
+            "StateUpdate",
+            alarm.state_reason,
+            "{}",
+            alarm.state_value,
+            alarm.state_updated_timestamp,
+        )
+        items = []
+        for _, reason, _, state, when in reversed([*alarm.history, current]):
+            items.append(
+                {
+                    "AlarmName": alarm.name,
+                    "AlarmType": "MetricAlarm",
+                    "Timestamp": when,
+                    "HistoryItemType": "StateUpdate",
+                    "HistorySummary": f"Alarm updated to {state}: {reason}",
+                }
+            )
+        limit = int(self._get_param("MaxRecords") or 100)
+        return ActionResult({"AlarmHistoryItems": items[:limit]})
+
+    monkeypatch.setattr(
+        CloudWatchResponse, "describe_alarm_history", describe_alarm_history, raising=False
+    )
+
+
+def minutes_ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)

@@ -1,0 +1,773 @@
+"""A loopback fake of the Kubernetes API server, reached by the official client through a
+generated kubeconfig: real paths, real-shaped JSON (`kind: PodList`, Status error bodies).
+
+Scenario builders at the bottom return objects shaped as the API server returns them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Obj = dict[str, Any]
+TOKEN = "fake-token-for-tests"
+
+# (group, plural) -> (kind, list kind, namespaced)
+_RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("", "pods"): ("Pod", "PodList", True),
+    ("", "nodes"): ("Node", "NodeList", False),
+    ("", "events"): ("Event", "EventList", True),
+    ("", "persistentvolumeclaims"): ("PersistentVolumeClaim", "PersistentVolumeClaimList", True),
+    ("apps", "deployments"): ("Deployment", "DeploymentList", True),
+    ("apps", "statefulsets"): ("StatefulSet", "StatefulSetList", True),
+    ("apps", "daemonsets"): ("DaemonSet", "DaemonSetList", True),
+    ("batch", "jobs"): ("Job", "JobList", True),
+    ("metrics.k8s.io", "pods"): ("PodMetrics", "PodMetricsList", True),
+}
+_GROUP_VERSION = {"": "v1", "apps": "v1", "batch": "v1", "metrics.k8s.io": "v1beta1"}
+_PLURAL_OF_KIND = {
+    kind: key for key, (kind, _, _) in _RESOURCES.items() if key[0] != "metrics.k8s.io"
+}
+
+
+def ts(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ago(**delta: float) -> str:
+    return ts(datetime.now(UTC) - timedelta(**delta))
+
+
+def status_body(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details or {},
+        "code": code,
+    }
+
+
+@dataclass
+class FakeCluster:
+    """What the fake API server serves; tests mutate it between runs."""
+
+    objects: dict[tuple[str, str], list[Obj]] = field(default_factory=dict)
+    metrics_available: bool = True
+    """False: metrics.k8s.io answers 404, as when metrics-server is not installed."""
+    logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
+    """(namespace, pod, container, previous) -> log text."""
+    forbidden: set[tuple[str, str | None]] = field(default_factory=set)
+    """(plural, namespace or None for cluster-wide lists) answered 403."""
+    token: str = TOKEN
+    hang: threading.Event | None = None
+    """When set to an unset Event, every request waits on it (for timeouts)."""
+    requests: list[str] = field(default_factory=list)
+
+    def add(self, *items: Obj) -> None:
+        for item in items:
+            group = item["apiVersion"].rpartition("/")[0]
+            if item["kind"] == "PodMetrics":
+                key = ("metrics.k8s.io", "pods")
+            else:
+                key = (group, _PLURAL_OF_KIND[item["kind"]][1])
+            self.objects.setdefault(key, []).append(item)
+
+    def set_log(
+        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
+    ) -> None:
+        self.logs[(namespace, pod, container, previous)] = text
+
+    def forbid(self, plural: str, namespace: str | None = None) -> None:
+        self.forbidden.add((plural, namespace))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client gave up (a timeout test): nothing to report
+        super().handle_error(request, client_address)
+
+
+class FakeKubernetes:
+    """A ThreadingHTTPServer on 127.0.0.1 speaking enough of the API for the check."""
+
+    def __init__(self, cluster: FakeCluster | None = None) -> None:
+        self.cluster = cluster or FakeCluster()
+        self.server = _Server(("127.0.0.1", 0), _handler_for(self.cluster))
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        port: int = self.server.server_address[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeKubernetes:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.cluster.hang is not None:
+            self.cluster.hang.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def kubeconfig(
+        self,
+        path: Path,
+        *,
+        token: str = TOKEN,
+        contexts: Iterable[str] = ("fake",),
+        server: str | None = None,
+    ) -> Path:
+        """Write a kubeconfig whose contexts all point at this server (the first is current)."""
+        names = list(contexts)
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": server or self.url}}],
+            "users": [{"name": "tester", "user": {"token": token}}],
+            "contexts": [
+                {"name": n, "context": {"cluster": "fake", "user": "tester"}} for n in names
+            ],
+            "current-context": names[0],
+            "preferences": {},
+        }
+        path.write_text(json.dumps(document, indent=2))  # JSON is YAML
+        return path
+
+
+def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            cluster.requests.append(self.path)
+            if cluster.hang is not None:
+                cluster.hang.wait(timeout=10)
+            if self.headers.get("Authorization") != f"Bearer {cluster.token}":
+                self._json(401, status_body(401, "Unauthorized", "Unauthorized"))
+                return
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            parts = [p for p in url.path.split("/") if p]
+            if parts[:1] == ["api"] and len(parts) >= 3:
+                self._route("", parts[2:], query)
+            elif parts[:1] == ["apis"] and len(parts) >= 4:
+                self._route(parts[1], parts[3:], query)
+            else:
+                self._not_found()
+
+        def _route(self, group: str, rest: list[str], query: dict[str, str]) -> None:
+            namespace = None
+            if rest[:1] == ["namespaces"] and len(rest) >= 3:
+                namespace, rest = rest[1], rest[2:]
+            if len(rest) == 3 and group == "" and rest[0] == "pods" and rest[2] == "log":
+                self._log(namespace or "", rest[1], query)
+            elif len(rest) == 1 and (group, rest[0]) in _RESOURCES:
+                self._list(group, rest[0], namespace, query)
+            else:
+                self._not_found()
+
+        def _list(
+            self, group: str, plural: str, namespace: str | None, query: dict[str, str]
+        ) -> None:
+            _, list_kind, _ = _RESOURCES[(group, plural)]
+            if group == "metrics.k8s.io" and not cluster.metrics_available:
+                self._not_found()
+                return
+            if (plural, namespace) in cluster.forbidden or (plural, None) in cluster.forbidden:
+                self._forbidden(group, plural, namespace)
+                return
+            items = [
+                item
+                for item in cluster.objects.get((group, plural), [])
+                if (namespace is None or item["metadata"].get("namespace") == namespace)
+                and _labels_match(item, query.get("labelSelector", ""))
+                and _fields_match(item, query.get("fieldSelector", ""))
+            ]
+            version = _GROUP_VERSION[group]
+            self._json(
+                200,
+                {
+                    "kind": list_kind,
+                    "apiVersion": f"{group}/{version}" if group else version,
+                    "metadata": {"resourceVersion": "12345"},
+                    "items": items,
+                },
+            )
+
+        def _log(self, namespace: str, pod: str, query: dict[str, str]) -> None:
+            container = query.get("container", "")
+            previous = query.get("previous") == "true"
+            text = cluster.logs.get((namespace, pod, container, previous))
+            if text is None:
+                which = "previous terminated container" if previous else "container"
+                message = f'{which} "{container}" in pod "{pod}" not found'
+                self._json(400, status_body(400, "BadRequest", message))
+                return
+            lines = text.splitlines(keepends=True)
+            if "tailLines" in query:
+                lines = lines[-int(query["tailLines"]) :] if int(query["tailLines"]) else []
+            body = "".join(lines).encode()
+            if "limitBytes" in query:
+                body = body[: int(query["limitBytes"])]
+            self._send(200, body, "text/plain")
+
+        def _forbidden(self, group: str, plural: str, namespace: str | None) -> None:
+            where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+            message = (
+                f'{plural} is forbidden: User "system:serviceaccount:wk:wk" cannot list '
+                f'resource "{plural}" in API group "{group}" {where}'
+            )
+            details = {"group": group, "kind": plural} if group else {"kind": plural}
+            self._json(403, status_body(403, "Forbidden", message, details))
+
+        def _not_found(self) -> None:
+            message = "the server could not find the requested resource"
+            self._json(404, status_body(404, "NotFound", message))
+
+        def _json(self, code: int, document: Obj) -> None:
+            self._send(code, json.dumps(document).encode(), "application/json")
+
+        def _send(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def _labels_match(item: Obj, selector: str) -> bool:
+    labels = item["metadata"].get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key) != value.lstrip("="):
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _fields_match(item: Obj, selector: str) -> bool:
+    for term in filter(None, selector.split(",")):
+        negate = "!=" in term
+        path, value = term.split("!=" if negate else "=", 1)
+        current: Any = item
+        for key in path.split("."):
+            current = current.get(key) if isinstance(current, dict) else None
+        if (str(current) == value) == negate:
+            return False
+    return True
+
+
+# --- scenario builders ------------------------------------------------------------------------
+
+
+def _meta(name: str, namespace: str | None, age_minutes: float, labels: Obj | None) -> Obj:
+    meta: Obj = {
+        "name": name,
+        "uid": str(uuid.uuid4()),
+        "resourceVersion": "1001",
+        "creationTimestamp": ago(minutes=age_minutes),
+        "labels": labels or {"app": name.split("-")[0]},
+    }
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def container_status(
+    name: str = "app",
+    *,
+    image: str = "registry.example.com/shop/app:1.4.2",
+    ready: bool = True,
+    restarts: int = 0,
+    state: Obj | None = None,
+    last_state: Obj | None = None,
+) -> Obj:
+    return {
+        "name": name,
+        "image": image,
+        "imageID": "" if not ready else f"{image.split(':')[0]}@sha256:{'ab' * 32}",
+        "containerID": f"containerd://{uuid.uuid4().hex}",
+        "ready": ready,
+        "started": ready,
+        "restartCount": restarts,
+        "state": state or {"running": {"startedAt": ago(hours=2)}},
+        "lastState": last_state or {},
+    }
+
+
+def pod(
+    name: str,
+    namespace: str = "prod",
+    *,
+    phase: str = "Running",
+    statuses: list[Obj] | None = None,
+    requests: Obj | None = None,
+    limits: Obj | None = None,
+    age_minutes: float = 180,
+    conditions: list[Obj] | None = None,
+    labels: Obj | None = None,
+) -> Obj:
+    statuses = [container_status()] if statuses is None else statuses
+    resources: Obj = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    containers = [
+        {
+            "name": s["name"],
+            "image": s["image"],
+            "resources": resources,
+            "terminationMessagePath": "/dev/termination-log",
+            "imagePullPolicy": "IfNotPresent",
+        }
+        for s in statuses
+    ] or [{"name": "app", "image": "registry.example.com/shop/app:1.4.2", "resources": resources}]
+    ready = all(s["ready"] for s in statuses) and phase == "Running"
+    if conditions is None:
+        conditions = [
+            {"type": t, "status": "True" if (t == "PodScheduled" or ready) else "False"}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+    status: Obj = {"phase": phase, "conditions": conditions, "qosClass": "Burstable"}
+    if statuses:
+        status["containerStatuses"] = statuses
+        status["startTime"] = ago(minutes=age_minutes)
+        status["hostIP"] = "10.0.1.5"
+        status["podIP"] = "10.0.7.23"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _meta(name, namespace, age_minutes, labels),
+        "spec": {
+            "containers": containers,
+            "restartPolicy": "Always",
+            "serviceAccountName": "default",
+        }
+        | ({"nodeName": "ip-10-0-1-5"} if statuses else {}),
+        "status": status,
+    }
+
+
+def healthy_pod(name: str = "checkout-7d9c-x2x9k", namespace: str = "prod", **kw: Any) -> Obj:
+    return pod(name, namespace, **kw)
+
+
+def crashloop_pod(
+    name: str = "checkout-7d9c-x2x9k", namespace: str = "prod", *, restarts: int = 7
+) -> Obj:
+    status = container_status(
+        ready=False,
+        restarts=restarts,
+        state={
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off 5m0s restarting failed container=app pod={name}",
+            }
+        },
+        last_state={
+            "terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "startedAt": ago(minutes=3),
+                "finishedAt": ago(minutes=2),
+                "containerID": f"containerd://{uuid.uuid4().hex}",
+            }
+        },
+    )
+    return pod(name, namespace, statuses=[status])
+
+
+def image_pull_pod(
+    name: str = "checkout-7d9c-x2x9k",
+    namespace: str = "prod",
+    *,
+    image: str = "registry.example.com/shop/app:1.4.3",
+    reason: str = "ImagePullBackOff",
+) -> Obj:
+    status = container_status(
+        image=image,
+        ready=False,
+        state={
+            "waiting": {
+                "reason": reason,
+                "message": f'Back-off pulling image "{image}": ErrImagePull: '
+                f"rpc error: code = NotFound desc = failed to pull and unpack image "
+                f'"{image}": not found',
+            }
+        },
+    )
+    return pod(name, namespace, phase="Pending", statuses=[status], age_minutes=4)
+
+
+def oomkilled_pod(
+    name: str = "worker-5f6b-abcde", namespace: str = "prod", *, minutes_ago: float = 3
+) -> Obj:
+    status = container_status(
+        restarts=3,
+        last_state={
+            "terminated": {
+                "exitCode": 137,
+                "reason": "OOMKilled",
+                "startedAt": ago(minutes=minutes_ago + 30),
+                "finishedAt": ago(minutes=minutes_ago),
+            }
+        },
+    )
+    return pod(name, namespace, statuses=[status], limits={"memory": "256Mi"})
+
+
+def pending_pod(
+    name: str = "batch-6c8d-qwert",
+    namespace: str = "prod",
+    *,
+    minutes: float = 20,
+    message: str = "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are "
+    "available: 3 No preemption victims found for incoming pod.",
+) -> Obj:
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+        "lastTransitionTime": ago(minutes=minutes),
+    }
+    return pod(
+        name,
+        namespace,
+        phase="Pending",
+        statuses=[],
+        age_minutes=minutes,
+        conditions=[condition],
+        requests={"memory": "64Gi"},
+    )
+
+
+def restarting_pod(
+    name: str = "api-59c7-zzt8p", namespace: str = "prod", *, restarts: int = 2
+) -> Obj:
+    status = container_status(
+        restarts=restarts,
+        state={"running": {"startedAt": ago(minutes=1)}},
+        last_state={
+            "terminated": {
+                "exitCode": 2,
+                "reason": "Error",
+                "startedAt": ago(minutes=30),
+                "finishedAt": ago(minutes=1),
+            }
+        },
+    )
+    return pod(name, namespace, statuses=[status])
+
+
+def _pod_template(name: str) -> Obj:
+    return {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/shop/app:1.4.2"}]},
+    }
+
+
+def deployment(
+    name: str = "checkout", namespace: str = "prod", *, replicas: int = 3, available: int = 3
+) -> Obj:
+    status: Obj = {
+        "observedGeneration": 4,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": available,
+        "availableReplicas": available,
+        "conditions": [
+            {
+                "type": "Available",
+                "status": "True" if available >= replicas else "False",
+                "reason": "MinimumReplicasAvailable"
+                if available >= replicas
+                else "MinimumReplicasUnavailable",
+                "message": "Deployment has minimum availability."
+                if available >= replicas
+                else "Deployment does not have minimum availability.",
+            }
+        ],
+    }
+    if available < replicas:
+        status["unavailableReplicas"] = replicas - available
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, namespace, 600, None) | {"generation": 4},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _pod_template(name),
+        },
+        "status": status,
+    }
+
+
+def statefulset(
+    name: str = "db", namespace: str = "prod", *, replicas: int = 3, ready: int = 3
+) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(name, namespace, 600, None),
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _pod_template(name),
+        },
+        "status": {
+            "replicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "currentReplicas": replicas,
+            "updatedReplicas": replicas,
+        },
+    }
+
+
+def daemonset(
+    name: str = "fluent-bit", namespace: str = "logging", *, desired: int = 3, ready: int = 3
+) -> Obj:
+    status: Obj = {
+        "currentNumberScheduled": desired,
+        "desiredNumberScheduled": desired,
+        "numberMisscheduled": 0,
+        "numberReady": ready,
+        "numberAvailable": ready,
+        "updatedNumberScheduled": desired,
+    }
+    if ready < desired:
+        status["numberUnavailable"] = desired - ready
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": _meta(name, namespace, 600, None),
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": _pod_template(name)},
+        "status": status,
+    }
+
+
+_PRESSURE = {  # kind -> (when False, when True): (reason, message) as the kubelet says them
+    "MemoryPressure": (
+        ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+    ),
+    "DiskPressure": (
+        ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+    ),
+    "PIDPressure": (
+        ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
+    ),
+}
+
+
+def node(name: str = "ip-10-0-1-5", *, ready: bool = True, pressure: str | None = None) -> Obj:
+    def condition(kind: str, status: bool, reason: str, message: str) -> Obj:
+        return {
+            "type": kind,
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": ago(minutes=1),
+            "lastTransitionTime": ago(minutes=25),
+        }
+
+    conditions = [
+        condition(kind, pressure == kind, *_PRESSURE[kind][pressure == kind])
+        for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")
+    ]
+    if ready:
+        conditions.append(
+            condition("Ready", True, "KubeletReady", "kubelet is posting ready status")
+        )
+    else:
+        unknown = condition(
+            "Ready", False, "NodeStatusUnknown", "Kubelet stopped posting node status."
+        )
+        unknown["status"] = "Unknown"
+        conditions.append(unknown)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": _meta(name, None, 6000, {"kubernetes.io/hostname": name}),
+        "spec": {"providerID": f"aws:///eu-west-1a/i-{uuid.uuid4().hex[:17]}"},
+        "status": {
+            "conditions": conditions,
+            "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"},
+        },
+    }
+
+
+def pvc(
+    name: str = "data-db-0",
+    namespace: str = "prod",
+    *,
+    phase: str = "Pending",
+    age_minutes: float = 30,
+    storage_class: str = "gp3",
+) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(name, namespace, age_minutes, None),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "10Gi"}},
+            "storageClassName": storage_class,
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": phase},
+    }
+
+
+def job(
+    name: str = "nightly-backup-28391",
+    namespace: str = "prod",
+    *,
+    failed: bool = True,
+    cronjob: str | None = None,
+    age_minutes: float = 60,
+) -> Obj:
+    metadata = _meta(name, namespace, age_minutes, None)
+    if cronjob is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": cronjob,
+                "uid": "c0ffee00-0000-4000-8000-000000000001",
+                "controller": True,
+            }
+        ]
+    if failed:
+        status: Obj = {
+            "failed": 7,
+            "startTime": ago(minutes=age_minutes),
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                    "lastTransitionTime": ago(minutes=age_minutes - 10),
+                }
+            ],
+        }
+    else:
+        status = {
+            "succeeded": 1,
+            "startTime": ago(minutes=age_minutes),
+            "completionTime": ago(minutes=age_minutes - 5),
+            "conditions": [{"type": "Complete", "status": "True"}],
+        }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {"backoffLimit": 6, "completions": 1, "template": _pod_template(name)},
+        "status": status,
+    }
+
+
+def warning_event(
+    kind: str,
+    name: str,
+    namespace: str = "prod",
+    *,
+    reason: str = "FailedMount",
+    message: str = 'MountVolume.SetUp failed for volume "config" : configmap "web-config" '
+    "not found",
+    count: int = 3,
+    minutes_ago: float = 2,
+    type_: str = "Warning",
+) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{name}.{uuid.uuid4().hex[:16]}",
+            "namespace": namespace,
+            "uid": str(uuid.uuid4()),
+            "resourceVersion": "2002",
+            "creationTimestamp": ago(minutes=minutes_ago + 10),
+        },
+        "involvedObject": {
+            "kind": kind,
+            "namespace": namespace,
+            "name": name,
+            "uid": str(uuid.uuid4()),
+            "apiVersion": "v1",
+            "resourceVersion": "1001",
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": "kubelet", "host": "ip-10-0-1-5"},
+        "firstTimestamp": ago(minutes=minutes_ago + 10),
+        "lastTimestamp": ago(minutes=minutes_ago),
+        "count": count,
+        "type": type_,
+        "eventTime": None,
+        "reportingComponent": "kubelet",
+        "reportingInstance": "ip-10-0-1-5",
+    }
+
+
+def pod_metrics(name: str, namespace: str = "prod", **usage_by_container: tuple[str, str]) -> Obj:
+    """`pod_metrics("worker-1", app=("912m", "300Mi"))`: (cpu, memory) per container."""
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "PodMetrics",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "creationTimestamp": ago(seconds=0),
+            "labels": {"app": name.split("-")[0]},
+        },
+        "timestamp": ago(seconds=20),
+        "window": "18.272s",
+        "containers": [
+            {"name": c, "usage": {"cpu": cpu, "memory": memory}}
+            for c, (cpu, memory) in usage_by_container.items()
+        ],
+    }
