@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,6 +23,9 @@ from daemon.llm.types import ModelRef, ModelRequest
 from daemon.models import CheckResult, Incident, worst_status
 from daemon.render import Message
 from daemon.store import Store
+
+if TYPE_CHECKING:
+    from daemon.investigate import Outcome
 
 USER_AGENT = "watchkeeper/0.1"
 CONTEXT_CHARS = 12_000
@@ -207,3 +210,44 @@ def since_window(text: str) -> datetime:
 
     span: timedelta = parse_duration(text)
     return utcnow() - span
+
+
+async def investigate_now(
+    settings: Settings, incident_id: int, model: str | None, send: bool
+) -> Outcome | None:
+    """`watchkeeper investigate`: the RCA now, stored on the incident, optionally sent."""
+    from daemon.service import open_runtime
+
+    async with open_runtime(settings) as rt:
+        found = await asyncio.to_thread(rt.store.get_incident, incident_id)
+        if found is None:
+            return None
+        assert rt.pipeline.investigator is not None
+        outcome = await rt.pipeline.investigator.investigate(
+            found[0], "requested on demand", model=model, notify_targets=send
+        )
+        if send:
+            await rt.notifier.deliver_due()
+        return outcome
+
+
+async def digest_now(settings: Settings, send: bool) -> Message:
+    from daemon.service import open_runtime, send_digest
+
+    async with open_runtime(settings) as rt:
+        if send:
+            message = await send_digest(settings, rt.pipeline, utcnow())
+            await rt.notifier.deliver_due()
+            return message
+        from daemon.ai import price_overrides
+        from daemon.digest import digest
+
+        assert rt.pipeline.ai is not None
+        message, _ = await digest(
+            rt.store,
+            rt.pipeline.ai.ledger,
+            rt.pipeline.ai,
+            utcnow(),
+            overrides=price_overrides(settings),
+        )
+        return message

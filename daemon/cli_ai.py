@@ -377,4 +377,72 @@ def ask(question: str, model: str | None, config_path: Path | None, as_json: boo
         sys.exit(1)
 
 
-COMMANDS = [keys, models, route, costs, audit, ask]
+# -- investigate and digest -------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("incident_id", type=int)
+@click.option("--model", help="provider/model instead of the `rca` route.")
+@click.option("--notify", "send", is_flag=True, help="Also send the result to the targets.")
+@config_option
+@json_option
+@handle_errors
+def investigate(
+    incident_id: int, model: str | None, send: bool, config_path: Path | None, as_json: bool
+) -> None:
+    """Run root-cause analysis of an incident now, with any model you name."""
+    from daemon.airun import investigate_now
+    from daemon.llm.types import ModelRef
+
+    _, settings = load(config_path)
+    if model is not None:
+        try:
+            known_provider(settings, ModelRef.parse(model).provider)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
+    if outcome is None:
+        click.echo(f"watchkeeper: no incident #{incident_id}", err=True)
+        sys.exit(1)
+    record = outcome.investigation
+    if as_json:
+        emit_json(
+            {
+                "incident_id": incident_id,
+                "model": record.model,
+                "rca": record.rca,
+                "skipped": record.skipped,
+                "dropped": record.dropped,
+                "calls": ledger_json(outcome.result) if outcome.result else [],
+            }
+        )
+    else:
+        click.echo(outcome.message.title)
+        click.echo("")
+        click.echo(outcome.message.body)
+    if record.rca is None:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--send", is_flag=True, help="Queue it for the targets that want `report`.")
+@config_option
+@handle_errors
+def digest(send: bool, config_path: Path | None) -> None:
+    """The daily digest of the last 24 h, now (the daemon sends it at [digest] cron)."""
+    from daemon.airun import digest_now
+
+    _, settings = load(config_path)
+    message = asyncio.run(digest_now(settings, send))
+    click.echo(message.title)
+    click.echo("")
+    click.echo(message.body)
+
+
+def _demo() -> click.Command:
+    from daemon.demo import demo
+
+    return demo
+
+
+COMMANDS = [keys, models, route, costs, audit, ask, investigate, digest, _demo()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+
+_MD_ESCAPE = re.compile(r"\\([\\`*_\[\]<>|#])")
+"""Markdown escapes the renderer adds for chat targets; a terminal shows the plain text."""
 
 SCRIPT: list[tuple[str, str]] = [
     ("healthy", "All services healthy."),
@@ -157,9 +161,10 @@ async def _sink(printer: Callable[[str], None]) -> asyncio.Server:
                 if line.lower().startswith(b"content-length:")
             )
             body = json.loads(await reader.readexactly(length))
+            text = _MD_ESCAPE.sub(r"\1", str(body.get("message", "")))
             printer(
                 f"\n┌─ notification: {body.get('title', '')}\n"
-                + "\n".join("│ " + line for line in str(body.get("message", "")).splitlines())
+                + "\n".join("│ " + line for line in text.splitlines())
                 + "\n└─"
             )
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -223,7 +228,7 @@ def demo(ollama_url: str, pause: float) -> None:
     """A simulated estate on loopback: an incident opens, is investigated, resolves."""
     from daemon.logging import configure
 
-    configure("warning", "console")
+    configure("error", "console")
     if not ollama_url.startswith("http"):
         ollama_url = f"http://{ollama_url}"
     asyncio.run(run_demo(ollama_url, pause, lambda text: click.echo(text)))

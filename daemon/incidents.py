@@ -333,6 +333,7 @@ def _refresh_incidents(cycle: _Cycle) -> None:
             [own, *floor, *(cycle.checks[n].severity for n in incident.blast_radius)]
         )
         incident.flapping = root.flapping
+        incident.last_status = root.last_status
 
 
 def _target_severity(
@@ -419,6 +420,7 @@ def _event(incident: Incident, kind: EventKind, now: datetime, detail: str = "")
         evidence=incident.evidence,
         blast_radius=list(incident.blast_radius),
         opened_at=incident.opened_at,
+        status=incident.last_status,
         duration_s=duration.total_seconds() if duration is not None else None,
         detail=detail,
     )

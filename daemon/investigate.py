@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -136,8 +137,16 @@ class Investigator:
                 + "\nThe incident stays open and is tracked as usual.",
                 notify_type="warning",
             )
-        message = messages.with_costs(message, await self.cost_block(incident.id, result))
-        await self.commit(incident, record, message if notify_targets else None)
+        block = await self.cost_block(incident.id, result)
+        message = messages.with_costs(message, block)
+        extras = {
+            "rca": None
+            if record.rca is None
+            else {**record.rca, "model": record.model, "reason": why, "dropped": record.dropped},
+            "rca_skipped": record.skipped,
+            "costs": messages.costs_json(block),
+        }
+        await self.commit(incident, record, message if notify_targets else None, extras)
         return Outcome(record, message, result)
 
     async def context(
@@ -179,7 +188,11 @@ class Investigator:
         )
 
     async def commit(
-        self, incident: Incident, record: Investigation, message: Message | None
+        self,
+        incident: Incident,
+        record: Investigation,
+        message: Message | None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
         event = IncidentEvent(
             incident_id=incident.id,
@@ -195,7 +208,9 @@ class Investigator:
         outbox = []
         if message is not None:
             tags = {c.name: c.tags for c in self.settings.checks}
-            outbox = notify.route([event], self.settings.notify, tags, messages=[message])
+            outbox = notify.route(
+                [event], self.settings.notify, tags, messages=[message], extras=[extras or {}]
+            )
         await asyncio.to_thread(self.store.commit_investigation, record, event, outbox)
         if outbox:
             self.on_queued()

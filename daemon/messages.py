@@ -76,6 +76,46 @@ def cost_text(block: CostBlock) -> str:
     return "\n".join(lines)
 
 
+def costs_json(block: CostBlock) -> dict[str, object]:
+    """The payload's `costs` section: numbers as numbers, unknown as null."""
+
+    def usd(value: Decimal | None) -> float | None:
+        return None if value is None else float(value)
+
+    return {
+        "calls": [
+            {
+                "task": r.task,
+                "model": f"{r.provider}/{r.model}",
+                "local": r.local,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cost_usd": usd(r.cost_usd),
+                "outcome": r.outcome,
+            }
+            for r in billed(block.calls)
+        ],
+        "incident_total_usd": usd(block.incident_total),
+        "today_usd": usd(block.today),
+        "month_usd": usd(block.month),
+        "local_triage_saved_today_usd": usd(block.saved_today),
+        "savings_reference_model": block.reference,
+    }
+
+
+def triage_json(decision: TriageDecision, report: TriageReport) -> dict[str, object]:
+    return {
+        "by": report.label,
+        "deterministic": report.deterministic,
+        "summary": decision.summary,
+        "severity": decision.severity.value,
+        "raised_from": decision.raised_from.value if decision.raised_from else None,
+        "escalate": decision.escalate,
+        "reason": decision.reason,
+        "correlations": report.correlations,
+    }
+
+
 def with_triage(message: Message, decision: TriageDecision, report: TriageReport) -> Message:
     label = report.label
     lines = [f"**Triage** ({label}): {decision.summary}"]

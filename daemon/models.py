@@ -220,6 +220,8 @@ class Incident(BaseModel):
     flapping: bool = False
     severity_floor: Severity | None = None
     """Set when triage raised the severity: the rules never take it back below this."""
+    last_status: Status | None = None
+    """The root check's latest status (degraded, failing, error, ok)."""
 
     @property
     def duration(self) -> timedelta | None:
@@ -239,6 +241,8 @@ class IncidentEvent(BaseModel):
     evidence: str
     blast_radius: list[str] = Field(default_factory=list)
     previous_severity: Severity | None = None
+    status: Status | None = None
+    """The root check's status when the event happened."""
     opened_at: datetime
     duration_s: float | None = None
     """Set on `resolved`: how long the incident was open."""

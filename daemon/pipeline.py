@@ -197,7 +197,9 @@ class Pipeline:
                 apply_triage(evaluation, report)
             skipped = await self._rca_preflight(evaluation, report)
             composed = [await self._compose(e, report, skipped) for e in evaluation.events]
-            await self._commit(results, evaluation, composed)
+            await self._commit(
+                results, evaluation, [m for m, _ in composed], [x for _, x in composed]
+            )
             await self._record_skips(evaluation, skipped)
             self.cycles += 1
             self.last_cycle_at = self.now()
@@ -246,19 +248,25 @@ class Pipeline:
 
     async def _compose(
         self, event: IncidentEvent, report: TriageReport | None, skipped: dict[int, str]
-    ) -> Message:
+    ) -> tuple[Message, dict[str, Any]]:
+        """The message people read, and the webhook payload's triage/costs sections."""
         message = render_event(event)
+        extras: dict[str, Any] = {}
         decision = report.decisions.get(event.incident_id) if report else None
         if report is not None and decision is not None:
             message = messages.with_triage(message, decision, report)
+            extras["triage"] = messages.triage_json(decision, report)
         if event.incident_id in skipped and event.kind in ("opened", "changed"):
             message = messages.with_note(message, f"RCA skipped: {skipped[event.incident_id]}")
-        calls = report.result.calls if report and report.result and decision else []
+        calls = (
+            messages.billed(report.result.calls) if report and report.result and decision else []
+        )
         if self.ai is not None and (calls or event.kind == "resolved"):
             block = await self._cost_block(event.incident_id, calls)
             if calls or (event.kind == "resolved" and block.incident_total):
                 message = messages.with_costs(message, block)
-        return message
+                extras["costs"] = messages.costs_json(block)
+        return message, extras
 
     async def _cost_block(self, incident_id: int, calls: list[Any]) -> messages.CostBlock:
         from daemon.investigate import cost_block
@@ -271,9 +279,12 @@ class Pipeline:
         results: list[CheckResult],
         evaluation: incidents.Evaluation,
         composed: list[Message],
+        extras: list[dict[str, Any]] | None = None,
     ) -> None:
         tags = {spec.name: spec.tags for spec in self.settings.checks}
-        outbox = notify.route(evaluation.events, self.settings.notify, tags, messages=composed)
+        outbox = notify.route(
+            evaluation.events, self.settings.notify, tags, messages=composed, extras=extras
+        )
         await asyncio.to_thread(
             self.store.commit_cycle,
             results,

@@ -94,18 +94,23 @@ def render_test(target_name: str) -> Message:
     )
 
 
+def _state(event: IncidentEvent) -> str:
+    """`failing` unless the rules saw only `degraded` (slow, near a limit) or an `error`."""
+    return {"degraded": "degraded", "error": "cannot be checked"}.get(event.status or "", "failing")
+
+
 def _title(event: IncidentEvent) -> str:
     tag = f"[{event.severity.value.upper()}]"
     ref = f"incident #{event.incident_id}"
     if event.kind == "opened":
-        return f"{tag} {event.check} failing — {ref}"
+        return f"{tag} {event.check} {_state(event)} — {ref}"
     if event.kind == "resolved":
         return f"[RESOLVED] {event.check} — {ref} after {format_duration(_open_for(event))}"
     if event.kind == "flapping":
         return f"{tag} {event.check} flapping — {ref}"
     if event.kind == "reminder":
         open_for = format_duration(_open_for(event))
-        return f"{tag} {event.check} still failing — {ref} (open {open_for})"
+        return f"{tag} {event.check} still {_state(event)} — {ref} (open {open_for})"
     previous = event.previous_severity
     if previous is None or previous == event.severity:
         return f"{tag} {event.check} changed — {ref}"

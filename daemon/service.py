@@ -133,6 +133,31 @@ async def run_once(settings: Settings) -> OnceReport:
     return OnceReport(results, events, delivery)
 
 
+async def send_digest(settings: Settings, pipeline: Pipeline, now: datetime) -> Message:
+    """Build the last 24 h digest and queue it for every target that wants `report`."""
+    from zoneinfo import ZoneInfo
+
+    from daemon.ai import price_overrides
+    from daemon.digest import digest
+
+    ai = pipeline.ai
+    assert ai is not None
+    reference = next(
+        (ref for ref in settings.routing.chain("rca") if not ref.startswith("ollama/")), None
+    )
+    message, _ = await digest(
+        pipeline.store,
+        ai.ledger,
+        ai,
+        now.astimezone(ZoneInfo(settings.digest.timezone)),
+        reference_model=reference,
+        overrides=price_overrides(settings),
+    )
+    items = notify.route_message(message, settings.notify, "report")
+    await asyncio.to_thread(pipeline.store.enqueue, items)
+    return message
+
+
 async def _serve_health_once(settings: Settings, pipeline: Pipeline) -> asyncio.Server | None:
     """`--once` serves the health endpoint too, so checks of it see the real thing."""
     listen = settings.daemon.health_listen
@@ -255,6 +280,16 @@ class Service:
         self.scheduler.add_job(self._beat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
         self.scheduler.add_job(self._remind, "interval", seconds=REMINDER_TICK_S, id="reminders")
         self.scheduler.add_job(self._prune, "interval", hours=1, id="prune")
+        if self.settings.digest.enabled:
+            from zoneinfo import ZoneInfo
+
+            zone = ZoneInfo(self.settings.digest.timezone)
+            self.scheduler.add_job(
+                self._digest,
+                CronTrigger.from_crontab(self.settings.digest.cron, timezone=zone),
+                id="digest",
+                replace_existing=True,
+            )
 
     async def _check_job(self, name: str) -> None:
         task = asyncio.current_task()
@@ -290,6 +325,15 @@ class Service:
             return
         if removed:
             log.info("pruned old check results", removed=removed)
+
+    async def _digest(self) -> None:
+        """The daily digest: deterministic figures, plus a `digest` model summary if usable."""
+        try:
+            assert self.pipeline is not None
+            await send_digest(self.settings, self.pipeline, self.now())
+            self.wake_notifier.set()
+        except Exception:
+            log.exception("daily digest failed")
 
     async def _beat(self) -> None:
         self.last_beat = time.monotonic()

@@ -113,9 +113,9 @@ def deterministic(events: Sequence[IncidentEvent], why: str) -> TriageReport:
     report = TriageReport(label=f"deterministic: {why}")
     for e in events:
         if e.kind in ("opened", "changed", "flapping"):
-            summary = _clip(e.evidence, 300)
+            summary = f"no model summary; severity {e.severity.value} as the rules set it"
             if e.blast_radius:
-                summary += f" Affects {', '.join(e.blast_radius)}."
+                summary += f"; also affects {', '.join(e.blast_radius)}"
             report.decisions[e.incident_id] = TriageDecision(
                 e.incident_id, summary, e.severity, None, False, "rules only"
             )

@@ -27,10 +27,8 @@ from jobs.base import CheckContext, CheckSpec
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
-MAX_PAGES = 50
-"""Pages read per paginated call: bounds one run's API traffic when an account is huge."""
-RCA_SUBJECTS = 5
-"""Failing subjects (alarms, instances, services) that get root-cause context, at most."""
+MAX_PAGES = 50  # per paginated call: bounds one run's API traffic in a huge account
+RCA_SUBJECTS = 5  # failing alarms / instances / services that get root-cause context
 
 THROTTLING = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
@@ -49,8 +47,7 @@ class AwsError(Exception):
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
-        self.code = code
-        """The AWS error code (e.g. `ClusterNotFoundException`) when AWS answered with one."""
+        self.code = code  # when AWS answered with one, e.g. ClusterNotFoundException
 
 
 def _modules() -> tuple[Any, Any, Any]:
@@ -82,11 +79,6 @@ def clock(when: datetime, now: datetime) -> str:
 def clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def num(value: float) -> str:
-    """93.2, 5, 1048576.5: no exponent, no float noise."""
-    return format(round(value, 3), ".15g")
 
 
 class AwsApi:
@@ -315,10 +307,9 @@ class AwsCheck(CheckSpec):
         try:
             async with asyncio.timeout(api.timeout_s):
                 results = await self.inspect(api, started_at)
-        except AwsError as exc:
-            results = [self.result("error", str(exc), started_at=started_at)]
-        except TimeoutError:
-            results = [self.result("error", api.timeout_evidence(), started_at=started_at)]
+        except (AwsError, TimeoutError) as exc:
+            evidence = str(exc) if isinstance(exc, AwsError) else api.timeout_evidence()
+            results = [self.result("error", evidence, started_at=started_at)]
         latency = round((time.perf_counter() - t0) * 1000, 1)
         for result in results:
             result.latency_ms = latency
@@ -335,8 +326,6 @@ class AwsCheck(CheckSpec):
         try:
             async with asyncio.timeout(api.timeout_s):
                 return await self.context_for(api, subjects, ctx.now())
-        except AwsError as exc:
-            return [ContextBlock(f"{self.type} context unavailable", str(exc), relevance=10)]
-        except TimeoutError:
-            reason = api.timeout_evidence()
+        except (AwsError, TimeoutError) as exc:
+            reason = str(exc) if isinstance(exc, AwsError) else api.timeout_evidence()
             return [ContextBlock(f"{self.type} context unavailable", reason, relevance=10)]

@@ -1,5 +1,5 @@
-"""Talks to the Kubernetes API for the `kubernetes` check: builds and caches the client, lists
-what the rules judge, and fetches events and log tails for root-cause analysis.
+"""Talks to the Kubernetes API for the `kubernetes` check: builds the client and lists what the
+rules judge, concurrently, each call in a thread under the check's timeout.
 
 `kubernetes` is imported only inside functions (config validation must not load it), the
 client is synchronous so every call runs in a thread with its own timeout, and nothing here
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     )
 
 PAGE_SIZE = 500
-LOG_READ_LIMIT = 256 * 1024
-"""Bytes read from a log response before the tail is cut to size (long JSON lines)."""
 
 
 @dataclass(frozen=True)
@@ -197,23 +195,20 @@ class Caller:
         return host
 
     def sync(self, request: Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         try:
             return fn(*args, _request_timeout=self.timeout_s, **kw)
-        except ValidationError as exc:
+        except ValidationError as exc:  # a server that is not quite Kubernetes
             raise KubernetesError(
                 f"the Kubernetes API at {self.host} sent a {request} answer the client could "
                 f"not read: {clip(str(exc), 200)}"
             ) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith(("kubernetes", "urllib3")) or isinstance(
-                exc, OSError
-            ):
-                if is_timeout(exc):
-                    raise KubernetesError(self.timeout_message()) from exc
-                raise describe_api_error(
-                    exc, request, self.host, in_cluster=self.in_cluster
-                ) from exc
-            raise
+        except (ApiException, HTTPError, OSError) as exc:
+            if is_timeout(exc):
+                raise KubernetesError(self.timeout_message()) from exc
+            raise describe_api_error(exc, request, self.host, in_cluster=self.in_cluster) from exc
 
     def timeout_message(self) -> str:
         return f"the Kubernetes API at {self.host} did not answer within {self.timeout_s:g} s"
@@ -233,82 +228,100 @@ class Caller:
         return await asyncio.to_thread(self.list_all, request, fn, *args, **kw)
 
 
-async def collect(caller: Caller, scope: Scope) -> Snapshot:
-    """List everything in scope concurrently; the first failure (in a fixed order) wins."""
+@dataclass(frozen=True)
+class _Listing:
+    """One kind of object to list, and the Snapshot field it fills."""
+
+    field: str
+    resource: str
+    group: str
+    everywhere: Callable[..., Any]
+    """The `list_*_for_all_namespaces` call."""
+    namespaced: Callable[..., Any]
+    options: dict[str, Any]
+
+
+def _listings(api: ApiClient, scope: Scope) -> list[_Listing]:
     from kubernetes import client
 
-    core = client.CoreV1Api(caller.api)
-    apps = client.AppsV1Api(caller.api)
-    batch = client.BatchV1Api(caller.api)
-    selector = {"label_selector": scope.label_selector} if scope.label_selector else {}
-    # (snapshot field, request, all-namespaces call, namespaced call, extra arguments)
-    plan: list[tuple[str, str, str, Callable[..., Any], Callable[..., Any], dict[str, Any]]] = [
-        ("pods", "pods", "", core.list_pod_for_all_namespaces, core.list_namespaced_pod, selector),
-        (
+    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+    labels = {"label_selector": scope.label_selector} if scope.label_selector else {}
+    listings = [
+        _Listing(
+            "pods", "pods", "", core.list_pod_for_all_namespaces, core.list_namespaced_pod, labels
+        ),
+        _Listing(
             "deployments",
             "deployments",
             "apps",
             apps.list_deployment_for_all_namespaces,
             apps.list_namespaced_deployment,
-            selector,
+            labels,
         ),
-        (
+        _Listing(
             "statefulsets",
             "statefulsets",
             "apps",
             apps.list_stateful_set_for_all_namespaces,
             apps.list_namespaced_stateful_set,
-            selector,
+            labels,
         ),
-        (
+        _Listing(
             "daemonsets",
             "daemonsets",
             "apps",
             apps.list_daemon_set_for_all_namespaces,
             apps.list_namespaced_daemon_set,
-            selector,
+            labels,
         ),
-        (
+        _Listing(
             "pvcs",
             "persistentvolumeclaims",
             "",
             core.list_persistent_volume_claim_for_all_namespaces,
             core.list_namespaced_persistent_volume_claim,
-            selector,
+            labels,
         ),
-        (
+        _Listing(
             "jobs",
             "jobs",
             "batch",
             batch.list_job_for_all_namespaces,
             batch.list_namespaced_job,
-            selector,
+            labels,
         ),
     ]
     if scope.events:
-        warnings = {"field_selector": "type=Warning"}
-        plan.append(
-            (
+        listings.append(
+            _Listing(
                 "events",
                 "events",
                 "",
                 core.list_event_for_all_namespaces,
                 core.list_namespaced_event,
-                warnings,
+                {"field_selector": "type=Warning"},
             )
         )
-    calls: list[tuple[str, Any]] = []
-    for name, resource, group, all_ns, one_ns, extra in plan:
+    return listings
+
+
+async def collect(caller: Caller, scope: Scope) -> Snapshot:
+    """List everything in scope concurrently; the first failure (in a fixed order) wins."""
+    from kubernetes import client
+
+    calls: list[tuple[str, Coroutine[Any, Any, Any]]] = []
+    for listing in _listings(caller.api, scope):
         for namespace in scope.namespaces or (None,):
-            request = Request(resource, namespace, group)
+            request = Request(listing.resource, namespace, listing.group)
             if namespace is None:
-                calls.append((name, caller.run(request, all_ns, **extra)))
+                call = caller.run(request, listing.everywhere, **listing.options)
             else:
-                calls.append((name, caller.run(request, one_ns, namespace, **extra)))
+                call = caller.run(request, listing.namespaced, namespace, **listing.options)
+            calls.append((listing.field, call))
     if scope.nodes:
-        request = Request("nodes", cluster_scoped=True)
-        calls.append(("nodes", caller.run(request, core.list_node)))
-    outcomes = await asyncio.gather(*(c for _, c in calls), return_exceptions=True)
+        nodes = client.CoreV1Api(caller.api).list_node
+        calls.append(("nodes", caller.run(Request("nodes", cluster_scoped=True), nodes)))
+    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
 
     snapshot = Snapshot(nodes=[] if scope.nodes else None)
     for (name, _), outcome in zip(calls, outcomes, strict=True):
@@ -357,48 +370,3 @@ async def _usage(caller: Caller, scope: Scope) -> tuple[list[PodUsage] | None, s
                 f"({clip(str(exc), 150)}): CPU/memory thresholds not checked"
             )
     return usage, None
-
-
-# --- root-cause context -------------------------------------------------------------------------
-
-
-def events_for(caller: Caller, kind: str, name: str, namespace: str | None) -> list[CoreV1Event]:
-    from kubernetes import client
-
-    core = client.CoreV1Api(caller.api)
-    selector = f"involvedObject.name={name},involvedObject.kind={kind}"
-    request = Request("events", namespace)
-    if namespace is None:
-        items: list[CoreV1Event] = caller.list_all(
-            request, core.list_event_for_all_namespaces, field_selector=selector
-        )
-    else:
-        items = caller.list_all(
-            request, core.list_namespaced_event, namespace, field_selector=selector
-        )
-    return items
-
-
-def log_tail(
-    caller: Caller, namespace: str, pod: str, container: str, *, lines: int, previous: bool
-) -> str:
-    """The last `lines` lines of a container's log (its previous instance when asked)."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(caller.api)
-    request = Request("pods/log", namespace, verb="get")
-    response = caller.sync(
-        request,
-        core.read_namespaced_pod_log,
-        pod,
-        namespace,
-        container=container,
-        previous=previous,
-        tail_lines=lines,
-        _preload_content=False,
-    )
-    try:
-        data: bytes = response.read(LOG_READ_LIMIT)
-    finally:
-        response.release_conn()
-    return data.decode("utf-8", errors="replace")

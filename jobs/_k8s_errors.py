@@ -100,11 +100,11 @@ def _describe_http(
     status: int, exc: BaseException, request: Request, host: str, in_cluster: bool
 ) -> KubernetesError:
     body = getattr(exc, "body", None)
-    if status == 0:  # the client wraps TLS failures as ApiException(status=0)
-        lines = str(getattr(exc, "reason", "") or exc).strip().splitlines() or ["?"]
-        return KubernetesError(
-            f"cannot reach the Kubernetes API at {host}: TLS error: {clip(lines[-1])}"
-        )
+    if status == 0:  # the client's own failures: TLS, an unreadable content type
+        reason = str(getattr(exc, "reason", "") or exc).strip()
+        last = clip(reason.splitlines()[-1] if reason else type(exc).__name__)
+        tls = "TLS error: " if "SSL" in reason else ""
+        return KubernetesError(f"cannot talk to the Kubernetes API at {host}: {tls}{last}")
     if status == 401:
         if in_cluster:
             return KubernetesError(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from jobs._k8s_rules import Finding, subject
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Pod
+    from kubernetes.client import V1Pod, V1ResourceRequirements
 
     from jobs._k8s_api import PodUsage
 
@@ -79,42 +79,34 @@ class Thresholds:
 class UsageReport:
     findings: list[Finding]
     compared: int
-    """(container, resource) pairs that had both a usage sample and a request/limit."""
+    """Containers with a usage sample and a request/limit to compare it with."""
     skipped: int
-    """Pairs without a request/limit (or without a usage sample) to compare."""
+    """Containers with a usage sample but no request/limit for a configured threshold."""
 
 
 def judge_usage(
     pods: Iterable[V1Pod], usage: Iterable[PodUsage], thresholds: Thresholds
 ) -> UsageReport:
-    declared: dict[tuple[str, str], V1Pod] = {}
+    declared: dict[tuple[str, str], dict[str, V1ResourceRequirements | None]] = {}
     for pod in pods:
         if pod.metadata is not None and pod.spec is not None:
-            declared[(pod.metadata.namespace or "", pod.metadata.name or "")] = pod
-    limits = (("cpu", thresholds.cpu_percent), ("memory", thresholds.memory_percent))
+            key = (pod.metadata.namespace or "", pod.metadata.name or "")
+            declared[key] = {c.name: c.resources for c in pod.spec.containers}
     report = UsageReport([], 0, 0)
     for sample in usage:
-        spec = declared.get((sample.metadata.namespace, sample.metadata.name))
-        if spec is None or spec.spec is None:
+        containers = declared.get((sample.metadata.namespace, sample.metadata.name))
+        if containers is None:
             continue  # the pod is gone, or outside the label selector
-        resources = {c.name: c.resources for c in spec.spec.containers}
         for container in sample.containers:
-            bounds = getattr(resources.get(container.name), thresholds.against, None) or {}
-            for resource, limit in limits:
-                if limit is None:
-                    continue
-                pair = _quantities(container.usage.get(resource), bounds.get(resource))
-                if pair is None:
-                    report.skipped += 1
-                    continue
+            where = _Where(sample.metadata.namespace, sample.metadata.name, container.name)
+            resources = containers.get(container.name)
+            bounds = getattr(resources, thresholds.against, None) or {}
+            findings, compared = _judge_container(where, container.usage, bounds, thresholds)
+            report.findings += findings
+            if compared:
                 report.compared += 1
-                used, bound = pair
-                percent = float(used / bound * 100)
-                if percent > limit:
-                    where = _Where(sample.metadata.namespace, sample.metadata.name, container.name)
-                    report.findings.append(
-                        _high(where, resource, used, bound, percent, limit, thresholds.against)
-                    )
+            else:
+                report.skipped += 1
     return report
 
 
@@ -123,6 +115,23 @@ class _Where:
     namespace: str
     pod: str
     container: str
+
+
+def _judge_container(
+    where: _Where, used: dict[str, str], bounds: dict[str, str], thresholds: Thresholds
+) -> tuple[list[Finding], bool]:
+    """Findings for one container, and whether any resource could be compared at all."""
+    findings: list[Finding] = []
+    compared = False
+    for resource, limit in (("cpu", thresholds.cpu_percent), ("memory", thresholds.memory_percent)):
+        pair = _quantities(used.get(resource), bounds.get(resource))
+        if limit is None or pair is None:
+            continue
+        compared = True
+        percent = float(pair[0] / pair[1] * 100)
+        if percent > limit:
+            findings.append(_high(where, resource, *pair, percent, limit, thresholds.against))
+    return findings, compared
 
 
 def _quantities(used: str | None, bound: str | None) -> tuple[Decimal, Decimal] | None:

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from daemon.models import CheckResult, ContextBlock, Status
-from jobs._k8s_api import Caller, events_for, log_tail
-from jobs._k8s_errors import KubernetesError, clip
+from jobs._k8s_api import Caller
+from jobs._k8s_errors import KubernetesError, Request, clip
 from jobs._k8s_pods import RESTARTED
 from jobs._k8s_rules import clock, event_count, event_time, subject
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Event
 
+LOG_READ_LIMIT = 256 * 1024
+"""Bytes read from a log response before the tail is cut to size (long JSON lines)."""
 RCA_OBJECTS = 5
 RCA_EVENT_LINES = 30
 LOG_MAX_BYTES = 8 * 1024
@@ -88,7 +90,7 @@ async def collect_context(
         boost = 10 if target.status == "failing" else 0
         try:
             events = await asyncio.to_thread(
-                events_for, caller, KIND_NAMES[target.kind], target.name, target.namespace
+                _events_for, caller, KIND_NAMES[target.kind], target.name, target.namespace
             )
         except KubernetesError:
             events = []
@@ -100,7 +102,7 @@ async def collect_context(
             continue
         try:
             log = await asyncio.to_thread(
-                log_tail,
+                _log_tail,
                 caller,
                 target.namespace or "",
                 target.name,
@@ -116,6 +118,49 @@ async def collect_context(
         )
         text = tail_bytes(log, LOG_MAX_BYTES) or "(the previous instance logged nothing)"
         into.append(ContextBlock(title, text, 40 + boost))
+
+
+def _events_for(caller: Caller, kind: str, name: str, namespace: str | None) -> list[CoreV1Event]:
+    from kubernetes import client
+
+    core = client.CoreV1Api(caller.api)
+    selector = f"involvedObject.name={name},involvedObject.kind={kind}"
+    request = Request("events", namespace)
+    if namespace is None:
+        items: list[CoreV1Event] = caller.list_all(
+            request, core.list_event_for_all_namespaces, field_selector=selector
+        )
+    else:
+        items = caller.list_all(
+            request, core.list_namespaced_event, namespace, field_selector=selector
+        )
+    return items
+
+
+def _log_tail(
+    caller: Caller, namespace: str, pod: str, container: str, *, lines: int, previous: bool
+) -> str:
+    """The last `lines` lines of a container's log (its previous instance when asked)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(caller.api)
+    request = Request("pods/log", namespace, verb="get")
+    response = caller.sync(
+        request,
+        core.read_namespaced_pod_log,
+        pod,
+        namespace,
+        container=container,
+        previous=previous,
+        tail_lines=lines,
+        _preload_content=False,
+    )
+    try:
+        data: bytes = response.read(LOG_READ_LIMIT)
+    finally:
+        response.close()  # a partly read body must not be reused by the next request
+        response.release_conn()
+    return data.decode("utf-8", errors="replace")
 
 
 def _sort_time(event: CoreV1Event) -> datetime:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal, Self
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_pascal
 
 from daemon.models import CheckResult, ContextBlock, Duration, Status, format_duration
-from jobs._aws import AwsApi, AwsCheck, clip, clock, num
+from jobs._aws import AwsApi, AwsCheck, clip, clock
 
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 HISTORY_ITEMS = 5
@@ -84,6 +85,11 @@ class _Alarm(_Model):
         elif self.alarm_rule:
             text += f" (composite rule {clip(self.alarm_rule, 200)})"
         return text
+
+
+def num(value: float) -> str:
+    """93.2, 5, 1048576.5: no exponent, no float noise."""
+    return format(round(value, 3), ".15g")
 
 
 def metric_label(namespace: str, metric: str, dimensions: dict[str, str]) -> str:
@@ -218,10 +224,8 @@ class CloudWatchCheck(AwsCheck):
 
     def _all_clear(self, alarms: list[_Alarm], api: AwsApi) -> str:
         if self.alarm_names:
-            states: dict[str, int] = {}
-            for alarm in alarms:
-                states[alarm.state_value] = states.get(alarm.state_value, 0) + 1
-            summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+            states = sorted(Counter(a.state_value for a in alarms).items())
+            summary = ", ".join(f"{n} {state}" for state, n in states)
             return f"none of the {len(alarms)} named alarms is in ALARM state ({summary})"
         scope = f"with prefix {self.alarm_prefix!r}" if self.alarm_prefix else "at all"
         return f"no CloudWatch alarm {scope} is in ALARM state in {api.region_name}"
@@ -279,13 +283,9 @@ class CloudWatchCheck(AwsCheck):
             return self.result(self.no_data, evidence, started_at=now, subject=subject)
         at, value = points[0]
         breached = _OPS[self.op](value, self.threshold)
-        verdict = (
-            f"{self.op} {num(self.threshold)}"
-            if breached
-            else f"not {self.op} {num(self.threshold)}"
-        )
-        sep = " " if breached else ", "
-        evidence = f"{subject} {window} = {num(value)}{sep}{verdict} (at {clock(at, now)})"
+        bound = f"{self.op} {num(self.threshold)}"
+        shown = f"{num(value)} {bound}" if breached else f"{num(value)}, not {bound}"
+        evidence = f"{subject} {window} = {shown} (at {clock(at, now)})"
         return self.result(
             "failing" if breached else "ok",
             evidence,

@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -29,11 +30,11 @@ from jobs._k8s_api import (
     require_client_package,
 )
 from jobs._k8s_errors import KubernetesError
-from jobs._k8s_metrics import Thresholds, judge_usage
+from jobs._k8s_metrics import Thresholds, UsageReport, judge_usage
 from jobs._k8s_pods import PodRules, judge_pods, restart_counts
 from jobs._k8s_rca import LOG_MAX_BYTES, collect_context, rca_targets
 from jobs._k8s_rules import (
-    Finding,
+    Value,
     judge_events,
     judge_jobs,
     judge_nodes,
@@ -157,31 +158,33 @@ class KubernetesCheck(CheckSpec):
         t0 = time.perf_counter()
         target = self._target()
 
-        def results(items: Iterable[tuple[Status, str, Finding | None]]) -> list[CheckResult]:
+        def results(outcomes: Iterable[_Outcome]) -> list[CheckResult]:
             latency = (time.perf_counter() - t0) * 1000
             return [
                 self.result(
-                    status,
-                    evidence,
+                    o.status,
+                    o.evidence,
                     started_at=started_at,
                     latency_ms=latency,
-                    subject=None if f is None else f.subject,
-                    values=None if f is None else f.values,
+                    subject=o.subject,
+                    values=o.values,
                 )
-                for status, evidence, f in items
+                for o in outcomes
             ]
 
         caller: Caller | None = None
         try:
+            # The first import of the client takes a while; it is not the cluster's fault.
+            await asyncio.to_thread(require_client_package)
             async with asyncio.timeout(self.timeout.total_seconds()):
                 caller = await self._caller(ctx, target)
                 snapshot = await collect(caller, self._scope())
         except TimeoutError:
-            return results([("error", self._timeout_message(caller, target), None)])
+            return results([_Outcome("error", self._timeout_message(caller, target))])
         except KubernetesError as exc:
             if exc.stale_client:
                 ctx.clients.pop(target.cache_key, None)
-            return results([("error", exc.message, None)])
+            return results([_Outcome("error", exc.message)])
         return results(self._judge(snapshot, ctx))
 
     def _target(self) -> Target:
@@ -206,7 +209,6 @@ class KubernetesCheck(CheckSpec):
     async def _caller(self, ctx: CheckContext, target: Target) -> Caller:
         """The cached ApiClient for this target, built (in a thread: it may run an exec
         credential plugin) the first time."""
-        await asyncio.to_thread(require_client_package)
         api: ApiClient | None = ctx.clients.get(target.cache_key)
         if api is None:
             api = await asyncio.to_thread(build_client, target)
@@ -222,9 +224,7 @@ class KubernetesCheck(CheckSpec):
             "(a slow exec credential plugin?)"
         )
 
-    def _judge(
-        self, snapshot: Snapshot, ctx: CheckContext
-    ) -> list[tuple[Status, str, Finding | None]]:
+    def _judge(self, snapshot: Snapshot, ctx: CheckContext) -> list[_Outcome]:
         now = ctx.now()
         # Restart counts live in ctx.clients, not on this instance, so they survive a reload.
         memory = f"kubernetes-restarts:{self.name}"
@@ -245,29 +245,26 @@ class KubernetesCheck(CheckSpec):
             *judge_jobs(snapshot.jobs, now),
         ]
         thresholds = self._thresholds()
-        compared = 0
+        usage = None
         if thresholds is not None and snapshot.usage is not None:
             usage = judge_usage(snapshot.pods, snapshot.usage, thresholds)
             findings += usage.findings
-            compared = usage.compared
         known = {f.subject for f in findings}
         events, more = judge_events(
             snapshot.events, now, self.event_window, known, MAX_EVENT_RESULTS
         )
         findings += events
 
-        out: list[tuple[Status, str, Finding | None]] = [
-            (f.status, f.evidence, f) for f in findings
-        ]
+        out = [_Outcome(f.status, f.evidence, f.subject, f.values) for f in findings]
         if more is not None:
-            out.append(("degraded", more, None))
+            out.append(_Outcome("degraded", more))
         if snapshot.usage_problem is not None:
-            out.append(("degraded", snapshot.usage_problem, None))
+            out.append(_Outcome("degraded", snapshot.usage_problem))
         if not findings:
-            out.insert(0, ("ok", self._summary(snapshot, compared), None))
+            out.insert(0, self._summary(snapshot, usage))
         return out
 
-    def _summary(self, snapshot: Snapshot, compared: int) -> str:
+    def _summary(self, snapshot: Snapshot, usage: UsageReport | None) -> _Outcome:
         """`12 pods, 3 deployments, 2 nodes in prod, staging: all healthy`."""
         counts = [
             (len(snapshot.pods), "pod"),
@@ -286,9 +283,13 @@ class KubernetesCheck(CheckSpec):
         text = f"{', '.join(parts)} {where}: all healthy"
         if self.warning_events:
             text += f"; no Warning events in the last {format_duration(self.event_window)}"
-        if snapshot.usage is not None:
-            text += f"; usage within thresholds ({_plural(compared, 'comparison')})"
-        return text
+        values: dict[str, Value] = {f"{noun}s": n for n, noun in counts}
+        if usage is not None:
+            text += f"; CPU/memory within thresholds for {_plural(usage.compared, 'container')}"
+            if usage.skipped:
+                text += f" ({usage.skipped} without {self.against} not compared)"
+            values["containers_compared"] = usage.compared
+        return _Outcome("ok", text, values=values)
 
     # --- root-cause context ---------------------------------------------------------------------
 
@@ -310,6 +311,16 @@ class KubernetesCheck(CheckSpec):
         except (TimeoutError, KubernetesError):
             pass  # what was fetched before is still worth giving
         return blocks
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One result to be: a finding about an object, or a sentence about the whole run."""
+
+    status: Status
+    evidence: str
+    subject: str | None = None
+    values: dict[str, Value] = field(default_factory=dict)
 
 
 def _plural(count: int, noun: str) -> str:

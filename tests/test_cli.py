@@ -190,3 +190,18 @@ def test_unwritable_state_dir_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert ": daemon.state_dir: cannot write to" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_opens_and_resolves_an_incident_on_loopback() -> None:
+    env = {"OLLAMA_HOST": f"http://127.0.0.1:{closed_port()}"}  # no model: deterministic path
+    result = wk("demo", "--pause", "0", env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "triage: deterministic" in out
+    assert "notification: [MEDIUM] session-cache degraded — incident #1" in out
+    assert "notification: [HIGH] session-cache severity raised from medium — incident #1" in out
+    assert "Blast radius: checkout-api" in out
+    assert "RCA skipped:" in out
+    assert "notification: [RESOLVED] session-cache — incident #1" in out
+    assert "3 notifications delivered through the real outbox" in out
+    assert "Traceback" not in out + result.stderr

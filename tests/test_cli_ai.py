@@ -44,7 +44,11 @@ class Estate:
     def wk(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [PY, "-m", "daemon", *args, "--config", str(self.config)],
-            env=self.env, capture_output=True, text=True, timeout=60, input=stdin,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin,
         )
 
 
@@ -55,25 +59,47 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
             "ollama": stack.enter_context(
                 FakeOllama(reply="Everything is green.", prompt_eval_count=1500, eval_count=90)
             ),
-            "anthropic": stack.enter_context(FakeAnthropic(
-                key=KEYS["anthropic"], reply="Disk full on db-1.",
-                usage={"input_tokens": 1000, "output_tokens": 200,
-                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2000},
-            )),
-            "openai": stack.enter_context(FakeOpenAI(
-                key=KEYS["openai"], reply="Certificate expired.",
-                usage=Tokens(prompt=1000, completion=100, cached=400, reasoning=40),
-            )),
-            "google": stack.enter_context(FakeGemini(
-                key=KEYS["google"], reply="DNS is failing.",
-                usage={"promptTokenCount": 1000, "candidatesTokenCount": 100,
-                       "thoughtsTokenCount": 50, "totalTokenCount": 1150},
-            )),
-            "cohere": stack.enter_context(FakeCohere(
-                key=KEYS["cohere"], reply="Queue is backed up.",
-                usage={"billed_units": {"input_tokens": 1000, "output_tokens": 100},
-                       "tokens": {"input_tokens": 1010, "output_tokens": 100}},
-            )),
+            "anthropic": stack.enter_context(
+                FakeAnthropic(
+                    key=KEYS["anthropic"],
+                    reply="Disk full on db-1.",
+                    usage={
+                        "input_tokens": 1000,
+                        "output_tokens": 200,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 2000,
+                    },
+                )
+            ),
+            "openai": stack.enter_context(
+                FakeOpenAI(
+                    key=KEYS["openai"],
+                    reply="Certificate expired.",
+                    usage=Tokens(prompt=1000, completion=100, cached=400, reasoning=40),
+                )
+            ),
+            "google": stack.enter_context(
+                FakeGemini(
+                    key=KEYS["google"],
+                    reply="DNS is failing.",
+                    usage={
+                        "promptTokenCount": 1000,
+                        "candidatesTokenCount": 100,
+                        "thoughtsTokenCount": 50,
+                        "totalTokenCount": 1150,
+                    },
+                )
+            ),
+            "cohere": stack.enter_context(
+                FakeCohere(
+                    key=KEYS["cohere"],
+                    reply="Queue is backed up.",
+                    usage={
+                        "billed_units": {"input_tokens": 1000, "output_tokens": 100},
+                        "tokens": {"input_tokens": 1010, "output_tokens": 100},
+                    },
+                )
+            ),
         }
         providers = "".join(
             f'[providers.{name}]\nbase_url = "{fake.url}"\nmax_retries = 0\n\n'
@@ -81,7 +107,8 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
         )
         config = tmp_path / "config.toml"
         config.write_text(
-            '[daemon]\nstate_dir = "state"\n\n' + providers
+            '[daemon]\nstate_dir = "state"\n\n'
+            + providers
             + '[routing]\nask = ["ollama/gemma4:27b"]\n'
         )
         env = {k: v for k, v in os.environ.items() if k not in ENV_VARS.values()}
@@ -147,9 +174,13 @@ def test_keys_test_makes_the_smallest_real_call(estate: Estate, provider: str) -
     assert "answered in" in result.stdout and "AI cost: $" in result.stdout
     fake = estate.fakes[provider]
     body = next(r for r in fake.requests if r.method == "POST").json()
-    limit = body.get("max_tokens") or body.get("max_completion_tokens") or (
-        body.get("options", {}).get("num_predict")
-        or body.get("generationConfig", {}).get("maxOutputTokens")
+    limit = (
+        body.get("max_tokens")
+        or body.get("max_completion_tokens")
+        or (
+            body.get("options", {}).get("num_predict")
+            or body.get("generationConfig", {}).get("maxOutputTokens")
+        )
     )
     assert limit == 16
 
@@ -182,20 +213,26 @@ def test_keys_set_without_a_usable_keyring_points_to_alternatives(estate: Estate
 
 
 def test_keys_set_list_delete_through_a_keyring(estate: Estate, tmp_path: Path) -> None:
-    estate.env.update({
-        "PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring",
-        "WK_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    })
+    estate.env.update(
+        {
+            "PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring",
+            "WK_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+    )
     del estate.env["COHERE_API_KEY"]
     stored = estate.wk("keys", "set", "cohere", "--stdin", stdin=KEYS["cohere"] + "\n")
     assert stored.returncode == 0, stored.stderr
     assert KEYS["cohere"] not in stored.stdout
-    listed = {r["provider"]: r for r in json.loads(estate.wk("keys", "list", "--json").stdout)["keys"]}
+    listed = {
+        r["provider"]: r for r in json.loads(estate.wk("keys", "list", "--json").stdout)["keys"]
+    }
     assert listed["cohere"]["source"] == "keyring"
     assert estate.wk("keys", "test", "cohere").returncode == 0
     assert estate.wk("keys", "delete", "cohere").stdout.startswith("deleted the cohere key")
-    listed = {r["provider"]: r for r in json.loads(estate.wk("keys", "list", "--json").stdout)["keys"]}
+    listed = {
+        r["provider"]: r for r in json.loads(estate.wk("keys", "list", "--json").stdout)["keys"]
+    }
     assert listed["cohere"]["source"] == "missing"
 
 
@@ -239,9 +276,21 @@ def test_costs_json_contract_and_audit(estate: Estate) -> None:
     data = json.loads(estate.wk("costs", "--json", "--since", "1d").stdout)
     assert set(data) >= {"since", "total_usd", "calls", "by_model"}
     assert data["total_usd"] == pytest.approx(0.011 + 0.0035)
-    call_keys = {"ts", "task", "provider", "model", "host", "input_tokens", "output_tokens",
-                 "cached_input_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "outcome",
-                 "incident_id"}
+    call_keys = {
+        "ts",
+        "task",
+        "provider",
+        "model",
+        "host",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "latency_ms",
+        "outcome",
+        "incident_id",
+    }
     for call in data["calls"]:
         assert call_keys <= set(call)
         assert isinstance(call["input_tokens"], int)
@@ -261,8 +310,11 @@ def test_costs_json_contract_and_audit(estate: Estate) -> None:
 def test_the_canary_keys_never_reach_the_database_or_another_provider(estate: Estate) -> None:
     for model, _, _ in ASK_CASES:
         assert estate.wk("ask", "why?", "--model", model).returncode == 0
-    db = b"".join(p.read_bytes() for p in (estate.config.parent / "state").iterdir()
-                  if p.name.startswith("watchkeeper.db"))
+    db = b"".join(
+        p.read_bytes()
+        for p in (estate.config.parent / "state").iterdir()
+        if p.name.startswith("watchkeeper.db")
+    )
     for provider, key in KEYS.items():
         assert key.encode() not in db
         for other, fake in estate.fakes.items():
@@ -281,8 +333,12 @@ def test_bad_since_is_a_usage_error(estate: Estate) -> None:
 def test_unknown_provider_in_routing_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[routing]\nrca = ["acme/brain-9", "nonsense"]\n')
-    result = subprocess.run([PY, "-m", "daemon", "config", "validate", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PY, "-m", "daemon", "config", "validate", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert any(": routing.rca[0]: unknown provider 'acme'" in line for line in lines)

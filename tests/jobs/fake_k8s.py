@@ -21,22 +21,19 @@ from urllib.parse import parse_qs, urlsplit
 Obj = dict[str, Any]
 TOKEN = "fake-token-for-tests"
 
-# (group, plural) -> (kind, list kind, namespaced)
-_RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
-    ("", "pods"): ("Pod", "PodList", True),
-    ("", "nodes"): ("Node", "NodeList", False),
-    ("", "events"): ("Event", "EventList", True),
-    ("", "persistentvolumeclaims"): ("PersistentVolumeClaim", "PersistentVolumeClaimList", True),
-    ("apps", "deployments"): ("Deployment", "DeploymentList", True),
-    ("apps", "statefulsets"): ("StatefulSet", "StatefulSetList", True),
-    ("apps", "daemonsets"): ("DaemonSet", "DaemonSetList", True),
-    ("batch", "jobs"): ("Job", "JobList", True),
-    ("metrics.k8s.io", "pods"): ("PodMetrics", "PodMetricsList", True),
+_RESOURCES: dict[tuple[str, str], str] = {  # (group, plural) -> kind
+    ("", "pods"): "Pod",
+    ("", "nodes"): "Node",
+    ("", "events"): "Event",
+    ("", "persistentvolumeclaims"): "PersistentVolumeClaim",
+    ("apps", "deployments"): "Deployment",
+    ("apps", "statefulsets"): "StatefulSet",
+    ("apps", "daemonsets"): "DaemonSet",
+    ("batch", "jobs"): "Job",
+    ("metrics.k8s.io", "pods"): "PodMetrics",
 }
 _GROUP_VERSION = {"": "v1", "apps": "v1", "batch": "v1", "metrics.k8s.io": "v1beta1"}
-_PLURAL_OF_KIND = {
-    kind: key for key, (kind, _, _) in _RESOURCES.items() if key[0] != "metrics.k8s.io"
-}
+_KEY_OF_KIND = {kind: key for key, kind in _RESOURCES.items()}
 
 
 def ts(at: datetime) -> str:
@@ -78,12 +75,7 @@ class FakeCluster:
 
     def add(self, *items: Obj) -> None:
         for item in items:
-            group = item["apiVersion"].rpartition("/")[0]
-            if item["kind"] == "PodMetrics":
-                key = ("metrics.k8s.io", "pods")
-            else:
-                key = (group, _PLURAL_OF_KIND[item["kind"]][1])
-            self.objects.setdefault(key, []).append(item)
+            self.objects.setdefault(_KEY_OF_KIND[item["kind"]], []).append(item)
 
     def set_log(
         self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
@@ -134,28 +126,28 @@ class FakeKubernetes:
         self.thread.join(timeout=5)
 
     def kubeconfig(
-        self,
-        path: Path,
-        *,
-        token: str = TOKEN,
-        contexts: Iterable[str] = ("fake",),
-        server: str | None = None,
+        self, path: Path, *, token: str = TOKEN, contexts: Iterable[str] = ("fake",)
     ) -> Path:
         """Write a kubeconfig whose contexts all point at this server (the first is current)."""
-        names = list(contexts)
-        document = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": server or self.url}}],
-            "users": [{"name": "tester", "user": {"token": token}}],
-            "contexts": [
-                {"name": n, "context": {"cluster": "fake", "user": "tester"}} for n in names
-            ],
-            "current-context": names[0],
-            "preferences": {},
-        }
-        path.write_text(json.dumps(document, indent=2))  # JSON is YAML
-        return path
+        return write_kubeconfig(path, self.url, token=token, contexts=contexts)
+
+
+def write_kubeconfig(
+    path: Path, server: str, *, token: str = TOKEN, contexts: Iterable[str] = ("fake",)
+) -> Path:
+    """A kubeconfig with a bearer-token user; every context points at `server`."""
+    names = list(contexts)
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "users": [{"name": "tester", "user": {"token": token}}],
+        "contexts": [{"name": n, "context": {"cluster": "fake", "user": "tester"}} for n in names],
+        "current-context": names[0],
+        "preferences": {},
+    }
+    path.write_text(json.dumps(document, indent=2))  # JSON is YAML
+    return path
 
 
 def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
@@ -196,7 +188,7 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
         def _list(
             self, group: str, plural: str, namespace: str | None, query: dict[str, str]
         ) -> None:
-            _, list_kind, _ = _RESOURCES[(group, plural)]
+            list_kind = _RESOURCES[(group, plural)] + "List"
             if group == "metrics.k8s.io" and not cluster.metrics_available:
                 self._not_found()
                 return

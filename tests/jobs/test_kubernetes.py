@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from daemon.models import CheckResult
+from jobs._k8s_metrics import parse_quantity
 from jobs.base import CheckContext
 from jobs.kubernetes import KubernetesCheck
 from tests.jobs.conftest import assert_options_described
@@ -32,6 +34,7 @@ from tests.jobs.fake_k8s import (
     restarting_pod,
     statefulset,
     warning_event,
+    write_kubeconfig,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +135,8 @@ async def test_healthy_cluster_is_one_ok_summary(
     assert result.evidence.startswith("3 pods, 1 deployment, 2 nodes in prod, staging: all healthy")
     assert "no Warning events in the last 15m" in result.evidence
     assert result.subject is None
+    assert result.values["pods"] == 3
+    assert result.values["nodes"] == 2
 
 
 async def test_namespaces_limit_what_is_listed(
@@ -473,7 +478,19 @@ async def test_usage_below_thresholds_is_ok(
     spec = check(kubeconfig, cpu_threshold_percent=80, memory_threshold_percent=90)
     result = await run_one(spec, ctx)
     assert result.status == "ok"
-    assert result.evidence.endswith("; usage within thresholds (2 comparisons)")
+    assert result.evidence.endswith("; CPU/memory within thresholds for 1 container")
+    assert result.values["containers_compared"] == 1
+
+
+async def test_containers_without_requests_are_skipped_not_guessed(
+    cluster: FakeCluster, kubeconfig: Path, ctx: CheckContext
+) -> None:
+    cluster.add(pod("worker-1"), pod_metrics("worker-1", app=("3900m", "14Gi")))
+    result = await run_one(check(kubeconfig, cpu_threshold_percent=80), ctx)
+    assert result.status == "ok"
+    assert result.evidence.endswith(
+        "; CPU/memory within thresholds for 0 containers (1 without requests not compared)"
+    )
 
 
 async def test_missing_metrics_server_is_said_plainly(
@@ -499,6 +516,17 @@ async def test_metrics_are_not_read_without_thresholds(
     assert not any("metrics.k8s.io" in r for r in cluster.requests)
 
 
+def test_quantities_parse_as_kubernetes_writes_them() -> None:
+    assert parse_quantity("250m") == Decimal("0.25")
+    assert parse_quantity("1") == 1
+    assert parse_quantity("1Gi") == 2**30
+    assert parse_quantity("1500k") == 1_500_000
+    assert parse_quantity("1e3") == 1000
+    assert parse_quantity("12345678n") == Decimal("0.012345678")
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        parse_quantity("12 cores")
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 
@@ -506,7 +534,7 @@ async def test_unreachable_api_server_is_an_error(
     tmp_path: Path, closed_port: int, ctx: CheckContext
 ) -> None:
     server = f"https://127.0.0.1:{closed_port}"
-    path = FakeKubernetes().kubeconfig(tmp_path / "kubeconfig", server=server)
+    path = write_kubeconfig(tmp_path / "kubeconfig", server)
     result = await run_one(check(path), ctx)
     assert result.status == "error"
     assert result.evidence == f"cannot reach the Kubernetes API at {server}: connection refused"
@@ -578,6 +606,19 @@ async def test_missing_client_package_says_how_to_install_it(
     )
 
 
+async def test_in_cluster_outside_a_pod_is_an_error(
+    ctx: CheckContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
+    spec = KubernetesCheck.model_validate({"name": "c", "type": "kubernetes", "in_cluster": True})
+    result = await run_one(spec, ctx)
+    assert result.status == "error"
+    assert result.evidence.startswith(
+        "in_cluster = true but KUBERNETES_SERVICE_HOST/PORT are not set"
+    )
+
+
 async def test_slow_api_server_times_out_as_an_error(
     cluster: FakeCluster, kubeconfig: Path, k8s: FakeKubernetes, ctx: CheckContext
 ) -> None:
@@ -623,6 +664,19 @@ async def test_rca_context_has_events_and_the_previous_log_tail(
     assert logs.text.splitlines() == [*lines[-4:], "panic: nil map"]
     assert events.relevance > logs.relevance
     assert any("previous=true" in r and "tailLines=5" in r for r in cluster.requests)
+
+
+async def test_rca_context_keeps_what_it_can_read(
+    cluster: FakeCluster, kubeconfig: Path, ctx: CheckContext
+) -> None:
+    name = "checkout-7d9c-x2x9k"
+    cluster.add(crashloop_pod(name))
+    cluster.set_log("prod", name, "app", "panic: nil map\n", previous=True)
+    spec = check(kubeconfig, warning_events=False)
+    results = await spec.run(ctx)
+    cluster.forbid("events")
+    blocks = await spec.rca_context(ctx, results)
+    assert [b.text for b in blocks] == ["panic: nil map"]
 
 
 async def test_rca_log_tail_is_bounded_in_bytes(
