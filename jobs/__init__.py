@@ -20,6 +20,7 @@ CHECK_TYPES: dict[str, str] = {
     "command": "jobs.command:CommandCheck",
     "prometheus": "jobs.prometheus:PrometheusCheck",
     "alertmanager": "jobs.alertmanager:AlertmanagerCheck",
+    "kubernetes": "jobs.kubernetes:KubernetesCheck",
 }
 
 

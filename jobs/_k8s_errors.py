@@ -127,32 +127,26 @@ def _describe_http(
 
 
 def describe_forbidden(message: str, request: Request) -> str:
-    """`forbidden: cannot list pods in namespace prod (RBAC): grant list on pods`."""
+    """`forbidden: cannot list pods in namespace prod (RBAC): grant list on pods …`, from the
+    Status message when it names the verb and resource, else from what was asked."""
     match = _FORBIDDEN.search(message)
-    if match is None:
-        verb, resource, group = request.verb, request.resource, request.group
-        namespace = request.namespace
-        cluster = request.namespace is None
-        user = ""
-    else:
-        verb, resource = match["verb"], match["resource"]
-        group, namespace = match["group"] or "", match["namespace"]
-        cluster = match["cluster"] is not None or (namespace is None and not request.namespace)
-        user = match["user"]
+    verb = match["verb"] if match else request.verb
+    resource = match["resource"] if match else request.resource
+    group = (match["group"] or "") if match else request.group
+    namespace = match["namespace"] if match else request.namespace
+    as_user = f", as {match['user']}" if match and match["user"] else ""
     what = f"{resource}.{group}" if group else resource
     if namespace:
-        where, grant = f" in namespace {namespace}", f"grant {verb} on {what}"
-        grant += f" in {namespace} (a Role and RoleBinding)"
+        where = f" in namespace {namespace}"
+        grant = f"grant {verb} on {what} in {namespace} (a Role and RoleBinding)"
     else:
-        where = "" if request.cluster_scoped else " at cluster scope"
+        where = "" if request.cluster_scoped else " in all namespaces"
         grant = f"grant {verb} on {what} with a ClusterRole and ClusterRoleBinding"
-    as_user = f", as {user}" if user else ""
-    hint = ""
     if request.resource == "nodes":
-        hint = ", or set nodes = false"
-    elif cluster and not request.cluster_scoped:
-        hint = ", or list the namespaces to watch in `namespaces`"
-    return f"forbidden: cannot {verb} {what}{where} (RBAC{as_user}): {grant}{hint}"
+        grant += ", or set nodes = false"
+    elif not namespace:
+        grant += ", or list the namespaces to watch in `namespaces`"
+    return f"forbidden: cannot {verb} {what}{where} (RBAC{as_user}): {grant}"
 
 
 def _network_reason(exc: BaseException) -> str:

@@ -116,8 +116,8 @@ class KubernetesCheck(CheckSpec):
         default=50,
         ge=1,
         le=5000,
-        description="Log lines of a failing container given to root-cause analysis "
-        f"(at most {LOG_MAX_BYTES // 1024} KB).",
+        description="Log lines of a crashed container (its previous instance) given to "
+        f"root-cause analysis, at most {LOG_MAX_BYTES // 1024} KB.",
     )
     nodes: bool = Field(
         default=True,

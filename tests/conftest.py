@@ -9,6 +9,13 @@ from typing import Any
 
 import pytest
 
+# The SMTP sink and webhook receivers serve tests in every folder, not only tests/daemon.
+from tests.daemon.conftest import (  # noqa: F401
+    make_webhook_receiver,
+    smtp_sink,
+    webhook_receiver,
+)
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 

@@ -205,3 +205,24 @@ def test_demo_opens_and_resolves_an_incident_on_loopback() -> None:
     assert "notification: [RESOLVED] session-cache — incident #1" in out
     assert "3 notifications delivered through the real outbox" in out
     assert "Traceback" not in out + result.stderr
+
+
+def test_check_prints_kubernetes_evidence_from_a_cluster(tmp_path: Path) -> None:
+    from tests.jobs.fake_k8s import FakeCluster, FakeKubernetes, crashloop_pod, healthy_pod
+
+    cluster = FakeCluster()
+    cluster.add(crashloop_pod("worker-5f6b-abcde"), healthy_pod("web-1"))
+    k8s = FakeKubernetes(cluster).start()
+    try:
+        kubeconfig = k8s.kubeconfig(tmp_path / "kubeconfig")
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[[checks]]\nname = "prod-cluster"\ntype = "kubernetes"\n'
+            f'kubeconfig = "{kubeconfig}"\nnamespaces = ["prod"]\nnodes = false\n'
+        )
+        result = wk("check", "prod-cluster", "--config", str(config))
+    finally:
+        k8s.stop()
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if "worker-5f6b-abcde" in x)
+    assert "FAILING" in line and "CrashLoopBackOff" in line

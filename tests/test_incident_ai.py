@@ -15,13 +15,7 @@ import pytest
 from daemon.config import Settings, load_settings
 from daemon.models import Severity
 from daemon.service import open_runtime, run_once
-from tests.daemon.conftest import (  # the fixtures are used by name below
-    SmtpSink,
-    WebhookReceiver,
-    make_webhook_receiver,  # noqa: F401
-    smtp_sink,  # noqa: F401
-    webhook_receiver,  # noqa: F401
-)
+from tests.daemon.conftest import SmtpSink, WebhookReceiver
 from tests.llm.fake_anthropic import FakeAnthropic
 from tests.llm.fake_ollama import FakeOllama
 
@@ -267,3 +261,68 @@ async def test_webhook_payload_carries_triage_rca_and_costs(
     assert investigation["rca"]["root_cause"] == RCA["root_cause"]
     assert investigation["rca"]["model"] == "anthropic/claude-opus-4-6"
     assert investigation["costs"]["incident_total_usd"] == pytest.approx(0.02355)
+
+
+@pytest.mark.usefixtures("env_key")
+async def test_a_crashlooping_pod_is_investigated_with_its_events_and_log_tail_redacted(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    from tests.jobs.fake_k8s import FakeCluster, FakeKubernetes, crashloop_pod, warning_event
+
+    pod_name = "session-cache-0"
+    cluster = FakeCluster()
+    cluster.add(
+        crashloop_pod(pod_name),
+        warning_event(
+            "Pod", pod_name, reason="BackOff", message="Back-off restarting failed container app"
+        ),
+    )
+    cluster.set_log(
+        "prod",
+        pod_name,
+        "app",
+        "connecting to redis://:s3cr3tRedisPass@cache:6379/0\nFATAL: OOM command not allowed",
+        previous=True,
+    )
+    k8s = FakeKubernetes(cluster).start()
+    try:
+        kubeconfig = k8s.kubeconfig(tmp_path / "kubeconfig")
+        with (
+            FakeOllama(reply=triage_reply()) as ollama,
+            FakeAnthropic(key=KEY, reply=RCA, usage=OPUS) as anthropic,
+        ):
+            path = tmp_path / "config.toml"
+            path.write_text(f"""
+[daemon]
+state_dir = "state"
+[providers.ollama]
+base_url = "{ollama.url}"
+[providers.anthropic]
+base_url = "{anthropic.url}"
+[routing]
+rca = ["anthropic/claude-opus-4-6"]
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "{webhook_receiver.url().replace("json://", "http://")}"
+[[checks]]
+name = "prod-cluster"
+type = "kubernetes"
+kubeconfig = "{kubeconfig}"
+namespaces = ["prod"]
+nodes = false
+failure_threshold = 1
+severity = "high"
+""")
+            report = await run_once(load_settings(path))
+            rca_prompt = anthropic.requests[0].json()["messages"][0]["content"]
+            events = [r.json()["event"] for r in webhook_receiver.wait_for(2)]
+    finally:
+        k8s.stop()
+    assert report.results[0].status == "failing"
+    assert "CrashLoopBackOff" in report.results[0].evidence
+    assert events == ["opened", "investigation"]
+    assert "Back-off restarting failed container app" in rca_prompt  # the pod's events
+    assert "FATAL: OOM command not allowed" in rca_prompt  # the previous container's log tail
+    assert "s3cr3tRedisPass" not in rca_prompt  # redacted before it left the machine
+    assert "[REDACTED:password:" in rca_prompt

@@ -565,6 +565,16 @@ async def test_rbac_forbidden_names_verb_resource_and_namespace(
     )
 
 
+async def test_forbidden_cluster_wide_list_suggests_naming_namespaces(
+    cluster: FakeCluster, kubeconfig: Path, ctx: CheckContext
+) -> None:
+    cluster.forbid("pods")
+    result = await run_one(check(kubeconfig, nodes=False), ctx)
+    assert result.status == "error"
+    assert result.evidence.startswith("forbidden: cannot list pods in all namespaces (RBAC")
+    assert result.evidence.endswith(", or list the namespaces to watch in `namespaces`")
+
+
 async def test_forbidden_nodes_suggest_turning_node_checks_off(
     cluster: FakeCluster, kubeconfig: Path, ctx: CheckContext
 ) -> None:
