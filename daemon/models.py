@@ -268,6 +268,36 @@ class Investigation(BaseModel):
     dropped: list[str] = Field(default_factory=list)
 
 
+SweepKind = Literal["security", "cost"]
+
+
+class Finding(BaseModel):
+    """One sweep result: a security or cost issue on one resource."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    """The rule id, e.g. `aws.sg.open_ssh`, `k8s.pod.privileged`, `aws.ebs.unattached`."""
+    kind: SweepKind
+    severity: Severity
+    title: str
+    resource: str
+    """ARN, or `namespace/kind/name` (cluster-scoped: `kind/name`), or an account-level id."""
+    location: str
+    """Region (`eu-west-1`), or Kubernetes `context/namespace`."""
+    evidence: str
+    remediation: str
+    remediation_cli: str | None = None
+    est_monthly_savings_usd: float | None = None
+    """Cost findings: what fixing it saves per month, in USD (estimates say where from)."""
+    account: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable across sweeps: rule + resource."""
+        return f"{self.rule}:{self.resource}"
+
+
 class EngineState(BaseModel):
     """Everything the incident engine needs to carry from one cycle to the next."""
 

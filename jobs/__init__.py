@@ -21,6 +21,9 @@ CHECK_TYPES: dict[str, str] = {
     "prometheus": "jobs.prometheus:PrometheusCheck",
     "alertmanager": "jobs.alertmanager:AlertmanagerCheck",
     "kubernetes": "jobs.kubernetes:KubernetesCheck",
+    "aws_cloudwatch": "jobs.aws_cloudwatch:CloudWatchCheck",
+    "aws_rds": "jobs.aws_rds:RdsCheck",
+    "aws_ecs": "jobs.aws_ecs:EcsCheck",
 }
 
 

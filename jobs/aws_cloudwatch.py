@@ -285,7 +285,7 @@ class CloudWatchCheck(AwsCheck):
         breached = _OPS[self.op](value, self.threshold)
         bound = f"{self.op} {num(self.threshold)}"
         shown = f"{num(value)} {bound}" if breached else f"{num(value)}, not {bound}"
-        evidence = f"{subject} {window} = {shown} (at {clock(at, now)})"
+        evidence = f"{subject} {window} = {shown} (period starting {clock(at, now)})"
         return self.result(
             "failing" if breached else "ok",
             evidence,

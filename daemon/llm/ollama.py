@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider
+from daemon.llm.base import Provider, chat_messages
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 PROBE_TIMEOUT_S = 5.0
@@ -97,10 +97,7 @@ class OllamaProvider(Provider):
         return {"authorization": f"Bearer {self._key}"} if self._key else {}
 
     def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        messages = chat_messages(request)
         options: dict[str, Any] = {"num_predict": request.max_output_tokens}
         if request.temperature is not None:
             options["temperature"] = request.temperature

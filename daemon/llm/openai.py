@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider
+from daemon.llm.base import Provider, chat_messages
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 # Keywords OpenAI's strict structured outputs accept. Anything else (default, title, examples,
@@ -178,10 +178,7 @@ class OpenAIProvider(Provider):
         return {"authorization": f"Bearer {self._key}"} if self._key else {}
 
     def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        messages = chat_messages(request)
         body: dict[str, Any] = {"model": model, "messages": messages}
         # OpenAI's current name, required by its reasoning models; compatible local servers
         # (LM Studio, llama.cpp, older vLLM) may only know the older `max_tokens`.

@@ -155,7 +155,7 @@ async def test_metric_above_threshold_is_failing(aws: Aws, ctx: CheckContext) ->
     assert result.status == "failing"
     assert re.fullmatch(
         r"AWS/RDS CPUUtilization\{DBInstanceIdentifier=orders\} Average over 5m = 93\.2 > 80 "
-        r"\(at (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC\)",
+        r"\(period starting (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC\)",
         result.evidence,
     )
     assert result.values == {"value": 93.2, "threshold": 80.0}
