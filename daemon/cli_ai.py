@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from daemon.ai import AIResult
     from daemon.config import Settings
     from daemon.costs import GroupBy
+    from daemon.llm.types import ModelRef
 
 TASK_NAMES = ("triage", "rca", "security", "cost", "digest", "ask")
 SINCE_HELP = "How far back, e.g. 24h, 7d, 30d."
@@ -54,6 +55,18 @@ def known_provider(settings: Settings, provider: str) -> None:
     if provider_api(provider, settings.providers) is None:
         known = sorted({"anthropic", "openai", "google", "cohere", "ollama", *settings.providers})
         raise click.UsageError(f"unknown provider {provider!r}; known: {', '.join(known)}")
+
+
+def model_option(settings: Settings, model: str) -> ModelRef:
+    """`--model provider/model`, checked: a usage error (exit 2) when malformed or unknown."""
+    from daemon.llm.types import ModelRef
+
+    try:
+        ref = ModelRef.parse(model)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    known_provider(settings, ref.provider)
+    return ref
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -151,17 +164,11 @@ def keys_delete(provider: str, config_path: Path | None) -> None:
 def keys_test(provider: str, model: str | None, config_path: Path | None, as_json: bool) -> None:
     """The smallest real call to PROVIDER: prints latency and cost."""
     from daemon.airun import keys_test as run_test
-    from daemon.llm.types import ModelRef
 
     _, settings = load(config_path)
     known_provider(settings, provider)
-    if model is not None:
-        try:
-            ref = ModelRef.parse(model)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        if ref.provider != provider:
-            raise click.UsageError(f"--model {model} is not a {provider} model")
+    if model is not None and model_option(settings, model).provider != provider:
+        raise click.UsageError(f"--model {model} is not a {provider} model")
     try:
         result = asyncio.run(run_test(settings, provider, model))
     except LookupError as exc:
@@ -350,14 +357,10 @@ def audit(since: str, config_path: Path | None, as_json: bool) -> None:
 def ask(question: str, model: str | None, config_path: Path | None, as_json: bool) -> None:
     """Ask about the estate's current state (local model by default)."""
     from daemon.airun import ask as run_ask
-    from daemon.llm.types import ModelRef
 
     _, settings = load(config_path)
     if model is not None:
-        try:
-            known_provider(settings, ModelRef.parse(model).provider)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        model_option(settings, model)
     result = asyncio.run(run_ask(settings, question, model))
     if as_json:
         emit_json(
@@ -392,14 +395,10 @@ def investigate(
 ) -> None:
     """Run root-cause analysis of an incident now, with any model you name."""
     from daemon.airun import investigate_now
-    from daemon.llm.types import ModelRef
 
     _, settings = load(config_path)
     if model is not None:
-        try:
-            known_provider(settings, ModelRef.parse(model).provider)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        model_option(settings, model)
     outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
     if outcome is None:
         click.echo(f"watchkeeper: no incident #{incident_id}", err=True)

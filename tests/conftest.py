@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,10 @@ from tests.daemon.conftest import (  # noqa: F401
     smtp_sink,
     webhook_receiver,
 )
+
+# aiosmtpd logs every connection at INFO from its own thread, after a test's captured stream
+# may already be closed: keep it to warnings.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
