@@ -126,6 +126,12 @@ class BudgetSettings(_Strict):
     providers: dict[str, ProviderBudget] = Field(
         default_factory=dict, description="Per-provider limits, e.g. [budget.providers.openai]."
     )
+    cloud_monthly_usd: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="Your cloud bill's monthly budget (not AI spend): the cost sweep compares "
+        "the month's forecast against it. Default: no comparison.",
+    )
 
 
 class ExtraPatternConfig(_Strict):

@@ -350,7 +350,15 @@ def _register_model_commands() -> None:
         main.add_command(command)
 
 
+def _register_sweep_commands() -> None:
+    from daemon.cli_sweeps import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
 _register_model_commands()
+_register_sweep_commands()
 
 if __name__ == "__main__":
     main()

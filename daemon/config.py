@@ -33,6 +33,7 @@ from daemon.aiconfig import (
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
 from daemon.secrets import SECRET_PREFIX
+from daemon.sweepconfig import SweepConfig, sweep_problems
 from jobs import all_check_classes
 from jobs.base import CheckSpec
 
@@ -294,6 +295,10 @@ class Settings(BaseSettings):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    sweeps: list[SweepConfig] = Field(
+        default_factory=list,
+        description="Nightly security and cost sweeps over AWS and Kubernetes ([[sweeps]]).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -454,6 +459,7 @@ def cross_check(settings: Settings) -> list[ConfigProblem]:
     problems += _crontab_problem("digest.cron", settings.digest.cron)
     problems += _notify_problems(settings.notify)
     problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
+    problems += sweep_problems(settings.sweeps, {t.name: t.events for t in settings.notify})
     return problems
 
 

@@ -290,6 +290,16 @@ class Service:
                 id="digest",
                 replace_existing=True,
             )
+        for sweep in self.settings.sweeps:
+            if sweep.enabled:
+                self.scheduler.add_job(
+                    self._sweep_job,
+                    CronTrigger.from_crontab(sweep.cron, timezone=UTC),
+                    args=[sweep.name],
+                    id=f"sweep:{sweep.name}",
+                    name=sweep.name,
+                    replace_existing=True,
+                )
 
     async def _check_job(self, name: str) -> None:
         task = asyncio.current_task()
@@ -334,6 +344,30 @@ class Service:
             self.wake_notifier.set()
         except Exception:
             log.exception("daily digest failed")
+
+    async def _sweep_job(self, name: str) -> None:
+        """A nightly sweep; drained like a check on SIGTERM (a cancelled one stores nothing)."""
+        from daemon.sweeps import SweepError, run_sweep
+
+        sweep = next((s for s in self.settings.sweeps if s.name == name), None)
+        if sweep is None or self.pipeline is None:
+            return  # removed by a reload while queued
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+        try:
+            pipeline = self.pipeline
+            await run_sweep(
+                self.settings, sweep, pipeline.store, pipeline.ai, pipeline.ctx, self.now()
+            )
+            self.wake_notifier.set()
+        except SweepError as exc:
+            log.error("sweep could not run", sweep=name, reason=str(exc))
+        except Exception:
+            log.exception("sweep failed", sweep=name)
+        finally:
+            if task is not None:
+                self.inflight.discard(task)
 
     async def _beat(self) -> None:
         self.last_beat = time.monotonic()

@@ -19,6 +19,12 @@ Tables (all timestamps are ISO-8601 UTC text with microseconds, so they sort as 
   NULL on rows queued before schema version 3).
 - `ledger`, `budget_reservations`, `budget_notices`, `routing_overrides`: owned by
   `daemon.ledger`, which reaches them through `transaction()`.
+- `sweep_runs`: one row per sweep run — id (text), sweep, kind, started_at, finished_at,
+  status ('ok' | 'partial' | 'failed'), notified (its changes were routed to targets), data
+  (rule errors, report paths, summary as JSON). `sweep_findings`: the run's findings — run_id,
+  finding_id, rule, severity, state ('new' | 'open' | 'resolved' | 'unknown'), muted,
+  first_seen, data (the `Finding` as JSON, plus what changed). Outbox rows may carry an
+  `attach` path (a report file) since version 5.
 
 The schema version is `PRAGMA user_version` (see `_MIGRATIONS`). One connection serves every
 thread, serialised by a lock; every public method is one transaction.
@@ -40,7 +46,15 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from daemon.errors import StateError
-from daemon.models import CheckResult, EngineState, Incident, IncidentEvent, Investigation
+from daemon.models import (
+    CheckResult,
+    EngineState,
+    Finding,
+    Incident,
+    IncidentEvent,
+    Investigation,
+    SweepKind,
+)
 
 DB_NAME = "watchkeeper.db"
 BUSY_TIMEOUT_MS = 5000
@@ -102,7 +116,20 @@ CREATE TABLE investigations (
 );
 CREATE INDEX investigations_incident ON investigations (incident_id, id);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+CREATE TABLE sweep_runs (id TEXT PRIMARY KEY, sweep TEXT NOT NULL, kind TEXT NOT NULL,
+    started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'failed')),
+    notified INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX sweep_runs_by_sweep ON sweep_runs (sweep, started_at);
+CREATE TABLE sweep_findings (run_id TEXT NOT NULL REFERENCES sweep_runs (id),
+    finding_id TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('new', 'open', 'resolved', 'unknown')),
+    muted INTEGER NOT NULL, first_seen TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (run_id, finding_id));
+ALTER TABLE outbox ADD COLUMN attach TEXT;
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -122,6 +149,8 @@ class OutboxItem:
     """The structured form (`render.event_payload` and friends) that webhook targets POST.
     Derived from the same message as title and body, so it is left out of == and hash (a
     dict is unhashable)."""
+    attach: str | None = None
+    """A file (a sweep report) for targets that take attachments (email); others ignore it."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +171,45 @@ class OutboxRow:
     status: OutboxStatus
     delivered_at: datetime | None
     payload: dict[str, Any] | None = None
+    attach: str | None = None
+
+
+FindingState = Literal["new", "open", "resolved", "unknown"]
+"""`new`; `open` (seen by the previous run too); `resolved` (seen last time, gone now);
+`unknown` (seen last time, but its rule failed now: carried, never falsely resolved)."""
+SweepStatus = Literal["ok", "partial", "failed"]
+
+
+@dataclass(frozen=True)
+class TrackedFinding:
+    """A finding as one sweep run saw it, compared with the run before."""
+
+    finding: Finding
+    state: FindingState
+    first_seen: datetime
+    mute: str | None = None
+    """Set when a mutelist entry covers it: the entry's reason (and its `until`)."""
+    change: str | None = None
+    """Why an `open` finding is worth telling again ("severity raised from medium")."""
+
+    @property
+    def muted(self) -> bool:
+        return self.mute is not None
+
+
+@dataclass(frozen=True)
+class SweepRunRecord:
+    """One stored sweep run. `detail` holds rule errors, report paths and the summary line."""
+
+    id: str
+    sweep: str
+    kind: SweepKind
+    started_at: datetime
+    finished_at: datetime
+    status: SweepStatus
+    notified: bool
+    findings: tuple[TrackedFinding, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _ts(value: datetime) -> str:
@@ -439,6 +507,70 @@ class Store:
             counts[status] = count
         return counts
 
+    # -- sweeps ---------------------------------------------------------------------------
+
+    def commit_sweep(
+        self, run: SweepRunRecord, outbox: list[OutboxItem], *, now: datetime | None = None
+    ) -> list[int]:
+        """A sweep run, its findings and its messages, all or nothing. Returns outbox ids."""
+        stamp = _ts(now or _utcnow())
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO sweep_runs (id, sweep, kind, started_at, finished_at, status, "
+                "notified, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.sweep,
+                    run.kind,
+                    _ts(run.started_at),
+                    _ts(run.finished_at),
+                    run.status,
+                    int(run.notified),
+                    json.dumps(run.detail, ensure_ascii=False),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO sweep_findings (run_id, finding_id, rule, severity, state, muted, "
+                "first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run.id,
+                        t.finding.id,
+                        t.finding.rule,
+                        t.finding.severity.value,
+                        t.state,
+                        int(t.muted),
+                        _ts(t.first_seen),
+                        json.dumps(
+                            {"finding": t.finding.model_dump(mode="json"), "change": t.change}
+                        ),
+                    )
+                    for t in run.findings
+                ],
+            )
+            return [_insert_outbox(conn, item, None, stamp) for item in outbox]
+
+    def last_sweep_run(self, sweep: str, *, notified: bool = False) -> SweepRunRecord | None:
+        """The newest run of `sweep` (only runs whose changes were notified, if asked)."""
+        only = " AND notified = 1" if notified else ""
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                f"SELECT * FROM sweep_runs WHERE sweep = ?{only} "  # noqa: S608 - constant fragment
+                "ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                (sweep,),
+            ).fetchone()
+            return None if row is None else _sweep_run(conn, row)
+
+    def latest_sweep_runs(self) -> list[SweepRunRecord]:
+        """The newest run of every sweep ever run, by sweep name."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT r.* FROM sweep_runs r WHERE r.rowid = (SELECT s.rowid FROM sweep_runs s "
+                "WHERE s.sweep = r.sweep ORDER BY s.started_at DESC, s.rowid DESC LIMIT 1) "
+                "ORDER BY r.sweep"
+            ).fetchall()
+            return [_sweep_run(conn, row) for row in rows]
+
     # -- retention ------------------------------------------------------------------------
 
     def prune(self, older_than: datetime) -> int:
@@ -581,7 +713,7 @@ def _insert_outbox(
     payload = None if item.payload is None else json.dumps(item.payload, ensure_ascii=False)
     cursor = conn.execute(
         "INSERT INTO outbox (event_id, target, title, body, notify_type, created_at, "
-        "next_attempt_at, updated_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "next_attempt_at, updated_at, payload, attach) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             event_id,
             item.target,
@@ -592,9 +724,40 @@ def _insert_outbox(
             stamp,
             stamp,
             payload,
+            item.attach,
         ),
     )
     return _rowid(cursor)
+
+
+def _sweep_run(conn: sqlite3.Connection, row: sqlite3.Row) -> SweepRunRecord:
+    found = conn.execute(
+        "SELECT state, first_seen, data FROM sweep_findings WHERE run_id = ? ORDER BY rowid",
+        (row["id"],),
+    ).fetchall()
+    findings = []
+    for state, first_seen, data in found:
+        stored = json.loads(data)
+        findings.append(
+            TrackedFinding(
+                finding=Finding.model_validate(stored["finding"]),
+                state=state,
+                first_seen=datetime.fromisoformat(first_seen),
+                mute=stored["mute"],
+                change=stored["change"],
+            )
+        )
+    return SweepRunRecord(
+        id=row["id"],
+        sweep=row["sweep"],
+        kind=row["kind"],
+        started_at=datetime.fromisoformat(row["started_at"]),
+        finished_at=datetime.fromisoformat(row["finished_at"]),
+        status=row["status"],
+        notified=bool(row["notified"]),
+        findings=tuple(findings),
+        detail=json.loads(row["data"]),
+    )
 
 
 def _rowid(cursor: sqlite3.Cursor) -> int:

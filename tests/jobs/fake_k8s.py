@@ -763,3 +763,132 @@ def pod_metrics(name: str, namespace: str = "prod", **usage_by_container: tuple[
             for c, (cpu, memory) in usage_by_container.items()
         ],
     }
+
+
+# --- sweep resources and builders (security and cost sweeps) ---------------------------------
+# Added kinds only: the check's own resources above are served exactly as before.
+
+_RESOURCES.update(
+    {
+        ("", "services"): "Service",
+        ("", "serviceaccounts"): "ServiceAccount",
+        ("apps", "replicasets"): "ReplicaSet",
+        ("batch", "cronjobs"): "CronJob",
+    }
+)
+_KEY_OF_KIND.update({kind: key for key, kind in _RESOURCES.items()})
+
+
+def pod_spec_of(obj: Obj) -> Obj:
+    """The pod spec of a pod, or of the template of a workload (CronJob: its job template's)."""
+    if obj["kind"] == "Pod":
+        spec: Obj = obj["spec"]
+    elif obj["kind"] == "CronJob":
+        spec = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    else:
+        spec = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def with_pod_spec(obj: Obj, **fields: Any) -> Obj:
+    """Set pod-spec fields (camelCase, as in YAML): `with_pod_spec(d, hostNetwork=True)`."""
+    pod_spec_of(obj).update(fields)
+    return obj
+
+
+def with_container(obj: Obj, index: int = 0, **fields: Any) -> Obj:
+    """Set fields of one container: `with_container(d, securityContext={"privileged": True})`."""
+    pod_spec_of(obj)["containers"][index].update(fields)
+    return obj
+
+
+def add_container(obj: Obj, name: str, **fields: Any) -> Obj:
+    container: Obj = {"name": name, "image": f"registry.example.com/shop/{name}:1.0", **fields}
+    pod_spec_of(obj)["containers"].append(container)
+    return obj
+
+
+def owned_by(obj: Obj, owner: Obj) -> Obj:
+    """Make `owner` the controller of `obj` (a ReplicaSet of a Deployment, a pod of either)."""
+    obj["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return obj
+
+
+def replicaset(owner: Obj, template_hash: str = "7d9c") -> Obj:
+    """The current ReplicaSet of Deployment `owner`, named as the deployment controller does."""
+    name = f"{owner['metadata']['name']}-{template_hash}"
+    namespace = owner["metadata"]["namespace"]
+    replicas = owner["spec"]["replicas"]
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": _meta(name, namespace, 600, {"pod-template-hash": template_hash}),
+        "spec": {
+            "replicas": replicas,
+            "selector": owner["spec"]["selector"],
+            "template": json.loads(json.dumps(owner["spec"]["template"])),
+        },
+        "status": {"replicas": replicas, "readyReplicas": replicas},
+    }
+    return owned_by(rs, owner)
+
+
+def cronjob(name: str = "nightly-backup", namespace: str = "prod", *, schedule: str = "0 3 * * *") -> Obj:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta(name, namespace, 6000, None),
+        "spec": {
+            "schedule": schedule,
+            "jobTemplate": {"spec": {"backoffLimit": 6, "template": _pod_template(name)}},
+        },
+        "status": {},
+    }
+
+
+def service(
+    name: str = "web",
+    namespace: str = "prod",
+    *,
+    type_: str = "ClusterIP",
+    ports: Iterable[tuple[int, str]] = ((443, "TCP"),),
+    source_ranges: list[str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Obj:
+    spec: Obj = {
+        "type": type_,
+        "selector": {"app": name},
+        "ports": [
+            {"name": f"p{port}", "port": port, "protocol": protocol, "targetPort": port}
+            for port, protocol in ports
+        ],
+        "clusterIP": "10.100.23.7",
+    }
+    if source_ranges is not None:
+        spec["loadBalancerSourceRanges"] = source_ranges
+    metadata = _meta(name, namespace, 600, None)
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def service_account(
+    name: str = "default", namespace: str = "prod", *, automount: bool | None = None
+) -> Obj:
+    account: Obj = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(name, namespace, 6000, {}),
+    }
+    if automount is not None:
+        account["automountServiceAccountToken"] = automount
+    return account

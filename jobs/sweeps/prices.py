@@ -1,0 +1,211 @@
+"""On-demand list prices (USD, us-east-1) that the cost rules turn into monthly savings.
+
+The figures come from the AWS public price list pages as of 2026 (Linux, on-demand, no
+Savings Plans or Reserved Instances). Other regions differ by a few percent, which is why
+every estimate is written "≈". A price this table does not know is `None`, never 0: a guessed
+saving is worse than none. Sites override or extend it with `prices` in the `[[sweeps]]`
+table, e.g. `[sweeps.prices.ec2_hourly]` then `"x1e.32xlarge" = 26.688`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from daemon.models import Severity
+
+HOURS_PER_MONTH = 730
+"""AWS's own convention for turning hourly prices into monthly ones (8,760 h / 12)."""
+
+GP3_FREE_IOPS = 3000
+GP3_FREE_THROUGHPUT_MIBPS = 125
+
+_EC2_HOURLY = {
+    # General purpose, burstable (Intel / Graviton).
+    "t3.nano": 0.0052,
+    "t3.micro": 0.0104,
+    "t3.small": 0.0208,
+    "t3.medium": 0.0416,
+    "t3.large": 0.0832,
+    "t3.xlarge": 0.1664,
+    "t3.2xlarge": 0.3328,
+    "t4g.nano": 0.0042,
+    "t4g.micro": 0.0084,
+    "t4g.small": 0.0168,
+    "t4g.medium": 0.0336,
+    "t4g.large": 0.0672,
+    "t4g.xlarge": 0.1344,
+    "t4g.2xlarge": 0.2688,
+    # General purpose.
+    "m5.large": 0.096,
+    "m5.xlarge": 0.192,
+    "m5.2xlarge": 0.384,
+    "m5.4xlarge": 0.768,
+    "m6i.large": 0.096,
+    "m6i.xlarge": 0.192,
+    "m6i.2xlarge": 0.384,
+    "m6i.4xlarge": 0.768,
+    "m7i.large": 0.1008,
+    "m7i.xlarge": 0.2016,
+    "m7i.2xlarge": 0.4032,
+    "m7i.4xlarge": 0.8064,
+    # Compute optimised.
+    "c5.large": 0.085,
+    "c5.xlarge": 0.17,
+    "c5.2xlarge": 0.34,
+    "c5.4xlarge": 0.68,
+    "c6i.large": 0.085,
+    "c6i.xlarge": 0.17,
+    "c6i.2xlarge": 0.34,
+    "c6i.4xlarge": 0.68,
+    "c7i.large": 0.08925,
+    "c7i.xlarge": 0.1785,
+    "c7i.2xlarge": 0.357,
+    "c7i.4xlarge": 0.714,
+    # Memory optimised.
+    "r5.large": 0.126,
+    "r5.xlarge": 0.252,
+    "r5.2xlarge": 0.504,
+    "r6i.large": 0.126,
+    "r6i.xlarge": 0.252,
+    "r6i.2xlarge": 0.504,
+}
+
+_EBS_GIB_MONTH = {
+    "gp2": 0.10,
+    "gp3": 0.08,
+    "io1": 0.125,
+    "io2": 0.125,
+    "st1": 0.045,
+    "sc1": 0.015,
+    "standard": 0.05,
+}
+
+_EBS_IOPS_MONTH = {
+    "io1": 0.065,
+    # io2 is tiered: cheaper above 32,000 IOPS, so this is an upper bound there.
+    "io2": 0.065,
+    # gp3 includes 3,000 IOPS; only those above are charged.
+    "gp3": 0.005,
+}
+
+_LB_HOURLY = {
+    # The fixed hourly charge only: an idle load balancer uses next to no LCUs.
+    "application": 0.0225,
+    "network": 0.0225,
+}
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The prices one sweep uses: the defaults above, with the site's overrides merged in."""
+
+    ec2_hourly: Mapping[str, float]
+    """Per instance type, per hour."""
+    ebs_gib_month: Mapping[str, float]
+    """Per volume type, per GiB-month of provisioned size."""
+    ebs_iops_month: Mapping[str, float]
+    """Per volume type, per provisioned IOPS-month (gp3: above the 3,000 included)."""
+    ebs_gp3_throughput_month: float
+    """Per MiB/s-month of gp3 throughput above the 125 MiB/s included."""
+    snapshot_gib_month: float
+    """EBS snapshot storage (standard tier), per GiB-month."""
+    eip_hourly: float
+    """A public IPv4 address, attached or idle (charged since February 2024)."""
+    lb_hourly: Mapping[str, float]
+    """Per elbv2 load balancer type ("application", "network"), per hour."""
+
+    def ec2_monthly(self, instance_type: str) -> float | None:
+        hourly = self.ec2_hourly.get(instance_type)
+        return None if hourly is None else hourly * HOURS_PER_MONTH
+
+    def volume_monthly(
+        self, volume_type: str, size_gib: int, iops: int | None, throughput: int | None
+    ) -> float | None:
+        per_gib = self.ebs_gib_month.get(volume_type)
+        if per_gib is None:
+            return None
+        total = size_gib * per_gib
+        per_iops = self.ebs_iops_month.get(volume_type)
+        if per_iops is not None and iops:
+            free = GP3_FREE_IOPS if volume_type == "gp3" else 0
+            total += max(iops - free, 0) * per_iops
+        if volume_type == "gp3" and throughput:
+            extra = max(throughput - GP3_FREE_THROUGHPUT_MIBPS, 0)
+            total += extra * self.ebs_gp3_throughput_month
+        return total
+
+    def snapshot_monthly(self, size_gib: int) -> float:
+        return size_gib * self.snapshot_gib_month
+
+    def eip_monthly(self) -> float:
+        return self.eip_hourly * HOURS_PER_MONTH
+
+    def lb_monthly(self, lb_type: str) -> float | None:
+        hourly = self.lb_hourly.get(lb_type)
+        return None if hourly is None else hourly * HOURS_PER_MONTH
+
+
+DEFAULT_PRICES = PriceTable(
+    ec2_hourly=MappingProxyType(_EC2_HOURLY),
+    ebs_gib_month=MappingProxyType(_EBS_GIB_MONTH),
+    ebs_iops_month=MappingProxyType(_EBS_IOPS_MONTH),
+    ebs_gp3_throughput_month=0.04,
+    snapshot_gib_month=0.05,
+    eip_hourly=0.005,
+    lb_hourly=MappingProxyType(_LB_HOURLY),
+)
+
+
+def price_table(overrides: Mapping[str, Any] | None = None) -> PriceTable:
+    """DEFAULT_PRICES with `overrides` merged over it: a table section (`ec2_hourly`, …) is
+    merged key by key, a single price (`snapshot_gib_month`, …) replaced. Raises ValueError
+    naming the bad entry."""
+    if not overrides:
+        return DEFAULT_PRICES
+    known = {f.name: getattr(DEFAULT_PRICES, f.name) for f in fields(PriceTable)}
+    changes: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if name not in known:
+            raise ValueError(
+                f"prices.{name} is not a price this sweep knows; use one of {', '.join(known)}"
+            )
+        if isinstance(known[name], Mapping):
+            if not isinstance(value, Mapping):
+                raise ValueError(f'prices.{name} must be a table, e.g. {{ "m5.large" = 0.096 }}')
+            merged = {**known[name], **{k: _price(f"{name}.{k}", v) for k, v in value.items()}}
+            changes[name] = MappingProxyType(merged)
+        else:
+            changes[name] = _price(name, value)
+    return replace(DEFAULT_PRICES, **changes)
+
+
+def _price(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"prices.{name} must be a price in USD (a number ≥ 0), not {value!r}")
+    return float(value)
+
+
+def savings_severity(monthly_usd: float | None) -> Severity:
+    """Low by default; medium from $100/mo, high from $1,000/mo saved."""
+    if monthly_usd is not None and monthly_usd >= 1000:
+        return Severity.HIGH
+    if monthly_usd is not None and monthly_usd >= 100:
+        return Severity.MEDIUM
+    return Severity.LOW
+
+
+def usd(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def saves(monthly_usd: float | None, action: str, unknown: tuple[str, str, str]) -> str:
+    """`stopping it saves ≈ $70.08/mo`, or which price is missing and where to add it:
+    `unknown` is (what, which, table section), e.g. ("instance type", "x1e.32xlarge",
+    "ec2_hourly")."""
+    if monthly_usd is not None:
+        return f"{action} saves ≈ {usd(monthly_usd)}/mo"
+    what, value, section = unknown
+    return f"price unknown for {what} {value}; add it under [[sweeps]] prices.{section}"

@@ -1,0 +1,76 @@
+"""The watchdog is fed only while the scheduler really runs its jobs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_settings
+from daemon.sdnotify import SdNotifier
+from daemon.service import HEARTBEAT_S, Service
+
+
+class _Scheduler:
+    def __init__(self, state: int) -> None:
+        self.state = state
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Service:
+    path = tmp_path / "c.toml"
+    path.write_text('[daemon]\nstate_dir = "state"\n')
+    return Service(path, load_settings(path))
+
+
+async def test_healthy_only_while_running_with_a_recent_heartbeat(service: Service) -> None:
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+    assert not service.healthy()  # no scheduler yet
+    service.scheduler = _Scheduler(STATE_RUNNING)
+    service.last_beat = time.monotonic()
+    assert service.healthy()
+    service.last_beat = time.monotonic() - 3 * HEARTBEAT_S - 1  # the heartbeat job stalled
+    assert not service.healthy()
+    service.scheduler = _Scheduler(STATE_PAUSED)
+    service.last_beat = time.monotonic()
+    assert not service.healthy()
+
+
+async def test_watchdog_pings_stop_when_the_loop_is_unhealthy(
+    service: Service, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from apscheduler.schedulers.base import STATE_RUNNING
+
+    path = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.setblocking(False)
+    service.sd = SdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
+    service.scheduler = _Scheduler(STATE_RUNNING)
+    service.last_beat = time.monotonic()
+    task = asyncio.create_task(service._watchdog())
+    await asyncio.sleep(0.2)  # the watchdog's own 50 ms cadence, under our control
+    healthy = _drain(listener)
+    service.last_beat = time.monotonic() - 60
+    _drain(listener)
+    await asyncio.sleep(0.2)
+    stalled = _drain(listener)
+    service.stop_event.set()
+    await task
+    listener.close()
+    assert healthy.count("WATCHDOG=1") >= 2
+    assert "WATCHDOG=1" not in stalled
+
+
+def _drain(sock: socket.socket) -> str:
+    seen = []
+    while True:
+        try:
+            seen.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return "\n".join(seen)
