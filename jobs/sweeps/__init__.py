@@ -12,7 +12,11 @@ if TYPE_CHECKING:
     from jobs.sweeps.base import Rule
 
 RULE_MODULES: dict[str, tuple[str, ...]] = {
-    "security": ("jobs.sweeps.aws_security", "jobs.sweeps.k8s_security"),
+    "security": (
+        "jobs.sweeps.aws_security",
+        "jobs.sweeps.aws_security_account",
+        "jobs.sweeps.k8s_security",
+    ),
     "cost": ("jobs.sweeps.aws_cost", "jobs.sweeps.k8s_cost"),
 }
 

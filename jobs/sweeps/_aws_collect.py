@@ -1,5 +1,5 @@
-"""AWS datasets for the sweep rules, each fetched once per sweep through `SweepContext.collect`,
-and the small frame that turns a rule's judgement (`Hit`s) into `Finding`s.
+"""AWS datasets for the sweep rules, each fetched once per sweep through `SweepContext.collect`
+(keys `aws:<region>:<service>:<what>`, `aws:global:…` for account-wide ones).
 
 Never imports boto3 (AwsApi loads it on first call) and never judges: a dataset is the
 service's own items, unchanged, so every rule that needs one can share it.
@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from daemon.models import Finding, Severity
 from jobs._aws import AwsApi, AwsError
-from jobs.sweeps.base import AwsScope, CollectError, RuleMeta, SweepContext
+from jobs.sweeps.base import AwsScope, CollectError, SweepContext
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,79 +26,6 @@ region ListBuckets does not report."""
 PARALLEL = 8  # per-resource calls in flight (bucket ACLs, snapshot attributes, access keys)
 
 Data = list[dict[str, Any]]
-
-
-# --- the rule frame ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One offending resource, as a rule's judgement sees it."""
-
-    resource: str
-    evidence: str
-    cli: dict[str, str] = field(default_factory=dict)
-    """Values for the placeholders of `RuleMeta.remediation_cli` (`{region}` is given)."""
-    severity: Severity | None = None
-    """When the rule raises or lowers its default; the evidence says why."""
-    location: str | None = None
-    """Default: the region judged (regional rules) or "global"."""
-
-
-Judge = Callable[[SweepContext, str], Awaitable[list[Hit]]]
-
-
-@dataclass(frozen=True)
-class AwsRule:
-    """A rule judged once per region in scope, or once per account (`regional=False`)."""
-
-    meta: RuleMeta
-    judge: Judge
-    regional: bool = True
-
-    async def evaluate(self, ctx: SweepContext) -> list[Finding]:
-        account = (await caller_identity(ctx))["Account"]
-        places = await regions(ctx)
-        if not self.regional:
-            places = places[:1]  # global services answer from any region: ask the first
-        judged = await asyncio.gather(*(self.judge(ctx, region) for region in places))
-        return [
-            self._finding(hit, region, account)
-            for region, hits in zip(places, judged, strict=True)
-            for hit in hits
-        ]
-
-    def _finding(self, hit: Hit, region: str, account: str) -> Finding:
-        meta = self.meta
-        cli = meta.remediation_cli
-        return Finding(
-            rule=meta.id,
-            kind=meta.kind,
-            severity=hit.severity or meta.severity,
-            title=meta.title,
-            resource=hit.resource,
-            location=hit.location or (region if self.regional else GLOBAL),
-            evidence=hit.evidence,
-            remediation=meta.remediation,
-            remediation_cli=cli.format(region=region, **hit.cli) if cli else None,
-            account=account,
-        )
-
-
-def rule(meta: RuleMeta, *, regional: bool = True) -> Callable[[Judge], AwsRule]:
-    """Decorator: the judgement below becomes the rule described by `meta`."""
-    return lambda judge: AwsRule(meta, judge, regional)
-
-
-SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2"}
-
-
-def security_meta(id: str, title: str, severity: Severity, **text: str) -> RuleMeta:
-    """A security rule's metadata; its service (`aws:rds`) follows from the id."""
-    family = id.split(".")[1]
-    return RuleMeta(
-        id, title, "security", severity, service=SERVICES.get(family, f"aws:{family}"), **text
-    )
 
 
 # --- plumbing ----------------------------------------------------------------------------

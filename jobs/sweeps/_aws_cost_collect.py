@@ -181,6 +181,7 @@ async def identity(ctx: SweepContext) -> Identity:
 
 
 # Cost Explorer: account-wide, served from one endpoint whichever region the client names.
+# AWS bills each request ($0.01), one more reason to ask once per sweep.
 
 
 async def cost_by_service(
@@ -265,7 +266,8 @@ async def _regional(
         items = tuple(await fetch(api))
         return Regional(api.region_name, items)
 
-    return await _collect(ctx, _key(region, name), f"{name} unavailable", run)
+    where = region or "the default region"
+    return await _collect(ctx, _key(region, name), f"{name} unavailable in {where}", run)
 
 
 async def running_instances(ctx: SweepContext, region: str | None) -> Regional[Instance]:
@@ -378,7 +380,8 @@ async def daily_metrics(
         return values
 
     key = _key(region, f"cloudwatch:{name}:{start.isoformat()}:{end.isoformat()}")
-    return await _collect(ctx, key, f"CloudWatch {name} unavailable", fetch)
+    where = region or "the default region"
+    return await _collect(ctx, key, f"CloudWatch {name} unavailable in {where}", fetch)
 
 
 def _query(query_id: str, series: Series) -> dict[str, Any]:

@@ -252,7 +252,9 @@ class IdleInstances(RegionalRule):
             for vm in running.items
             for stat in ("Average", "Maximum")
         ]
-        cpu = await aws.daily_metrics(ctx, region, "EC2 CPU", series, end - timedelta(days), end)
+        cpu = await aws.daily_metrics(
+            ctx, region, "EC2 CPU", series, end - timedelta(days=days), end
+        )
         for vm in running.items:
             averages, peaks = cpu.get(f"{vm.id}/Average", []), cpu.get(f"{vm.id}/Maximum", [])
             # A day or two without data (a stop, a gap) does not hide an idle instance; one

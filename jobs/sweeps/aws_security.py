@@ -2,7 +2,7 @@
 databases, warehouses, search domains and snapshots (S3, IAM, encryption: aws_security_account).
 
 Rules only judge datasets from `_aws_collect`: they never call AWS themselves and never import
-boto3 (the sweep may run where it is not installed until an AWS rule is in scope).
+boto3 (it loads when the first dataset is fetched, so listing rules stays cheap).
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from typing import Any
 
 from daemon.models import Severity
 from jobs.sweeps._aws_collect import (
-    AwsRule,
-    Hit,
-    Judge,
     caller_identity,
     db_clusters,
     db_instances,
@@ -23,11 +20,10 @@ from jobs.sweeps._aws_collect import (
     opensearch_domains,
     partition,
     redshift_clusters,
-    rule,
     security_groups,
-    security_meta,
 )
-from jobs.sweeps.base import CollectError, SweepContext
+from jobs.sweeps._aws_rule import Hit, Judge, rule, security_meta
+from jobs.sweeps.base import CollectError, Rule, SweepContext
 
 INTERNET = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
@@ -68,9 +64,10 @@ def describe(permission: dict[str, Any], ports: dict[int, str]) -> str:
     if permission["IpProtocol"] == "-1":
         return f"all traffic from {cidrs}"
     low, high = permission["FromPort"], permission["ToPort"]
-    named = [f"{port} {name}" for port, name in ports.items() if low <= port <= high]
     if low == high:
-        return f"{permission['IpProtocol']} {low} ({ports[low]}) from {cidrs}"
+        name = f" ({ports[low]})" if low in ports else ""
+        return f"{permission['IpProtocol']} {low}{name} from {cidrs}"
+    named = [f"{port} {name}" for port, name in ports.items() if low <= port <= high]
     covers = f" (covers {', '.join(named)})" if named else ""
     return f"{permission['IpProtocol']} {low}-{high}{covers} from {cidrs}"
 
@@ -208,7 +205,9 @@ async def exposure(
         cidrs = [c for p in permissions if admits(p, port) for c in internet_cidrs(p)]
         if cidrs:
             name = groups[gid]["GroupName"]
-            open_by.append(f"security group {gid} ({name}) allows it from {' and '.join(cidrs)}")
+            open_by.append(
+                f"security group {gid} ({name}) allows port {port} from {' and '.join(cidrs)}"
+            )
     if open_by:
         return Severity.CRITICAL, "; ".join(open_by)
     listed = ", ".join(ids) or "none"
@@ -342,7 +341,7 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-RULES: list[AwsRule] = [
+RULES: list[Rule] = [
     rds_public,
     rds_snapshot_public,
     redshift_public,

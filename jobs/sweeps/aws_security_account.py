@@ -12,24 +12,21 @@ from datetime import datetime
 from daemon.models import Severity
 from jobs.sweeps._aws_collect import (
     AccessKey,
-    AwsRule,
-    Hit,
     caller_identity,
     db_instances,
     iam_access_keys,
     iam_account_summary,
     iam_key_last_used,
     partition,
-    rule,
     s3_account_block,
     s3_acl_grants,
     s3_bucket_blocks,
     s3_buckets,
     s3_policy_public,
-    security_meta,
     volumes,
 )
-from jobs.sweeps.base import SweepContext
+from jobs.sweeps._aws_rule import Hit, rule, security_meta
+from jobs.sweeps.base import Rule, SweepContext
 
 BLOCK_SETTINGS = (
     "BlockPublicAcls",
@@ -330,7 +327,7 @@ async def ebs_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
     return hits
 
 
-RULES: list[AwsRule] = [
+RULES: list[Rule] = [
     s3_public,
     s3_no_public_access_block,
     s3_account_public_access_block,

@@ -842,7 +842,9 @@ def replicaset(owner: Obj, template_hash: str = "7d9c") -> Obj:
     return owned_by(rs, owner)
 
 
-def cronjob(name: str = "nightly-backup", namespace: str = "prod", *, schedule: str = "0 3 * * *") -> Obj:
+def cronjob(
+    name: str = "nightly-backup", namespace: str = "prod", *, schedule: str = "0 3 * * *"
+) -> Obj:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +17,6 @@ import pytest
 from jobs.base import CheckContext
 from jobs.sweeps.base import AwsScope, SweepContext
 from tests.jobs.aws_fixtures import ACCOUNT, REGION, Aws
-from tests.jobs.sweeps.aws_sweep_helpers import NOW
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def aws_sweep(aws: Aws, account_hosts: None) -> AsyncIterator[SweepContext
     """A sweep over moto's `eu-west-1`, now (`judge` looks at it later)."""
     async with httpx.AsyncClient() as client:
         scope = AwsScope(regions=(REGION,))
-        yield SweepContext(check=CheckContext(http=client), now=NOW, aws=scope)
+        yield SweepContext(check=CheckContext(http=client), now=datetime.now(UTC), aws=scope)
 
 
 @pytest.fixture

@@ -506,7 +506,9 @@ async def test_denied_inventory_is_a_collect_error_naming_the_action(
     aws: Aws, ctx: CheckContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     restricted_user(aws, monkeypatch, allow=["sts:GetCallerIdentity"])
-    with pytest.raises(CollectError, match=r"^EBS volumes unavailable: \w+ on ec2:DescribeVolumes"):
+    with pytest.raises(
+        CollectError, match=rf"^EBS volumes unavailable in {REGION}: \w+ on ec2:DescribeVolumes"
+    ):
         await evaluate(aws_cost.UnattachedVolumes(), ctx)
 
 

@@ -18,7 +18,7 @@ from tests.jobs.sweeps.aws_sweep_helpers import judge
 pytest_plugins = ["tests.jobs.conftest_aws", "tests.jobs.sweeps.conftest_aws"]
 
 ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}"
-OPEN_POLICY = {
+OPEN_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "es:*"}],
 }
@@ -31,7 +31,11 @@ def security_group(aws: Aws, name: str, *rules: tuple[str, int, int, str]) -> st
     gid: str = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
     permissions: list[dict[str, Any]] = []
     for protocol, low, high, cidr in rules:
-        ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr}]}
+        ranges = (
+            {"Ipv6Ranges": [{"CidrIpv6": cidr}]}
+            if ":" in cidr
+            else {"IpRanges": [{"CidrIp": cidr}]}
+        )
         ports = {} if protocol == "-1" else {"FromPort": low, "ToPort": high}
         permissions.append({"IpProtocol": protocol, **ports, **ranges})
     if permissions:
@@ -39,7 +43,7 @@ def security_group(aws: Aws, name: str, *rules: tuple[str, int, int, str]) -> st
     return gid
 
 
-def database(aws: Aws, name: str, *, public: bool, groups: list[str] = ()) -> None:  # type: ignore[assignment]
+def database(aws: Aws, name: str, *, public: bool, groups: tuple[str, ...] = ()) -> None:
     aws.client("rds").create_db_instance(
         DBInstanceIdentifier=name,
         Engine="postgres",
@@ -59,7 +63,7 @@ async def test_public_database_whose_group_opens_its_port_to_the_internet_is_cri
     aws: Aws, aws_sweep: SweepContext
 ) -> None:
     gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
-    database(aws, "orders", public=True, groups=[gid])
+    database(aws, "orders", public=True, groups=(gid,))
     [finding] = await judge(rules.rds_public, aws_sweep)
     assert finding.severity == "critical"
     assert finding.resource == f"{ARN}:db:orders"
@@ -67,7 +71,7 @@ async def test_public_database_whose_group_opens_its_port_to_the_internet_is_cri
     assert finding.account == ACCOUNT
     assert finding.evidence == (
         f"RDS instance orders (postgres, port 5432) is publicly accessible; security group "
-        f"{gid} (orders-db) allows it from 0.0.0.0/0"
+        f"{gid} (orders-db) allows port 5432 from 0.0.0.0/0"
     )
     assert finding.remediation_cli == (
         f"aws rds modify-db-instance --region {REGION} --db-instance-identifier orders "
@@ -79,7 +83,7 @@ async def test_public_database_behind_closed_groups_is_high(
     aws: Aws, aws_sweep: SweepContext
 ) -> None:
     gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "10.0.0.0/8"))
-    database(aws, "orders", public=True, groups=[gid])
+    database(aws, "orders", public=True, groups=(gid,))
     [finding] = await judge(rules.rds_public, aws_sweep)
     assert finding.severity == "high"
     assert finding.evidence == (
@@ -90,7 +94,7 @@ async def test_public_database_behind_closed_groups_is_high(
 
 async def test_private_database_is_not_reported(aws: Aws, aws_sweep: SweepContext) -> None:
     gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
-    database(aws, "orders", public=False, groups=[gid])
+    database(aws, "orders", public=False, groups=(gid,))
     assert await judge(rules.rds_public, aws_sweep) == []
 
 
@@ -189,7 +193,7 @@ async def test_public_redshift_cluster_is_reported(aws: Aws, aws_sweep: SweepCon
     assert finding.resource == f"arn:aws:redshift:{REGION}:{ACCOUNT}:cluster:warehouse"
     assert finding.evidence == (
         f"Redshift cluster warehouse (port 5439) is publicly accessible; security group {gid} "
-        "(warehouse) allows it from ::/0"
+        "(warehouse) allows port 5439 from ::/0"
     )
 
 
@@ -274,7 +278,9 @@ async def test_rdp_closed_is_not_reported(aws: Aws, aws_sweep: SweepContext) -> 
 async def test_port_range_covering_database_ports_is_reported_once_per_group(
     aws: Aws, aws_sweep: SweepContext
 ) -> None:
-    security_group(aws, "legacy", ("tcp", 3000, 6000, "0.0.0.0/0"), ("tcp", 6379, 6379, "0.0.0.0/0"))
+    security_group(
+        aws, "legacy", ("tcp", 3000, 6000, "0.0.0.0/0"), ("tcp", 6379, 6379, "0.0.0.0/0")
+    )
     [finding] = await judge(rules.sg_open_db, aws_sweep)
     assert finding.severity == "high"
     assert (

@@ -28,6 +28,7 @@ from tests.jobs.fake_k8s import (
     service_account,
     with_container,
     with_pod_spec,
+    write_kubeconfig,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -377,3 +378,22 @@ async def test_rejected_credentials_drop_the_cached_client(
     with pytest.raises(CollectError, match=r"credentials were rejected \(401\)"):
         await evaluate(sweep, "k8s.pod.privileged")
     assert not [key for key in sweep.check.clients if key.startswith("kubernetes:")]
+
+
+async def test_unreachable_api_is_a_collect_error(tmp_path: Path, closed_port: int) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{closed_port}")
+    scope = KubernetesScope(kubeconfig=str(kubeconfig), namespaces=("prod",))
+    async with httpx.AsyncClient() as http:
+        ctx = SweepContext(check=CheckContext(http=http), now=datetime.now(UTC), kubernetes=scope)
+        with pytest.raises(
+            CollectError, match=r"cannot reach the Kubernetes API at .*: connection refused"
+        ):
+            await evaluate(ctx, "k8s.pod.privileged")
+
+
+async def test_missing_kubeconfig_is_a_collect_error(tmp_path: Path) -> None:
+    scope = KubernetesScope(kubeconfig=str(tmp_path / "nope"))
+    async with httpx.AsyncClient() as http:
+        ctx = SweepContext(check=CheckContext(http=http), now=datetime.now(UTC), kubernetes=scope)
+        with pytest.raises(CollectError, match=r"kubeconfig .*nope not found"):
+            await evaluate(ctx, "k8s.service.lb_open")
