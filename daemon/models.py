@@ -70,6 +70,7 @@ Status = Literal["ok", "degraded", "failing", "error"]
 STATUS_RANK: dict[str, int] = {"ok": 0, "degraded": 1, "failing": 2, "error": 3}
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_MAX_SECONDS = 3650 * 86400.0
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -82,11 +83,16 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
+        if value > _MAX_SECONDS or value != value:  # NaN never equals itself
+            raise ValueError(f"{value!r} seconds is not a usable duration (at most 3650 days)")
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            if seconds > _MAX_SECONDS:
+                raise ValueError(f"{value!r} is too long: at most 3650 days")
+            return timedelta(seconds=seconds)
     raise ValueError(
         f"{value!r} is not a duration: use a number with a unit, "
         "e.g. '500ms', '30s', '5m', '1h', '1d'"

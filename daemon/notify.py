@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -145,6 +146,9 @@ class Outgoing:
     delivery_id: str
     """Stable across retries: the outbox row id (`test-…` for `send_test`)."""
     sent_at: datetime
+    attach: str | None = None
+    """A report file to attach where the target supports it (email); Slack webhooks and
+    the like send the text alone, which always names the report's path."""
 
 
 class _Channel(Protocol):
@@ -170,6 +174,7 @@ class _AppriseChannel:
             body_format=apprise.NotifyFormat.MARKDOWN,
             notify_type=apprise.NotifyType(outgoing.notify_type),
             timeout=limit.total_seconds(),
+            attach=outgoing.attach,
         )
         if result:
             return None
@@ -304,6 +309,8 @@ class Notifier:
             payload=_row_payload(row),
             delivery_id=str(row.id),
             sent_at=self._now(),
+            # a report removed since it was queued: send the text, which names its path
+            attach=row.attach if row.attach and await _exists(row.attach) else None,
         )
         return await self._send(channel, outgoing), False
 
@@ -455,3 +462,7 @@ def guard_library_logs() -> None:
         if not any(isinstance(f, _LibraryLogGuard) for f in logger.filters):
             logger.addFilter(_LibraryLogGuard())
     guard_httpx_logs()
+
+
+async def _exists(path: str) -> bool:
+    return await asyncio.to_thread(os.path.isfile, path)

@@ -340,7 +340,8 @@ class Pipeline:
                 self.spawn(self._maybe_investigate(incident, decision))
 
     async def _maybe_investigate(self, incident: Any, decision: Any) -> None:
-        assert self.investigator is not None
+        if self.investigator is None or not self.settings.escalation.enabled:
+            return
         try:
             why = await self.investigator.due(incident, bool(decision and decision.escalate))
             if why is None:
@@ -352,6 +353,8 @@ class Pipeline:
 
     async def resume_investigations(self) -> None:
         """After a restart: open incidents that qualify and were never investigated."""
+        if self.investigator is None or not self.settings.escalation.enabled:
+            return
         state = await self.state()
         for incident in list(state.incidents.values()):
             self.spawn(self._maybe_investigate(incident, None))

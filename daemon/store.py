@@ -542,7 +542,12 @@ class Store:
                         int(t.muted),
                         _ts(t.first_seen),
                         json.dumps(
-                            {"finding": t.finding.model_dump(mode="json"), "change": t.change}
+                            {
+                                "finding": t.finding.model_dump(mode="json"),
+                                "mute": t.mute,
+                                "change": t.change,
+                            },
+                            ensure_ascii=False,
                         ),
                     )
                     for t in run.findings

@@ -62,7 +62,7 @@ def rule_errors(run: SweepRunRecord) -> list[dict[str, str]]:
 
 
 def savings(findings: Iterable[TrackedFinding]) -> float:
-    return round(sum(t.finding.est_monthly_savings_usd or 0.0 for t in findings), 2)
+    return round(sum((t.finding.est_monthly_savings_usd or 0.0 for t in findings), 0.0), 2)
 
 
 def by_severity(findings: Iterable[TrackedFinding]) -> dict[str, int]:
@@ -149,12 +149,12 @@ def report_markdown(run: SweepRunRecord) -> str:
         "|" + "---|" * (len(SEVERITIES) + 1),
         "| " + " | ".join(str(counts[s.value]) for s in SEVERITIES) + f" | {len(present)} |",
         "",
-        f"New {_count(run, 'new')} · open {_count(run, 'open')} · resolved "
+        f"- New {_count(run, 'new')} · open {_count(run, 'open')} · resolved "
         f"{_count(run, 'resolved')} · not re-checked {_count(run, 'unknown')} · muted "
         f"{sum(t.muted for t in run.findings if t.state != 'resolved')}",
     ]
     if run.kind == "cost":
-        lines.append(f"Estimated monthly savings: {usd(savings(present))}")
+        lines.append(f"- Estimated monthly savings: {usd(savings(present))}")
     errors = rule_errors(run)
     if errors:
         lines += ["", "## Rule errors", ""]

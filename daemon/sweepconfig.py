@@ -125,14 +125,15 @@ class SweepOptions(_Strict):
         "over-provisioned.",
     )
     vcpu_hour_usd: float = Field(
-        default=0.0416,
+        default=0.031611,
         ge=0,
-        description="USD per requested vCPU-hour, for Kubernetes estimates. Default: AWS m6i "
-        "on-demand in us-east-1, per vCPU (the figure the sweep issue gives). Set your own "
-        "rate for figures that match your bill.",
+        description="USD per requested vCPU-hour, for Kubernetes estimates. Default: AWS "
+        "m6i.xlarge on-demand in us-east-1 ($0.192/h for 4 vCPU + 16 GiB) split into CPU and "
+        "memory as cost-allocation tools do (Kubecost's default AWS rates). Set your own rate "
+        "for figures that match your bill.",
     )
     gib_hour_usd: float = Field(
-        default=0.0052,
+        default=0.004237,
         ge=0,
         description="USD per requested GiB-hour of memory (same source as vcpu_hour_usd).",
     )

@@ -10,7 +10,9 @@ Savings formula (options in brackets, defaults after `=`):
     new_mem(c) = max(2 * busiest replica's memory use of container c, 64Mi), rounded up to 1Mi
     freed_vcpu = Σ over running replicas r, containers c of max(0, cpu_request(r,c) - new_cpu(c))
     freed_gib  = Σ over r, c of max(0, memory_request(r,c) - new_mem(c)) / 2^30
-    $/month    = 730 * (freed_vcpu * [vcpu_hour_usd = 0.0416] + freed_gib * [gib_hour_usd = 0.0052])
+    $/month    = 730 * (freed_vcpu * vcpu_hour_usd + freed_gib * gib_hour_usd)
+    (defaults $0.031611/vCPU-h and $0.004237/GiB-h: m6i.xlarge on-demand in us-east-1,
+    $0.192/h, split into CPU and memory as Kubecost's default AWS rates do)
 
 A request defaults to the container's limit when only the limit is set (as the API server
 does). A workload is reported when Σ CPU use / Σ CPU requests < [k8s_idle_request_percent = 10]%
@@ -54,8 +56,8 @@ _GIB = Decimal(2**30)
 
 @dataclass(frozen=True)
 class Prices:
-    vcpu_hour: Decimal = Decimal("0.0416")
-    gib_hour: Decimal = Decimal("0.0052")
+    vcpu_hour: Decimal = Decimal("0.031611")
+    gib_hour: Decimal = Decimal("0.004237")
 
 
 @dataclass(frozen=True)

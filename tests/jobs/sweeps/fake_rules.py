@@ -100,7 +100,8 @@ class SharedDataRule:
             return ["sg-1"]
 
         groups = await ctx.collect("aws:eu-west-1:ec2:security_groups", fetch)
-        return [finding(self.meta.id, f"arn:aws:ec2:eu-west-1:1:security-group/{g}") for g in groups]
+        arn = "arn:aws:ec2:eu-west-1:1:security-group/"
+        return [finding(self.meta.id, arn + g) for g in groups]
 
 
 @dataclass

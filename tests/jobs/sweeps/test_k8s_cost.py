@@ -82,19 +82,19 @@ async def test_idle_deployment_saving_matches_the_hand_computed_figure(
     (found,) = await evaluate(sweep)
     # 4 replicas x 30m = 120m used of 4 x 1000m = 4000m requested: 3% < 10%.
     # Right-sized per container: cpu max(2 x 30m, 50m) = 60m; memory max(2 x 200Mi, 64Mi) = 400Mi.
-    # CPU freed:    4 x (1000m - 60m) = 3.76 vCPU;  3.76 x 0.0416 x 730 = 114.18368
-    # Memory freed: 4 x (2048Mi - 400Mi) = 6592Mi = 6.4375 GiB; 6.4375 x 0.0052 x 730 = 24.43675
-    # Total: 114.18368 + 24.43675 = 138.62043 -> $138.62/mo
-    assert found.est_monthly_savings_usd == 138.62
+    # CPU freed:    4 x (1000m - 60m) = 3.76 vCPU;  3.76 x 0.031611 x 730 = 86.7658728
+    # Memory freed: 4 x (2048Mi - 400Mi) = 6592Mi = 6.4375 GiB; 6.4375 x 0.004237 x 730 = 19.9112519
+    # Total: 86.7658728 + 19.9112519 = 106.6771247 -> $106.68/mo
+    assert found.est_monthly_savings_usd == 106.68
     assert found.kind == "cost"
     assert found.severity == Severity.LOW
     assert found.resource == "prod/Deployment/worker"
     assert found.location == "fake/prod"
-    assert found.title == "Idle worker averaging 3% CPU, 4 replicas running — save $139/mo"
+    assert found.title == "Idle worker averaging 3% CPU, 4 replicas running — save $107/mo"
     assert "used 120m of 4000m requested CPU (3%, under 10%)" in found.evidence
     assert "at sweep time (one metrics.k8s.io sample" in found.evidence
     assert "(floor 50m CPU, 64Mi memory: app cpu=60m,memory=400Mi)" in found.evidence
-    assert "(3.760 vCPU x $0.0416/vCPU-h + 6.438 GiB x $0.0052/GiB-h) x 730 h" in found.evidence
+    assert "(3.760 vCPU x $0.031611/vCPU-h + 6.438 GiB x $0.004237/GiB-h) x 730 h" in found.evidence
     assert found.remediation_cli == (
         "kubectl --context fake -n prod set resources deployment worker -c app "
         "--requests=cpu=60m,memory=400Mi"
@@ -124,10 +124,10 @@ async def test_idle_statefulset_replicas_are_owned_directly(
     replica = owned_by(pod("db-0", requests={"cpu": "2"}), db)
     cluster.add(db, replica, pod_metrics("db-0", app=("10m", "1Gi")))
     (found,) = await evaluate(sweep)
-    # 10m of 2000m = 0.5%; right-sized 50m (the floor); 1.95 vCPU x 0.0416 x 730 = 59.2176.
+    # 10m of 2000m = 0.5%; right-sized 50m (the floor); 1.95 vCPU x 0.031611 x 730 = 44.9982585.
     # No memory request: nothing to free there.
     assert found.resource == "prod/StatefulSet/db"
-    assert found.est_monthly_savings_usd == 59.22
+    assert found.est_monthly_savings_usd == 45.0
     assert "1 replica running" in found.title
     assert found.remediation_cli == (  # no memory request: none is added
         "kubectl --context fake -n prod set resources statefulset db -c app --requests=cpu=50m"

@@ -1,0 +1,264 @@
+"""Sweep reports from hand-built runs: the JSON contract, Markdown, SARIF 2.1.0, and the
+notification of what changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from daemon.models import Severity
+from daemon.store import FindingState, SweepRunRecord, TrackedFinding
+from daemon.sweep_diff import Changes
+from daemon.sweep_reports import (
+    MAX_LISTED,
+    notification,
+    report_json,
+    report_markdown,
+    report_sarif,
+)
+from tests.jobs.sweeps.fake_rules import finding, meta
+
+NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+SG = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-"
+
+
+def tracked(
+    resource: str,
+    state: FindingState,
+    *,
+    rule: str = "aws.sg.open_ssh",
+    severity: Severity = Severity.HIGH,
+    mute: str | None = None,
+    change: str | None = None,
+    savings: float | None = None,
+    evidence: str | None = None,
+) -> TrackedFinding:
+    kind = "cost" if savings is not None else "security"
+    f = finding(rule, resource, severity=severity, kind=kind, savings=savings, evidence=evidence)
+    return TrackedFinding(f, state, NOW - timedelta(days=3), mute, change)
+
+
+def run_of(*findings: TrackedFinding, kind: Any = "security", **detail: Any) -> SweepRunRecord:
+    return SweepRunRecord(
+        id="nightly-20261127T020000Z-abc123",
+        sweep="nightly",
+        kind=kind,
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=73),
+        status="partial" if detail.get("rule_errors") else "ok",
+        notified=True,
+        findings=findings,
+        detail={"rules_run": 12, "rule_errors": [], **detail},
+    )
+
+
+ERROR = {"rule": "aws.iam.root_keys", "error": "AccessDenied on iam:GetAccountSummary"}
+MIXED = run_of(
+    tracked(SG + "1", "new", severity=Severity.CRITICAL),
+    tracked(SG + "2", "open"),
+    tracked(SG + "3", "resolved", severity=Severity.MEDIUM),
+    tracked(SG + "4", "unknown", rule="aws.iam.root_keys"),
+    tracked(SG + "5", "open", mute="bastion (SEC-12)"),
+    rule_errors=[ERROR],
+)
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+
+def test_json_follows_the_contract_exactly() -> None:
+    doc = report_json(MIXED)
+    assert list(doc) == ["sweep", "findings", "summary"]
+    assert doc["sweep"] == {
+        "name": "nightly",
+        "kind": "security",
+        "run_id": "nightly-20261127T020000Z-abc123",
+        "started_at": "2026-11-27T02:00:00Z",
+        "finished_at": "2026-11-27T02:01:13Z",
+    }
+    first = doc["findings"][0]
+    assert first == {
+        "id": f"aws.sg.open_ssh:{SG}1",
+        "rule": "aws.sg.open_ssh",
+        "severity": "critical",
+        "title": f"aws.sg.open_ssh on {SG}1",
+        "resource": SG + "1",
+        "location": "eu-west-1",
+        "evidence": f"{SG}1 is exposed",
+        "remediation": "fix aws.sg.open_ssh",
+        "est_monthly_savings_usd": None,
+        "state": "new",
+    }
+    assert doc["summary"] == {
+        "by_severity": {"critical": 1, "high": 2, "medium": 0, "low": 0, "info": 0},
+        "new": 1,
+        "resolved": 1,
+        "open": 2,
+        "muted": 1,
+        "est_monthly_savings_usd": 0.0,
+        "rule_errors": [ERROR],
+    }
+
+
+def test_json_lists_resolved_keeps_not_rechecked_open_and_leaves_muted_out() -> None:
+    states = {f["resource"]: f["state"] for f in report_json(MIXED)["findings"]}
+    assert states == {SG + "1": "new", SG + "2": "open", SG + "3": "resolved", SG + "4": "open"}
+
+
+def test_json_adds_up_savings_of_what_is_still_there() -> None:
+    run = run_of(
+        tracked("vol-1", "new", savings=12.346, rule="aws.ebs.unattached"),
+        tracked("vol-2", "open", savings=100.0, rule="aws.ebs.unattached"),
+        tracked("vol-3", "resolved", savings=999.0, rule="aws.ebs.unattached"),
+        tracked("vol-4", "open", savings=50.0, rule="aws.ebs.unattached", mute="keep"),
+        kind="cost",
+    )
+    summary = report_json(run)["summary"]
+    assert summary["est_monthly_savings_usd"] == 112.35
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+
+
+def test_markdown_groups_findings_by_state_with_evidence_and_remediation() -> None:
+    text = report_markdown(MIXED)
+    assert text.startswith("# Security sweep nightly — 2026-11-27 02:00 UTC\n")
+    order = [
+        "## Summary",
+        "| 1 | 2 | 0 | 0 | 0 | 3 |",
+        "## Rule errors",
+        "- `aws.iam.root_keys`: AccessDenied on iam:GetAccountSummary",
+        "## New findings",
+        "### [CRITICAL] aws.sg.open\\_ssh on " + SG + "1",
+        "## Open findings",
+        "## Not re-checked (their rule failed this run)",
+        "## Resolved since the last run",
+        "## Muted",
+        "— bastion (SEC-12)",
+    ]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert "- Remediation: fix aws.sg.open\\_ssh" in text
+    assert "- First seen: 2026-11-24 02:00 UTC" in text
+    assert "- New 1 · open 1 · resolved 1 · not re-checked 1 · muted 1" in text
+
+
+def test_markdown_escapes_untrusted_evidence() -> None:
+    hostile = "see [click](http://evil.example) <script>x</script> # heading"
+    text = report_markdown(run_of(tracked(SG + "1", "new", evidence=hostile)))
+    assert (
+        "- Evidence: see \\[click\\](http://evil.example) \\<script\\>x\\</script\\> \\# heading"
+        in text
+    )
+
+
+def test_markdown_of_a_clean_cost_run_says_so() -> None:
+    text = report_markdown(run_of(kind="cost"))
+    assert "- Estimated monthly savings: $0.00" in text and text.endswith("No findings.\n")
+
+
+# -- SARIF ---------------------------------------------------------------------------------------
+
+
+def test_sarif_has_rules_results_and_suppressions() -> None:
+    metas = {
+        "aws.sg.open_ssh": meta("aws.sg.open_ssh"),
+        "aws.iam.root_keys": meta("aws.iam.root_keys"),
+    }
+    sarif = report_sarif(MIXED, metas, "0.1.0")
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    [run] = sarif["runs"]
+    driver = run["tool"]["driver"]
+    assert (driver["name"], driver["version"]) == ("watchkeeper", "0.1.0")
+    rules = {r["id"]: r for r in driver["rules"]}
+    assert set(rules) == {"aws.sg.open_ssh", "aws.iam.root_keys"}
+    ssh = rules["aws.sg.open_ssh"]
+    assert ssh["name"] == "AwsSgOpenSsh"
+    assert ssh["shortDescription"] == {"text": "aws.sg.open_ssh title"}
+    assert ssh["fullDescription"] == {"text": "aws.sg.open_ssh risk"}
+    assert ssh["help"]["text"] == "fix aws.sg.open_ssh\nCommand: fixit aws.sg.open_ssh"
+    assert ssh["properties"]["security-severity"] == "8.0"
+    results = run["results"]
+    # resolved ones are gone; new, open, not re-checked and muted remain, most severe first
+    assert [r["locations"][0]["logicalLocations"][0]["name"] for r in results] == [
+        SG + "1",
+        SG + "4",
+        SG + "2",
+        SG + "5",
+    ]
+    critical = results[0]
+    assert critical["ruleId"] == "aws.sg.open_ssh"
+    assert driver["rules"][critical["ruleIndex"]]["id"] == "aws.sg.open_ssh"
+    assert critical["level"] == "error" and critical["baselineState"] == "new"
+    assert critical["message"] == {"text": f"{SG}1 is exposed"}
+    assert critical["properties"]["security-severity"] == "9.5"
+    assert critical["locations"][0]["logicalLocations"][0]["kind"] == "resource"
+    assert results[-1]["suppressions"] == [
+        {"kind": "external", "justification": "bastion (SEC-12)"}
+    ]
+    [note] = run["invocations"][0]["toolExecutionNotifications"]
+    assert note == {
+        "level": "error",
+        "message": {"text": "AccessDenied on iam:GetAccountSummary"},
+        "descriptor": {"id": "aws.iam.root_keys"},
+    }
+
+
+def test_sarif_levels_follow_severity() -> None:
+    run = run_of(
+        *(tracked(f"{SG}{s.value}", "new", severity=s) for s in Severity),
+    )
+    levels = {
+        r["properties"]["security-severity"]: r["level"]
+        for r in report_sarif(run, {}, "x")["runs"][0]["results"]
+    }
+    assert levels == {
+        "9.5": "error",
+        "8.0": "error",
+        "5.5": "warning",
+        "3.0": "note",
+        "0.0": "note",
+    }
+
+
+# -- the notification ----------------------------------------------------------------------------
+
+
+def test_the_notification_lists_only_changes_with_totals_and_the_report() -> None:
+    new = [tracked(SG + "1", "new", severity=Severity.CRITICAL)]
+    resolved = [tracked(SG + "3", "resolved", severity=Severity.MEDIUM)]
+    run = run_of(
+        *MIXED.findings, rule_errors=[ERROR], summary="(no model summary: AI is not configured)"
+    )
+    message = notification(run, Changes(new=new, resolved=resolved), "/state/r.md", [])
+    assert message.title == "[SECURITY] nightly: 1 new, 1 resolved (1 critical)"
+    assert message.notify_type == "failure"
+    lines = message.body.splitlines()
+    assert lines[0] == "(no model summary: AI is not configured)"
+    assert "**New (1):**" in lines and "**Resolved (1):**" in lines
+    assert "Rule errors" not in message.body  # unchanged since the last notification
+    assert f"{SG}2" not in message.body  # open and unchanged: not told again
+    assert "Now: 3 open (1 critical · 2 high) · 1 muted" in lines
+    assert lines[-1] == "Full report: /state/r.md"
+
+
+def test_a_long_list_is_cut_and_points_to_the_report() -> None:
+    new = [tracked(f"{SG}{i}", "new") for i in range(MAX_LISTED + 3)]
+    message = notification(run_of(*new), Changes(new=new), "/r.md", [])
+    assert "- … and 3 more in the full report" in message.body
+    assert message.body.count("\n- [HIGH]") == MAX_LISTED
+
+
+def test_a_cost_notification_says_what_there_is_to_save() -> None:
+    new = [tracked("vol-1", "new", savings=40.0, rule="aws.ebs.unattached", severity=Severity.LOW)]
+    run = run_of(*new, kind="cost")
+    message = notification(run, Changes(new=new), None, ["AI cost: cost $0.00 (…)"])
+    assert message.title == "[COST] nightly: 1 new, 0 resolved (1 low), $40.00/month to save"
+    assert message.notify_type == "warning"
+    assert "Now: 1 open (1 low) · est. savings $40.00/month" in message.body
+    assert message.body.endswith("\n\nAI cost: cost $0.00 (…)")
+
+
+def test_rule_errors_that_went_away_are_told() -> None:
+    message = notification(run_of(), Changes(errors_changed=True), None, [])
+    assert "Every rule ran again" in message.body
