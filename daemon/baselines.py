@@ -70,10 +70,25 @@ def figure(result: CheckResult, metric: str) -> float | None:
     return float(raw)
 
 
+def is_duration(metric: str) -> bool:
+    """Latency-like figures (`latency_ms`, `connect_ms`…): judged upward only, with the
+    `min_delta_ms` floor, so sub-millisecond jitter is never an anomaly."""
+    return metric == LATENCY or metric.endswith("_ms")
+
+
+NOT_MEASUREMENTS = ("_code", "port", "days_left", "threshold", "_id")
+"""Numeric values that are identifiers, codes or limits, not measurements: status and exit
+codes, ports, certificate days left (a steady countdown the TLS rules already judge)."""
+
+
+def baselined(metric: str) -> bool:
+    return not metric.startswith(MEDIAN_PREFIX) and not metric.endswith(NOT_MEASUREMENTS)
+
+
 def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
-    """Every baseline-able figure of a result: latency, then numeric values in order."""
-    for metric in (LATENCY, *result.values):
-        if metric.startswith(MEDIAN_PREFIX):
+    """Every baseline-able figure of a result, each once: latency, then numeric values."""
+    for metric in dict.fromkeys((LATENCY, *result.values)):
+        if not baselined(metric):
             continue
         value = figure(result, metric)
         if value is not None:
@@ -93,17 +108,17 @@ def detect(
         return None
     mad = statistics.median(abs(h - median) for h in history)
     # A constant series has MAD 0: floor it so z stays finite and the ratio gate decides.
-    floor = max(0.01 * median, 1.0) if metric == LATENCY else 0.01 * median
+    floor = max(0.01 * median, 1.0) if is_duration(metric) else 0.01 * median
     z = abs(x - median) / (_MAD_SCALE * max(mad, floor))
     if x >= median:
         ratio = x / median
-    elif metric == LATENCY:
+    elif is_duration(metric):
         return None  # faster than usual is never a problem
     else:
         ratio = median / x if x > 0 else math.inf
     if z < policy.z_threshold or ratio < policy.min_ratio:
         return None
-    if metric == LATENCY and x - median < policy.min_delta_ms:
+    if is_duration(metric) and x - median < policy.min_delta_ms:
         return None
     return Anomaly(
         check=result.check,

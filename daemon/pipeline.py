@@ -124,6 +124,7 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(settings.daemon.max_concurrency)
         self._buffer: list[CheckResult] = []
+        self._anomalous: dict[str, set[tuple[str | None, str]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self.background: set[asyncio.Task[Any]] = set()
         self.cycles = 0
@@ -192,7 +193,7 @@ class Pipeline:
             evaluation = incidents.evaluate(
                 state, results, policies(self.settings), incident_policy(self.settings), self.now()
             )
-            report = await self._triage(evaluation.events, anomalies)
+            report = await self._triage(evaluation.events, self._fresh(results, anomalies))
             if report is not None:
                 apply_triage(evaluation, report)
             skipped = await self._rca_preflight(evaluation, report)
@@ -205,6 +206,18 @@ class Pipeline:
             self.last_cycle_at = self.now()
         self._escalate(evaluation, report, skipped)
         return evaluation.events
+
+    def _fresh(self, results: list[CheckResult], anomalies: list[Anomaly]) -> list[Anomaly]:
+        """Anomalies that were not there the last time each check reported: one that persists
+        was already triaged (or is an incident by now)."""
+        current: dict[str, set[tuple[str | None, str]]] = {r.check: set() for r in results}
+        for a in anomalies:
+            current.setdefault(a.check, set()).add((a.subject, a.metric))
+        fresh = [
+            a for a in anomalies if (a.subject, a.metric) not in self._anomalous.get(a.check, set())
+        ]
+        self._anomalous.update(current)
+        return fresh
 
     async def remind(self) -> list[IncidentEvent]:
         """Emit reminders for open incidents that are due one."""

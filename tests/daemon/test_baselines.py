@@ -365,3 +365,25 @@ def test_anomaly_is_a_plain_frozen_record() -> None:
     assert isinstance(anomaly, Anomaly)
     with pytest.raises(AttributeError):
         anomaly.value = 1  # type: ignore[misc]
+
+
+def test_latency_in_values_is_judged_once_and_codes_never() -> None:
+    baselines = Baselines(POLICY, no_history)
+    minute = 0
+    for minute, latency in enumerate(AROUND_133):
+        baselines.apply([result(latency, started_at=at(minute), latency_ms=latency,
+                                status_code=200 if minute % 2 else 204)], at(minute))
+    out, anomalies = baselines.apply(
+        [result(812, started_at=at(minute + 1), latency_ms=812, status_code=500)], at(minute + 1)
+    )
+    assert [a.metric for a in anomalies] == [LATENCY]
+    assert out[0].evidence.count("latency 812 ms") == 1
+    assert baselines.history("api", None, "status_code") == []
+
+
+def test_sub_millisecond_jitter_in_other_durations_is_not_an_anomaly() -> None:
+    baselines = Baselines(POLICY, no_history)
+    for minute in range(40):
+        baselines.apply([result(10, started_at=at(minute), connect_ms=0.4)], at(minute))
+    _, anomalies = baselines.apply([result(10, started_at=at(41), connect_ms=1.3)], at(41))
+    assert anomalies == []
