@@ -15,7 +15,7 @@ T = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 def anomaly(check: str) -> Anomaly:
-    return Anomaly(check, None, "latency_ms", 812.0, 133.0, 6.1, 40.0, "latency 812 ms is 6.1×")
+    return Anomaly(check, None, "latency_ms", 812.0, 133.0, 6.1, 40.0, "latency 812 ms is 6.1x")
 
 
 def result(check: str) -> CheckResult:
