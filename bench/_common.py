@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = []
     for n, line in enumerate(cells):
         parts = [
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         out.append("  ".join(parts).rstrip())
         if n == 0:
@@ -163,10 +164,8 @@ async def _serve(count: int, max_seconds: float) -> None:
         loop.call_soon_threadsafe(done.set)
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    try:
+    with suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=max_seconds)
-    except TimeoutError:
-        pass
     for server in servers:
         server.close()
 

@@ -1,0 +1,96 @@
+"""The benchmarks run end to end in their quickest mode and print one JSON object with the
+figures the README quotes. Behaviour only: no timing is asserted here (timing is bench/'s job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE_KEYS = {"platform", "cpu_count", "python"}
+
+
+def bench(name: str, *args: str, timeout: float = 60) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    data: dict[str, Any] = json.loads(lines[-1])
+    assert data["bench"] == name
+    assert data["machine"].keys() >= MACHINE_KEYS
+    return data
+
+
+def test_cycle_prints_ratios_for_every_variant_and_size() -> None:
+    data = bench("cycle", "--sizes", "10,20", "--repeats", "2", "--max-seconds", "20")
+    assert [s["n"] for s in data["sizes"]] == [10, 20]
+    for size in data["sizes"]:
+        assert size["repeats"] >= 2
+        assert set(size["ratio_vs_bare"]) == {
+            "bare_gather_bounded",
+            "run_checks",
+            "run_checks_unbounded",
+            "cycle",
+        }
+        assert all(count == 0 for count in size["not_ok"].values())  # loopback answers 200
+    assert data["sizes"][-1]["profile"]["extra_by_package_s"]
+    assert {"ratio", "limit", "met", "ratio_concurrency_n"} <= data["target"].keys()
+    assert data["baselines_warm"]["us_per_result"] > 0
+    assert set(data["growth_per_check_largest_vs_smallest"]) == set(data["linear"])
+
+
+def test_economy_escalates_each_incident_once_and_prices_both_designs() -> None:
+    data = bench("economy", "--cycles", "24", "--json")
+    assert data["cycles"] == 24
+    assert data["warmup_model_calls"] == 0
+    assert data["incidents"] == 3
+    assert data["cloud"]["calls"] == 3 and data["cloud"]["ok"] == 3
+    assert data["cloud"]["unknown_cost_calls"] == 0
+    assert data["local"]["usd"] == 0
+    assert 0 < data["local"]["calls"] <= data["cycles_with_change"]
+    assert data["naive"]["calls"] == 24 and data["naive"]["usd"] > data["cloud"]["usd"] > 0
+    assert set(data["targets"]) == {
+        "cloud_calls_eq_incidents",
+        "local_calls_le_changed_cycles",
+        "cloud_usd_le_1pct_naive",
+    }
+
+
+def test_footprint_quick_samples_a_real_daemon_and_times_help() -> None:
+    data = bench("footprint", "--quick", "--json")
+    daemon = data["daemon"]
+    assert daemon["complete"] and daemon["exit_code"] == 0
+    assert all(s["cycle"] >= c for s, c in zip(daemon["samples"], (3, 6), strict=True))
+    assert all(s["rss_mb"] > 0 for s in daemon["samples"])
+    assert data["rss_growth_mb"] is not None
+    assert data["startup"]["ratio"] > 0 and data["startup"]["runs"] == 3
+    assert data["import_rss"][0]["stage"] == "python"
+    assert set(data["targets"]) == {"rss_le_80mb", "no_growth", "help_le_5x_python"}
+
+
+@pytest.mark.parametrize("name", ["cycle", "economy", "footprint"])
+def test_help_describes_the_bench(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "--json" in done.stdout
