@@ -37,6 +37,10 @@ from daemon.render import Message
 
 log = structlog.get_logger(__name__)
 
+UNKNOWN_COST_OUTCOMES = frozenset({"timeout", "bad_response"})
+"""Failures after the provider may have done (and billed) the work, with no usage to price:
+their cost is unknown, never $0. Refusals (auth, 429, 4xx) and connection failures cost 0."""
+
 
 @dataclass
 class AIResult:
@@ -137,6 +141,14 @@ class AI:
     def reconfigure(self, settings: Settings) -> None:
         self.settings = settings
         self.redactor = make_redactor(settings)
+
+    def register_keys(self) -> None:
+        """Look up every provider's key once, so each is masked in logs and redacted from
+        every cloud prompt — also a key pasted into a question for another provider."""
+        from daemon.aiconfig import BUILTIN_PROVIDERS
+
+        for name in dict.fromkeys([*BUILTIN_PROVIDERS, *self.settings.providers]):
+            resolve_key(name, self.settings.providers)
 
     async def chain(self, task: str) -> list[str]:
         """A runtime override (`watchkeeper route set`) wins over `[routing]`."""
@@ -353,6 +365,8 @@ class _Call:
         cost: Decimal | None = Decimal(0)
         if target is not None and spent:
             cost = self.ai.price(usage, target)
+        elif target is not None and not target.local and outcome in UNKNOWN_COST_OUTCOMES:
+            cost = None  # the request reached the provider and may have been billed
         return LedgerRow(
             ts=self.ai.now(),
             task=self.result.task,

@@ -54,10 +54,9 @@ async def model_runtime(settings: Settings) -> AsyncIterator[tuple[Store, AI]]:
             def queue_notice(message: Message) -> None:
                 store.enqueue(notify.route_message(message, settings.notify, "budget"))
 
-            yield (
-                store,
-                AI(settings, Ledger(store), client, now=utcnow, on_budget_notice=queue_notice),
-            )
+            ai = AI(settings, Ledger(store), client, now=utcnow, on_budget_notice=queue_notice)
+            await asyncio.to_thread(ai.register_keys)
+            yield store, ai
     finally:
         await asyncio.to_thread(store.close)
 

@@ -7,6 +7,7 @@ resolves or prints secret values (`secret:NAME` references stay references).
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import sys
@@ -399,7 +400,8 @@ def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
         if isinstance(item, int) and isinstance(node, list):
             entry = node[item] if item < len(node) else None
             label = entry.get("name") if isinstance(entry, dict) else None
-            parts[-1:] = [f"{parts[-1] if parts else ''}[{label or item}]"]
+            shown = _key_text(label) if isinstance(label, str) and label else str(item)
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{shown}]"]
             node = entry
             # discriminated unions add the tag after the index: skip it
             if (
@@ -409,10 +411,19 @@ def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
             ):
                 index += 1
         else:
-            parts.append(str(item))
+            parts.append(_key_text(str(item)))
             node = node.get(item) if isinstance(node, dict) else None
         index += 1
     return ".".join(parts)
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def _key_text(key: str) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted — so a key holding a
+    line break or a colon can never break the one-problem-per-line format."""
+    return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
 def _explain(error: Any) -> str:

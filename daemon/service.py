@@ -89,6 +89,7 @@ async def open_runtime(
             wake.set()
 
         ai = AI(settings, Ledger(store), client, now=now, on_budget_notice=queue_budget_notice)
+        await asyncio.to_thread(ai.register_keys)
         investigator = Investigator(settings, store, ai, ctx, now=now, on_queued=wake.set)
         baselines = (
             Baselines(settings.baselines.policy(), store.recent_results)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -369,6 +370,10 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def results(db: Path) -> int:
+    return int(str(query(db, "SELECT count(*) FROM check_results")[0][0]))
+
+
 def settled(db: Path, receiver: FlakyReceiver) -> bool:
     if not db.exists():
         return False
@@ -511,7 +516,7 @@ def verify(db: Path, receiver: FlakyReceiver, kills: list[Kill], seed_value: int
     duplicates: dict[str, int] = {}
     for row_id, acks in acks_by_row.items():
         times = sorted(a.at for a in acks)
-        for first, second in zip(times, times[1:], strict=False):
+        for first, second in pairwise(times):
             bracketing = [k for k in kills if first < k.dead_at and k.sent_at < second]
             assert bracketing, (note, f"row {row_id} acknowledged twice with no kill between")
             duplicates[acks[0].target] = duplicates.get(acks[0].target, 0) + 1
@@ -550,7 +555,7 @@ def verify(db: Path, receiver: FlakyReceiver, kills: list[Kill], seed_value: int
         by_check.setdefault(str(check), []).append((str(opened_at), str(resolved_at)))
     for check, spans in by_check.items():
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in pairwise(spans):
             assert end <= start, (note, check, "overlapping incidents", spans)
     print(
         f"kill9: {len(kills)} kills ({', '.join(k.mode for k in kills)}), "
@@ -610,11 +615,10 @@ failure_threshold = 1
             daemon.start()
             wait_for(lambda: len(webhook_receiver.messages) >= 1, "the opened message")
             daemon.kill("random")
-            results = query(db, "SELECT count(*) FROM check_results")[0][0]
+            before = results(db)
             daemon.start()
-            assert isinstance(results, int)
             wait_for(
-                lambda: query(db, "SELECT count(*) FROM check_results")[0][0] >= results + 2,
+                lambda: results(db) >= before + 2,
                 "two more cycles after the restart",
             )
             assert daemon.terminate() == 0, daemon.log.read_text()

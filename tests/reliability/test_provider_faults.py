@@ -1,5 +1,5 @@
-"""Every provider × every way a provider call goes wrong: the chain falls back, nothing
-escapes, and the ledger says exactly what happened.
+"""Every provider crossed with every way a provider call goes wrong: the chain falls back,
+nothing escapes, and the ledger says exactly what happened.
 
 Each case runs `AI.run("rca", <request with an output schema>, models=[faulty, fallback])`
 against loopback fakes that speak the providers' real JSON. The fault is injected on the
@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from tests.llm.fake_google import FakeGemini
 from tests.llm.fake_ollama import FakeOllama
 from tests.llm.fake_openai import FakeOpenAI
 from tests.llm.server import FakeServer, Recorded, Scripted
-from tests.reliability import cli, child_env, free_port
+from tests.reliability import child_env, cli, free_port
 
 pytestmark = pytest.mark.reliability
 
@@ -124,6 +124,15 @@ FAULTS = (
         1,
         lambda p: Scripted(200, b'{"id": "resp_1", "model": "m", "content": [{"type": "te'),
     ),
+    # The connection closes mid-body (Content-Length promised more). Recorded today as
+    # "unreachable" ("cannot reach 127.0.0.1: RemoteProtocolError …") and retried like a
+    # refused connection, although the request did reach the provider.
+    Fault(
+        "cut_off_transfer",
+        "unreachable",
+        2,
+        lambda p: Scripted(200, b'{"id": "resp_1", "model": "m", "content": []}', truncate=True),
+    ),
     Fault("html_error_page", "http_error", 2, lambda p: Scripted(502, HTML)),
     Fault("schema_violation", "invalid_output", 2),
 )
@@ -207,7 +216,9 @@ async def test_a_provider_fault_falls_back_and_is_recorded(
     ):
         path = tmp_path / "config.toml"
         fallback_table = (
-            '[providers.backup]\napi = "ollama"\n' if provider == "ollama" else "[providers.ollama]\n"
+            '[providers.backup]\napi = "ollama"\n'
+            if provider == "ollama"
+            else "[providers.ollama]\n"
         )
         path.write_text(
             f"""
