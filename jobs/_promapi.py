@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from jobs._tlsutil import ssl_context
-from jobs.base import CheckContext, CheckSpec
+from jobs.base import CheckContext, CheckSpec, http_url
 
 # Shared with the `http` check so transport failures read the same everywhere.
 from jobs.http import _explain as explain_transport_error
@@ -81,12 +81,7 @@ class ApiCheckSpec(CheckSpec):
     @field_validator("url")
     @classmethod
     def _url_valid(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid url {value!r}: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
+        url = http_url(value)
         if url.userinfo:
             raise ValueError("url must not hold credentials: use basic_auth with secret:NAME")
         if url.query or url.fragment:

@@ -19,6 +19,19 @@ if TYPE_CHECKING:
     import httpx
 
 
+def http_url(value: str) -> httpx.URL:
+    """A config URL that must be http(s) with a host; ValueError says what is wrong."""
+    import httpx
+
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"invalid url {value!r}: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
+    return url
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -26,7 +26,7 @@ from jobs._tlsutil import (
     parse_der,
     ssl_context,
 )
-from jobs.base import CheckContext, CheckSpec
+from jobs.base import CheckContext, CheckSpec, http_url
 
 QUOTE_CHARS = 200
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
@@ -86,12 +86,7 @@ class HttpCheck(CheckSpec):
     @field_validator("url")
     @classmethod
     def _url_valid(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid url {value!r}: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
+        http_url(value)
         return value
 
     @field_validator("method", mode="before")
