@@ -20,6 +20,9 @@ from tests.daemon.conftest import (  # noqa: F401
 # aiosmtpd logs every connection at INFO from its own thread, after a test's captured stream
 # may already be closed: keep it to warnings.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+# Client threads (urllib3 retries in boto3/kubernetes, aiosmtpd) may log after pytest closed
+# the stream a test configured logging with; that is not the code under test failing.
+logging.raiseExceptions = False
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
