@@ -38,10 +38,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -49,185 +47,54 @@ from daemon.errors import StateError
 from daemon.models import (
     CheckResult,
     EngineState,
-    Finding,
     Incident,
     IncidentEvent,
     Investigation,
-    SweepKind,
+)
+from daemon.store_outbox import (
+    OUTBOX_STATUSES,
+    NotifyType,
+    OutboxItem,
+    OutboxMixin,
+    OutboxRow,
+    OutboxStatus,
+    _insert_outbox,
+)
+from daemon.store_schema import (
+    SCHEMA_VERSION,
+    _configure,
+    _migrate,
+    _rowid,
+    _ts,
+    _utcnow,
+)
+from daemon.store_sweeps import (
+    FindingState,
+    SweepMixin,
+    SweepRunRecord,
+    SweepStatus,
+    TrackedFinding,
 )
 
 DB_NAME = "watchkeeper.db"
-BUSY_TIMEOUT_MS = 5000
 
-NotifyType = Literal["failure", "warning", "success", "info"]
-OutboxStatus = Literal["pending", "delivered", "failed"]
-OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
-
-_V1 = """
-CREATE TABLE check_results (id INTEGER PRIMARY KEY AUTOINCREMENT, check_name TEXT NOT NULL,
-    status TEXT NOT NULL, started_at TEXT NOT NULL, latency_ms REAL, subject TEXT,
-    evidence TEXT NOT NULL, values_json TEXT NOT NULL, labels_json TEXT NOT NULL);
-CREATE INDEX check_results_by_check ON check_results (check_name, started_at);
-CREATE INDEX check_results_by_time ON check_results (started_at);
-CREATE TABLE engine_state (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL,
-    updated_at TEXT NOT NULL);
-CREATE TABLE incidents (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL,
-    check_name TEXT NOT NULL, severity TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('open', 'resolved')), opened_at TEXT NOT NULL,
-    resolved_at TEXT, data TEXT NOT NULL);
-CREATE INDEX incidents_by_status ON incidents (status, opened_at);
-CREATE TABLE incident_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
-    incident_id INTEGER NOT NULL REFERENCES incidents (id), kind TEXT NOT NULL,
-    at TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id);
-CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id INTEGER REFERENCES incident_events (id), target TEXT NOT NULL,
-    title TEXT NOT NULL, body TEXT NOT NULL, notify_type TEXT NOT NULL,
-    created_at TEXT NOT NULL, next_attempt_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
-    delivered_at TEXT, updated_at TEXT NOT NULL);
-CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-"""
-_V2 = """
-CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, task TEXT NOT NULL,
-    incident_id INTEGER, sweep_id TEXT, provider TEXT NOT NULL, model TEXT NOT NULL,
-    host TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
-    cached_input_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost_usd TEXT,
-    latency_ms REAL, outcome TEXT NOT NULL, request_bytes INTEGER NOT NULL,
-    key_source TEXT NOT NULL, detail TEXT NOT NULL, local INTEGER NOT NULL);
-CREATE INDEX ledger_by_time ON ledger (ts);
-CREATE TABLE budget_reservations (id INTEGER PRIMARY KEY AUTOINCREMENT,
-    provider TEXT NOT NULL, amount_usd TEXT NOT NULL, created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL);
-CREATE TABLE budget_notices (period_key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL);
-CREATE TABLE routing_overrides (task TEXT PRIMARY KEY, refs_json TEXT NOT NULL,
-    updated_at TEXT NOT NULL);
-"""
-_V3 = """
-ALTER TABLE outbox ADD COLUMN payload TEXT;
-"""
-_V4 = """
-CREATE TABLE investigations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    incident_id INTEGER NOT NULL REFERENCES incidents(id),
-    at TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX investigations_incident ON investigations (incident_id, id);
-"""
-_V5 = """
-CREATE TABLE sweep_runs (id TEXT PRIMARY KEY, sweep TEXT NOT NULL, kind TEXT NOT NULL,
-    started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'failed')),
-    notified INTEGER NOT NULL, data TEXT NOT NULL);
-CREATE INDEX sweep_runs_by_sweep ON sweep_runs (sweep, started_at);
-CREATE TABLE sweep_findings (run_id TEXT NOT NULL REFERENCES sweep_runs (id),
-    finding_id TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('new', 'open', 'resolved', 'unknown')),
-    muted INTEGER NOT NULL, first_seen TEXT NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (run_id, finding_id));
-ALTER TABLE outbox ADD COLUMN attach TEXT;
-"""
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
-"""`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
-one transaction together with the `user_version` bump. Append; never edit a shipped one."""
-SCHEMA_VERSION = len(_MIGRATIONS)
+__all__ = [
+    "DB_NAME",
+    "OUTBOX_STATUSES",
+    "SCHEMA_VERSION",
+    "FindingState",
+    "NotifyType",
+    "OutboxItem",
+    "OutboxRow",
+    "OutboxStatus",
+    "Store",
+    "SweepRunRecord",
+    "SweepStatus",
+    "TrackedFinding",
+]
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    """A message to queue for one target. `event_index` points into the `events` passed to
-    the same `commit_cycle`, so the row records that event's database id."""
-
-    target: str
-    title: str
-    body: str
-    notify_type: NotifyType
-    event_index: int | None = None
-    payload: dict[str, Any] | None = field(default=None, compare=False)
-    """The structured form (`render.event_payload` and friends) that webhook targets POST.
-    Derived from the same message as title and body, so it is left out of == and hash (a
-    dict is unhashable)."""
-    attach: str | None = None
-    """A file (a sweep report) for targets that take attachments (email); others ignore it."""
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One stored outbox row; `incident_id` comes from its event (None without one)."""
-
-    id: int
-    event_id: int | None
-    incident_id: int | None
-    target: str
-    title: str
-    body: str
-    notify_type: NotifyType
-    created_at: datetime
-    next_attempt_at: datetime
-    attempts: int
-    last_error: str | None
-    status: OutboxStatus
-    delivered_at: datetime | None
-    payload: dict[str, Any] | None = None
-    attach: str | None = None
-
-
-FindingState = Literal["new", "open", "resolved", "unknown"]
-"""`new`; `open` (seen by the previous run too); `resolved` (seen last time, gone now);
-`unknown` (seen last time, but its rule failed now: carried, never falsely resolved)."""
-SweepStatus = Literal["ok", "partial", "failed"]
-
-
-@dataclass(frozen=True)
-class TrackedFinding:
-    """A finding as one sweep run saw it, compared with the run before."""
-
-    finding: Finding
-    state: FindingState
-    first_seen: datetime
-    mute: str | None = None
-    """Set when a mutelist entry covers it: the entry's reason (and its `until`)."""
-    change: str | None = None
-    """Why an `open` finding is worth telling again ("severity raised from medium")."""
-
-    @property
-    def muted(self) -> bool:
-        return self.mute is not None
-
-
-@dataclass(frozen=True)
-class SweepRunRecord:
-    """One stored sweep run. `detail` holds rule errors, report paths and the summary line."""
-
-    id: str
-    sweep: str
-    kind: SweepKind
-    started_at: datetime
-    finished_at: datetime
-    status: SweepStatus
-    notified: bool
-    findings: tuple[TrackedFinding, ...] = ()
-    detail: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-def _ts(value: datetime) -> str:
-    """Sortable UTC text; a naive datetime is taken to be UTC already."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Store:
+class Store(OutboxMixin, SweepMixin):
     """The one place state is read and written. Build it with `Store.open(state_dir)`."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
@@ -432,150 +299,6 @@ class Store:
             Investigation.model_validate_json(r[1]).model_copy(update={"id": r[0]}) for r in rows
         ]
 
-    # -- outbox ---------------------------------------------------------------------------
-
-    def enqueue(self, items: list[OutboxItem], *, now: datetime | None = None) -> list[int]:
-        """Queue messages that belong to no cycle (reports). Returns the new row ids."""
-        if any(item.event_index is not None for item in items):
-            raise ValueError("event_index only has a meaning inside commit_cycle")
-        stamp = _ts(now or _utcnow())
-        with self._tx() as conn:
-            return [_insert_outbox(conn, item, None, stamp) for item in items]
-
-    def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
-        """Pending rows whose next attempt is due, oldest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                "SELECT o.*, e.incident_id FROM outbox o "
-                "LEFT JOIN incident_events e ON e.id = o.event_id "
-                "WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
-                (_ts(now), limit),
-            ).fetchall()
-        return [_outbox_row(row) for row in rows]
-
-    def next_due_at(self) -> datetime | None:
-        """When the earliest pending row becomes due (None when nothing is pending)."""
-        with self._tx(write=False) as conn:
-            row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
-            ).fetchone()
-        return _dt(row[0])
-
-    def mark_delivered(self, row_id: int, now: datetime) -> None:
-        self._update_pending(
-            row_id,
-            "status = 'delivered', delivered_at = :now, attempts = attempts + 1",
-            now=_ts(now),
-        )
-
-    def mark_retry(self, row_id: int, now: datetime, error: str, next_attempt_at: datetime) -> None:
-        self._update_pending(
-            row_id,
-            "attempts = attempts + 1, last_error = :error, next_attempt_at = :next",
-            now=_ts(now),
-            error=error,
-            next=_ts(next_attempt_at),
-        )
-
-    def mark_failed(self, row_id: int, now: datetime, error: str) -> None:
-        """Give up on a row (too old, or undeliverable)."""
-        self._update_pending(
-            row_id, "status = 'failed', last_error = :error", now=_ts(now), error=error
-        )
-
-    def defer(self, row_ids: list[int], until: datetime) -> None:
-        """Move pending rows to a later attempt without counting one (their target is down)."""
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
-                [(_ts(until), row_id) for row_id in row_ids],
-            )
-
-    def _update_pending(self, row_id: int, assignments: str, **params: Any) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                f"UPDATE outbox SET {assignments}, updated_at = :now "  # noqa: S608 - constant fragments
-                "WHERE id = :id AND status = 'pending'",
-                {**params, "id": row_id},
-            )
-
-    def outbox_counts(self) -> dict[OutboxStatus, int]:
-        with self._tx(write=False) as conn:
-            rows = conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
-        counts: dict[OutboxStatus, int] = dict.fromkeys(OUTBOX_STATUSES, 0)
-        for status, count in rows:
-            counts[status] = count
-        return counts
-
-    # -- sweeps ---------------------------------------------------------------------------
-
-    def commit_sweep(
-        self, run: SweepRunRecord, outbox: list[OutboxItem], *, now: datetime | None = None
-    ) -> list[int]:
-        """A sweep run, its findings and its messages, all or nothing. Returns outbox ids."""
-        stamp = _ts(now or _utcnow())
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO sweep_runs (id, sweep, kind, started_at, finished_at, status, "
-                "notified, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run.id,
-                    run.sweep,
-                    run.kind,
-                    _ts(run.started_at),
-                    _ts(run.finished_at),
-                    run.status,
-                    int(run.notified),
-                    json.dumps(run.detail, ensure_ascii=False),
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO sweep_findings (run_id, finding_id, rule, severity, state, muted, "
-                "first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run.id,
-                        t.finding.id,
-                        t.finding.rule,
-                        t.finding.severity.value,
-                        t.state,
-                        int(t.muted),
-                        _ts(t.first_seen),
-                        json.dumps(
-                            {
-                                "finding": t.finding.model_dump(mode="json"),
-                                "mute": t.mute,
-                                "change": t.change,
-                            },
-                            ensure_ascii=False,
-                        ),
-                    )
-                    for t in run.findings
-                ],
-            )
-            return [_insert_outbox(conn, item, None, stamp) for item in outbox]
-
-    def last_sweep_run(self, sweep: str, *, notified: bool = False) -> SweepRunRecord | None:
-        """The newest run of `sweep` (only runs whose changes were notified, if asked)."""
-        only = " AND notified = 1" if notified else ""
-        with self._tx(write=False) as conn:
-            row = conn.execute(
-                f"SELECT * FROM sweep_runs WHERE sweep = ?{only} "  # noqa: S608 - constant fragment
-                "ORDER BY started_at DESC, rowid DESC LIMIT 1",
-                (sweep,),
-            ).fetchone()
-            return None if row is None else _sweep_run(conn, row)
-
-    def latest_sweep_runs(self) -> list[SweepRunRecord]:
-        """The newest run of every sweep ever run, by sweep name."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                "SELECT r.* FROM sweep_runs r WHERE r.rowid = (SELECT s.rowid FROM sweep_runs s "
-                "WHERE s.sweep = r.sweep ORDER BY s.started_at DESC, s.rowid DESC LIMIT 1) "
-                "ORDER BY r.sweep"
-            ).fetchall()
-            return [_sweep_run(conn, row) for row in rows]
-
     # -- retention ------------------------------------------------------------------------
 
     def prune(self, older_than: datetime) -> int:
@@ -618,37 +341,6 @@ class Store:
                 window,
             ).fetchall()
         return [Incident.model_validate_json(row[0]) for row in rows]
-
-
-def _configure(conn: sqlite3.Connection) -> None:
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise sqlite3.OperationalError(f"cannot switch to WAL journal mode (got {mode!r})")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # re-read the version under the write lock
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{path} has schema version {version}, but this watchkeeper knows only up to "
-                f"{SCHEMA_VERSION}: it was written by a newer release; upgrade watchkeeper or "
-                "point daemon.state_dir elsewhere"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            for statement in _MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _insert_results(conn: sqlite3.Connection, results: list[CheckResult]) -> None:
@@ -712,65 +404,6 @@ def _insert_event(conn: sqlite3.Connection, event: IncidentEvent) -> int:
     return _rowid(cursor)
 
 
-def _insert_outbox(
-    conn: sqlite3.Connection, item: OutboxItem, event_id: int | None, stamp: str
-) -> int:
-    payload = None if item.payload is None else json.dumps(item.payload, ensure_ascii=False)
-    cursor = conn.execute(
-        "INSERT INTO outbox (event_id, target, title, body, notify_type, created_at, "
-        "next_attempt_at, updated_at, payload, attach) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event_id,
-            item.target,
-            item.title,
-            item.body,
-            item.notify_type,
-            stamp,
-            stamp,
-            stamp,
-            payload,
-            item.attach,
-        ),
-    )
-    return _rowid(cursor)
-
-
-def _sweep_run(conn: sqlite3.Connection, row: sqlite3.Row) -> SweepRunRecord:
-    found = conn.execute(
-        "SELECT state, first_seen, data FROM sweep_findings WHERE run_id = ? ORDER BY rowid",
-        (row["id"],),
-    ).fetchall()
-    findings = []
-    for state, first_seen, data in found:
-        stored = json.loads(data)
-        findings.append(
-            TrackedFinding(
-                finding=Finding.model_validate(stored["finding"]),
-                state=state,
-                first_seen=datetime.fromisoformat(first_seen),
-                mute=stored["mute"],
-                change=stored["change"],
-            )
-        )
-    return SweepRunRecord(
-        id=row["id"],
-        sweep=row["sweep"],
-        kind=row["kind"],
-        started_at=datetime.fromisoformat(row["started_at"]),
-        finished_at=datetime.fromisoformat(row["finished_at"]),
-        status=row["status"],
-        notified=bool(row["notified"]),
-        findings=tuple(findings),
-        detail=json.loads(row["data"]),
-    )
-
-
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    if cursor.lastrowid is None:  # pragma: no cover - INSERT always sets it
-        raise StateError("INSERT did not return a row id")
-    return cursor.lastrowid
-
-
 def _result(row: sqlite3.Row) -> CheckResult:
     return CheckResult(
         check=row["check_name"],
@@ -782,12 +415,3 @@ def _result(row: sqlite3.Row) -> CheckResult:
         values=json.loads(row["values_json"]),
         labels=json.loads(row["labels_json"]),
     )
-
-
-def _outbox_row(row: sqlite3.Row) -> OutboxRow:
-    data = {f.name: row[f.name] for f in fields(OutboxRow)}
-    for key in ("created_at", "next_attempt_at", "delivered_at"):
-        data[key] = _dt(data[key])
-    payload = None if data["payload"] is None else json.loads(data["payload"])
-    data["payload"] = payload if isinstance(payload, dict) else None
-    return OutboxRow(**data)

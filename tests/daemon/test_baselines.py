@@ -371,8 +371,17 @@ def test_latency_in_values_is_judged_once_and_codes_never() -> None:
     baselines = Baselines(POLICY, no_history)
     minute = 0
     for minute, latency in enumerate(AROUND_133):
-        baselines.apply([result(latency, started_at=at(minute), latency_ms=latency,
-                                status_code=200 if minute % 2 else 204)], at(minute))
+        baselines.apply(
+            [
+                result(
+                    latency,
+                    started_at=at(minute),
+                    latency_ms=latency,
+                    status_code=200 if minute % 2 else 204,
+                )
+            ],
+            at(minute),
+        )
     out, anomalies = baselines.apply(
         [result(812, started_at=at(minute + 1), latency_ms=812, status_code=500)], at(minute + 1)
     )

@@ -332,7 +332,8 @@ def test_set_route_rejects_empty_or_malformed_refs(ledger: Ledger) -> None:
 
 
 def test_a_version_1_database_gains_the_ledger_tables(tmp_path: Path) -> None:
-    from daemon.store import _MIGRATIONS, DB_NAME
+    from daemon.store import DB_NAME
+    from daemon.store_schema import _MIGRATIONS
 
     tmp_path.mkdir(exist_ok=True)
     conn = sqlite3.connect(tmp_path / DB_NAME)

@@ -25,7 +25,8 @@ from daemon.models import EngineState, Incident, IncidentEvent, Severity, finger
 from daemon.notify import Notifier, route, route_message
 from daemon.render import Message, event_payload, render_event
 from daemon.secrets import resolve
-from daemon.store import _MIGRATIONS, DB_NAME, OutboxItem, Store
+from daemon.store import DB_NAME, OutboxItem, Store
+from daemon.store_schema import _MIGRATIONS
 from daemon.webhook import build_request, signature
 from tests.daemon.conftest import ReceivedRequest, WebhookReceiver
 
