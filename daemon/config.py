@@ -545,6 +545,20 @@ def _cycle_problems(checks: list[CheckSpec]) -> list[ConfigProblem]:
     return []
 
 
+def _apprise_accepts(apprise: Any, url: str) -> bool:
+    """Whether apprise can parse `url` — with apprise's own logging muted meanwhile: it logs an
+    unparseable URL verbatim, and a notification URL usually carries a token."""
+    import logging
+
+    logger = logging.getLogger("apprise")
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        return bool(apprise.Apprise().add(url))
+    finally:
+        logger.disabled = previous
+
+
 def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for target in targets:
@@ -565,7 +579,7 @@ def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
     import apprise
 
     for target in plain:
-        if not apprise.Apprise().add(target.url):
+        if not _apprise_accepts(apprise, target.url):
             scheme = target.url.split("://", 1)[0] if "://" in target.url else "(none)"
             hint = (
                 'for a JSON POST to this address set kind = "webhook", or '

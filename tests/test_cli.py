@@ -226,3 +226,14 @@ def test_check_prints_kubernetes_evidence_from_a_cluster(tmp_path: Path) -> None
     assert result.returncode == 1
     line = next(x for x in result.stdout.splitlines() if "worker-5f6b-abcde" in x)
     assert "FAILING" in line and "CrashLoopBackOff" in line
+
+
+def test_an_unparseable_notify_url_never_reaches_the_output(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    url = "slak://T0CANARYA/B0CANARYB/tokencanary9f8e7d"  # apprise logs the first segments
+    path.write_text(f'[[notify]]\nname = "ops"\nurl = "{url}"\n')
+    result = wk("config", "validate", "--config", str(path))
+    assert result.returncode == 2
+    assert "notify[ops].url: apprise cannot use this URL (scheme 'slak')" in result.stderr
+    for part in ("T0CANARYA", "B0CANARYB", "tokencanary9f8e7d"):
+        assert part not in result.stdout + result.stderr
