@@ -7,7 +7,6 @@ resolves or prints secret values (`secret:NAME` references stay references).
 from __future__ import annotations
 
 import contextvars
-import json
 import os
 import re
 import sys
@@ -29,12 +28,12 @@ from daemon.aiconfig import (
     RedactionSettings,
     RoutingSettings,
     TriageSettings,
-    ai_problems,
 )
+from daemon.config_problems import problems_from_validation
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
 from daemon.secrets import SECRET_PREFIX
-from daemon.sweepconfig import SweepConfig, sweep_problems
+from daemon.sweepconfig import SweepConfig
 from jobs import all_check_classes
 from jobs.base import CheckSpec
 
@@ -369,240 +368,19 @@ def load_settings(path: Path) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigError(source, _problems_from_validation(exc, data)) from None
+        raise ConfigError(source, problems_from_validation(exc, data)) from None
     finally:
         _toml_data.reset(token)
     state_dir = settings.daemon.state_dir.expanduser()
     if not state_dir.is_absolute():
         state_dir = (path.parent / state_dir).resolve()
     settings.daemon.state_dir = state_dir
+    from daemon.config_checks import cross_check
+
     problems = cross_check(settings)
     if problems:
         raise ConfigError(source, problems)
     return settings
-
-
-def _problems_from_validation(exc: ValidationError, data: dict[str, Any]) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    for error in exc.errors(include_url=False):
-        key = _dotted(error["loc"], data)
-        problems.append(ConfigProblem(key, _explain(error)))
-    return problems
-
-
-def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
-    """`("checks", 0, "http", "url")` → `checks[api-health].url` (name when it has one)."""
-    parts: list[str] = []
-    node: Any = data
-    index = 0
-    while index < len(loc):
-        item = loc[index]
-        if isinstance(item, int) and isinstance(node, list):
-            entry = node[item] if item < len(node) else None
-            label = entry.get("name") if isinstance(entry, dict) else None
-            shown = _key_text(label) if isinstance(label, str) and label else str(item)
-            parts[-1:] = [f"{parts[-1] if parts else ''}[{shown}]"]
-            node = entry
-            # discriminated unions add the tag after the index: skip it
-            if (
-                isinstance(entry, dict)
-                and index + 1 < len(loc)
-                and loc[index + 1] == entry.get("type")
-            ):
-                index += 1
-        else:
-            parts.append(_key_text(str(item)))
-            node = node.get(item) if isinstance(node, dict) else None
-        index += 1
-    return ".".join(parts)
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_.:-]+$")
-
-
-def _key_text(key: str) -> str:
-    """A key as TOML would write it: bare when it can be, else quoted — so a key holding a
-    line break or a colon can never break the one-problem-per-line format."""
-    return key if _BARE_KEY.match(key) else json.dumps(key)
-
-
-def _explain(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return (
-            "unknown key; remove it or check its spelling "
-            "(`watchkeeper config schema` lists every key)"
-        )
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "union_tag_invalid":
-        types = ", ".join(sorted(all_check_classes()))
-        return f"unknown check type {error['ctx']['tag']!r}; use one of: {types}"
-    if kind == "union_tag_not_found":
-        return 'missing `type`; every check needs one, e.g. type = "http"'
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return message
-
-
-def cross_check(settings: Settings) -> list[ConfigProblem]:
-    """Rules that span entries: unique names, dependencies, schedules, notification URLs."""
-    problems: list[ConfigProblem] = []
-    problems += _unique([c.name for c in settings.checks], "checks")
-    problems += _unique([n.name for n in settings.notify], "notify")
-    names = {c.name for c in settings.checks}
-    for spec in settings.checks:
-        for dep in spec.depends_on:
-            if dep not in names:
-                problems.append(
-                    ConfigProblem(
-                        f"checks[{spec.name}].depends_on",
-                        f"{dep!r} is not a configured check; fix the name or add that check",
-                    )
-                )
-            elif dep == spec.name:
-                problems.append(
-                    ConfigProblem(
-                        f"checks[{spec.name}].depends_on", "a check cannot depend on itself"
-                    )
-                )
-        problems += _schedule_problems(spec)
-    problems += _cycle_problems(settings.checks)
-    problems += _crontab_problem("digest.cron", settings.digest.cron)
-    problems += _notify_problems(settings.notify)
-    problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
-    problems += sweep_problems(settings.sweeps, {t.name: t.events for t in settings.notify})
-    return problems
-
-
-def _unique(names: list[str], table: str) -> list[ConfigProblem]:
-    seen: set[str] = set()
-    problems: list[ConfigProblem] = []
-    for name in names:
-        if name in seen:
-            problems.append(
-                ConfigProblem(f"{table}[{name}].name", "duplicate name; names must be unique")
-            )
-        seen.add(name)
-    return problems
-
-
-def _schedule_problems(spec: CheckSpec) -> list[ConfigProblem]:
-    key = f"checks[{spec.name}]"
-    if spec.interval is not None and spec.cron is not None:
-        return [ConfigProblem(f"{key}.cron", "set either interval or cron, not both")]
-    if spec.cron is not None:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(spec.cron)
-        except ValueError as exc:
-            return [
-                ConfigProblem(
-                    f"{key}.cron",
-                    f"{spec.cron!r} is not a crontab expression ({exc}); "
-                    "use five fields, e.g. '*/5 * * * *'",
-                )
-            ]
-    return []
-
-
-def _crontab_problem(key: str, expression: str) -> list[ConfigProblem]:
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(expression)
-    except ValueError as exc:
-        return [ConfigProblem(key, f"{expression!r} is not a crontab expression ({exc})")]
-    return []
-
-
-def _cycle_problems(checks: list[CheckSpec]) -> list[ConfigProblem]:
-    graph = {c.name: [d for d in c.depends_on if d != c.name] for c in checks}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for dep in graph.get(node, []):
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep] if dep in path else [node, dep]
-            if dep in graph and state.get(dep) is None:
-                found = visit(dep, [*path, dep])
-                if found:
-                    return found
-        state[node] = 2
-        return None
-
-    for name in graph:
-        if state.get(name) is None:
-            cycle = visit(name, [name])
-            if cycle:
-                return [
-                    ConfigProblem(
-                        f"checks[{cycle[0]}].depends_on",
-                        "dependency cycle " + " → ".join(cycle) + "; remove one of these links",
-                    )
-                ]
-    return []
-
-
-def _apprise_accepts(apprise: Any, url: str) -> bool:
-    """Whether apprise can parse `url` — with apprise's own logging muted meanwhile: it logs an
-    unparseable URL verbatim, and a notification URL usually carries a token."""
-    import logging
-
-    logger = logging.getLogger("apprise")
-    previous = logger.disabled
-    logger.disabled = True
-    try:
-        return bool(apprise.Apprise().add(url))
-    finally:
-        logger.disabled = previous
-
-
-def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    for target in targets:
-        if target.kind == "webhook":
-            problems += _webhook_problems(target)
-            continue
-        for key in ("signing_secret", "headers"):
-            if getattr(target, key):
-                problems.append(
-                    ConfigProblem(
-                        f"notify[{target.name}].{key}",
-                        'only webhook targets take this key; set kind = "webhook" or remove it',
-                    )
-                )
-    plain = [t for t in targets if t.kind == "apprise" and not t.url.startswith(SECRET_PREFIX)]
-    if not plain:
-        return problems
-    import apprise
-
-    for target in plain:
-        if not _apprise_accepts(apprise, target.url):
-            scheme = target.url.split("://", 1)[0] if "://" in target.url else "(none)"
-            hint = (
-                'for a JSON POST to this address set kind = "webhook", or '
-                if scheme.lower() in ("http", "https")
-                else ""
-            )
-            problems.append(
-                ConfigProblem(
-                    f"notify[{target.name}].url",
-                    f"apprise cannot use this URL (scheme {scheme!r}); {hint}see "
-                    "https://github.com/caronc/apprise/wiki for the URL of each service",
-                )
-            )
-    return problems
-
-
-def _webhook_problems(target: NotifyTarget) -> list[ConfigProblem]:
-    if target.url.startswith(SECRET_PREFIX):
-        return []  # resolved (and checked the same way) at delivery
-    from daemon.webhook import url_problem
-
-    problem = url_problem(target.url)
-    return [] if problem is None else [ConfigProblem(f"notify[{target.name}].url", problem)]
 
 
 def json_schema() -> dict[str, Any]:
@@ -615,21 +393,9 @@ def json_schema() -> dict[str, Any]:
 
 def check_state_dir(path: Path) -> list[ConfigProblem]:
     """The state directory must exist (or be creatable) and be writable by us."""
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return [
-            ConfigProblem(
-                "daemon.state_dir",
-                f"cannot write to {path}: {reason}; choose a writable directory "
-                "(under systemd, StateDirectory= provides one)",
-            )
-        ]
-    return []
+    from daemon.config_checks import state_dir_problems
+
+    return state_dir_problems(path)
 
 
 def is_tty() -> bool:
