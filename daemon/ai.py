@@ -245,6 +245,21 @@ class AI:
             )
 
 
+def cloud_references(settings: Settings) -> list[tuple[ModelRef, str]]:
+    """The `rca` chain's non-local models with their API, in order: what "local triage saved"
+    is priced against (messages and the digest alike)."""
+    found = []
+    for text in settings.routing.chain("rca"):
+        ref = ModelRef.parse(text)
+        try:
+            target = resolve_target(ref, settings.providers)
+        except ValueError:
+            continue
+        if not target.local:
+            found.append((ref, target.api))
+    return found
+
+
 def price_overrides(settings: Settings) -> dict[str, costs.PriceOverride]:
     return {
         ref: costs.PriceOverride(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok)

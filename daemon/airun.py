@@ -231,22 +231,11 @@ async def investigate_now(
 
 
 async def digest_now(settings: Settings, send: bool) -> Message:
-    from daemon.service import open_runtime, send_digest
+    from daemon.service import build_digest, open_runtime, send_digest
 
     async with open_runtime(settings) as rt:
-        if send:
-            message = await send_digest(settings, rt.pipeline, utcnow())
-            await rt.notifier.deliver_due()
-            return message
-        from daemon.ai import price_overrides
-        from daemon.digest import digest
-
-        assert rt.pipeline.ai is not None
-        message, _ = await digest(
-            rt.store,
-            rt.pipeline.ai.ledger,
-            rt.pipeline.ai,
-            utcnow(),
-            overrides=price_overrides(settings),
-        )
+        if not send:
+            return await build_digest(settings, rt.pipeline, utcnow())
+        message = await send_digest(settings, rt.pipeline, utcnow())
+        await rt.notifier.deliver_due()
         return message

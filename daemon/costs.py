@@ -126,6 +126,21 @@ def _override_price(usage: Usage, override: PriceOverride) -> Decimal:
     return total / MTOK
 
 
+def price_rows(
+    rows: Sequence[LedgerRow], ref: ModelRef, *, api: str, overrides: Mapping[str, PriceOverride]
+) -> Decimal | None:
+    """What the tokens of `rows` would cost on `ref` at list price — each call priced on its
+    own, so tiered prices apply as they would. None when any price is unknown, never $0."""
+    total = Decimal(0)
+    for r in rows:
+        usage = Usage(r.input_tokens, r.output_tokens, r.cached_input_tokens, 0, r.reasoning_tokens)
+        cost = price(usage, ref, api=api, local=False, overrides=overrides)
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
 def list_price(
     ref: ModelRef,
     *,

@@ -18,7 +18,7 @@ from daemon import costs
 from daemon.ai import AI, AIResult
 from daemon.costs import GroupRow, PriceOverride, format_usd
 from daemon.ledger import Ledger, LedgerRow
-from daemon.llm.types import ModelRef, ModelRequest, Usage
+from daemon.llm.types import ModelRef, ModelRequest
 from daemon.models import STATUS_RANK, Incident, Status, format_duration, worst_status
 from daemon.render import Message
 from daemon.store import Store
@@ -157,11 +157,7 @@ def _ai_figures(
     saved: Decimal | None = None
     if reference is not None and triage:
         ref = ModelRef.parse(reference)
-        prices = [
-            costs.price(_usage(r), ref, api=api or ref.provider, local=False, overrides=overrides)
-            for r in triage
-        ]
-        saved = None if None in prices else sum((p or Decimal(0) for p in prices), Decimal(0))
+        saved = costs.price_rows(triage, ref, api=api or ref.provider, overrides=overrides)
     return AIFigures(
         total=total,
         cloud=cloud,
@@ -176,10 +172,6 @@ def _ai_figures(
         local_triage_calls=len(triage),
         triage_saved_usd=saved,
     )
-
-
-def _usage(r: LedgerRow) -> Usage:
-    return Usage(r.input_tokens, r.output_tokens, r.cached_input_tokens, 0, r.reasoning_tokens)
 
 
 # -- rendering ------------------------------------------------------------------------------------

@@ -241,31 +241,17 @@ def cost_block(
 
 
 def local_savings(ai: AI, rows: Sequence[LedgerRow]) -> tuple[Decimal | None, str | None]:
-    """What today's local triage calls would have cost on the first cloud model of `rca`."""
-    from daemon.ai import price_overrides, resolve_target
-    from daemon.costs import price
-    from daemon.llm.types import ModelRef, Usage
+    """What today's local triage calls would have cost on the first cloud model of `rca`
+    whose price is known."""
+    from daemon.ai import cloud_references, price_overrides
+    from daemon.costs import price_rows
 
     local_triage = [r for r in rows if r.task == "triage" and r.local and r.outcome == "ok"]
     if not local_triage:
         return None, None
-    for text in ai.settings.routing.chain("rca"):
-        ref = ModelRef.parse(text)
-        try:
-            target = resolve_target(ref, ai.settings.providers)
-        except ValueError:
-            continue
-        if target.local:
-            continue
-        total = Decimal(0)
-        for r in local_triage:
-            usage = Usage(r.input_tokens, r.output_tokens)
-            cost = price(
-                usage, ref, api=target.api, local=False, overrides=price_overrides(ai.settings)
-            )
-            if cost is None:
-                break
-            total += cost
-        else:
-            return total, text
+    overrides = price_overrides(ai.settings)
+    for ref, api in cloud_references(ai.settings):
+        total = price_rows(local_triage, ref, api=api, overrides=overrides)
+        if total is not None:
+            return total, str(ref)
     return None, None

@@ -136,26 +136,32 @@ async def run_once(settings: Settings) -> OnceReport:
 
 async def send_digest(settings: Settings, pipeline: Pipeline, now: datetime) -> Message:
     """Build the last 24 h digest and queue it for every target that wants `report`."""
+    message = await build_digest(settings, pipeline, now)
+    items = notify.route_message(message, settings.notify, "report")
+    await asyncio.to_thread(pipeline.store.enqueue, items)
+    return message
+
+
+async def build_digest(settings: Settings, pipeline: Pipeline, now: datetime) -> Message:
+    """The last 24 h digest, in `[digest] timezone`, with the messages' savings comparison."""
     from zoneinfo import ZoneInfo
 
-    from daemon.ai import price_overrides
+    from daemon.ai import cloud_references, price_overrides
     from daemon.digest import digest
 
     ai = pipeline.ai
     assert ai is not None
-    reference = next(
-        (ref for ref in settings.routing.chain("rca") if not ref.startswith("ollama/")), None
-    )
+    references = cloud_references(settings)  # the same comparison the messages' cost blocks use
+    reference, api = (str(references[0][0]), references[0][1]) if references else (None, None)
     message, _ = await digest(
         pipeline.store,
         ai.ledger,
         ai,
         now.astimezone(ZoneInfo(settings.digest.timezone)),
         reference_model=reference,
+        reference_api=api,
         overrides=price_overrides(settings),
     )
-    items = notify.route_message(message, settings.notify, "report")
-    await asyncio.to_thread(pipeline.store.enqueue, items)
     return message
 
 

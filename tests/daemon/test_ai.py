@@ -297,3 +297,19 @@ async def test_nothing_usable_gives_a_reason_not_an_exception(
     assert not result.ok
     assert result.calls[0].outcome == "unreachable"
     assert "ollama/gemma4:27b:" in result.reason
+
+
+def test_savings_are_compared_with_the_first_cloud_model_of_rca(tmp_path: Path) -> None:
+    from daemon.ai import cloud_references
+
+    settings = settings_for(
+        tmp_path,
+        '[providers.lmstudio]\napi = "openai"\nbase_url = "http://127.0.0.1:1234/v1"\n'
+        "local = true\n"
+        '[providers.gateway]\napi = "openai"\nbase_url = "https://gw.example/v1"\n'
+        '[routing]\nrca = ["lmstudio/qwen3", "ollama/gemma4:27b", "gateway/gpt-5.4", '
+        '"anthropic/claude-opus-4-6"]\n',
+    )
+    found = [(str(ref), api) for ref, api in cloud_references(settings)]
+    # a declared local server is not "cloud"; a declared gateway is priced as the API it speaks
+    assert found == [("gateway/gpt-5.4", "openai"), ("anthropic/claude-opus-4-6", "anthropic")]
