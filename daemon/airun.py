@@ -10,14 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from daemon import costs, notify
+from daemon import costs
 from daemon.ai import AI, AIResult, price_overrides, resolve_target
 from daemon.aiconfig import TASKS, TEST_MODELS
 from daemon.config import Settings
 from daemon.keys import resolve_key
-from daemon.ledger import Ledger
 from daemon.llm import provider_class
 from daemon.llm.types import ModelRef, ModelRequest
 from daemon.models import CheckResult, Incident, worst_status
@@ -27,7 +24,6 @@ from daemon.store import Store
 if TYPE_CHECKING:
     from daemon.investigate import Outcome
 
-USER_AGENT = "watchkeeper/0.1"
 CONTEXT_CHARS = 12_000
 
 ASK_SYSTEM = (
@@ -45,20 +41,12 @@ def utcnow() -> datetime:
 
 @asynccontextmanager
 async def model_runtime(settings: Settings) -> AsyncIterator[tuple[Store, AI]]:
-    store = await asyncio.to_thread(Store.open, settings.daemon.state_dir)
-    try:
-        async with httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT}, follow_redirects=False
-        ) as client:
+    """The store and the model layer, set up exactly as the daemon sets them up."""
+    from daemon.service import open_runtime
 
-            def queue_notice(message: Message) -> None:
-                store.enqueue(notify.route_message(message, settings.notify, "budget"))
-
-            ai = AI(settings, Ledger(store), client, now=utcnow, on_budget_notice=queue_notice)
-            await asyncio.to_thread(ai.register_keys)
-            yield store, ai
-    finally:
-        await asyncio.to_thread(store.close)
+    async with open_runtime(settings) as rt:
+        assert rt.pipeline.ai is not None
+        yield rt.store, rt.pipeline.ai
 
 
 def estate_context(

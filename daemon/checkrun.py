@@ -6,12 +6,13 @@ import asyncio
 
 import httpx
 
+from daemon import USER_AGENT
 from daemon.config import Settings
 from daemon.lock import StateLock
 from daemon.models import CheckResult, IncidentEvent
 from daemon.notify import Notifier, TestOutcome
 from daemon.pipeline import run_check
-from daemon.service import USER_AGENT, open_runtime, secret_resolver, utcnow
+from daemon.service import open_runtime, secret_resolver, utcnow
 from jobs.base import CheckContext
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import structlog
 
-from daemon import notify, secrets
+from daemon import USER_AGENT, notify, secrets
 from daemon.config import Settings, load_settings
 from daemon.errors import ConfigError
 from daemon.health import HealthReport, serve_health
@@ -36,7 +36,6 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_S = 5.0
 REMINDER_TICK_S = 60.0
-USER_AGENT = "watchkeeper/0.1 (+https://github.com/watchkeeper)"
 
 
 def utcnow() -> datetime:

@@ -86,12 +86,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from daemon import USER_AGENT
 from daemon.render import Message, iso_utc
 
 if TYPE_CHECKING:
     from daemon.notify import Outgoing
 
-USER_AGENT = "watchkeeper/0.1"
 MESSAGE_SCHEMA = "watchkeeper.message/1"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
 
