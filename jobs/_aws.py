@@ -13,7 +13,6 @@ import importlib
 import itertools
 import math
 import os
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from daemon.models import CheckResult, ContextBlock
+from jobs._neterrors import root_reason
 from jobs.base import CheckContext, CheckSpec
 
 T = TypeVar("T")
@@ -212,7 +212,8 @@ class AwsApi:
                     f"unknown AWS region {region!r}: {action} has no endpoint there "
                     f"({endpoint} is unreachable); fix region in the check or AWS_REGION"
                 )
-            return f"cannot reach the AWS endpoint {endpoint} for {action}: {_root_reason(exc)}"
+            reason = root_reason(exc) or "connection failed"
+            return f"cannot reach the AWS endpoint {endpoint} for {action}: {reason}"
         if isinstance(exc, errors.ReadTimeoutError):
             return f"{action} at {endpoint} did not answer within {self.timeout_s:g} s"
         return f"{action} failed: {clip(str(exc))}"
@@ -260,18 +261,6 @@ def _known_region(service: str, region: str) -> bool:
         return any(region in session.get_available_regions(service, p) for p in partitions)
     except errors.BotoCoreError:  # cannot tell: do not claim the region is wrong
         return True
-
-
-def _root_reason(exc: BaseException | None) -> str:
-    while exc is not None:
-        if isinstance(exc, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(exc, ConnectionResetError):
-            return "connection reset by peer"
-        if isinstance(exc, socket.gaierror):
-            return f"DNS lookup failed: {exc.strerror}"
-        exc = exc.__cause__ or exc.__context__
-    return "connection failed"
 
 
 class AwsCheck(CheckSpec):

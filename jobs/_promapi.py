@@ -24,11 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+# Shared with the `http` check so transport failures read the same everywhere.
+from jobs._neterrors import explain_http_error as explain_transport_error
 from jobs._tlsutil import ssl_context
 from jobs.base import CheckContext, CheckSpec, http_url
-
-# Shared with the `http` check so transport failures read the same everywhere.
-from jobs.http import _explain as explain_transport_error
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 QUOTE_CHARS = 200

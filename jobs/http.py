@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ import httpx
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from daemon.models import CheckResult, Duration, Status
+from jobs._neterrors import explain_http_error
 from jobs._tlsutil import (
     describe_expiry,
-    describe_handshake_error,
-    describe_verify_error,
     parse_der,
     ssl_context,
 )
@@ -158,7 +156,8 @@ class HttpCheck(CheckSpec):
             return done("failing", f"{request} failed after {ms:.0f} ms: too many redirects")
         except httpx.HTTPError as exc:
             ms = (time.perf_counter() - t0) * 1000
-            return done("failing", f"{request} failed after {ms:.0f} ms: {_explain(exc)}")
+            why = explain_http_error(exc)
+            return done("failing", f"{request} failed after {ms:.0f} ms: {why}")
         finally:
             if client is not None:
                 await client.aclose()
@@ -332,35 +331,6 @@ def _peer_certificate(response: httpx.Response) -> bytes | None:
     if not isinstance(ssl_object, ssl.SSLObject):
         return None
     return ssl_object.getpeercert(binary_form=True)
-
-
-def _explain(exc: httpx.HTTPError) -> str:
-    """Name the root cause a person can act on, from httpx's chain of wrapped errors."""
-    reason = _root_reason(exc)
-    if reason is not None:
-        return reason
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"malformed or incomplete response: {exc}"
-    return str(exc) or type(exc).__name__
-
-
-def _root_reason(exc: BaseException | None) -> str | None:
-    while exc is not None:
-        if isinstance(exc, BaseExceptionGroup):  # one failure per address tried
-            reasons = {r for e in exc.exceptions if (r := _root_reason(e)) is not None}
-            return "; ".join(sorted(reasons)) if reasons else None
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return f"certificate verification failed: {describe_verify_error(exc)}"
-        if isinstance(exc, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(exc, ConnectionResetError):
-            return "connection reset by peer"
-        if isinstance(exc, socket.gaierror):
-            return f"DNS lookup failed: {exc.strerror}"
-        if isinstance(exc, ssl.SSLError):
-            return f"TLS handshake failed: {describe_handshake_error(exc)}"
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _follow(document: Any, path: str) -> Any:
