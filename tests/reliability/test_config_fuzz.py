@@ -11,6 +11,7 @@ are not UTF-8.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import math
@@ -235,7 +236,9 @@ def mutated_example(draw: st.DrawFn, *, allow_state_dir: bool = True) -> dict[st
                 "ref": BAD_REFS,
                 "other": BAD_OTHER,
             }[kind]
-            parent[leaf] = draw(st.sampled_from(pool))
+            # a copy: the pools hold mutable values ([], {}, [[]]) that a later mutation of
+            # this document may write into; sharing them would change the pool itself
+            parent[leaf] = copy.deepcopy(draw(st.sampled_from(pool)))
         elif kind == "cycle" and isinstance(doc.get("checks"), list) and doc["checks"]:
             checks = [c for c in doc["checks"] if isinstance(c, dict)]
             if checks:
