@@ -77,9 +77,10 @@ def write_config(directory: Path, ports: list[int], n: int, concurrency: int | N
 async def measure_size(
     ports: list[int], n: int, repeats: int, workdir: Path, deadline: float, profile: bool
 ) -> dict[str, Any]:
-    from daemon.config import load_settings
-    from daemon.pipeline import Pipeline
-    from daemon.service import open_runtime, utcnow
+    from daemon.config.load import load_settings
+    from daemon.engine.pipeline import Pipeline
+    from daemon.runtime import open_runtime
+    from daemon.util.time import utcnow
 
     settings = load_settings(write_config(workdir / f"n{n}", ports, n, None))
     wide_settings = load_settings(write_config(workdir / f"n{n}-wide", ports, n, n))
@@ -232,11 +233,11 @@ def baselines_warm_cost(checks: int = 50, repeats: int = 5) -> dict[str, Any]:
     """What `Baselines.apply` costs per result once every window is full (a daemon that has
     run for a while), which the short bench above never reaches: it judges only from
     `min_samples` results of history on."""
-    from daemon.baselines import Baselines
-    from daemon.config import Settings
+    from daemon.config.settings import Settings
+    from daemon.engine.baselines import BaselinePolicy, Baselines
     from daemon.models import CheckResult
 
-    policy = Settings().baselines.policy()
+    policy = BaselinePolicy.from_settings(Settings().baselines)
     samples = policy.max_samples
     rng = random.Random(7)
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

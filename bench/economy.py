@@ -5,7 +5,8 @@ root-cause analysis, against a naive design that sends every cycle to the cloud 
 incidents injected: one check failing for a while, a dependency group, one check slow but up.
 Results are synthetic; everything after them is real: `Pipeline.record` with AI + Investigator
 (via `open_runtime`), loopback fakes speaking Ollama's and Anthropic's JSON, the ledger, prices
-from genai-prices through `daemon.costs`. Run: `python -m bench.economy [--cycles 288] [--json]`.
+from genai-prices through `daemon.ai.pricing`.
+Run: `python -m bench.economy [--cycles 288] [--json]`.
 """
 
 from __future__ import annotations
@@ -188,8 +189,8 @@ class Day:
 
 
 async def simulate(cycles: int) -> Day:
-    from daemon.config import load_settings
-    from daemon.service import open_runtime
+    from daemon.config.load import load_settings
+    from daemon.runtime import open_runtime
     from tests.llm.fake_anthropic import FakeAnthropic
     from tests.llm.fake_ollama import FakeOllama
 
@@ -231,10 +232,10 @@ async def simulate(cycles: int) -> Day:
                         day.changed_cycles.add(cycle)
                 previous = statuses
                 clock[0] += STEP
-            ai = rt.pipeline.ai
+            ai = rt.ai
             assert ai is not None
-            day.warmup_calls = len(ai.ledger.calls(DAY_START - WARMUP * STEP, DAY_START))
-            day.rows = ai.ledger.calls(DAY_START)
+            day.warmup_calls = len(rt.store.ledger.calls(DAY_START - WARMUP * STEP, DAY_START))
+            day.rows = rt.store.ledger.calls(DAY_START)
         day.seconds = time.perf_counter() - started
         for request in anthropic.requests:
             body = request.json()
@@ -251,10 +252,10 @@ def naive(cycles: int) -> dict[str, Any]:
     """Every cycle's results to the `rca` model: the RCA prompt builder over all 50 results
     (one section each), the RCA system prompt and output schema, 480 output tokens a call,
     priced like the real calls."""
-    from daemon.costs import price
-    from daemon.escalation import SYSTEM, RcaOutput, build_context
-    from daemon.llm.types import ModelRef, Usage
-    from daemon.models import Incident, Severity
+    from daemon.ai.pricing import price
+    from daemon.engine.rca import SYSTEM, RcaOutput, build_context
+    from daemon.llm.types import Usage
+    from daemon.models import Incident, ModelRef, Severity
 
     scenario = Scenario(cycles)
     schema = len(json.dumps(RcaOutput.model_json_schema()))

@@ -218,7 +218,7 @@ def not_ok(db: Path) -> tuple[dict[str, int], list[str], int]:
 
 
 def watch_daemon(config: Path, env: dict[str, str], p: Plan, tmp: Path) -> dict[str, Any]:
-    from daemon.store import DB_NAME
+    from daemon.store.database import DB_NAME
 
     db = tmp / "state" / DB_NAME
     log = (tmp / "daemon.log").open("w")
@@ -306,9 +306,8 @@ IMPORT_STAGES = (
     ("python", ""),
     (
         "+ the daemon's run path",
-        "import daemon.cli, daemon.service, daemon.pipeline, daemon.ai, daemon.investigate, "
-        "daemon.baselines, daemon.ledger, daemon.triage, daemon.notify, jobs.http, jobs.tcp, "
-        "apscheduler.schedulers.asyncio; from daemon.config import Settings",
+        "import daemon.cli, daemon.service.daemon, daemon.runtime, daemon.engine.triage, "
+        "jobs.http, jobs.tcp, apscheduler.schedulers.asyncio",
     ),
     ("+ kubernetes client", "import kubernetes.client, kubernetes.config"),
     (
@@ -379,7 +378,7 @@ RUN_PATH_PACKAGES = (
     "structlog",
     "apscheduler.schedulers.asyncio",
     "click",
-    "daemon.config",
+    "daemon.config.settings",
 )
 
 
@@ -409,13 +408,13 @@ def package_rss() -> list[dict[str, Any]]:
 
 
 def baselines_full_windows(checks: int, http_checks: int) -> dict[str, Any]:
-    """Memory `daemon.baselines` holds once every window is full (`max_samples` each) for this
-    estate — reached after max_samples cycles, far beyond the 100 sampled above."""
-    from daemon.baselines import Baselines
-    from daemon.config import Settings
+    """Memory `daemon.engine.baselines` holds once every window is full (`max_samples` each)
+    for this estate — reached after max_samples cycles, far beyond the 100 sampled above."""
+    from daemon.config.settings import Settings
+    from daemon.engine.baselines import BaselinePolicy, Baselines
     from daemon.models import CheckResult
 
-    policy = Settings().baselines.policy()
+    policy = BaselinePolicy.from_settings(Settings().baselines)
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     step = min(timedelta(seconds=1), policy.window / (policy.max_samples + 1))
 

@@ -129,6 +129,40 @@ Duration = Annotated[
 """A config duration: accepts `"30s"`, `"5m"`, seconds as a number; serialises as `"30s"`."""
 
 
+NotifyType = Literal["failure", "warning", "success", "info"]
+"""How a message looks in the receiver (apprise's notify types)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """What people read: a title and a Markdown body, one fact per line."""
+
+    title: str
+    body: str
+    notify_type: NotifyType
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`provider/model`, split at the first `/` (`ollama/gemma4:27b`, `openai/gpt-5.4`)."""
+
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        provider, sep, model = text.strip().partition("/")
+        if not sep or not provider or not model or " " in text.strip():
+            raise ValueError(
+                f"{text!r} is not a model reference; write provider/model, "
+                "e.g. 'ollama/gemma4:27b' or 'anthropic/claude-opus-4-6'"
+            )
+        return cls(provider, model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
 class CheckResult(BaseModel):
     """One run of one check (a check may yield several, one per subject it looked at)."""
 

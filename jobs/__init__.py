@@ -1,12 +1,15 @@
-"""What is watched: check types (and, later, nightly sweeps), registered by name.
+"""What is watched: one module per check type (`jobs.kubernetes`, `jobs.aws` share one
+client each), and the nightly sweeps' rules (`jobs.sweeps`).
 
-The registry maps a `type` to "module:Class" so heavy clients load only when a check of that
-type is configured; `watchkeeper --help` imports none of them.
+Imports only `daemon.models`, `daemon.util` and `daemon.errors` of the engine. The registry maps
+a `type` to "module:Class", so a check type's module (and its client library) loads only when
+a config uses that type; `watchkeeper --help` imports none of them.
 """
 
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,18 +23,15 @@ CHECK_TYPES: dict[str, str] = {
     "command": "jobs.command:CommandCheck",
     "prometheus": "jobs.prometheus:PrometheusCheck",
     "alertmanager": "jobs.alertmanager:AlertmanagerCheck",
-    "kubernetes": "jobs.kubernetes:KubernetesCheck",
-    "aws_cloudwatch": "jobs.aws_cloudwatch:CloudWatchCheck",
-    "aws_rds": "jobs.aws_rds:RdsCheck",
-    "aws_ecs": "jobs.aws_ecs:EcsCheck",
+    "kubernetes": "jobs.kubernetes.check:KubernetesCheck",
+    "aws_cloudwatch": "jobs.aws.cloudwatch:CloudWatchCheck",
+    "aws_rds": "jobs.aws.rds:RdsCheck",
+    "aws_ecs": "jobs.aws.ecs:EcsCheck",
 }
 
 
+@cache
 def load_check_class(type_name: str) -> type[CheckSpec]:
     module_name, _, class_name = CHECK_TYPES[type_name].partition(":")
     cls: type[CheckSpec] = getattr(importlib.import_module(module_name), class_name)
     return cls
-
-
-def all_check_classes() -> dict[str, type[CheckSpec]]:
-    return {name: load_check_class(name) for name in CHECK_TYPES}

@@ -15,7 +15,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from daemon.models import STATUS_RANK, CheckResult, ContextBlock, Status, format_duration
-from jobs._promapi import ApiCheckSpec, ApiReply, ApiUnavailable, clip, format_labels, one_line
+from jobs._prometheus_api import (
+    ApiCheckSpec,
+    ApiReply,
+    ApiUnavailable,
+    clip,
+    format_labels,
+    one_line,
+)
 from jobs.base import CheckContext
 
 _MATCHER = re.compile(r'^\s*("(?:[^"\\]|\\.)+"|[^\s"=!~{}]+)\s*(=~|!~|!=|=)\s*(.*)$', re.S)

@@ -18,8 +18,8 @@ import httpx
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from daemon.models import CheckResult, Duration, Status
-from jobs._neterrors import explain_http_error
-from jobs._tlsutil import (
+from jobs._net_errors import explain_http_error
+from jobs._tls import (
     describe_expiry,
     parse_der,
     ssl_context,

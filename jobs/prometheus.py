@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from daemon.models import CheckResult, ContextBlock, Status
-from jobs._promapi import ApiCheckSpec, ApiUnavailable, format_labels, one_line
+from jobs._prometheus_api import ApiCheckSpec, ApiUnavailable, format_labels, one_line
 from jobs.base import CheckContext
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]

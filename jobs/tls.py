@@ -14,7 +14,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from daemon.models import CheckResult, Status
-from jobs._tlsutil import (
+from jobs._tls import (
     X509_V_ERR_CERT_HAS_EXPIRED,
     CertInfo,
     describe_cert,

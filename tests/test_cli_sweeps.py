@@ -160,8 +160,8 @@ def test_notify_delivers_only_what_changed(
 
 
 def test_progress_lines_name_the_sweep_and_the_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    from daemon.cli_sweeps import _progress
-    from daemon.sweeps import RuleOutcome
+    from daemon.cli.sweeps import _progress
+    from daemon.sweeps.runner import RuleOutcome
 
     report = _progress("nightly")
     report(RuleOutcome(meta("aws.sg.open_ssh"), [finding("aws.sg.open_ssh", SG + "1")]), 1, 2)

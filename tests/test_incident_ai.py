@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from daemon.config import Settings, load_settings
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.models import Severity
-from daemon.service import open_runtime, run_once
+from daemon.runtime import open_runtime
+from daemon.service.once import run_once
 from tests.daemon.conftest import SmtpSink, WebhookReceiver
 from tests.llm.fake_anthropic import FakeAnthropic
 from tests.llm.fake_ollama import FakeOllama

@@ -5,11 +5,11 @@ forced tool call. The key goes into the `x-api-key` header and nowhere else.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
-from daemon.llm.base import Provider
+from daemon.llm.base import Provider, ProviderInfo
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 API_VERSION = "2023-06-01"
@@ -89,9 +89,13 @@ class ErrorResponse(_Wire):
 
 
 class AnthropicProvider(Provider):
-    api: ClassVar[str] = "anthropic"
-    default_base_url: ClassVar[str] = "https://api.anthropic.com"
-    needs_key: ClassVar[bool] = True
+    info = ProviderInfo(
+        api="anthropic",
+        default_base_url="https://api.anthropic.com",
+        key_env=("ANTHROPIC_API_KEY",),
+        priced=True,
+        test_model="claude-haiku-4-5",
+    )
 
     def endpoint(self, model: str) -> str:
         return "/v1/messages"

@@ -37,10 +37,29 @@ from daemon.llm.types import (
     Usage,
 )
 from daemon.logging import redact
+from daemon.util.text import first_line
 
 EXCERPT_CHARS = 300
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 8.0
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """The facts a provider declares once, on its class; config, keys, pricing, the CLI and
+    the tests derive everything else from them (`daemon.llm.provider_info`)."""
+
+    api: str
+    """The registry name, also the name of the built-in provider speaking this API."""
+    default_base_url: str
+    key_env: tuple[str, ...] = ()
+    """Conventional environment variables of the key, first wins; empty: no key needed."""
+    local: bool = False
+    """Runs on the user's own hardware: priced at $0 and sent unredacted prompts."""
+    priced: bool = False
+    """genai-prices knows this API's models (under the API's name as provider id)."""
+    test_model: str | None = None
+    """The cheapest current model, for `watchkeeper keys test`."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +79,7 @@ class ProviderOptions:
 class Provider(ABC):
     """One provider API. Subclasses implement the four wire-format hooks below."""
 
-    api: ClassVar[str]
-    default_base_url: ClassVar[str]
-    needs_key: ClassVar[bool] = True
+    info: ClassVar[ProviderInfo]
 
     def __init__(
         self,
@@ -112,10 +129,16 @@ class Provider(ABC):
     def require_key(self) -> str:
         """The key, for `headers()`; a clear MissingKeyError when there is none."""
         if not self._key:
-            from daemon.keys import missing_key_hint
-
-            raise MissingKeyError(self.name, missing_key_hint(self.name), outcome="missing_key")
+            hint = missing_key_hint(self.name, self.key_env())
+            raise MissingKeyError(self.name, hint, outcome="missing_key")
         return self._key
+
+    def key_env(self) -> tuple[str, ...]:
+        """Where this provider's key is looked up in the environment: the API's conventional
+        variables for a built-in provider, `NAME_API_KEY` for a declared one."""
+        if self.name == self.info.api and self.info.key_env:
+            return self.info.key_env
+        return (f"{self.name.upper().replace('-', '_')}_API_KEY",)
 
     async def probe(self, model: str) -> tuple[bool | None, str]:
         """Is `model` usable there? (True/False/None = unknown, a short reason). Cloud
@@ -152,7 +175,7 @@ class Provider(ABC):
                     raise StructuredOutputError(
                         self.name,
                         f"reply from {model} did not match the schema after a correction: "
-                        f"{_first_line(str(exc))}",
+                        f"{first_line(str(exc))}",
                         outcome="invalid_output",
                         usage=usage,
                         host=self.host,
@@ -257,7 +280,7 @@ class Provider(ABC):
         except (ValueError, ValidationError, KeyError, TypeError) as exc:
             return ProviderResponseError(
                 self.name,
-                f"unexpected response shape from {self.host}: {_first_line(str(exc))}",
+                f"unexpected response shape from {self.host}: {first_line(str(exc))}",
                 outcome="bad_response",
             )
 
@@ -306,8 +329,12 @@ class Provider(ABC):
         return self.scrub(flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else ""))
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else "(no detail)"
+def missing_key_hint(provider: str, names: tuple[str, ...]) -> str:
+    """What to do when `provider` has no key; `names` are the variables it is looked up in."""
+    return (
+        f"no key for {provider}: run `watchkeeper keys set {provider}`, add "
+        f"`LoadCredential={provider}_api_key:/path` to the unit, or set {' or '.join(names)}"
+    )
 
 
 def _retry_delay(error: ProviderError, tries: int) -> float:

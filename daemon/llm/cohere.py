@@ -4,11 +4,11 @@ units, which are what Cohere charges for. The key goes into the Authorization he
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
-from daemon.llm.base import Provider
+from daemon.llm.base import Provider, ProviderInfo
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 EMPTY_TURN = "(empty reply)"
@@ -82,9 +82,13 @@ class ErrorResponse(_Wire):
 
 
 class CohereProvider(Provider):
-    api: ClassVar[str] = "cohere"
-    default_base_url: ClassVar[str] = "https://api.cohere.com"
-    needs_key: ClassVar[bool] = True
+    info = ProviderInfo(
+        api="cohere",
+        default_base_url="https://api.cohere.com",
+        key_env=("COHERE_API_KEY", "CO_API_KEY"),
+        priced=True,
+        test_model="command-r7b-12-2024",
+    )
 
     def endpoint(self, model: str) -> str:
         return "/v2/chat"

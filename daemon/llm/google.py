@@ -5,13 +5,13 @@ JSON Schema rewritten to Gemini's OpenAPI subset. The key goes into `x-goog-api-
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from daemon.llm.base import Provider
+from daemon.llm.base import Provider, ProviderInfo
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 EMPTY_TURN = "(empty reply)"
@@ -176,9 +176,13 @@ class ErrorResponse(_Wire):
 
 
 class GoogleProvider(Provider):
-    api: ClassVar[str] = "google"
-    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
-    needs_key: ClassVar[bool] = True
+    info = ProviderInfo(
+        api="google",
+        default_base_url="https://generativelanguage.googleapis.com",
+        key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        priced=True,
+        test_model="gemini-3.1-flash-lite-preview",
+    )
 
     def endpoint(self, model: str) -> str:
         return f"/v1beta/models/{quote(model.removeprefix('models/'), safe='-._~')}:generateContent"

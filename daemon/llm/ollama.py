@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, chat_messages
+from daemon.llm.base import Provider, ProviderInfo, chat_messages
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 PROBE_TIMEOUT_S = 5.0
@@ -85,9 +85,7 @@ def _same_model(wanted: str, pulled: str) -> bool:
 class OllamaProvider(Provider):
     """`POST {base_url}/api/chat` with `stream: false`; `GET /api/tags` to probe."""
 
-    api = "ollama"
-    default_base_url = "http://127.0.0.1:11434"
-    needs_key = False
+    info = ProviderInfo(api="ollama", default_base_url="http://127.0.0.1:11434", local=True)
 
     def endpoint(self, model: str) -> str:
         return "/api/chat"

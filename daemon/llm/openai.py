@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, chat_messages
+from daemon.llm.base import Provider, ProviderInfo, chat_messages
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 # Keywords OpenAI's strict structured outputs accept. Anything else (default, title, examples,
@@ -167,9 +167,13 @@ class OpenAIProvider(Provider):
     """`POST {base_url}/chat/completions`; base_url includes `/v1`, as OpenAI-compatible
     servers are configured (`http://127.0.0.1:1234/v1`)."""
 
-    api = "openai"
-    default_base_url = "https://api.openai.com/v1"
-    needs_key = True
+    info = ProviderInfo(
+        api="openai",
+        default_base_url="https://api.openai.com/v1",
+        key_env=("OPENAI_API_KEY",),
+        priced=True,
+        test_model="gpt-5.4-nano",
+    )
 
     def endpoint(self, model: str) -> str:
         return "/chat/completions"

@@ -15,27 +15,6 @@ Role = Literal["user", "assistant"]
 
 
 @dataclass(frozen=True)
-class ModelRef:
-    """`provider/model`, split at the first `/` (`ollama/gemma4:27b`, `openai/gpt-5.4`)."""
-
-    provider: str
-    model: str
-
-    @classmethod
-    def parse(cls, text: str) -> ModelRef:
-        provider, sep, model = text.strip().partition("/")
-        if not sep or not provider or not model or " " in text.strip():
-            raise ValueError(
-                f"{text!r} is not a model reference; write provider/model, "
-                "e.g. 'ollama/gemma4:27b' or 'anthropic/claude-opus-4-6'"
-            )
-        return cls(provider, model)
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model}"
-
-
-@dataclass(frozen=True)
 class ChatMessage:
     role: Role
     content: str

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 
 RULE_MODULES: dict[str, tuple[str, ...]] = {
     "security": (
-        "jobs.sweeps.aws_security",
-        "jobs.sweeps.aws_security_account",
-        "jobs.sweeps.k8s_security",
+        "jobs.sweeps.aws.security",
+        "jobs.sweeps.aws.security_account",
+        "jobs.sweeps.k8s.security",
     ),
-    "cost": ("jobs.sweeps.aws_cost", "jobs.sweeps.k8s_cost"),
+    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
 }
 
 

@@ -55,7 +55,7 @@ class KubernetesScope:
 
 @dataclass
 class SweepContext:
-    """What rules may use during one sweep. Built by daemon.sweeps; tests build their own."""
+    """What rules may use during one sweep. Built by daemon.sweeps.runner; tests build their own."""
 
     check: CheckContext
     """Shared clients (ctx.clients caches boto3/kubernetes clients) and the clock."""

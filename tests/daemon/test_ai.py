@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.ai import AI
-from daemon.config import Settings, load_settings
-from daemon.ledger import Ledger
+from daemon.ai.runner import AI
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.llm.types import ModelRequest
-from daemon.render import Message
+from daemon.models import Message
 from daemon.store import Store
 from tests.llm.fake_anthropic import FakeAnthropic
 from tests.llm.fake_ollama import FakeOllama
@@ -53,7 +53,7 @@ def ollama() -> FakeOllama:
 def make_ai(settings: Settings, client: httpx.AsyncClient) -> tuple[AI, Store, list[Message]]:
     store = Store.open(settings.daemon.state_dir)
     notices: list[Message] = []
-    ai = AI(settings, Ledger(store), client, now=lambda: NOW, on_budget_notice=notices.append)
+    ai = AI(settings, store, client, now=lambda: NOW, on_budget_notice=notices.append)
     return ai, store, notices
 
 
@@ -102,7 +102,7 @@ rca = [
             result = await ai.run("rca", ModelRequest.ask("why?"))
         finally:
             del os.environ["OPENAI_API_KEY"]
-        rows = Ledger(store).calls(datetime(2026, 1, 1, tzinfo=UTC))
+        rows = store.ledger.calls(datetime(2026, 1, 1, tzinfo=UTC))
         store.close()
     assert str(result.ref) == "ollama/gemma4:27b"
     outcomes = [(r.provider, r.model, r.outcome) for r in result.calls]
@@ -181,7 +181,7 @@ async def test_concurrent_cloud_calls_never_exceed_the_budget(
         ai, store, _ = make_ai(settings, client)
         request = ModelRequest.ask("x" * 300, max_output_tokens=1000)
         results = await asyncio.gather(*(ai.run("rca", request) for _ in range(12)))
-        spent = Ledger(store).spent(datetime(2026, 11, 27, tzinfo=UTC))
+        spent = store.ledger.spent(datetime(2026, 11, 27, tzinfo=UTC))
         store.close()
     answered = sum(r.ok for r in results)
     denied = sum(1 for r in results for c in r.calls if c.outcome == "budget")
@@ -277,7 +277,7 @@ async def test_runtime_route_override_wins_over_config(
     )
     ai, store, _ = make_ai(settings, client)
     assert await ai.chain("rca") == ["anthropic/claude-opus-4-6"]
-    Ledger(store).set_route("rca", ["ollama/gemma4:27b"])
+    store.routes.set("rca", ["ollama/gemma4:27b"])
     result = await ai.run("rca", ModelRequest.ask("why?"))
     store.close()
     assert str(result.ref) == "ollama/gemma4:27b"
@@ -300,7 +300,7 @@ async def test_nothing_usable_gives_a_reason_not_an_exception(
 
 
 def test_savings_are_compared_with_the_first_cloud_model_of_rca(tmp_path: Path) -> None:
-    from daemon.ai import cloud_references
+    from daemon.ai.targets import cloud_references
 
     settings = settings_for(
         tmp_path,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.baselines import LATENCY, Anomaly, BaselinePolicy, Baselines, detect
+from daemon.engine.baselines import LATENCY, Anomaly, BaselinePolicy, Baselines, detect
 from daemon.models import CheckResult, Status
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -280,7 +280,7 @@ def test_windows_keep_at_most_max_samples() -> None:
 
 
 class Loader:
-    """An in-memory `store.recent_results`: newest first, counting calls."""
+    """An in-memory `store.results.recent`: newest first, counting calls."""
 
     def __init__(self, rows: list[CheckResult]) -> None:
         self.rows = sorted(rows, key=lambda r: r.started_at, reverse=True)

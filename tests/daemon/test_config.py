@@ -7,12 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import (
-    check_state_dir,
-    find_config,
-    json_schema,
-    load_settings,
-)
+from daemon.config.load import check_state_dir, find_config, json_schema, load_settings
 from daemon.errors import ConfigError
 from daemon.models import Severity
 from jobs import CHECK_TYPES

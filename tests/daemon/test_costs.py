@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from daemon import costs
-from daemon.costs import PriceOverride, Rates, format_usd
-from daemon.ledger import LedgerRow
-from daemon.llm.types import ModelRef, Usage
+from daemon.ai import pricing, reports
+from daemon.ai.pricing import PriceOverride, Rates
+from daemon.llm.types import Usage
+from daemon.models import ModelRef
+from daemon.store.ledger import LedgerRow
+from daemon.util.money import format_usd
 
 OPUS = ModelRef("anthropic", "claude-opus-4-6")
 GPT = ModelRef("openai", "gpt-5.4")
@@ -27,7 +29,7 @@ T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
 def price(usage: Usage, ref: ModelRef, api: str | None = None, **kw: Any) -> Decimal | None:
     kw.setdefault("local", False)
     kw.setdefault("overrides", {})
-    return costs.price(usage, ref, api=api or ref.provider, **kw)
+    return pricing.price(usage, ref, api=api or ref.provider, **kw)
 
 
 # -- price ------------------------------------------------------------------------------------
@@ -146,7 +148,7 @@ def test_list_price_reads_per_million_rates() -> None:
     def rates(ref: ModelRef, **kw: Any) -> Rates | None:
         kw.setdefault("local", False)
         kw.setdefault("overrides", {})
-        return costs.list_price(ref, api=kw.pop("api", ref.provider), **kw)
+        return pricing.list_price(ref, api=kw.pop("api", ref.provider), **kw)
 
     assert rates(OPUS) == Rates(Decimal(5), Decimal(25), Decimal("0.5"))
     assert rates(GPT) == Rates(Decimal("2.5"), Decimal(15), Decimal("0.25"))
@@ -162,7 +164,7 @@ def test_list_price_reads_per_million_rates() -> None:
 
 def test_estimate_counts_chars_over_three_and_the_whole_output_allowance() -> None:
     # ceil(3,001 / 3) = 1,001 prompt tokens x $5 + 1,024 x $25 = 5,005 + 25,600 = 30,605 / 1e6
-    got = costs.estimate(3_001, 1_024, OPUS, api="anthropic", local=False, overrides={})
+    got = pricing.estimate(3_001, 1_024, OPUS, api="anthropic", local=False, overrides={})
     assert got == Decimal("0.030605")
 
 
@@ -174,17 +176,19 @@ def test_estimate_is_not_below_a_typical_actual_call() -> None:
     # English runs ~4 chars per token: the real call sees about chars / 4 input tokens and
     # answers with less than its allowance
     actual = price(Usage(input_tokens=len(prompt) // 4, output_tokens=700), GPT)
-    estimated = costs.estimate(len(prompt), 1_024, GPT, api="openai", local=False, overrides={})
+    estimated = pricing.estimate(len(prompt), 1_024, GPT, api="openai", local=False, overrides={})
     assert actual is not None and estimated is not None
     assert estimated >= actual
 
 
 def test_local_estimate_is_zero_and_unknown_estimate_is_none() -> None:
     ref = ModelRef("ollama", "gemma4:27b")
-    assert costs.estimate(9_000, 512, ref, api="ollama", local=True, overrides={}) == 0
+    assert pricing.estimate(9_000, 512, ref, api="ollama", local=True, overrides={}) == 0
     with capture_logs():
         unknown = ModelRef("openai", "not-a-real-model-c0de")
-        assert costs.estimate(9_000, 512, unknown, api="openai", local=False, overrides={}) is None
+        assert (
+            pricing.estimate(9_000, 512, unknown, api="openai", local=False, overrides={}) is None
+        )
 
 
 @pytest.mark.parametrize(
@@ -272,7 +276,7 @@ def rows() -> Iterator[list[LedgerRow]]:
 
 
 def test_costs_json_contract(rows: list[LedgerRow]) -> None:
-    doc = costs.costs_json(rows, T0 - timedelta(days=2))
+    doc = reports.costs_json(rows, T0 - timedelta(days=2))
     json.dumps(doc)  # plain JSON types only
     assert set(doc) == {"since", "total_usd", "unknown_cost_calls", "calls", "by_model"}
     assert doc["since"] == "2026-11-25T14:02:00+00:00"
@@ -315,13 +319,13 @@ def test_costs_json_contract(rows: list[LedgerRow]) -> None:
 
 
 def test_costs_json_of_nothing_is_zero_with_no_unknowns() -> None:
-    doc = costs.costs_json([], T0)
+    doc = reports.costs_json([], T0)
     assert doc["total_usd"] == 0 and doc["unknown_cost_calls"] == 0
     assert doc["calls"] == [] and doc["by_model"] == []
 
 
 def test_group_by_day_is_chronological(rows: list[LedgerRow]) -> None:
-    days = costs.group(rows, "day")
+    days = reports.group(rows, "day")
     assert [g.key for g in days] == ["2026-11-26", "2026-11-27"]
     assert (days[0].calls, days[0].cost_usd, days[0].unknown_cost_calls) == (1, Decimal(0), 0)
     assert (days[1].calls, days[1].cost_usd, days[1].unknown_cost_calls) == (
@@ -332,40 +336,40 @@ def test_group_by_day_is_chronological(rows: list[LedgerRow]) -> None:
 
 
 def test_group_by_model_task_provider(rows: list[LedgerRow]) -> None:
-    by_model = costs.group(rows, "model")
+    by_model = reports.group(rows, "model")
     assert [g.key for g in by_model] == [
         "anthropic/claude-opus-4-6",
         "corp/in-house",
         "ollama/gemma4:27b",
     ]
     assert by_model[0].input_tokens == 4_620 and by_model[0].output_tokens == 960
-    by_task = {g.key: g for g in costs.group(rows, "task")}
+    by_task = {g.key: g for g in reports.group(rows, "task")}
     assert set(by_task) == {"rca", "triage", "security"}
     assert by_task["rca"].calls == 3 and by_task["rca"].cost_usd == Decimal("0.0336")
-    by_provider = {g.key: g.cost_text for g in costs.group(rows, "provider")}
+    by_provider = {g.key: g.cost_text for g in reports.group(rows, "provider")}
     assert by_provider == {"anthropic": "$0.0336", "ollama": "$0.00", "corp": "unknown"}
 
 
 def test_costs_text_marks_unknown_and_totals(rows: list[LedgerRow]) -> None:
-    text = costs.costs_text(rows, T0 - timedelta(days=2), "day")
+    text = reports.costs_text(rows, T0 - timedelta(days=2), "day")
     lines = text.splitlines()
     assert lines[0] == "AI cost since 2026-11-25 14:02 UTC, by day"
     assert lines[1].split() == ["day", "calls", "input", "output", "cost"]
     assert lines[2].split() == ["2026-11-26", "1", "1,204", "151", "$0.00"]
     assert lines[3].split() == ["2026-11-27", "4", "4,720", "970", "$0.0336", "+", "unknown"]
     assert lines[4].split() == ["total", "5", "5,924", "1,121", "$0.0336", "+", "unknown"]
-    assert "no model calls" in costs.costs_text([], T0, "model")
+    assert "no model calls" in reports.costs_text([], T0, "model")
 
 
 def test_audit_lists_every_destination_that_received_requests(rows: list[LedgerRow]) -> None:
-    entries = costs.audit(rows)
+    entries = reports.audit(rows)
     assert [a.host for a in entries] == ["127.0.0.1:11434", "api.anthropic.com", "llm.corp.example"]
     anthropic = entries[1]
     assert anthropic.calls == 2  # the budget-denied row sent nothing
     assert anthropic.bytes_sent == 18_000
     assert anthropic.key_sources == ["keyring"] and anthropic.providers == ["anthropic"]
     assert (anthropic.first_ts, anthropic.last_ts) == (T0, T0 + timedelta(minutes=5))
-    doc = costs.audit_json(rows, T0 - timedelta(days=2))
+    doc = reports.audit_json(rows, T0 - timedelta(days=2))
     json.dumps(doc)
     assert doc["hosts"][1] == {
         "host": "api.anthropic.com",
@@ -376,9 +380,9 @@ def test_audit_lists_every_destination_that_received_requests(rows: list[LedgerR
         "first_ts": "2026-11-27T14:02:00+00:00",
         "last_ts": "2026-11-27T14:07:00+00:00",
     }
-    text = costs.audit_text(rows, T0 - timedelta(days=2))
+    text = reports.audit_text(rows, T0 - timedelta(days=2))
     assert "api.anthropic.com" in text and "18,000" in text and "llm.corp.example" in text
-    assert "no model requests were sent" in costs.audit_text([], T0)
+    assert "no model requests were sent" in reports.audit_text([], T0)
 
 
 @pytest.mark.parametrize(
@@ -391,8 +395,8 @@ def test_audit_lists_every_destination_that_received_requests(rows: list[LedgerR
     ],
 )
 def test_format_rate(rates: Rates | None, text: str) -> None:
-    assert costs.format_rate(rates) == text
+    assert pricing.format_rate(rates) == text
 
 
 def test_row_json_is_one_call_of_costs_json(rows: list[LedgerRow]) -> None:
-    assert [costs.row_json(r) for r in rows] == costs.costs_json(rows, T0)["calls"]
+    assert [reports.row_json(r) for r in rows] == reports.costs_json(rows, T0)["calls"]

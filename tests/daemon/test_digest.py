@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from daemon.ai import AI
-from daemon.config import Settings, load_settings
-from daemon.costs import PriceOverride
-from daemon.digest import collect, digest, render_digest
-from daemon.ledger import Ledger, LedgerRow
+from daemon.ai.pricing import PriceOverride
+from daemon.ai.runner import AI
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.models import CheckResult, EngineState, Incident, Severity, Status, fingerprint
+from daemon.notify.digest import collect, digest, render_digest
 from daemon.store import Store
+from daemon.store.ledger import LedgerRow
 from tests.llm.fake_anthropic import FakeAnthropic
 from tests.llm.fake_ollama import FakeOllama
 
@@ -108,8 +109,8 @@ def busy_day(store: Store) -> Store:
         incident(5, "api", at(9, day=24), at(10, day=24)),  # entirely before the window
     ]
     state = EngineState(incidents={i.id: i for i in still_open}, next_incident_id=7)
-    store.commit_cycle(results, state, [], resolved, [], now=NOW)
-    ledger = Ledger(store)
+    store.incidents.commit_cycle(results, state, [], resolved, [], now=NOW)
+    ledger = store.ledger
     for row in [
         call("triage", "ollama/gemma4:27b", at(10), (1000, 100)),
         call("triage", "ollama/gemma4:27b", at(12), (1000, 100)),
@@ -125,14 +126,14 @@ def busy_day(store: Store) -> Store:
 
 
 def test_check_figures_count_results_in_the_window_by_status(busy_day: Store) -> None:
-    checks = collect(busy_day, Ledger(busy_day), NOW).checks
+    checks = collect(busy_day, NOW).checks
     assert checks.results == {"ok": 3, "degraded": 2, "failing": 2, "error": 1}
     assert checks.total == 8 and checks.checks_seen == 3
     assert checks.not_ok == [("cache", "error"), ("db_primary", "degraded")]
 
 
 def test_incident_figures_cover_opened_resolved_and_still_open(busy_day: Store) -> None:
-    incidents = collect(busy_day, Ledger(busy_day), NOW).incidents
+    incidents = collect(busy_day, NOW).incidents
     assert [i.id for i in incidents.opened] == [1, 2, 3]
     assert [i.id for i in incidents.resolved] == [4, 1, 2]
     assert [i.id for i in incidents.still_open] == [6, 3]
@@ -142,7 +143,7 @@ def test_incident_figures_cover_opened_resolved_and_still_open(busy_day: Store) 
 
 
 def test_ai_figures_split_local_cloud_and_keep_unknown_costs_unknown(busy_day: Store) -> None:
-    ai = collect(busy_day, Ledger(busy_day), NOW).ai
+    ai = collect(busy_day, NOW).ai
     assert (ai.total.calls, ai.total.input_tokens, ai.total.output_tokens) == (5, 3500, 450)
     assert ai.total.cost_text == "$0.01 + unknown"
     assert (ai.cloud.calls, ai.cloud.cost_text) == (2, "$0.01 + unknown")
@@ -161,30 +162,28 @@ def test_ai_figures_split_local_cloud_and_keep_unknown_costs_unknown(busy_day: S
 
 
 def test_local_triage_is_priced_at_the_reference_models_list_price(busy_day: Store) -> None:
-    ai = collect(busy_day, Ledger(busy_day), NOW, reference_model=OPUS).ai
+    ai = collect(busy_day, NOW, reference_model=OPUS).ai
     # claude-opus-4-6 at $5 / $25 per MTok: 2 * (1000 * 5 + 100 * 25) / 1e6
     assert ai.triage_saved_usd == Decimal("0.015")
-    text = render_digest(collect(busy_day, Ledger(busy_day), NOW, reference_model=OPUS)).body
+    text = render_digest(collect(busy_day, NOW, reference_model=OPUS)).body
     assert f"Local triage saved $0.015 today vs {OPUS} (2 calls at list price)" in text
 
 
 def test_reference_model_is_priced_as_its_api(busy_day: Store) -> None:
     ref, api = "gateway/claude-opus-4-6", "anthropic"
-    data = collect(busy_day, Ledger(busy_day), NOW, reference_model=ref, reference_api=api)
+    data = collect(busy_day, NOW, reference_model=ref, reference_api=api)
     assert data.ai.triage_saved_usd == Decimal("0.015")
 
 
 def test_a_price_override_for_the_reference_model_wins(busy_day: Store) -> None:
     overrides = {"gateway/big": PriceOverride(Decimal(10), Decimal(30))}
-    data = collect(
-        busy_day, Ledger(busy_day), NOW, reference_model="gateway/big", overrides=overrides
-    )
+    data = collect(busy_day, NOW, reference_model="gateway/big", overrides=overrides)
     # 2 * (1000 * $10 + 100 * $30) / 1e6
     assert data.ai.triage_saved_usd == Decimal("0.026")
 
 
 def test_unknown_reference_price_is_shown_as_unknown(busy_day: Store) -> None:
-    data = collect(busy_day, Ledger(busy_day), NOW, reference_model="acme/mystery")
+    data = collect(busy_day, NOW, reference_model="acme/mystery")
     assert data.ai.triage_saved_usd is None
     body = render_digest(data).body
     assert "Local triage savings vs acme/mystery: unknown" in body
@@ -192,7 +191,7 @@ def test_unknown_reference_price_is_shown_as_unknown(busy_day: Store) -> None:
 
 
 def test_busy_day_renders_every_figure(busy_day: Store) -> None:
-    message = render_digest(collect(busy_day, Ledger(busy_day), NOW, reference_model=OPUS))
+    message = render_digest(collect(busy_day, NOW, reference_model=OPUS))
     assert message.title == (
         "watchkeeper daily digest — 27 Nov: 3 incidents (2 open), 8 checks, AI $0.01 + unknown"
     )
@@ -225,7 +224,7 @@ def test_busy_day_renders_every_figure(busy_day: Store) -> None:
 
 
 def test_empty_day_renders_sensibly(store: Store) -> None:
-    message = render_digest(collect(store, Ledger(store), NOW, reference_model=OPUS))
+    message = render_digest(collect(store, NOW, reference_model=OPUS))
     assert message.title == "watchkeeper daily digest — 27 Nov: no incidents, 0 checks, AI $0.00"
     assert message.body == "\n".join(
         [
@@ -241,8 +240,8 @@ def test_empty_day_renders_sensibly(store: Store) -> None:
 
 
 def test_unknown_costs_are_never_shown_as_zero(store: Store) -> None:
-    Ledger(store).record(call("rca", "openai/gpt-9", at(12), (500, 50), None))
-    message = render_digest(collect(store, Ledger(store), NOW))
+    store.ledger.record(call("rca", "openai/gpt-9", at(12), (500, 50), None))
+    message = render_digest(collect(store, NOW))
     assert message.title.endswith("AI unknown")
     assert "$0.00" not in message.title + message.body
     assert "- openai/gpt-9: 1 call, 500 in / 50 out, unknown" in message.body
@@ -250,15 +249,17 @@ def test_unknown_costs_are_never_shown_as_zero(store: Store) -> None:
 
 def test_times_are_shown_in_the_zone_of_now(busy_day: Store) -> None:
     paris = NOW.astimezone(ZoneInfo("Europe/Paris"))
-    body = render_digest(collect(busy_day, Ledger(busy_day), paris)).body
+    body = render_digest(collect(busy_day, paris)).body
     assert body.startswith("Window: 26 Nov 09:00 → 27 Nov 09:00 CET")
     assert "Open now: #6 web (low, 3d 23h), #3 cache (critical, 1h)" in body
 
 
 def test_a_long_list_of_open_incidents_is_cut(store: Store) -> None:
     still_open = {n: incident(n, f"c{n}", at(9)) for n in range(1, 13)}
-    store.commit_cycle([], EngineState(incidents=still_open, next_incident_id=13), [], [], [])
-    body = render_digest(collect(store, Ledger(store), NOW)).body
+    store.incidents.commit_cycle(
+        [], EngineState(incidents=still_open, next_incident_id=13), [], [], []
+    )
+    body = render_digest(collect(store, NOW)).body
     assert "**Incidents:** 12 opened · 0 resolved · 12 still open" in body
     assert "Open now: #1 c1 (high, 23h), #2 c2" in body
     assert body.endswith("#10 c10 (high, 23h) and 2 more\n\n**AI:** no model calls")
@@ -294,11 +295,10 @@ async def test_summary_from_the_local_model_is_prepended_and_labelled(
 ) -> None:
     reply = "A quiet day.\nThe cache incident is still open."
     with FakeOllama(reply=reply, prompt_eval_count=800, eval_count=40) as fake:
-        ledger = Ledger(busy_day)
-        ai = AI(settings_for(tmp_path, fake.url), ledger, client, now=lambda: NOW)
-        message, result = await digest(busy_day, ledger, ai, NOW, reference_model=OPUS)
+        ai = AI(settings_for(tmp_path, fake.url), busy_day, client, now=lambda: NOW)
+        message, result = await digest(busy_day, ai, NOW, reference_model=OPUS)
         [body] = fake.bodies()
-    plain = render_digest(collect(busy_day, ledger, NOW, reference_model=OPUS))
+    plain = render_digest(collect(busy_day, NOW, reference_model=OPUS))
     assert message.title == plain.title
     assert message.body == (
         "Summary (ollama/gemma4:27b, local): A quiet day. The cache incident is still open.\n\n"
@@ -312,17 +312,16 @@ async def test_summary_from_the_local_model_is_prepended_and_labelled(
     [row] = result.calls
     assert (row.task, row.local, row.cost_usd, row.ts) == ("digest", True, Decimal(0), NOW)
     # recorded at NOW: outside today's [since, NOW) window, inside tomorrow's
-    tomorrow = collect(busy_day, ledger, NOW + timedelta(days=1)).ai
+    tomorrow = collect(busy_day, NOW + timedelta(days=1)).ai
     assert [(g.key, g.calls) for g in tomorrow.by_task] == [("digest", 2)]
 
 
 async def test_without_a_reachable_model_the_digest_is_deterministic_and_says_why(
     busy_day: Store, tmp_path: Path, client: httpx.AsyncClient
 ) -> None:
-    ledger = Ledger(busy_day)
-    ai = AI(settings_for(tmp_path, closed_port_url()), ledger, client, now=lambda: NOW)
-    message, result = await digest(busy_day, ledger, ai, NOW)
-    plain = render_digest(collect(busy_day, ledger, NOW))
+    ai = AI(settings_for(tmp_path, closed_port_url()), busy_day, client, now=lambda: NOW)
+    message, result = await digest(busy_day, ai, NOW)
+    plain = render_digest(collect(busy_day, NOW))
     first, _, rest = message.body.partition("\n\n")
     assert first.startswith("(no model summary: ollama/gemma4:27b: unreachable")
     assert rest == plain.body and message.title == plain.title
@@ -331,7 +330,7 @@ async def test_without_a_reachable_model_the_digest_is_deterministic_and_says_wh
 
 
 async def test_without_an_ai_layer_the_digest_is_labelled(busy_day: Store) -> None:
-    message, result = await digest(busy_day, Ledger(busy_day), None, NOW)
+    message, result = await digest(busy_day, None, NOW)
     assert result is None
     assert message.body.startswith("(no model summary: AI is not configured)\n\nWindow: ")
 
@@ -340,9 +339,8 @@ async def test_an_empty_reply_is_no_summary(
     busy_day: Store, tmp_path: Path, client: httpx.AsyncClient
 ) -> None:
     with FakeOllama(reply="  \n ") as fake:
-        ledger = Ledger(busy_day)
-        ai = AI(settings_for(tmp_path, fake.url), ledger, client, now=lambda: NOW)
-        message, result = await digest(busy_day, ledger, ai, NOW)
+        ai = AI(settings_for(tmp_path, fake.url), busy_day, client, now=lambda: NOW)
+        message, result = await digest(busy_day, ai, NOW)
     assert message.body.startswith(
         "(no model summary: ollama/gemma4:27b returned an empty reply)\n\nWindow: "
     )
@@ -357,9 +355,9 @@ async def test_a_cloud_summary_is_labelled_with_its_cost(
     usage = {"input_tokens": 1000, "output_tokens": 200}
     with FakeAnthropic(key=key, reply="One critical cache incident is open.", usage=usage) as fake:
         extra = f'[providers.anthropic]\nbase_url = "{fake.url}"\n[routing]\ndigest = ["{OPUS}"]\n'
-        ledger = Ledger(busy_day)
-        ai = AI(settings_for(tmp_path, closed_port_url(), extra), ledger, client, now=lambda: NOW)
-        message, result = await digest(busy_day, ledger, ai, NOW)
+        settings = settings_for(tmp_path, closed_port_url(), extra)
+        ai = AI(settings, busy_day, client, now=lambda: NOW)
+        message, result = await digest(busy_day, ai, NOW)
     assert message.body.startswith(
         f"Summary ({OPUS}, cloud $0.01): One critical cache incident is open.\n\nWindow: "
     )

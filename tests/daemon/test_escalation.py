@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from daemon.escalation import PriorInvestigation, build_context, should_escalate
+from daemon.engine.rca import PriorInvestigation, build_context, should_escalate
 from daemon.models import CheckResult, ContextBlock, Incident, Severity
 
 T = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from daemon.health import HealthReport, parse_listen, serve_health
+from daemon.service.health import HealthReport, parse_listen, serve_health
 
 LAST_CYCLE = datetime(2026, 5, 9, 7, 35, tzinfo=UTC)
 

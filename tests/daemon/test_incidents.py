@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.incidents import (
+from daemon.engine.incidents import (
     REMOVED_DETAIL,
     CheckPolicy,
     Evaluation,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.aiconfig import ProviderConfig
-from daemon.keys import key_needed, keyring_status, missing_key_hint, resolve_key
+from daemon.ai.keys import key_needed, keyring_status, missing_key_hint, resolve_key
+from daemon.config.ai import ProviderConfig
 
 CANARY = "sk-ant-canary-key-0b7e41"
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from daemon.ledger import (
+from daemon.store import Store
+from daemon.store.ledger import (
     BudgetDenied,
     BudgetLimits,
     Ledger,
@@ -26,7 +27,6 @@ from daemon.ledger import (
     Spending,
     check_budget,
 )
-from daemon.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
@@ -41,7 +41,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def ledger(store: Store) -> Ledger:
-    return Ledger(store)
+    return store.ledger
 
 
 def row(**kw: Any) -> LedgerRow:
@@ -97,7 +97,7 @@ def test_unknown_cost_stays_null_and_local_zero_stays_zero(ledger: Ledger, store
     unknown, local = ledger.calls(NOW - timedelta(hours=1))
     assert unknown.cost_usd is None
     assert local.cost_usd == 0 and local.local is True
-    with store.transaction(immediate=False) as conn:
+    with store.db.transaction(write=False) as conn:
         stored = [r[0] for r in conn.execute("SELECT cost_usd FROM ledger ORDER BY id")]
     assert stored == [None, "0"]
 
@@ -201,7 +201,7 @@ def test_expired_reservation_is_ignored_and_cleaned_up(ledger: Ledger, store: St
     denied(ledger.reserve("anthropic", D("0.20"), limits, NOW + timedelta(minutes=14)))
     later = NOW + timedelta(minutes=16)  # the caller crashed: its hold has lapsed
     fresh = granted(ledger.reserve("anthropic", D("0.20"), limits, later))
-    with store.transaction(immediate=False) as conn:
+    with store.db.transaction(write=False) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM budget_reservations")]
     assert ids == [fresh.id]
 
@@ -224,11 +224,11 @@ import json, sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from daemon.ledger import BudgetLimits, Ledger, Reservation
+from daemon.store.ledger import BudgetLimits, Reservation
 from daemon.store import Store
 
 store = Store.open(Path(sys.argv[1]))
-ledger = Ledger(store)
+ledger = store.ledger
 limits = BudgetLimits(daily_usd=Decimal(sys.argv[2]), monthly_usd=None, providers={})
 now = datetime.fromisoformat(sys.argv[3])
 print("ready", flush=True)
@@ -283,7 +283,7 @@ async def test_budget_holds_under_threads_and_a_second_process(
     ours = [r for r in results if isinstance(r, Reservation)]
     assert len(ours) + len(theirs) == 35
     assert len({r.id for r in ours} | set(theirs)) == 35
-    with store.transaction(immediate=False) as conn:
+    with store.db.transaction(write=False) as conn:
         held = [D(r[0]) for r in conn.execute("SELECT amount_usd FROM budget_reservations")]
     assert len(held) == 35
     assert ledger.spent(NOW - timedelta(hours=1)) + sum(held) <= limit
@@ -294,11 +294,11 @@ async def test_budget_holds_under_threads_and_a_second_process(
 
 def test_budget_notice_is_claimed_once_per_key_across_reopen(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        ledger = Ledger(store)
+        ledger = store.ledger
         assert ledger.claim_budget_notice("daily:2026-11-27") is True
         assert ledger.claim_budget_notice("daily:2026-11-27") is False
     with Store.open(tmp_path) as store:
-        ledger = Ledger(store)
+        ledger = store.ledger
         assert ledger.claim_budget_notice("daily:2026-11-27") is False
         assert ledger.claim_budget_notice("daily:2026-11-28") is True
         assert ledger.claim_budget_notice("monthly:2026-11") is True
@@ -306,34 +306,35 @@ def test_budget_notice_is_claimed_once_per_key_across_reopen(tmp_path: Path) -> 
 
 def test_routing_overrides_persist_across_reopen(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        ledger = Ledger(store)
-        assert ledger.routes() == {}
-        ledger.set_route("rca", ["openai/gpt-5.4", "ollama/gemma4:27b"])
-        ledger.set_route("triage", ["ollama/gemma4:27b"])
-        ledger.set_route("rca", ["anthropic/claude-opus-4-6"])
+        routes = store.routes
+        assert routes.all() == {}
+        routes.set("rca", ["openai/gpt-5.4", "ollama/gemma4:27b"])
+        routes.set("triage", ["ollama/gemma4:27b"])
+        routes.set("rca", ["anthropic/claude-opus-4-6"])
     with Store.open(tmp_path) as store:
-        ledger = Ledger(store)
-        assert ledger.routes() == {
+        routes = store.routes
+        assert routes.all() == {
             "rca": ["anthropic/claude-opus-4-6"],
             "triage": ["ollama/gemma4:27b"],
         }
-        assert ledger.reset_route("rca") is True
-        assert ledger.reset_route("rca") is False
+        assert routes.reset("rca") is True
+        assert routes.reset("rca") is False
     with Store.open(tmp_path) as store:
-        assert Ledger(store).routes() == {"triage": ["ollama/gemma4:27b"]}
+        assert store.routes.all() == {"triage": ["ollama/gemma4:27b"]}
 
 
-def test_set_route_rejects_empty_or_malformed_refs(ledger: Ledger) -> None:
-    with pytest.raises(ValueError, match="at least one model"):
-        ledger.set_route("rca", [])
-    with pytest.raises(ValueError, match="not a model reference"):
-        ledger.set_route("rca", ["gpt-5.4"])
-    assert ledger.routes() == {}
+def test_set_route_rejects_empty_or_malformed_refs(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        with pytest.raises(ValueError, match="at least one model"):
+            store.routes.set("rca", [])
+        with pytest.raises(ValueError, match="not a model reference"):
+            store.routes.set("rca", ["gpt-5.4"])
+        assert store.routes.all() == {}
 
 
 def test_a_version_1_database_gains_the_ledger_tables(tmp_path: Path) -> None:
-    from daemon.store import DB_NAME
-    from daemon.store_schema import _MIGRATIONS
+    from daemon.store.database import DB_NAME
+    from daemon.store.schema import _MIGRATIONS
 
     tmp_path.mkdir(exist_ok=True)
     conn = sqlite3.connect(tmp_path / DB_NAME)
@@ -341,6 +342,6 @@ def test_a_version_1_database_gains_the_ledger_tables(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with Store.open(tmp_path) as store:
-        ledger = Ledger(store)
+        ledger = store.ledger
         ledger.record(row())
         assert [r.cost_usd for r in ledger.calls(NOW - timedelta(hours=1))] == [D("0.0236")]

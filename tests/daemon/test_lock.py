@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import StateError
-from daemon.lock import StateLock
+from daemon.store.lock import StateLock
 
 
 def test_second_lock_on_the_same_state_dir_names_the_holder(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
 
 def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
     code = (
-        "import os, sys; from pathlib import Path; from daemon.lock import StateLock; "
+        "import os, sys; from pathlib import Path; from daemon.store.lock import StateLock; "
         f"StateLock(Path({str(tmp_path)!r})).acquire(); os.kill(os.getpid(), 9)"
     )
     proc = subprocess.run([sys.executable, "-c", code], check=False)

@@ -247,7 +247,7 @@ def test_tracebacks_are_masked() -> None:
     try:
         raise RuntimeError(f"connect failed: postgres://app:{AWS_SECRET}@db/app")
     except RuntimeError:
-        logging.getLogger("daemon.store").exception("store failed")
+        logging.getLogger("daemon.store.database").exception("store failed")
     (line,) = _json_lines(out)
     assert "RuntimeError" in line["exception"]
     assert AWS_SECRET not in out.getvalue()

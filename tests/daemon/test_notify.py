@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 import structlog
 
-from daemon.config import DeliverySettings, NotifyTarget
-from daemon.models import EngineState, Incident, IncidentEvent, Severity, fingerprint
-from daemon.notify import Notifier, mask_url, retry_delay, route, route_message
-from daemon.render import Message, render_event
+from daemon.config.settings import DeliverySettings, NotifyTarget
+from daemon.models import EngineState, Incident, IncidentEvent, Message, Severity, fingerprint
+from daemon.notify.channels import mask_url
+from daemon.notify.delivery import Notifier, retry_delay
+from daemon.notify.render import render_event
+from daemon.notify.routing import route, route_message
 from daemon.secrets import resolve
-from daemon.store import DB_NAME, OutboxItem, Store
+from daemon.store import Store
+from daemon.store.database import DB_NAME
+from daemon.store.outbox import OutboxItem
 from tests.daemon.conftest import SmtpSink, WebhookReceiver
 
 T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
@@ -90,11 +94,13 @@ def commit(store: Store, targets: list[NotifyTarget], *events: IncidentEvent) ->
         id=42, fingerprint=fingerprint("api"), check="api", severity=Severity.HIGH, opened_at=T0
     )
     items = route(list(events), targets, {"api": ["prod"]})
-    store.commit_cycle([], EngineState(incidents={42: opened}), list(events), [], items, now=T0)
+    store.incidents.commit_cycle(
+        [], EngineState(incidents={42: opened}), list(events), [], items, now=T0
+    )
 
 
 def rows(store: Store) -> list[tuple[str, int, str | None, str]]:
-    conn = store._conn
+    conn = store.db._conn
     assert conn is not None
     found = conn.execute("SELECT target, attempts, last_error, status FROM outbox ORDER BY id")
     return [tuple(r) for r in found]
@@ -188,12 +194,12 @@ async def test_failing_receiver_is_retried_with_backoff_then_delivered(
     (row,) = rows(store)
     assert row[:2] == ("hook", 1)
     assert row[2] == f"json://127.0.0.1:{webhook_receiver.port}/... returned failure"
-    assert store.next_due_at() == T0 + timedelta(seconds=10)
+    assert store.outbox.next_due_at() == T0 + timedelta(seconds=10)
     clock.advance(seconds=9)
     assert (await n.deliver_due()).retried == 0  # not due yet: nothing attempted
     clock.advance(seconds=1)
     assert (await n.deliver_due()).retried == 1
-    assert store.next_due_at() == T0 + timedelta(seconds=30)  # 10 s, then 20 s
+    assert store.outbox.next_due_at() == T0 + timedelta(seconds=30)  # 10 s, then 20 s
     clock.advance(seconds=20)
     assert (await n.deliver_due()).delivered == 1
     assert [r.status for r in webhook_receiver.requests] == [500, 500, 200]
@@ -235,7 +241,7 @@ async def test_one_failing_target_does_not_block_others(
     by_target = {(t, e) for t, _, e, _ in rows(store)}
     assert ("down", "json://127.0.0.1:9/... returned failure") in by_target
     assert any(t == "slow" and e and "timed out" in e for t, e in by_target)
-    assert len(store.due_outbox(clock() + timedelta(seconds=10), 10)) == 4
+    assert len(store.outbox.due(clock() + timedelta(seconds=10), 10)) == 4
 
 
 async def test_secret_url_is_resolved_from_the_environment(
@@ -313,19 +319,19 @@ async def test_delivered_rows_are_not_sent_again_after_restart(
 async def test_a_removed_target_fails_its_rows(store: Store, clock: Clock) -> None:
     commit(store, [target("gone")], event())
     n = notifier(store, [target("gone")], clock)
-    n.update_targets([])
+    n.apply([], DeliverySettings())
     assert (await n.deliver_due()).failed == 1
     assert rows(store)[0][2:] == ("target 'gone' is no longer configured", "failed")
 
 
-async def test_update_targets_uses_the_new_url(
+async def test_a_reload_uses_the_new_url(
     store: Store, clock: Clock, make_webhook_receiver: Callable[[], WebhookReceiver]
 ) -> None:
     old, new = make_webhook_receiver(), make_webhook_receiver()
     n = notifier(store, [target("hook", old.url())], clock)
     commit(store, [target("hook")], event())
     assert (await n.deliver_due()).delivered == 1
-    n.update_targets([target("hook", new.url())])
+    n.apply([target("hook", new.url())], DeliverySettings())
     commit(store, [target("hook")], event("reminder"))
     assert (await n.deliver_due()).delivered == 1
     assert (len(old.messages), len(new.messages)) == (1, 1)
@@ -348,7 +354,7 @@ async def test_send_test_reports_each_target(
     assert outcomes[1].error == "json://127.0.0.1:9/... returned failure"
     assert outcomes[2].error == "target bogus: apprise cannot use its URL (scheme 'nope')"
     assert webhook_receiver.messages[0]["title"] == "[TEST] watchkeeper → good"
-    assert store.outbox_counts() == {"pending": 0, "delivered": 0, "failed": 0}
+    assert store.outbox.counts() == {"pending": 0, "delivered": 0, "failed": 0}
 
 
 async def test_send_test_to_one_target_or_an_unknown_one(

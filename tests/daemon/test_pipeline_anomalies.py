@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.baselines import Anomaly
-from daemon.config import load_settings
+from daemon.config.load import load_settings
+from daemon.engine.baselines import Anomaly
+from daemon.engine.pipeline import Pipeline
 from daemon.models import CheckResult
-from daemon.pipeline import Pipeline
 
 T = datetime(2026, 11, 27, 12, tzinfo=UTC)
 

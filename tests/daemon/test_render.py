@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.models import IncidentEvent, Severity, fingerprint
-from daemon.render import render_event, render_test
+from daemon.notify.render import render_event, render_test
 
 OPENED = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
 EVIDENCE = "GET http://cache.internal:8080/health returned 503 in 41 ms; expected 200"

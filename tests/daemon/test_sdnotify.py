@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sdnotify import SdNotifier
+from daemon.service.sdnotify import SdNotifier
 
 
 class Listener:
@@ -120,10 +120,10 @@ def test_send_failure_never_raises_and_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     notifier = SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
-    with caplog.at_level(logging.WARNING, logger="daemon.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="daemon.service.sdnotify"):
         assert notifier.ready() is False
         assert notifier.watchdog() is False
-    warnings = [r for r in caplog.records if r.name == "daemon.sdnotify"]
+    warnings = [r for r in caplog.records if r.name == "daemon.service.sdnotify"]
     assert len(warnings) == 1
     assert "nobody-listens" in warnings[0].getMessage()
     notifier.close()
@@ -131,7 +131,7 @@ def test_send_failure_never_raises_and_warns_once(
 
 def test_unsupported_address_is_a_warned_no_op(caplog: pytest.LogCaptureFixture) -> None:
     notifier = SdNotifier({"NOTIFY_SOCKET": "vsock:2:1234"})
-    with caplog.at_level(logging.WARNING, logger="daemon.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="daemon.service.sdnotify"):
         assert notifier.ready() is False
     assert "unsupported" in caplog.text
 

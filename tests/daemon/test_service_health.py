@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import load_settings
-from daemon.sdnotify import SdNotifier
-from daemon.service import HEARTBEAT_S, Service
+from daemon.config.load import load_settings
+from daemon.service.daemon import HEARTBEAT_S, Service
+from daemon.service.sdnotify import SdNotifier
 
 
 class _Scheduler:

@@ -24,7 +24,10 @@ from daemon.models import (
     Status,
     fingerprint,
 )
-from daemon.store import DB_NAME, SCHEMA_VERSION, OutboxItem, Store
+from daemon.store import Store
+from daemon.store.database import DB_NAME
+from daemon.store.outbox import OutboxItem
+from daemon.store.schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
@@ -96,7 +99,7 @@ def test_open_creates_private_dir_and_current_schema(tmp_path: Path) -> None:
 
 
 def test_connection_is_durable_and_enforces_foreign_keys(store: Store) -> None:
-    conn = store._conn
+    conn = store.db._conn
     assert conn is not None
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -106,16 +109,16 @@ def test_connection_is_durable_and_enforces_foreign_keys(store: Store) -> None:
 def test_reopening_keeps_everything(tmp_path: Path) -> None:
     state = EngineState(incidents={1: incident(1)}, next_incident_id=2)
     with Store.open(tmp_path) as store:
-        store.commit_cycle(
+        store.incidents.commit_cycle(
             [result("api", T0)], state, [event(1)], [], [item(event_index=0)], now=T0
         )
-        store.enqueue([item(title="report")], now=T0)
+        store.outbox.enqueue([item(title="report")], now=T0)
     with Store.open(tmp_path) as store:
-        assert store.load_engine_state() == state
-        assert store.last_results() == {"api": [result("api", T0)]}
-        assert store.list_incidents(include_resolved=False) == [incident(1)]
-        assert store.get_incident(1) == (incident(1), [event(1)])
-        assert [r.title for r in store.due_outbox(T0, 10)] == ["t", "report"]
+        assert store.incidents.engine_state() == state
+        assert store.results.latest() == {"api": [result("api", T0)]}
+        assert store.incidents.recent(include_resolved=False) == [incident(1)]
+        assert store.incidents.get(1) == (incident(1), [event(1)])
+        assert [r.title for r in store.outbox.due(T0, 10)] == ["t", "report"]
 
 
 def test_opening_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -134,104 +137,108 @@ def test_opening_a_file_that_is_not_a_database_fails_clearly(tmp_path: Path) -> 
 
 
 def test_empty_store_has_default_engine_state(store: Store) -> None:
-    assert store.load_engine_state() == EngineState()
-    assert store.last_results() == {}
-    assert store.get_incident(1) is None
+    assert store.incidents.engine_state() == EngineState()
+    assert store.results.latest() == {}
+    assert store.incidents.get(1) is None
 
 
 def test_commit_cycle_is_all_or_nothing(store: Store) -> None:
     state = EngineState(incidents={1: incident(1)}, next_incident_id=2)
     with pytest.raises(IndexError):
-        store.commit_cycle([result("api", T0)], state, [event(1)], [], [item(event_index=3)])
-    assert store.last_results() == {}
-    assert store.load_engine_state() == EngineState()
-    assert store.list_incidents(include_resolved=True) == []
-    assert store.outbox_counts()["pending"] == 0
+        store.incidents.commit_cycle(
+            [result("api", T0)], state, [event(1)], [], [item(event_index=3)]
+        )
+    assert store.results.latest() == {}
+    assert store.incidents.engine_state() == EngineState()
+    assert store.incidents.recent(include_resolved=True) == []
+    assert store.outbox.counts()["pending"] == 0
 
 
 def test_commit_cycle_links_outbox_rows_to_their_events(store: Store) -> None:
     state = EngineState(incidents={1: incident(1), 2: incident(2, "db")}, next_incident_id=3)
     events = [event(1), event(2, check="db")]
-    store.commit_cycle([], state, events, [], [item(event_index=1), item()], now=T0)
-    rows = store.due_outbox(T0, 10)
+    store.incidents.commit_cycle([], state, events, [], [item(event_index=1), item()], now=T0)
+    rows = store.outbox.due(T0, 10)
     assert [(r.incident_id, r.event_id is not None) for r in rows] == [(2, True), (None, False)]
 
 
 def test_resolved_incidents_are_updated_in_place(store: Store) -> None:
-    store.commit_cycle([], EngineState(incidents={1: incident(1)}), [event(1)], [], [])
+    store.incidents.commit_cycle([], EngineState(incidents={1: incident(1)}), [event(1)], [], [])
     done = incident(1, status="resolved", resolved_at=T0 + timedelta(minutes=14))
-    store.commit_cycle([], EngineState(), [event(1, "resolved")], [done], [])
-    assert store.list_incidents(include_resolved=False) == []
-    assert store.list_incidents(include_resolved=True) == [done]
-    found = store.get_incident(1)
+    store.incidents.commit_cycle([], EngineState(), [event(1, "resolved")], [done], [])
+    assert store.incidents.recent(include_resolved=False) == []
+    assert store.incidents.recent(include_resolved=True) == [done]
+    found = store.incidents.get(1)
     assert found is not None
     assert [e.kind for e in found[1]] == ["opened", "resolved"]
 
 
 def test_list_incidents_is_newest_first_and_limited(store: Store) -> None:
     open_ = {i: incident(i, at=T0 + timedelta(hours=i)) for i in (1, 2, 3)}
-    store.commit_cycle([], EngineState(incidents=open_), [], [], [])
-    assert [i.id for i in store.list_incidents(include_resolved=False)] == [3, 2, 1]
-    assert [i.id for i in store.list_incidents(include_resolved=False, limit=2)] == [3, 2]
+    store.incidents.commit_cycle([], EngineState(incidents=open_), [], [], [])
+    assert [i.id for i in store.incidents.recent(include_resolved=False)] == [3, 2, 1]
+    assert [i.id for i in store.incidents.recent(include_resolved=False, limit=2)] == [3, 2]
 
 
 def test_last_results_is_the_latest_run_of_each_check(store: Store) -> None:
     later = T0 + timedelta(minutes=1)
     first = [result("api", T0), result("pods", T0, subject="a")]
     second = [result("pods", later, subject="a"), result("pods", later, "ok", subject="b")]
-    store.commit_cycle(first, EngineState(), [], [], [])
-    store.commit_cycle(second, EngineState(), [], [], [])
-    assert store.last_results() == {"api": [result("api", T0)], "pods": second}
-    assert store.recent_results("pods", 2) == [second[1], second[0]]
+    store.incidents.commit_cycle(first, EngineState(), [], [], [])
+    store.incidents.commit_cycle(second, EngineState(), [], [], [])
+    assert store.results.latest() == {"api": [result("api", T0)], "pods": second}
+    assert store.results.recent("pods", 2) == [second[1], second[0]]
 
 
 def test_outbox_lifecycle(store: Store) -> None:
-    (row_id,) = store.enqueue([item()], now=T0)
-    assert [r.id for r in store.due_outbox(T0, 10)] == [row_id]
-    store.mark_retry(
+    (row_id,) = store.outbox.enqueue([item()], now=T0)
+    assert [r.id for r in store.outbox.due(T0, 10)] == [row_id]
+    store.outbox.mark_retry(
         row_id, T0, "json://127.0.0.1:9/... returned failure", T0 + timedelta(seconds=15)
     )
-    assert store.due_outbox(T0 + timedelta(seconds=14), 10) == []
-    assert store.next_due_at() == T0 + timedelta(seconds=15)
-    (row,) = store.due_outbox(T0 + timedelta(seconds=15), 10)
+    assert store.outbox.due(T0 + timedelta(seconds=14), 10) == []
+    assert store.outbox.next_due_at() == T0 + timedelta(seconds=15)
+    (row,) = store.outbox.due(T0 + timedelta(seconds=15), 10)
     assert (row.attempts, row.last_error) == (1, "json://127.0.0.1:9/... returned failure")
-    store.mark_delivered(row_id, T0 + timedelta(seconds=16))
-    store.mark_failed(row_id, T0, "ignored: the row is no longer pending")
-    assert store.outbox_counts() == {"pending": 0, "delivered": 1, "failed": 0}
-    assert store.next_due_at() is None
-    (failing,) = store.enqueue([item()], now=T0)
-    store.mark_failed(failing, T0, "too old")
-    assert store.outbox_counts() == {"pending": 0, "delivered": 1, "failed": 1}
+    store.outbox.mark_delivered(row_id, T0 + timedelta(seconds=16))
+    store.outbox.mark_failed(row_id, T0, "ignored: the row is no longer pending")
+    assert store.outbox.counts() == {"pending": 0, "delivered": 1, "failed": 0}
+    assert store.outbox.next_due_at() is None
+    (failing,) = store.outbox.enqueue([item()], now=T0)
+    store.outbox.mark_failed(failing, T0, "too old")
+    assert store.outbox.counts() == {"pending": 0, "delivered": 1, "failed": 1}
 
 
 def test_enqueue_rejects_event_index(store: Store) -> None:
     with pytest.raises(ValueError, match="event_index"):
-        store.enqueue([item(event_index=0)])
+        store.outbox.enqueue([item(event_index=0)])
 
 
 def test_defer_moves_pending_rows_without_counting_an_attempt(store: Store) -> None:
-    ids = store.enqueue([item(), item()], now=T0)
-    store.defer(ids, T0 + timedelta(minutes=1))
-    assert store.due_outbox(T0, 10) == []
-    assert [r.attempts for r in store.due_outbox(T0 + timedelta(minutes=1), 10)] == [0, 0]
+    ids = store.outbox.enqueue([item(), item()], now=T0)
+    store.outbox.defer(ids, T0 + timedelta(minutes=1))
+    assert store.outbox.due(T0, 10) == []
+    assert [r.attempts for r in store.outbox.due(T0 + timedelta(minutes=1), 10)] == [0, 0]
 
 
 def test_prune_keeps_open_incidents_and_pending_rows(store: Store) -> None:
     old, new = T0 - timedelta(days=30), T0
     state = EngineState(incidents={1: incident(1, at=old)})
-    store.commit_cycle([result("api", old), result("api", new)], state, [event(1, at=old)], [], [])
-    pending, delivered = store.enqueue([item(), item()], now=old)
-    store.mark_delivered(delivered, old)
+    store.incidents.commit_cycle(
+        [result("api", old), result("api", new)], state, [event(1, at=old)], [], []
+    )
+    pending, delivered = store.outbox.enqueue([item(), item()], now=old)
+    store.outbox.mark_delivered(delivered, old)
     assert store.prune(T0 - timedelta(days=14)) == 2  # one result, one delivered row
-    assert store.recent_results("api", 10) == [result("api", new)]
-    assert store.list_incidents(include_resolved=False) == [incident(1, at=old)]
-    assert [r.id for r in store.due_outbox(T0, 10)] == [pending]
+    assert store.results.recent("api", 10) == [result("api", new)]
+    assert store.incidents.recent(include_resolved=False) == [incident(1, at=old)]
+    assert [r.id for r in store.outbox.due(T0, 10)] == [pending]
 
 
 def test_concurrent_writers_from_threads(store: Store) -> None:
     def work(n: int) -> None:
         for i in range(20):
-            store.commit_cycle(
+            store.incidents.commit_cycle(
                 [result(f"c{n}", T0 + timedelta(seconds=i))], EngineState(), [], [], []
             )
 
@@ -240,7 +247,7 @@ def test_concurrent_writers_from_threads(store: Store) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sum(len(store.recent_results(f"c{n}", 100)) for n in range(8)) == 160
+    assert sum(len(store.results.recent(f"c{n}", 100)) for n in range(8)) == 160
 
 
 _CYCLES = r"""
@@ -249,10 +256,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from daemon.models import CheckResult, EngineState, Incident, IncidentEvent, Severity
-from daemon.store import OutboxItem, Store
+from daemon.store import Store
+from daemon.store.outbox import OutboxItem
 
 store = Store.open(Path(sys.argv[1]))
-n = store.load_engine_state().next_incident_id
+n = store.incidents.engine_state().next_incident_id
 base = datetime(2026, 1, 1, tzinfo=UTC)
 while True:
     at = base + timedelta(seconds=n)
@@ -264,8 +272,9 @@ while True:
     opened = Incident(id=n, fingerprint=str(n), check="c0", severity=Severity.HIGH, opened_at=at)
     event = IncidentEvent(incident_id=n, kind="opened", at=at, check="c0",
                           severity=Severity.HIGH, evidence=f"cycle {n}", opened_at=at)
-    store.commit_cycle(results, EngineState(incidents={n: opened}, next_incident_id=n + 1),
-                       [event], [], [OutboxItem("ops", f"cycle {n}", "b", "failure", 0)])
+    state = EngineState(incidents={n: opened}, next_incident_id=n + 1)
+    store.incidents.commit_cycle(results, state, [event], [],
+                                 [OutboxItem("ops", f"cycle {n}", "b", "failure", 0)])
     print(n, flush=True)
     n += 1
 """
@@ -319,4 +328,4 @@ def test_kill_9_leaves_only_complete_cycles(tmp_path: Path) -> None:
         printed = _kill_mid_cycle(tmp_path, rng)
         _assert_complete_cycles(tmp_path, printed)
     with Store.open(tmp_path) as store:  # and the store still opens cleanly afterwards
-        assert store.outbox_counts()["pending"] >= 10
+        assert store.outbox.counts()["pending"] >= 10

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.models import Severity
-from daemon.store import FindingState, SweepRunRecord, TrackedFinding
-from daemon.sweep_diff import Changes
-from daemon.sweep_reports import (
+from daemon.store.sweeps import FindingState, SweepRunRecord, TrackedFinding
+from daemon.sweeps.diff import Changes
+from daemon.sweeps.reports import (
     MAX_LISTED,
     notification,
     report_json,

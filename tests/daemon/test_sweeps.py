@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.ai import AI
-from daemon.config import Settings, load_settings
+from daemon.ai.runner import AI
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.errors import ConfigError
-from daemon.ledger import Ledger
 from daemon.models import Finding, Severity
 from daemon.store import Store
-from daemon.sweeps import SweepError, SweepRun, run_sweep
+from daemon.sweeps.runner import SweepError, SweepRun, run_sweep
 from jobs.base import CheckContext
 from jobs.sweeps.base import CollectError
 from tests.jobs.sweeps.fake_rules import (
@@ -82,7 +82,7 @@ def states(run: SweepRun) -> dict[str, str]:
 
 
 def outbox(store: Store) -> list[str]:
-    return [row.body for row in store.due_outbox(NOW + timedelta(days=30))]
+    return [row.body for row in store.outbox.due(NOW + timedelta(days=30))]
 
 
 # -- rules: failures, scope, globs ---------------------------------------------------------------
@@ -298,7 +298,7 @@ reason = "bastion, accepted by security (SEC-12)"
 async def test_a_muted_finding_is_counted_but_never_told_until_the_mute_expires(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client: httpx.AsyncClient
 ) -> None:
-    from daemon.sweep_reports import report_json
+    from daemon.sweeps.reports import report_json
 
     settings = settings_for(tmp_path, TARGET + SWEEP + MUTE)
     use(
@@ -382,7 +382,7 @@ async def test_the_message_goes_to_the_named_targets_with_the_report_attached(
     use(monkeypatch, FakeRule(meta("aws.sg.open"), [finding("aws.sg.open", SG + "1")]))
     with Store.open(settings.daemon.state_dir) as store:
         run = await sweep(settings, store, client)
-        [row] = store.due_outbox(NOW + timedelta(days=1))
+        [row] = store.outbox.due(NOW + timedelta(days=1))
     report = run.record.detail["reports"]["md"]
     assert (row.target, row.attach) == ("security-team", report)
     assert f"Full report: {report}" in row.body
@@ -418,11 +418,11 @@ async def test_the_run_is_stored_and_read_back(
 ) -> None:
     use(monkeypatch, FakeRule(meta("aws.sg.open"), [finding("aws.sg.open", SG + "1")]))
     run = await sweep(settings, store, client)
-    stored = store.last_sweep_run("nightly")
+    stored = store.sweeps.last_run("nightly")
     assert stored is not None
     assert stored == run.record  # detail is left out of ==
     assert stored.detail["reports"] == run.record.detail["reports"]
-    assert [r.id for r in store.latest_sweep_runs()] == [run.record.id]
+    assert [r.id for r in store.sweeps.latest_runs()] == [run.record.id]
 
 
 # -- the model summary ---------------------------------------------------------------------------
@@ -457,9 +457,9 @@ async def test_a_local_model_prioritises_what_is_new_with_its_cost_line(
     with FakeOllama(reply=reply, prompt_eval_count=900, eval_count=40) as fake:
         settings = ai_settings(tmp_path, fake.url)
         with Store.open(settings.daemon.state_dir) as store:
-            ai = AI(settings, Ledger(store), client, now=lambda: NOW)
+            ai = AI(settings, store, client, now=lambda: NOW)
             run = await sweep(settings, store, client, ai=ai)
-            ledger = Ledger(store).calls(NOW - timedelta(days=1))
+            ledger = store.ledger.calls(NOW - timedelta(days=1))
         [body] = fake.bodies()
     assert run.message is not None
     assert run.message.body.startswith(
@@ -485,7 +485,7 @@ async def test_without_a_reachable_model_the_report_goes_out_labelled(
     use(monkeypatch, FakeRule(meta("aws.sg.open"), [finding("aws.sg.open", SG + "1")]))
     settings = ai_settings(tmp_path, closed_port_url())
     with Store.open(settings.daemon.state_dir) as store:
-        ai = AI(settings, Ledger(store), client, now=lambda: NOW)
+        ai = AI(settings, store, client, now=lambda: NOW)
         run = await sweep(settings, store, client, ai=ai)
     assert run.message is not None
     first = run.message.body.splitlines()[0]
@@ -511,7 +511,7 @@ async def test_nothing_new_means_no_model_call(
     with FakeOllama(reply="Fix it.") as fake:
         settings = ai_settings(tmp_path, fake.url)
         with Store.open(settings.daemon.state_dir) as store:
-            ai = AI(settings, Ledger(store), client, now=lambda: NOW)
+            ai = AI(settings, store, client, now=lambda: NOW)
             await sweep(settings, store, client, ai=ai)
             rule.findings = []
             resolved = await sweep(settings, store, client, NOW + timedelta(days=1), ai=ai)
@@ -572,8 +572,8 @@ def test_a_sweep_needs_only_its_name_kind_and_a_scope(tmp_path: Path) -> None:
 
 
 def test_mute_until_is_inclusive() -> None:
-    from daemon.sweep_diff import mute_for
-    from daemon.sweepconfig import MuteEntry
+    from daemon.config.sweeps import MuteEntry
+    from daemon.sweeps.diff import mute_for
 
     entry = MuteEntry(rule="aws.*", resource="arn:*", until=date(2026, 11, 27), reason="ok")
     f: Finding = finding("aws.sg.open", SG + "1")
@@ -587,7 +587,7 @@ def test_mute_until_is_inclusive() -> None:
 async def test_the_daemon_schedules_each_enabled_sweep_on_its_cron(tmp_path: Path) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from daemon.service import Service
+    from daemon.service.daemon import Service
 
     text = (
         SWEEP + 'cron = "30 3 * * 1"\n' + SWEEP.replace('"nightly"', '"off"') + "enabled = false\n"
@@ -632,7 +632,7 @@ async def test_a_cloud_model_gets_the_findings_redacted_and_the_cost_is_itemised
         )
         settings = settings_for(tmp_path, models + TARGET + SWEEP)
         with Store.open(settings.daemon.state_dir) as store:
-            ai = AI(settings, Ledger(store), client, now=lambda: NOW)
+            ai = AI(settings, store, client, now=lambda: NOW)
             run = await sweep(settings, store, client, ai=ai)
         sent = b"".join(r.body for r in fake.requests)
     assert leaked.encode() not in sent
@@ -646,9 +646,9 @@ async def test_a_cloud_model_gets_the_findings_redacted_and_the_cost_is_itemised
 
 
 def test_the_prompt_keeps_to_its_budget_most_severe_first() -> None:
-    from daemon.store import SweepRunRecord, TrackedFinding
-    from daemon.sweep_diff import Changes
-    from daemon.sweep_summary import PROMPT_CHARS, summary_request
+    from daemon.store.sweeps import SweepRunRecord, TrackedFinding
+    from daemon.sweeps.diff import Changes
+    from daemon.sweeps.summary import PROMPT_CHARS, summary_request
 
     low = [
         TrackedFinding(

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from daemon.engine.triage import TriageIncident, TriageOutput, apply, deterministic, view
 from daemon.models import IncidentEvent, Severity
-from daemon.triage import TriageIncident, TriageOutput, apply, deterministic, view
 
 T = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 INJECTION = (

@@ -18,16 +18,21 @@ import httpx
 import pytest
 import structlog
 
-import daemon.webhook
-from daemon.config import DeliverySettings, NotifyTarget, load_settings
+import daemon.notify.webhook
+from daemon.config.load import load_settings
+from daemon.config.settings import DeliverySettings, NotifyTarget
 from daemon.errors import ConfigError
-from daemon.models import EngineState, Incident, IncidentEvent, Severity, fingerprint
-from daemon.notify import Notifier, route, route_message
-from daemon.render import Message, event_payload, render_event
+from daemon.models import EngineState, Incident, IncidentEvent, Message, Severity, fingerprint
+from daemon.notify.delivery import Notifier
+from daemon.notify.payload import event_payload
+from daemon.notify.render import render_event
+from daemon.notify.routing import route, route_message
+from daemon.notify.webhook import build_request, signature
 from daemon.secrets import resolve
-from daemon.store import DB_NAME, OutboxItem, Store
-from daemon.store_schema import _MIGRATIONS
-from daemon.webhook import build_request, signature
+from daemon.store import Store
+from daemon.store.database import DB_NAME
+from daemon.store.outbox import OutboxItem
+from daemon.store.schema import _MIGRATIONS
 from tests.daemon.conftest import ReceivedRequest, WebhookReceiver
 
 T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
@@ -91,19 +96,21 @@ def commit(store: Store, targets: list[NotifyTarget], *events: IncidentEvent) ->
         id=42, fingerprint=fingerprint("api"), check="api", severity=Severity.HIGH, opened_at=T0
     )
     items = route(list(events), targets, {"api": ["prod"]})
-    store.commit_cycle([], EngineState(incidents={42: opened}), list(events), [], items, now=T0)
+    store.incidents.commit_cycle(
+        [], EngineState(incidents={42: opened}), list(events), [], items, now=T0
+    )
 
 
 def outbox(store: Store) -> list[tuple[int, str, int, str | None, str]]:
-    conn = store._conn
+    conn = store.db._conn
     assert conn is not None
     found = conn.execute("SELECT id, target, attempts, last_error, status FROM outbox ORDER BY id")
     return [tuple(r) for r in found]
 
 
 def documented_verify(now: datetime) -> Callable[..., bool]:
-    """The verifier from daemon.webhook's docstring, verbatim, with its clock set to `now`."""
-    doc = daemon.webhook.__doc__ or ""
+    """The verifier from the webhook module's docstring, verbatim, its clock set to `now`."""
+    doc = daemon.notify.webhook.__doc__ or ""
     code = textwrap.dedent(doc[doc.index("    import hashlib, hmac, time") :])
     namespace: dict[str, Any] = {}
     exec(code, namespace)
@@ -295,7 +302,7 @@ async def test_an_error_status_is_retried_with_backoff_then_delivered(
     assert outbox(store) == [
         (1, "hook", 1, f"http://127.0.0.1:{port}/... answered HTTP {status}", "pending")
     ]
-    assert store.next_due_at() == T0 + timedelta(seconds=10)
+    assert store.outbox.next_due_at() == T0 + timedelta(seconds=10)
     clock.advance(seconds=10)
     assert (await n.deliver_due()).delivered == 1
     assert [r.status for r in webhook_receiver.requests] == [status, 200]
@@ -438,7 +445,7 @@ async def test_rows_queued_before_payloads_existed_are_sent_as_messages(
     conn.close()
     targets = [hook("hook", webhook_receiver.url(scheme="http"))]
     with Store.open(tmp_path) as store:
-        (row,) = store.due_outbox(T0, 10)
+        (row,) = store.outbox.due(T0, 10)
         assert row.payload is None
         assert (await notifier(store, targets, clock).deliver_due()).delivered == 1
     (payload,) = webhook_receiver.messages
@@ -557,7 +564,9 @@ async def test_enqueued_report_goes_to_a_webhook_as_a_message(
     store: Store, clock: Clock, webhook_receiver: WebhookReceiver
 ) -> None:
     targets = [hook("hook", webhook_receiver.url(scheme="http"))]
-    store.enqueue(route_message(Message("Daily", "all fine", "info"), targets, "report"), now=T0)
+    store.outbox.enqueue(
+        route_message(Message("Daily", "all fine", "info"), targets, "report"), now=T0
+    )
     assert (await notifier(store, targets, clock).deliver_due()).delivered == 1
     (payload,) = webhook_receiver.messages
     assert (payload["schema"], payload["event"]) == ("watchkeeper.message/1", "report")

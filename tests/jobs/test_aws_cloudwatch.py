@@ -10,8 +10,8 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from daemon.models import CheckResult
-from jobs._aws import retry_attempts
-from jobs.aws_cloudwatch import CloudWatchCheck
+from jobs.aws.api import retry_attempts
+from jobs.aws.cloudwatch import CloudWatchCheck
 from jobs.base import CheckContext
 from tests.jobs.aws_fixtures import (
     Aws,
@@ -347,7 +347,7 @@ async def test_missing_boto3_is_an_error_with_the_install_command(
 
 def test_importing_the_aws_check_modules_does_not_import_boto3() -> None:
     code = (
-        "import sys, jobs.aws_cloudwatch, jobs.aws_rds, jobs.aws_ecs\n"
+        "import sys, jobs.aws.cloudwatch, jobs.aws.rds, jobs.aws.ecs\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore'))\n"
         "print(loaded)\n"
     )

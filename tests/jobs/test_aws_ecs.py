@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from daemon.models import CheckResult
-from jobs.aws_ecs import EcsCheck
+from jobs.aws.ecs import EcsCheck
 from jobs.base import CheckContext
 from tests.jobs.aws_fixtures import Aws
 from tests.jobs.conftest import StartServer, assert_options_described

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from daemon.models import CheckResult
-from jobs.aws_rds import RdsCheck, status_verdict
+from jobs.aws.rds import RdsCheck, status_verdict
 from jobs.base import CheckContext
 from tests.jobs.aws_fixtures import Aws, minutes_ago, restricted_user
 from tests.jobs.conftest import assert_options_described

@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from daemon.models import CheckResult
-from jobs._k8s_metrics import parse_quantity
 from jobs.base import CheckContext
-from jobs.kubernetes import KubernetesCheck
+from jobs.kubernetes.check import KubernetesCheck
+from jobs.kubernetes.metrics import parse_quantity
 from tests.jobs.conftest import assert_options_described
 from tests.jobs.fake_k8s import (
     FakeCluster,
@@ -97,7 +97,7 @@ def test_every_option_is_described() -> None:
 
 def test_importing_the_check_does_not_import_the_kubernetes_client() -> None:
     code = (
-        "import sys, jobs.kubernetes as k;"
+        "import sys, jobs.kubernetes.check as k;"
         "k.KubernetesCheck.model_json_schema();"
         "k.KubernetesCheck.model_validate({'name': 'c', 'type': 'kubernetes'});"
         "print('kubernetes' in sys.modules)"

@@ -73,8 +73,8 @@ def make(
 
 def test_registry_points_at_this_module() -> None:
     assert provider_class("anthropic") is AnthropicProvider
-    assert AnthropicProvider.needs_key
-    assert AnthropicProvider.default_base_url == "https://api.anthropic.com"
+    assert AnthropicProvider.info.key_env == ("ANTHROPIC_API_KEY",)
+    assert AnthropicProvider.info.default_base_url == "https://api.anthropic.com"
 
 
 async def test_request_carries_key_version_system_and_messages(

@@ -74,7 +74,7 @@ def make(
 
 def test_registry_points_at_this_module() -> None:
     assert provider_class("cohere") is CohereProvider
-    assert CohereProvider.default_base_url == "https://api.cohere.com"
+    assert CohereProvider.info.default_base_url == "https://api.cohere.com"
 
 
 async def test_request_carries_bearer_key_and_system_as_first_message(

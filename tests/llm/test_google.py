@@ -88,7 +88,7 @@ def make(
 
 def test_registry_points_at_this_module() -> None:
     assert provider_class("google") is GoogleProvider
-    assert GoogleProvider.default_base_url == "https://generativelanguage.googleapis.com"
+    assert GoogleProvider.info.default_base_url == "https://generativelanguage.googleapis.com"
 
 
 # -- gemini_schema -----------------------------------------------------------------------------

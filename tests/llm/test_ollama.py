@@ -77,8 +77,9 @@ def closed_port() -> int:
 
 def test_registered_under_its_api() -> None:
     assert provider_class("ollama") is OllamaProvider
-    assert OllamaProvider.default_base_url == "http://127.0.0.1:11434"
-    assert OllamaProvider.needs_key is False
+    assert OllamaProvider.info.default_base_url == "http://127.0.0.1:11434"
+    assert OllamaProvider.info.key_env == ()
+    assert OllamaProvider.info.local is True
 
 
 async def test_request_shape(fake: FakeOllama, client: httpx.AsyncClient) -> None:

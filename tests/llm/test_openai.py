@@ -69,7 +69,7 @@ def provider(
 
 def test_registered_under_its_api() -> None:
     assert provider_class("openai") is OpenAIProvider
-    assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
+    assert OpenAIProvider.info.default_base_url == "https://api.openai.com/v1"
 
 
 async def test_request_shape(fake: FakeOpenAI, client: httpx.AsyncClient) -> None:
@@ -104,7 +104,7 @@ async def test_temperature_left_out_when_none(fake: FakeOpenAI, client: httpx.As
 
 
 def test_api_openai_com_gets_max_completion_tokens(client: httpx.AsyncClient) -> None:
-    cloud = provider(client, OpenAIProvider.default_base_url)
+    cloud = provider(client, OpenAIProvider.info.default_base_url)
     body = cloud.body("gpt-4.1", ModelRequest.ask("hi", max_output_tokens=300))
     assert cloud.url("gpt-4.1") == "https://api.openai.com/v1/chat/completions"
     assert body["max_completion_tokens"] == 300

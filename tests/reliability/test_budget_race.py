@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.ai import AI, AIResult
-from daemon.config import load_settings
-from daemon.ledger import Ledger
+from daemon.ai.runner import AI, AIResult
+from daemon.config.load import load_settings
 from daemon.llm.types import ModelRequest
-from daemon.render import Message
+from daemon.models import Message
 from daemon.store import Store
 from tests.llm.fake_anthropic import FakeAnthropic
 from tests.llm.server import Recorded, Scripted
@@ -56,9 +55,8 @@ import asyncio, json, os, sys, time
 from datetime import datetime
 from pathlib import Path
 import httpx
-from daemon.ai import AI, AIResult
-from daemon.config import load_settings
-from daemon.ledger import Ledger
+from daemon.ai.runner import AI, AIResult
+from daemon.config.load import load_settings
 from daemon.llm.types import ModelRequest
 from daemon.store import Store
 
@@ -69,7 +67,7 @@ async def main():
     now = datetime.fromisoformat(os.environ["RACE_NOW"])
     go = Path(sys.argv[2])
     async with httpx.AsyncClient() as client:
-        ai = AI(settings, Ledger(store), client, now=lambda: now, on_budget_notice=notices.append)
+        ai = AI(settings, store, client, now=lambda: now, on_budget_notice=notices.append)
         request = ModelRequest.ask("x" * 300, max_output_tokens=1000)
         print("ready", flush=True)
         while not go.exists():
@@ -151,7 +149,7 @@ daily_usd = {DAILY_USD}
             async with httpx.AsyncClient() as client:
                 ai = AI(
                     settings,
-                    Ledger(store),
+                    store,
                     client,
                     now=lambda: now,
                     on_budget_notice=notices.append,

@@ -27,7 +27,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from daemon.config import Settings, load_settings
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.errors import ConfigError
 from tests.reliability import ROOT, child_env, cli
 

@@ -23,10 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.ai import AI
-from daemon.config import load_settings
-from daemon.escalation import RcaOutput
-from daemon.ledger import Ledger
+from daemon.ai.runner import AI
+from daemon.config.load import load_settings
+from daemon.engine.rca import RcaOutput
 from daemon.llm.types import ModelRequest
 from daemon.store import Store
 from tests.daemon.conftest import WebhookReceiver
@@ -237,10 +236,10 @@ max_retries = 0
         settings = load_settings(path)
         store = Store.open(settings.daemon.state_dir)
         try:
-            ai = AI(settings, Ledger(store), client, now=lambda: NOW)
+            ai = AI(settings, store, client, now=lambda: NOW)
             models = [f"{provider}/{MODELS[provider]}", f"{fallback_name}/gemma4:27b"]
             result = await ai.run("rca", rca_request(), models=models, incident_id=42)
-            rows = Ledger(store).calls(datetime(2026, 1, 1, tzinfo=UTC))
+            rows = store.ledger.calls(datetime(2026, 1, 1, tzinfo=UTC))
         finally:
             store.close()
         sent = [r for r in server.requests if r.method == "POST"]

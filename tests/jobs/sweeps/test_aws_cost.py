@@ -21,9 +21,9 @@ from moto.core.utils import iso_8601_datetime_with_milliseconds
 
 from daemon.models import Finding, Severity
 from jobs.base import CheckContext
-from jobs.sweeps import aws_cost
+from jobs.sweeps.aws import cost as aws_cost
+from jobs.sweeps.aws.prices import DEFAULT_PRICES, price_table, savings_severity
 from jobs.sweeps.base import AwsScope, CollectError, SweepContext
-from jobs.sweeps.prices import DEFAULT_PRICES, price_table, savings_severity
 from tests.jobs.aws_fixtures import ACCOUNT, REGION, Aws, restricted_user
 
 pytest_plugins = ["tests.jobs.conftest_aws"]
@@ -547,7 +547,7 @@ def test_bad_price_overrides_say_what_is_wrong(overrides: dict[str, Any], messag
 
 def test_importing_the_rules_does_not_import_boto3() -> None:
     code = (
-        "import sys, jobs.sweeps.aws_cost as m; "
+        "import sys, jobs.sweeps.aws.cost as m; "
         "assert len(m.RULES) == 8; "
         "assert not {'boto3', 'botocore'} & set(sys.modules), 'boto3 imported'"
     )

@@ -1,4 +1,4 @@
-"""The network-exposure rules of jobs.sweeps.aws_security against moto: one failing and one
+"""The network-exposure rules of jobs.sweeps.aws.security against moto: one failing and one
 passing scenario per rule, the evidence they give, and how a denied dataset surfaces."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jobs.sweeps import aws_security as rules
+from jobs.sweeps.aws import security as rules
 from jobs.sweeps.base import AwsScope, CollectError, SweepContext
 from tests.jobs.aws_fixtures import ACCOUNT, REGION, Aws, restricted_user
 from tests.jobs.sweeps.aws_sweep_helpers import judge
@@ -362,7 +362,7 @@ def test_rule_ids_are_unique_and_every_rule_is_a_security_rule() -> None:
 
 def test_importing_the_rules_does_not_import_boto3() -> None:
     code = (
-        "import sys, jobs.sweeps.aws_security, jobs.sweeps.aws_security_account; "
+        "import sys, jobs.sweeps.aws.security, jobs.sweeps.aws.security_account; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

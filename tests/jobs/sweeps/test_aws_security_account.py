@@ -1,4 +1,4 @@
-"""The account and data rules of jobs.sweeps.aws_security_account against moto: one failing and
+"""The account and data rules of jobs.sweeps.aws.security_account against moto: one failing and
 one passing scenario per rule, with the evidence they give."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobs.sweeps import aws_security_account as rules
+from jobs.sweeps.aws import security_account as rules
 from jobs.sweeps.base import CollectError, SweepContext
 from tests.jobs.aws_fixtures import ACCOUNT, REGION, Aws, restricted_user
 from tests.jobs.sweeps.aws_sweep_helpers import judge, root_account

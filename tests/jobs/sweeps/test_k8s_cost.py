@@ -12,7 +12,7 @@ import pytest
 from daemon.models import Finding, Severity
 from jobs.base import CheckContext
 from jobs.sweeps.base import CollectError, KubernetesScope, SweepContext
-from jobs.sweeps.k8s_cost import RULES, Prices, Sample, right_size
+from jobs.sweeps.k8s.cost import RULES, Prices, Sample, right_size
 from tests.jobs.fake_k8s import (
     FakeCluster,
     FakeKubernetes,

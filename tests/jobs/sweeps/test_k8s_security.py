@@ -12,7 +12,7 @@ import pytest
 from daemon.models import Finding, Severity
 from jobs.base import CheckContext
 from jobs.sweeps.base import CollectError, KubernetesScope, SweepContext
-from jobs.sweeps.k8s_security import RULES
+from jobs.sweeps.k8s.security import RULES
 from tests.jobs.fake_k8s import (
     FakeCluster,
     FakeKubernetes,
@@ -93,8 +93,8 @@ def safe_deployment(name: str = "checkout") -> dict[str, object]:
 
 def test_importing_the_sweep_modules_does_not_import_the_kubernetes_client() -> None:
     code = (
-        "import sys, jobs.sweeps.k8s_security as s, jobs.sweeps.k8s_cost as c;"
-        "import jobs.sweeps._k8s_collect;"
+        "import sys, jobs.sweeps.k8s.security as s, jobs.sweeps.k8s.cost as c;"
+        "import jobs.sweeps.k8s.collect;"
         "assert s.RULES and c.RULES;"
         "print('kubernetes' in sys.modules)"
     )

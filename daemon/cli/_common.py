@@ -1,0 +1,122 @@
+"""What every command shares: the --config and --json options, loading the config, printing
+JSON, and turning known errors into one line on stderr with the documented exit code.
+
+Imports stay inside functions so `watchkeeper --help` loads neither pydantic nor httpx; this
+module never imports the command modules or the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from daemon.config.settings import Settings
+    from daemon.models import ModelRef
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = (
+    "Config file. Default: $WATCHKEEPER_CONFIG, ~/.config/watchkeeper/config.toml, "
+    "/etc/watchkeeper/config.toml."
+)
+
+
+def config_option(fn: F) -> F:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=CONFIG_HELP,
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn known errors into one line on stderr and the documented exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from daemon.errors import ConfigError, SecretError, StateError
+
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+        except StateError as exc:
+            click.echo(f"watchkeeper: {exc}", err=True)
+            sys.exit(1)
+        except SecretError as exc:
+            click.echo(f"watchkeeper: {exc}", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("WATCHKEEPER_DEBUG"):
+                raise
+            from daemon.logging import redact
+
+            click.echo(
+                redact(
+                    f"watchkeeper: internal error: {type(exc).__name__}: {exc} "
+                    "(set WATCHKEEPER_DEBUG=1 for a traceback, and please report it)"
+                ),
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(config_path: Path | None, *, need_state: bool = True) -> tuple[Path, Settings]:
+    from daemon.config.load import check_state_dir, find_config, load_settings
+    from daemon.errors import ConfigError
+    from daemon.logging import configure
+
+    # Commands other than `run` log only warnings, to stderr, so stdout stays parseable.
+    configure("warning", "auto", stream=sys.stderr)
+    path = find_config(config_path)
+    settings = load_settings(path)
+    if need_state:
+        problems = check_state_dir(settings.daemon.state_dir)
+        if problems:
+            raise ConfigError(str(path), problems)
+    return path, settings
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def known_provider(settings: Settings, provider: str) -> None:
+    """A usage error (exit 2) naming the known providers when PROVIDER is not one."""
+    from daemon.config.ai import known_providers, provider_api
+
+    if provider_api(provider, settings.providers) is None:
+        known = known_providers(settings.providers)
+        raise click.UsageError(f"unknown provider {provider!r}; known: {', '.join(known)}")
+
+
+def model_option(settings: Settings, model: str) -> ModelRef:
+    """`--model provider/model`, checked: a usage error (exit 2) when malformed or unknown."""
+    from daemon.models import ModelRef
+
+    try:
+        ref = ModelRef.parse(model)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    known_provider(settings, ref.provider)
+    return ref

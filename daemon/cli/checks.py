@@ -1,0 +1,165 @@
+"""`watchkeeper check`, `status` and `incidents [show]`: run checks now, read the state."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+
+if TYPE_CHECKING:
+    from daemon.config.settings import Settings
+    from daemon.models import CheckResult, IncidentEvent
+
+
+@click.command()
+@config_option
+@click.argument("names", nargs=-1)
+@click.option("--record", is_flag=True, help="Also record results and update incidents.")
+@json_option
+@handle_errors
+def check(config_path: Path | None, names: tuple[str, ...], record: bool, as_json: bool) -> None:
+    """Run checks now and print their results (all enabled checks unless NAMES are given).
+
+    Exits 1 when any check is failing or could not run, 0 otherwise.
+    """
+    import daemon.cli.views as output
+
+    _, settings = load(config_path, need_state=record)
+    known = {c.name for c in settings.checks}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.UsageError(
+            f"no check named {', '.join(map(repr, unknown))}; configured: "
+            + (", ".join(sorted(known)) or "none")
+        )
+    results, events = asyncio.run(run_named(settings, list(names), record=record))
+    if as_json:
+        emit_json(
+            {
+                "results": [r.model_dump(mode="json") for r in results],
+                "events": [e.model_dump(mode="json") for e in events],
+            }
+        )
+    else:
+        click.echo(output.results_table(results))
+        for line in output.event_lines(events):
+            click.echo(line)
+    if any(r.status in ("failing", "error") for r in results):
+        sys.exit(1)
+
+
+@click.command()
+@config_option
+@json_option
+@handle_errors
+def status(config_path: Path | None, as_json: bool) -> None:
+    """The last result of every check, and open incidents."""
+    import daemon.cli.views as output
+    from daemon.store import Store
+
+    _, settings = load(config_path)
+    store = Store.open(settings.daemon.state_dir)
+    try:
+        last = store.results.latest()
+        open_incidents = store.incidents.recent(include_resolved=False)
+        outbox = store.outbox.counts()
+    finally:
+        store.close()
+    configured = [c.name for c in settings.checks]
+    if as_json:
+        emit_json(output.status_json(configured, last, open_incidents, outbox))
+    else:
+        click.echo(output.status_text(configured, last, open_incidents, outbox))
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@json_option
+@click.pass_context
+@handle_errors
+def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_json: bool) -> None:
+    """List open incidents (newest first)."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    import daemon.cli.views as output
+    from daemon.store import Store
+
+    _, settings = load(config_path)
+    store = Store.open(settings.daemon.state_dir)
+    try:
+        rows = store.incidents.recent(include_resolved=show_all)
+    finally:
+        store.close()
+    if as_json:
+        emit_json([i.model_dump(mode="json") for i in rows])
+    else:
+        click.echo(output.incidents_table(rows))
+
+
+@incidents.command("show")
+@click.argument("incident_id", type=int)
+@config_option
+@json_option
+@click.pass_context
+@handle_errors
+def incidents_show(
+    ctx: click.Context, incident_id: int, config_path: Path | None, as_json: bool
+) -> None:
+    """One incident with its events."""
+    import daemon.cli.views as output
+    from daemon.store import Store
+
+    _, settings = load(config_path or (ctx.obj or {}).get("config_path"))
+    store = Store.open(settings.daemon.state_dir)
+    try:
+        found = store.incidents.get(incident_id)
+    finally:
+        store.close()
+    if found is None:
+        click.echo(f"watchkeeper: no incident #{incident_id}", err=True)
+        sys.exit(1)
+    incident, events = found
+    if as_json:
+        emit_json(
+            {
+                "incident": incident.model_dump(mode="json"),
+                "events": [e.model_dump(mode="json") for e in events],
+            }
+        )
+    else:
+        click.echo(output.incident_detail(incident, events))
+
+
+async def run_named(
+    settings: Settings, names: list[str], *, record: bool
+) -> tuple[list[CheckResult], list[IncidentEvent]]:
+    """Run the named checks (all enabled ones when empty); record them only when asked."""
+    import httpx
+
+    from daemon import USER_AGENT
+    from daemon.engine.pipeline import run_check
+    from daemon.runtime import open_runtime, secret_resolver
+    from daemon.store.lock import StateLock
+    from daemon.util.time import utcnow
+    from jobs.base import CheckContext
+
+    specs = [settings.check(n) for n in names] if names else settings.enabled_checks
+    if record:
+        with StateLock(settings.daemon.state_dir):
+            async with open_runtime(settings) as rt:
+                results, events = await rt.pipeline.cycle(specs)
+                await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
+                await rt.notifier.deliver_due()
+                return results, events
+    async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
+        ctx = CheckContext(http=client, now=utcnow, resolve_secret=secret_resolver())
+        batches = await asyncio.gather(*(run_check(spec, ctx) for spec in specs))
+    return [r for batch in batches for r in batch], []

@@ -1,0 +1,32 @@
+"""`watchkeeper config validate|schema`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from daemon.cli._common import config_option, emit_json, handle_errors, load
+
+
+@click.group()
+def config() -> None:
+    """Validate the configuration, or print its JSON Schema."""
+
+
+@config.command("validate")
+@config_option
+@handle_errors
+def config_validate(config_path: Path | None) -> None:
+    """Print `ok`, or every problem as `file: key: what is wrong, what to do` (exit 2)."""
+    load(config_path)
+    click.echo("ok")
+
+
+@config.command("schema")
+@handle_errors
+def config_schema() -> None:
+    """Print the JSON Schema of the config file (for editor completion)."""
+    from daemon.config.load import json_schema
+
+    emit_json(json_schema())

@@ -1,0 +1,112 @@
+"""`watchkeeper investigate ID` and `digest`: a root-cause analysis now, with any model, and
+the daily digest now."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from daemon.cli._common import (
+    config_option,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    model_option,
+)
+
+if TYPE_CHECKING:
+    from daemon.config.settings import Settings
+    from daemon.engine.investigator import Outcome
+    from daemon.models import Message
+
+
+@click.command()
+@click.argument("incident_id", type=int)
+@click.option("--model", help="provider/model instead of the `rca` route.")
+@click.option("--notify", "send", is_flag=True, help="Also send the result to the targets.")
+@config_option
+@json_option
+@handle_errors
+def investigate(
+    incident_id: int, model: str | None, send: bool, config_path: Path | None, as_json: bool
+) -> None:
+    """Run root-cause analysis of an incident now, with any model you name."""
+
+    from daemon.cli.views import ledger_json
+
+    _, settings = load(config_path)
+    if model is not None:
+        model_option(settings, model)
+    outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
+    if outcome is None:
+        click.echo(f"watchkeeper: no incident #{incident_id}", err=True)
+        sys.exit(1)
+    record = outcome.investigation
+    if as_json:
+        emit_json(
+            {
+                "incident_id": incident_id,
+                "model": record.model,
+                "rca": record.rca,
+                "skipped": record.skipped,
+                "dropped": record.dropped,
+                "calls": ledger_json(outcome.result) if outcome.result else [],
+            }
+        )
+    else:
+        click.echo(outcome.message.title)
+        click.echo("")
+        click.echo(outcome.message.body)
+    if record.rca is None:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--send", is_flag=True, help="Queue it for the targets that want `report`.")
+@config_option
+@handle_errors
+def digest(send: bool, config_path: Path | None) -> None:
+    """The daily digest of the last 24 h, now (the daemon sends it at [digest] cron)."""
+
+    _, settings = load(config_path)
+    message = asyncio.run(digest_now(settings, send))
+    click.echo(message.title)
+    click.echo("")
+    click.echo(message.body)
+
+
+async def investigate_now(
+    settings: Settings, incident_id: int, model: str | None, send: bool
+) -> Outcome | None:
+    """`watchkeeper investigate`: the RCA now, stored on the incident, optionally sent."""
+    from daemon.runtime import open_runtime
+
+    async with open_runtime(settings) as rt:
+        found = await asyncio.to_thread(rt.store.incidents.get, incident_id)
+        if found is None:
+            return None
+        assert rt.investigator is not None
+        outcome = await rt.investigator.investigate(
+            found[0], "requested on demand", model=model, notify_targets=send
+        )
+        if send:
+            await rt.notifier.deliver_due()
+        return outcome
+
+
+async def digest_now(settings: Settings, send: bool) -> Message:
+    from daemon.notify.digest import build_digest, queue_digest
+    from daemon.runtime import open_runtime
+    from daemon.util.time import utcnow
+
+    async with open_runtime(settings) as rt:
+        if not send:
+            return await build_digest(settings, rt.store, rt.ai, utcnow())
+        message = await queue_digest(settings, rt.store, rt.ai, utcnow())
+        await rt.notifier.deliver_due()
+        return message

@@ -1,0 +1,192 @@
+"""`watchkeeper models` and `route set|reset`: every task's model chain, what is known of
+each model (key, reachability, price), and runtime overrides of a chain."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+
+if TYPE_CHECKING:
+    from daemon.ai.pricing import Rates
+    from daemon.ai.runner import AI
+    from daemon.config.settings import Settings
+
+TASK_NAMES = ("triage", "rca", "security", "cost", "digest", "ask")
+
+
+@click.command()
+@config_option
+@json_option
+@handle_errors
+def models(config_path: Path | None, as_json: bool) -> None:
+    """Every task's model chain, and per model: key, reachability, price."""
+    from daemon.ai.pricing import format_rate
+
+    _, settings = load(config_path)
+    chains, overridden, infos = asyncio.run(models_overview(settings))
+    if as_json:
+        emit_json(
+            {
+                "routing": {
+                    t: {"chain": c, "override": t in overridden} for t, c in chains.items()
+                },
+                "models": [i.as_json() for i in infos],
+            }
+        )
+        return
+    for task, chain in chains.items():
+        mark = (
+            "  (runtime override: `watchkeeper route reset " + task + "`)"
+            if task in overridden
+            else ""
+        )
+        click.echo(f"{task:<9} {' → '.join(chain)}{mark}")
+    click.echo("")
+    header = f"{'MODEL':<38} {'KEY':<19} {'REACHABLE':<32} PRICE /MTOK (IN / OUT)"
+    click.echo(header)
+    for info in infos:
+        reach = {True: "yes", False: "no", None: "-"}[info.reachable]
+        if info.reachable_detail and info.reachable is not True:
+            reach += f" ({info.reachable_detail})"
+        price = "$0 (local)" if info.local else format_rate(info.price)
+        click.echo(f"{info.ref:<38} {info.key_source:<19} {reach[:32]:<32} {price}")
+
+
+@click.group()
+def route() -> None:
+    """Runtime routing overrides, applied by a running daemon to its next job."""
+
+
+@route.command("set")
+@click.argument("task", type=click.Choice(TASK_NAMES))
+@click.argument("refs")
+@config_option
+@handle_errors
+def route_set(task: str, refs: str, config_path: Path | None) -> None:
+    """Route TASK to REF[,REF…] (provider/model, first usable wins)."""
+    from daemon.config.ai import RoutingSettings, ai_problems
+    from daemon.store import Store
+
+    _, settings = load(config_path)
+    chain = [r.strip() for r in refs.split(",") if r.strip()]
+    if not chain:
+        raise click.UsageError("give at least one provider/model")
+    routing = RoutingSettings(**{task: chain})
+    problems = [
+        p
+        for p in ai_problems(settings.providers, routing, {}, settings.budget)
+        if p.key.startswith(f"routing.{task}")
+    ]
+    if problems:
+        raise click.UsageError(problems[0].message)
+    store = Store.open(settings.daemon.state_dir)
+    try:
+        store.routes.set(task, chain)
+    finally:
+        store.close()
+    click.echo(f"{task} → {' → '.join(chain)} (applies to the next {task} job)")
+
+
+@route.command("reset")
+@click.argument("task", type=click.Choice(TASK_NAMES))
+@config_option
+@handle_errors
+def route_reset(task: str, config_path: Path | None) -> None:
+    """Drop TASK's runtime override: back to [routing] in the config."""
+    from daemon.store import Store
+
+    _, settings = load(config_path)
+    store = Store.open(settings.daemon.state_dir)
+    try:
+        store.routes.reset(task)
+    finally:
+        store.close()
+    click.echo(f"{task} → {' → '.join(settings.routing.chain(task))} (from the config)")
+
+
+@dataclass
+class ModelInfo:
+    ref: str
+    provider: str
+    api: str
+    local: bool
+    host: str
+    key_source: str
+    reachable: bool | None
+    reachable_detail: str
+    price: Rates | None
+
+    def as_json(self) -> dict[str, Any]:
+        rates = self.price
+        return {
+            "model": self.ref,
+            "provider": self.provider,
+            "api": self.api,
+            "local": self.local,
+            "host": self.host,
+            "key_source": self.key_source,
+            "reachable": self.reachable,
+            "reachable_detail": self.reachable_detail,
+            "price_per_mtok": None
+            if rates is None
+            else {
+                "input": float(rates.input_per_mtok),
+                "output": float(rates.output_per_mtok),
+                "cached_input": None
+                if rates.cached_input_per_mtok is None
+                else float(rates.cached_input_per_mtok),
+            },
+        }
+
+
+async def models_overview(
+    settings: Settings,
+) -> tuple[dict[str, list[str]], set[str], list[ModelInfo]]:
+    """Every task's chain (runtime overrides applied) and what is known of each model."""
+    from daemon.config.ai import TASKS
+    from daemon.runtime import open_runtime
+
+    async with open_runtime(settings) as rt:
+        ai = rt.ai
+        overrides = await asyncio.to_thread(rt.store.routes.all)
+        chains = {task: overrides.get(task) or settings.routing.chain(task) for task in TASKS}
+        refs = sorted({ref for chain in chains.values() for ref in chain})
+        infos = await asyncio.gather(*(_model_info(settings, ai, ref) for ref in refs))
+    return chains, set(overrides), list(infos)
+
+
+async def _model_info(settings: Settings, ai: AI, text: str) -> ModelInfo:
+    from daemon.ai.keys import resolve_key
+    from daemon.ai.pricing import list_price
+    from daemon.ai.targets import price_overrides, resolve_target
+    from daemon.llm import provider_class
+    from daemon.models import ModelRef
+
+    ref = ModelRef.parse(text)
+    target = resolve_target(ref, settings.providers)
+    key, info = await asyncio.to_thread(resolve_key, ref.provider, settings.providers)
+    quick = replace(target.options, timeout_s=3.0, max_retries=0)
+    provider = provider_class(target.api)(quick, key, ai.client)
+    reachable: bool | None
+    if info.needed and key is None:
+        reachable, detail = False, "no key"
+    else:
+        reachable, detail = await provider.probe(ref.model)
+    rates = list_price(ref, api=target.api, local=target.local, overrides=price_overrides(settings))
+    return ModelInfo(
+        ref=text,
+        provider=ref.provider,
+        api=target.api,
+        local=target.local,
+        host=provider.host,
+        key_source=info.source,
+        reachable=reachable,
+        reachable_detail=detail,
+        price=rates,
+    )

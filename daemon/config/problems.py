@@ -1,0 +1,78 @@
+"""Turn pydantic validation errors into `file: dotted.key: what is wrong, what to do` lines.
+
+Keys are shown with the entry's name (`checks[api].port`) and quoted when they are not bare
+TOML keys, so no input can break the one-problem-per-line format. Never shows input values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from daemon.errors import ConfigProblem
+from jobs import CHECK_TYPES
+
+
+def problems_from_validation(exc: ValidationError, data: dict[str, Any]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for error in exc.errors(include_url=False):
+        key = _dotted(error["loc"], data)
+        problems.append(ConfigProblem(key, _explain(error)))
+    return problems
+
+
+def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    """`("checks", 0, "http", "url")` → `checks[api-health].url` (name when it has one)."""
+    parts: list[str] = []
+    node: Any = data
+    index = 0
+    while index < len(loc):
+        item = loc[index]
+        if isinstance(item, int) and isinstance(node, list):
+            entry = node[item] if item < len(node) else None
+            label = entry.get("name") if isinstance(entry, dict) else None
+            shown = _key_text(label) if isinstance(label, str) and label else str(item)
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{shown}]"]
+            node = entry
+            # discriminated unions add the tag after the index: skip it
+            if (
+                isinstance(entry, dict)
+                and index + 1 < len(loc)
+                and loc[index + 1] == entry.get("type")
+            ):
+                index += 1
+        else:
+            parts.append(_key_text(str(item)))
+            node = node.get(item) if isinstance(node, dict) else None
+        index += 1
+    return ".".join(parts)
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def _key_text(key: str) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted — so a key holding a
+    line break or a colon can never break the one-problem-per-line format."""
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _explain(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return (
+            "unknown key; remove it or check its spelling "
+            "(`watchkeeper config schema` lists every key)"
+        )
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        types = ", ".join(sorted(CHECK_TYPES))
+        return f"unknown check type {error['ctx']['tag']!r}; use one of: {types}"
+    if kind == "union_tag_not_found":
+        return 'missing `type`; every check needs one, e.g. type = "http"'
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message

@@ -1,0 +1,317 @@
+"""The models of the config file: `[daemon]`, `[incidents]`, `[delivery]`, `[[notify]]`,
+`[[checks]]` and the tables of `daemon.config.ai` and `daemon.config.sweeps`, under `Settings`.
+
+Pure declarations and single-value validators; loading is `daemon.config.load`. Nothing here
+resolves or prints a secret value (`secret:NAME` references stay references).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from daemon.config.ai import (
+    BudgetSettings,
+    DigestSettings,
+    EscalationSettings,
+    PriceConfig,
+    ProviderConfig,
+    RedactionSettings,
+    RoutingSettings,
+    TriageSettings,
+)
+from daemon.config.checks import AnyCheck
+from daemon.config.sweeps import SweepConfig
+from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
+from daemon.secrets import SECRET_PREFIX
+from jobs.base import CheckSpec
+
+ENV_PREFIX = "WATCHKEEPER_"
+NotifyEvent = EventKind | Literal["report", "budget", "test"]
+ALL_NOTIFY_EVENTS: tuple[str, ...] = (*EVENT_KINDS, "report", "budget")
+
+
+def default_state_dir() -> Path:
+    """`$STATE_DIRECTORY` under systemd, `/var/lib/watchkeeper` for root, else XDG state."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/watchkeeper")
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "watchkeeper"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DaemonSettings(_Strict):
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the SQLite state lives. Relative paths are relative to the config "
+        "file. Default: $STATE_DIRECTORY, /var/lib/watchkeeper (root) or "
+        "~/.local/state/watchkeeper.",
+    )
+    retention: Duration = Field(
+        default=timedelta(days=14), description="How long check results are kept."
+    )
+    max_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Checks running at the same time, at most."
+    )
+    jitter: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Random delay added to each scheduled run, at most this long (capped at "
+        "a tenth of the check's interval), so checks do not fire in lockstep.",
+    )
+    cycle_window: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Results arriving within this window are evaluated as one cycle: one "
+        "incident per dependency group, at most one triage call.",
+    )
+    drain_timeout: Duration = Field(
+        default=timedelta(seconds=20),
+        description="On SIGTERM, how long running checks may finish before being cancelled.",
+    )
+    health_listen: str | None = Field(
+        default=None,
+        description="host:port for a small HTTP endpoint serving GET /healthz (200 while the "
+        "scheduler is healthy) — for load balancers, Kubernetes probes and self-checks.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON when stdout is not a terminal (journald)."
+    )
+
+    @field_validator("health_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, e.g. '127.0.0.1:8787'")
+        return value
+
+
+class IncidentSettings(_Strict):
+    reminder_interval: Duration | None = Field(
+        default=None, description="Re-notify open incidents this often. Default: off."
+    )
+    flap_window: Duration = Field(
+        default=timedelta(minutes=30), description="Window in which state changes are counted."
+    )
+    flap_threshold: int = Field(
+        default=4,
+        ge=1,
+        description="More state changes than this inside flap_window = flapping: one notice, "
+        "then quiet until stable for a whole window.",
+    )
+
+
+class BaselineSettings(_Strict):
+    """Soft anomalies from history: a passing check far off its usual figures is degraded."""
+
+    enabled: bool = True
+    window: Duration = Field(default=timedelta(days=7), description="History considered.")
+    min_samples: int = Field(default=30, ge=5, description="History needed before judging.")
+    min_ratio: float = Field(default=3.0, ge=1.0, description="How many times the median.")
+    z_threshold: float = Field(default=6.0, gt=0, description="Robust z-score (median/MAD).")
+    min_delta_ms: float = Field(
+        default=50.0, ge=0, description="Latency rises smaller than this are never anomalies."
+    )
+
+
+class DeliverySettings(_Strict):
+    timeout: Duration = Field(
+        default=timedelta(seconds=30), description="Time limit for one delivery attempt."
+    )
+    retry_initial: Duration = Field(
+        default=timedelta(seconds=15), description="First retry delay; doubles each attempt."
+    )
+    retry_max: Duration = Field(default=timedelta(minutes=15), description="Longest retry delay.")
+    max_age: Duration = Field(
+        default=timedelta(hours=24),
+        description="A message still undelivered after this long is marked failed and logged.",
+    )
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a webhook URL, or None. Never quotes it: it may hold a token."""
+    import httpx
+
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError on a port that is not a number in range
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return "not a valid URL; write http(s)://host[:port]/path"
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = repr(parts.scheme) if _SCHEME.match(parts.scheme) else "none"
+        return (
+            f"a webhook URL must start with http:// or https:// (scheme {shown}); for an "
+            'apprise URL such as json:// leave out kind = "webhook"'
+        )
+    if not parts.hostname:
+        return "a webhook URL needs a host, e.g. https://hooks.example.com/watchkeeper"
+    return None
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection"}
+)
+
+
+class NotifyTarget(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["apprise", "webhook"] = Field(
+        default="apprise",
+        description="apprise: `url` is an apprise URL. webhook: a JSON POST of watchkeeper's "
+        "documented payload to `url` (n8n, Zapier, your own receiver), optionally signed.",
+    )
+    url: str = Field(
+        min_length=1,
+        description="apprise: any apprise URL (slack://…, mailto://…, json://…); webhook: an "
+        "http(s):// URL. Or secret:NAME to read it from a systemd credential, the keyring or "
+        "the environment.",
+    )
+    signing_secret: str | None = Field(
+        default=None,
+        description="webhook only: secret:NAME of the HMAC-SHA256 key; each POST then carries "
+        "X-Watchkeeper-Timestamp and X-Watchkeeper-Signature. Never the key itself.",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="webhook only: extra request headers (e.g. Authorization); a value may be "
+        "secret:NAME.",
+    )
+    min_severity: Severity = Field(
+        default=Severity.INFO, description="Only incidents at or above this severity."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only checks with at least one of these tags."
+    )
+    events: list[
+        Literal[
+            "opened",
+            "changed",
+            "reminder",
+            "resolved",
+            "flapping",
+            "investigation",
+            "report",
+            "budget",
+        ]
+    ] = Field(
+        default_factory=lambda: list(ALL_NOTIFY_EVENTS),  # type: ignore[arg-type]
+        description="Which events to send.",
+    )
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_reference(cls, value: str | None) -> str | None:
+        # never echo the value: a literal here is most likely the key itself
+        if value is not None and not (
+            value.startswith(SECRET_PREFIX) and value.removeprefix(SECRET_PREFIX).strip()
+        ):
+            raise ValueError(
+                "must be secret:NAME, never the key itself; store the key with `keyring set "
+                "watchkeeper NAME`, LoadCredential=NAME:/path in the unit, or the environment "
+                "variable NAME"
+            )
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            lowered = name.lower()
+            if lowered in _RESERVED_HEADERS or lowered.startswith("x-watchkeeper-"):
+                raise ValueError(f"header {name!r} is set by watchkeeper; remove it")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} contains a line break or NUL")
+        return value
+
+
+toml_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "toml", default=None
+)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The parsed TOML file, lowest priority (environment variables win)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ is used instead
+
+    def __call__(self) -> dict[str, Any]:
+        return toml_data.get() or {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    notify: list[NotifyTarget] = Field(default_factory=list)
+    checks: list[AnyCheck] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(
+        default_factory=dict,
+        description="Provider settings by name: the built-ins (ollama, anthropic, openai, "
+        'google, cohere) or your own (api = "openai" for LM Studio, vLLM, llama.cpp).',
+    )
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict,
+        description='Price overrides by "provider/model", in USD per million tokens.',
+    )
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    baselines: BaselineSettings = Field(default_factory=BaselineSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    sweeps: list[SweepConfig] = Field(
+        default_factory=list,
+        description="Nightly security and cost sweeps over AWS and Kubernetes ([[sweeps]]).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    def check(self, name: str) -> CheckSpec:
+        for spec in self.checks:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def enabled_checks(self) -> list[CheckSpec]:
+        return [c for c in self.checks if c.enabled]

@@ -1,0 +1,262 @@
+"""Soft anomalies: ok results whose latency or numeric values sit far outside their own history.
+
+Deterministic (median/MAD over a rolling window, no model). It only ever turns an `ok` result
+into `degraded`; it never touches a result the rules already judged, and it does no I/O itself.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.config.settings import BaselineSettings
+from daemon.models import CheckResult
+
+LATENCY = "latency_ms"
+MEDIAN_PREFIX = "baseline_median_"
+"""Values added to a result this module degraded; also how such a result is recognised when
+history is reloaded from the store."""
+TIMES = "\u00d7"
+"""The multiplication sign in "6.1x the median"; an escape because ruff flags the literal."""
+_MAD_SCALE = 1.4826
+"""Makes the MAD comparable to a standard deviation for normally distributed samples."""
+
+Key = tuple[str, str | None, str]
+"""(check, subject, metric): one window."""
+
+
+@dataclass(frozen=True)
+class BaselinePolicy:
+    window: timedelta = timedelta(days=7)
+    max_samples: int = 2000
+    min_samples: int = 30
+    z_threshold: float = 6.0
+    min_ratio: float = 3.0
+    min_delta_ms: float = 50.0
+    """Latency only: values have no unit to make an absolute floor meaningful."""
+
+    @classmethod
+    def from_settings(cls, settings: BaselineSettings) -> BaselinePolicy:
+        return cls(
+            window=settings.window,
+            min_samples=settings.min_samples,
+            min_ratio=settings.min_ratio,
+            z_threshold=settings.z_threshold,
+            min_delta_ms=settings.min_delta_ms,
+        )
+
+    def __post_init__(self) -> None:
+        if self.window <= timedelta(0):
+            raise ValueError("baseline window must be positive, e.g. '7d'")
+        if not 1 <= self.min_samples <= self.max_samples:
+            raise ValueError("baseline min_samples must be between 1 and max_samples")
+        if self.min_ratio < 1 or self.z_threshold <= 0 or self.min_delta_ms < 0:
+            raise ValueError("baseline min_ratio must be >= 1, z_threshold > 0, min_delta_ms >= 0")
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One outlying figure. `ratio` and `z` are magnitudes in the direction of the deviation
+    (a value at a third of its median has ratio 3.0); `value < median` tells the direction."""
+
+    check: str
+    subject: str | None
+    metric: str
+    value: float
+    median: float
+    ratio: float
+    z: float
+    sentence: str
+
+
+def figure(result: CheckResult, metric: str) -> float | None:
+    """The finite number `metric` names in `result`, or None (missing, bool, str, NaN)."""
+    raw = result.latency_ms if metric == LATENCY else result.values.get(metric)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        return None
+    return float(raw)
+
+
+def is_duration(metric: str) -> bool:
+    """Latency-like figures (`latency_ms`, `connect_ms`…): judged upward only, with the
+    `min_delta_ms` floor, so sub-millisecond jitter is never an anomaly."""
+    return metric == LATENCY or metric.endswith("_ms")
+
+
+NOT_MEASUREMENTS = ("_code", "port", "days_left", "threshold", "_id")
+"""Numeric values that are identifiers, codes or limits, not measurements: status and exit
+codes, ports, certificate days left (a steady countdown the TLS rules already judge)."""
+
+
+def baselined(metric: str) -> bool:
+    return not metric.startswith(MEDIAN_PREFIX) and not metric.endswith(NOT_MEASUREMENTS)
+
+
+def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
+    """Every baseline-able figure of a result, each once: latency, then numeric values."""
+    for metric in dict.fromkeys((LATENCY, *result.values)):
+        if not baselined(metric):
+            continue
+        value = figure(result, metric)
+        if value is not None:
+            yield metric, value
+
+
+def detect(
+    result: CheckResult, history: Sequence[float], metric: str, policy: BaselinePolicy
+) -> Anomaly | None:
+    """Whether `metric` of `result` is an outlier against `history` (earlier ok figures)."""
+    x = figure(result, metric)
+    if x is None or len(history) < policy.min_samples:
+        return None
+    median = statistics.median(history)
+    if median <= 0:
+        # Ratios mean nothing around zero or for signed series; such metrics are not judged.
+        return None
+    mad = statistics.median(abs(h - median) for h in history)
+    # A constant series has MAD 0: floor it so z stays finite and the ratio gate decides.
+    floor = max(0.01 * median, 1.0) if is_duration(metric) else 0.01 * median
+    z = abs(x - median) / (_MAD_SCALE * max(mad, floor))
+    if x >= median:
+        ratio = x / median
+    elif is_duration(metric):
+        return None  # faster than usual is never a problem
+    else:
+        ratio = median / x if x > 0 else math.inf
+    if z < policy.z_threshold or ratio < policy.min_ratio:
+        return None
+    if is_duration(metric) and x - median < policy.min_delta_ms:
+        return None
+    return Anomaly(
+        check=result.check,
+        subject=result.subject,
+        metric=metric,
+        value=x,
+        median=median,
+        ratio=ratio,
+        z=z,
+        sentence=_sentence(metric, x, median, ratio, policy.window),
+    )
+
+
+def _sentence(metric: str, x: float, median: float, ratio: float, window: timedelta) -> str:
+    span = _span(window)
+    if metric == LATENCY:
+        return f"latency {_num(x)} ms is {ratio:.1f}{TIMES} the {span} median {_num(median)} ms"
+    if x >= median:
+        return f"value {metric} {_num(x)} is {ratio:.1f}{TIMES} the {span} median {_num(median)}"
+    if math.isinf(ratio):
+        return f"value {metric} {_num(x)} is down from the {span} median {_num(median)}"
+    return f"value {metric} {_num(x)} is {ratio:.1f}{TIMES} below the {span} median {_num(median)}"
+
+
+def _span(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}-{unit}"
+    return f"{seconds}-second"
+
+
+def _num(x: float) -> str:
+    if x == int(x) or abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:.3g}"
+
+
+class Baselines:
+    """Rolling windows per (check, subject, metric), fed by results, seeded lazily from the store.
+
+    A result this module degrades still feeds its raw figure to the window: otherwise a
+    permanent shift (a new release that is simply slower) would be flagged forever. With it,
+    the shift stops being flagged once it dominates the window (z and the median catch up,
+    at the latest when it holds half the samples). Memory is bounded: every window is a
+    deque with `maxlen=max_samples`, and windows whose newest sample has aged out are dropped.
+    Call `apply` before the cycle's results are stored.
+    """
+
+    def __init__(
+        self, policy: BaselinePolicy, load: Callable[[str, int], list[CheckResult]]
+    ) -> None:
+        self.policy = policy
+        self._load = load
+        self._loaded: set[str] = set()
+        self._windows: dict[Key, deque[tuple[datetime, float]]] = {}
+
+    def apply(
+        self, results: list[CheckResult], now: datetime
+    ) -> tuple[list[CheckResult], list[Anomaly]]:
+        """`results` with ok outliers turned degraded, and the anomalies found."""
+        cutoff = now - self.policy.window
+        self._prune(cutoff)
+        for check in dict.fromkeys(r.check for r in results):
+            if check not in self._loaded:
+                earliest = min(r.started_at for r in results if r.check == check)
+                self._seed(check, cutoff, earliest)
+                self._loaded.add(check)  # after the load: a store error retries next cycle
+        out: list[CheckResult] = []
+        found: list[Anomaly] = []
+        for result in results:
+            anomalies = self._judge(result) if result.status == "ok" else []
+            found += anomalies
+            out.append(_degrade(result, anomalies) if anomalies else result)
+        for result in sorted(results, key=lambda r: r.started_at):
+            if result.status == "ok" and result.started_at >= cutoff:
+                self._feed(result)
+        return out, found
+
+    def history(self, check: str, subject: str | None, metric: str) -> list[float]:
+        """The figures currently in one window, oldest first."""
+        return [v for _, v in self._windows.get((check, subject, metric), ())]
+
+    def _judge(self, result: CheckResult) -> list[Anomaly]:
+        anomalies = []
+        for metric, _ in metrics(result):
+            history = self.history(result.check, result.subject, metric)
+            anomaly = detect(result, history, metric, self.policy)
+            if anomaly is not None:
+                anomalies.append(anomaly)
+        return anomalies
+
+    def _seed(self, check: str, cutoff: datetime, before: datetime) -> None:
+        rows = self._load(check, self.policy.max_samples)
+        for row in reversed(rows):  # newest first from the store
+            # Rows this module degraded were ok in substance: same choice as for live results.
+            ok = row.status == "ok" or (
+                row.status == "degraded" and any(k.startswith(MEDIAN_PREFIX) for k in row.values)
+            )
+            # Only strictly earlier rows: the current cycle may already be in the store.
+            if ok and cutoff <= row.started_at < before:
+                self._feed(row)
+
+    def _feed(self, result: CheckResult) -> None:
+        for metric, value in metrics(result):
+            key = (result.check, result.subject, metric)
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = deque(maxlen=self.policy.max_samples)
+            window.append((result.started_at, value))
+
+    def _prune(self, cutoff: datetime) -> None:
+        for key, window in list(self._windows.items()):
+            while window and window[0][0] < cutoff:
+                window.popleft()
+            if not window:
+                del self._windows[key]
+
+
+def _degrade(result: CheckResult, anomalies: list[Anomaly]) -> CheckResult:
+    sentences = "; ".join(a.sentence for a in anomalies)
+    values = dict(result.values)
+    values.update({f"{MEDIAN_PREFIX}{a.metric}": a.median for a in anomalies})
+    return result.model_copy(
+        update={
+            "status": "degraded",
+            "evidence": f"{result.evidence} — {sentences}",
+            "values": values,
+        }
+    )

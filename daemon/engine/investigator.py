@@ -1,0 +1,217 @@
+"""Root-cause analysis of one incident: gather context, ask the `rca` chain, store the result
+and queue the "investigation" message — in one transaction, so a restart neither loses nor
+repeats it. Never raises for model or infrastructure failures: they become a recorded skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from daemon.ai import reports
+from daemon.ai.runner import AI, AIResult
+from daemon.config.settings import Settings
+from daemon.engine import messages
+from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
+from daemon.llm.types import ModelRequest
+from daemon.models import CheckResult, ContextBlock, Incident, IncidentEvent, Investigation, Message
+from daemon.notify.routing import route
+from daemon.store import Store
+from jobs.base import CheckContext
+
+log = structlog.get_logger(__name__)
+
+HOOK_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Outcome:
+    investigation: Investigation
+    message: Message
+    result: AIResult | None
+
+
+class Investigator:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        ai: AI,
+        ctx: CheckContext,
+        *,
+        now: Callable[[], datetime],
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ai = ai
+        self.ctx = ctx
+        self.now = now
+        self.on_queued = on_queued
+        self._running: set[int] = set()
+
+    def apply(self, settings: Settings) -> None:
+        """A reload: escalation settings, checks (for context hooks) and targets."""
+        self.settings = settings
+
+    async def due(self, incident: Incident, triage_asked: bool = False) -> str | None:
+        """Why this incident should be investigated now, or None."""
+        if incident.id in self._running:
+            return None
+        latest = await asyncio.to_thread(self.store.incidents.latest_investigation, incident.id)
+        prior = (
+            None
+            if latest is None
+            else PriorInvestigation(latest.severity, tuple(latest.blast_radius))
+        )
+        return should_escalate(
+            incident,
+            min_severity=self.settings.escalation.min_severity,
+            triage_asked=triage_asked,
+            prior=prior,
+        )
+
+    async def investigate(
+        self,
+        incident: Incident,
+        why: str,
+        *,
+        model: str | None = None,
+        notify_targets: bool = True,
+        triage_summary: str | None = None,
+    ) -> Outcome:
+        self._running.add(incident.id)
+        try:
+            return await self._investigate(incident, why, model, notify_targets, triage_summary)
+        finally:
+            self._running.discard(incident.id)
+
+    async def _investigate(
+        self,
+        incident: Incident,
+        why: str,
+        model: str | None,
+        notify_targets: bool,
+        triage_summary: str | None,
+    ) -> Outcome:
+        prompt, dropped = await self.context(incident, triage_summary)
+        request = ModelRequest.ask(
+            prompt,
+            system=SYSTEM,
+            output=RcaOutput,
+            output_name="root_cause_analysis",
+            output_description="The root cause, confidence, evidence, blast radius, next steps.",
+            max_output_tokens=1500,
+        )
+        result = await self.ai.run(
+            "rca",
+            request,
+            models=[model] if model else None,
+            incident_id=incident.id,
+            timeout_s=self.settings.escalation.timeout.total_seconds(),
+        )
+        record = Investigation(
+            incident_id=incident.id,
+            at=self.now(),
+            reason=why,
+            severity=incident.severity,
+            blast_radius=list(incident.blast_radius),
+            dropped=dropped,
+        )
+        if result.response is not None and result.response.data is not None:
+            rca = RcaOutput.model_validate(result.response.data)
+            where = "local" if result.local else result.response.host
+            record.model, record.rca = str(result.ref), rca.model_dump(mode="json")
+            message = messages.investigation(incident, rca, f"{result.ref}, {where}", why, dropped)
+        else:
+            record.skipped = result.reason or "no model configured for rca"
+            message = Message(
+                title=f"[{incident.severity.value.upper()}] {incident.check} — RCA not available "
+                f"(incident #{incident.id})",
+                body=messages.rca_skipped(incident, record.skipped)
+                + "\nThe incident stays open and is tracked as usual.",
+                notify_type="warning",
+            )
+        block = await self.cost_block(incident.id, result)
+        message = messages.with_costs(message, block)
+        extras = {
+            "rca": None
+            if record.rca is None
+            else {**record.rca, "model": record.model, "reason": why, "dropped": record.dropped},
+            "rca_skipped": record.skipped,
+            "costs": reports.cost_block_json(block),
+        }
+        await self.commit(incident, record, message if notify_targets else None, extras)
+        return Outcome(record, message, result)
+
+    async def context(
+        self, incident: Incident, triage_summary: str | None
+    ) -> tuple[str, list[str]]:
+        found = await asyncio.to_thread(self.store.incidents.get, incident.id)
+        events = found[1] if found else []
+        names = [incident.check, *incident.blast_radius]
+        history = {
+            name: await asyncio.to_thread(self.store.results.recent, name, 12) for name in names
+        }
+        open_incidents = await asyncio.to_thread(self.store.incidents.recent, False)
+        related = [i for i in open_incidents if i.id != incident.id][:10]
+        depends_on = {c.name: c.depends_on for c in self.settings.checks}
+        extra = await self.hook_blocks(incident, history.get(incident.check, []))
+        return build_context(incident, events, history, depends_on, related, extra, triage_summary)
+
+    async def hook_blocks(
+        self, incident: Incident, recent: list[CheckResult]
+    ) -> list[ContextBlock]:
+        """Context the check type supplies (Kubernetes events and logs, alarm history…)."""
+        try:
+            spec = self.settings.check(incident.check)
+        except KeyError:
+            return []
+        latest = [r for r in recent if r.started_at == recent[0].started_at] if recent else []
+        try:
+            async with asyncio.timeout(HOOK_TIMEOUT_S):
+                return await spec.rca_context(self.ctx, latest)
+        except Exception as exc:  # a failing hook costs context, never the investigation
+            log.warning("rca context hook failed", check=incident.check, error=type(exc).__name__)
+            return [ContextBlock("Context hook", f"could not collect: {type(exc).__name__}", 10)]
+
+    async def cost_block(
+        self, incident_id: int | None, result: AIResult | None
+    ) -> reports.CostBlock:
+        calls = result.calls if result else []
+        return await asyncio.to_thread(
+            reports.cost_block, self.store.ledger, self.settings, incident_id, calls, self.now()
+        )
+
+    async def commit(
+        self,
+        incident: Incident,
+        record: Investigation,
+        message: Message | None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        event = IncidentEvent(
+            incident_id=incident.id,
+            kind="investigation",
+            at=record.at,
+            check=incident.check,
+            severity=incident.severity,
+            evidence=incident.evidence,
+            blast_radius=list(incident.blast_radius),
+            opened_at=incident.opened_at,
+            detail=record.model or f"skipped: {record.skipped}",
+        )
+        outbox = []
+        if message is not None:
+            tags = {c.name: c.tags for c in self.settings.checks}
+            outbox = route(
+                [event], self.settings.notify, tags, messages=[message], extras=[extras or {}]
+            )
+        await asyncio.to_thread(self.store.incidents.commit_investigation, record, event, outbox)
+        if outbox:
+            self.on_queued()

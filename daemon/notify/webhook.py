@@ -1,0 +1,216 @@
+"""The native `webhook` notify kind: one POST of a documented JSON payload per message, signed
+with HMAC-SHA256 when the target has a `signing_secret` (for n8n, Zapier, your own receiver).
+
+It must never follow a redirect (that would hand the payload and its signature to another
+host) and never put a secret or a full URL into an error, a log line or the database: errors
+name the target by its masked URL only (scheme://host:port/...).
+
+Request
+-------
+`POST <url>` with the body below and these headers (plus the target's own `headers`)::
+
+    Content-Type: application/json
+    User-Agent: watchkeeper/0.1
+    X-Watchkeeper-Event: opened            (the payload's `event`)
+    X-Watchkeeper-Delivery: 1234           (the outbox row id: the same on every retry)
+    X-Watchkeeper-Timestamp: 1795788120    (unix seconds; only with a signing_secret)
+    X-Watchkeeper-Signature: sha256=<hex>  (only with a signing_secret)
+
+Any 2xx means delivered. Anything else — a 3xx (never followed: point `url` at the final
+address), 4xx, 5xx, a timeout, a refused connection — is retried with the outbox backoff until
+`delivery.max_age`. Delivery is at least once: a message can arrive twice (a crash between the
+receiver's 2xx and our commit), so de-duplicate on X-Watchkeeper-Delivery (row ids are never
+reused within one state database). Each attempt has a fresh timestamp, signature and `sent_at`.
+
+Payload of an incident event (`schema` "watchkeeper.event/1"); times are RFC 3339 UTC strings
+such as "2026-11-27T14:02:00Z"::
+
+    schema        "watchkeeper.event/1"; a new major number means an incompatible change
+    event         the event kind: "opened", "changed", "reminder", "resolved", "flapping"…
+    event_id      int: the incident event's id (the same event sent to two targets has one id)
+    at            when the event happened
+    incident      object:
+      id                 int
+      fingerprint        16 hex chars: the failing check's identity, stable across restarts
+      check              the root check's name
+      severity           "critical" | "high" | "medium" | "low" | "info"
+      previous_severity  the severity before a "changed" event, else null
+      status             "open", or "resolved" on a resolved event
+      opened_at          when the incident opened
+      duration_s         number: seconds open as of this event (the total when resolved)
+      blast_radius       [str]: checks depending on the root check, failing with it
+    evidence      the root check's latest evidence: plain, untrusted text (escape it)
+    detail        one extra line (why it changed, that it flaps), "" when none
+    title         the human title every target gets
+    text          the Markdown body every target gets
+    triage        null (reserved for AI triage; always present)
+    rca           null (reserved for root-cause analysis; always present)
+    costs         null (reserved for model costs; always present)
+    links         object: name → URL (empty for now)
+    sent_at       when this attempt was made
+
+Other messages — reports, budget notices, `watchkeeper notify test` — carry
+`schema` "watchkeeper.message/1": `schema`, `event` ("report", "budget", "test"; "message" for
+a row queued before payloads existed), `title`, `text`, `notify_type` ("info", "success",
+"warning", "failure"), `links` ({}) and `sent_at`.
+
+Verifying a signature
+---------------------
+HMAC-SHA256 keyed with the secret's UTF-8 bytes, over the timestamp header, a dot and the raw
+body exactly as received (verify before parsing the JSON). Reject a mismatch and a timestamp
+far from your clock (a replay). `headers` is your framework's case-insensitive mapping (Flask,
+Starlette and Django's `request.headers` all are)::
+
+    import hashlib, hmac, time
+    def verify(secret: bytes, headers, body: bytes, tolerance: int = 300) -> bool:
+        ts = headers["X-Watchkeeper-Timestamp"]
+        mac = hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        fresh = abs(time.time() - int(ts)) <= tolerance
+        return fresh and hmac.compare_digest("sha256=" + mac, headers["X-Watchkeeper-Signature"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import ssl
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from daemon import USER_AGENT
+from daemon.util.time import iso_utc
+
+if TYPE_CHECKING:
+    from daemon.notify.channels import Outgoing
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
+
+# (the URL as httpx prints it, the raw URL, the masked URL) while a POST is in flight here
+_SENDING: ContextVar[tuple[str, str, str] | None] = ContextVar("webhook_sending", default=None)
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`, the X-Watchkeeper-Signature value."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def build_request(
+    payload: Mapping[str, Any],
+    *,
+    delivery_id: str,
+    sent_at: datetime,
+    signing_secret: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The exact body and headers of one attempt: `sent_at` filled in, signed when asked."""
+    body = json.dumps(
+        {**payload, "sent_at": iso_utc(sent_at)}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+    headers = dict(extra_headers or {})
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Watchkeeper-Event": str(payload.get("event", "message")),
+            "X-Watchkeeper-Delivery": delivery_id,
+        }
+    )
+    if signing_secret is not None:
+        aware = sent_at if sent_at.tzinfo is not None else sent_at.replace(tzinfo=UTC)
+        timestamp = int(aware.timestamp())
+        headers["X-Watchkeeper-Timestamp"] = str(timestamp)
+        headers["X-Watchkeeper-Signature"] = signature(signing_secret, timestamp, body)
+    return body, headers
+
+
+def status_error(safe_url: str, status: int) -> str | None:
+    """None for a 2xx, else the storable reason."""
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return (
+            f"{safe_url} answered HTTP {status} (a redirect), which watchkeeper does not follow: "
+            "it could carry the payload to another host; set the target's url to the final "
+            "address"
+        )
+    return f"{safe_url} answered HTTP {status}"
+
+
+@dataclass(frozen=True)
+class WebhookChannel:
+    """One configured webhook target, its secrets resolved. `send` returns None when the
+    receiver answered 2xx, else a reason built from `safe_url` only; it raises TimeoutError
+    when the attempt timed out."""
+
+    url: str = field(repr=False)
+    safe_url: str
+    signing_secret: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    """Built once off the event loop (loading CA certificates blocks); None: httpx default."""
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    """For tests of edge cases (httpx.MockTransport); None: the network."""
+
+    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None:
+        body, headers = build_request(
+            outgoing.payload,
+            delivery_id=outgoing.delivery_id,
+            sent_at=outgoing.sent_at,
+            signing_secret=self.signing_secret,
+            extra_headers=self.headers,
+        )
+        client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=limit.total_seconds(),
+            verify=self.ssl_context or True,
+            transport=self.transport,
+        )
+        token = _SENDING.set((str(httpx.URL(self.url)), self.url, self.safe_url))
+        try:
+            async with (
+                client,
+                # streamed: the receiver's body is never read, however large it is
+                client.stream("POST", self.url, content=body, headers=headers) as response,
+            ):
+                status = response.status_code
+        except httpx.TimeoutException:
+            raise TimeoutError from None
+        except httpx.HTTPError as exc:  # str(exc) may quote the URL: only the type is kept
+            return f"{self.safe_url} could not be reached ({type(exc).__name__})"
+        finally:
+            _SENDING.reset(token)
+        return status_error(self.safe_url, status)
+
+
+class _HttpxUrlMask(logging.Filter):
+    """httpx logs every request's full URL (tokens in paths) at INFO; while a webhook POST is
+    in flight, replace that URL with the masked one, on the logger, before any handler (a
+    journald stream, a test's caplog) sees the record. Other httpx requests are untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sending = _SENDING.get()
+        if sending is None:
+            return True
+        printed, raw, safe = sending
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record must not break the caller
+            text = str(record.msg)
+        record.msg, record.args = text.replace(printed, safe).replace(raw, safe), None
+        return True
+
+
+def guard_httpx_logs() -> None:
+    """Attach the mask (once per process) to the logger httpx writes request lines to."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _HttpxUrlMask) for f in logger.filters):
+        logger.addFilter(_HttpxUrlMask())

@@ -1,0 +1,338 @@
+"""`watchkeeper run`: the long-running service.
+
+APScheduler drives one job per check; signals reload (SIGHUP) or drain and stop (SIGTERM);
+systemd hears READY/STATUS/WATCHDOG/RELOADING/STOPPING. A failing job never stops the others.
+Everything the jobs use comes from the `Runtime`; this module only schedules and supervises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from daemon.config.load import load_settings
+from daemon.config.settings import Settings
+from daemon.errors import ConfigError
+from daemon.notify.digest import queue_digest
+from daemon.runtime import Runtime, open_runtime
+from daemon.service.health import HealthReport, serve_health
+from daemon.service.sdnotify import SdNotifier
+from daemon.util.net import parse_listen
+from daemon.util.time import utcnow
+from jobs.base import CheckSpec
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 5.0
+REMINDER_TICK_S = 60.0
+
+
+def _jitter(spec: CheckSpec, settings: Settings) -> float:
+    interval = (spec.interval or timedelta(seconds=60)).total_seconds()
+    return min(settings.daemon.jitter.total_seconds(), interval / 10)
+
+
+@dataclass
+class Service:
+    """The daemon. `await Service(path, settings).serve()` returns the exit code."""
+
+    config_path: Path
+    initial: Settings
+    sd: SdNotifier = field(default_factory=SdNotifier)
+    now: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        self.stop_event = asyncio.Event()
+        self.inflight: set[asyncio.Task[Any]] = set()
+        self.last_beat = time.monotonic()
+        self.scheduler: Any = None
+        self.rt: Runtime | None = None
+        self.reloads = 0
+
+    @property
+    def settings(self) -> Settings:
+        """The configuration in force: the runtime's once it is open (reloads change it)."""
+        return self.rt.settings if self.rt is not None else self.initial
+
+    @property
+    def runtime(self) -> Runtime:
+        if self.rt is None:
+            raise RuntimeError("the service is not running")
+        return self.rt
+
+    async def serve(self) -> int:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        async with open_runtime(self.initial, self.now) as rt:
+            self.rt = rt
+            await rt.pipeline.state()
+            await rt.pipeline.resume_investigations()
+            self.scheduler = AsyncIOScheduler(
+                timezone=UTC,
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            )
+            self._schedule_all()
+            self.scheduler.start()
+            helpers = await self._start_helpers()
+            self._install_signals()
+            self.sd.ready()
+            self._send_status()
+            log.info("watchkeeper started", checks=len(self.settings.enabled_checks))
+            await self.stop_event.wait()
+            await self._shutdown(helpers)
+        return 0
+
+    async def _start_helpers(self) -> list[asyncio.Task[Any] | asyncio.Server]:
+        rt = self.runtime
+        tasks: list[asyncio.Task[Any] | asyncio.Server] = [
+            asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
+            asyncio.create_task(self._watchdog()),
+        ]
+        listen = self.settings.daemon.health_listen
+        if listen:
+            host, port = parse_listen(listen)
+            try:
+                tasks.append(await serve_health(host, port, self.health))
+            except OSError as exc:
+                log.error("health endpoint not served", listen=listen, reason=exc.strerror)
+        return tasks
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        settings = self.settings
+        for job in list(self.scheduler.get_jobs()):
+            job.remove()
+        start = self.now() + timedelta(seconds=1)
+        for spec in settings.enabled_checks:
+            trigger: Any
+            if spec.cron:
+                trigger = CronTrigger.from_crontab(spec.cron, timezone=UTC)
+                trigger.jitter = int(settings.daemon.jitter.total_seconds())
+                next_run: datetime | None = None
+            else:
+                interval = spec.interval or timedelta(seconds=60)
+                trigger = IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    jitter=_jitter(spec, settings) or None,
+                    timezone=UTC,
+                )
+                next_run = start
+            self.scheduler.add_job(
+                self._check_job,
+                trigger,
+                args=[spec.name],
+                id=f"check:{spec.name}",
+                name=spec.name,
+                replace_existing=True,
+                **({"next_run_time": next_run} if next_run else {}),
+            )
+        self.scheduler.add_job(self._beat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
+        self.scheduler.add_job(self._remind, "interval", seconds=REMINDER_TICK_S, id="reminders")
+        self.scheduler.add_job(self._prune, "interval", hours=1, id="prune")
+        if settings.digest.enabled:
+            from zoneinfo import ZoneInfo
+
+            zone = ZoneInfo(settings.digest.timezone)
+            self.scheduler.add_job(
+                self._digest,
+                CronTrigger.from_crontab(settings.digest.cron, timezone=zone),
+                id="digest",
+                replace_existing=True,
+            )
+        for sweep in settings.sweeps:
+            if sweep.enabled:
+                self.scheduler.add_job(
+                    self._sweep_job,
+                    CronTrigger.from_crontab(sweep.cron, timezone=UTC),
+                    args=[sweep.name],
+                    id=f"sweep:{sweep.name}",
+                    name=sweep.name,
+                    replace_existing=True,
+                )
+
+    async def _check_job(self, name: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+        try:
+            spec = self.settings.check(name)
+            pipeline = self.runtime.pipeline
+            results = await pipeline.run_checks([spec])
+            pipeline.submit(results)
+        except KeyError:
+            return  # removed by a reload while queued
+        except Exception:
+            log.exception("check job failed", check=name)
+        finally:
+            if task is not None:
+                self.inflight.discard(task)
+
+    async def _remind(self) -> None:
+        try:
+            await self.runtime.pipeline.remind()
+        except Exception:
+            log.exception("reminder pass failed")
+
+    async def _prune(self) -> None:
+        cutoff = self.now() - self.settings.daemon.retention
+        try:
+            removed = await asyncio.to_thread(self.runtime.store.prune, cutoff)
+        except Exception:
+            log.exception("pruning old results failed")
+            return
+        if removed:
+            log.info("pruned old check results", removed=removed)
+
+    async def _digest(self) -> None:
+        """The daily digest: deterministic figures, plus a `digest` model summary if usable."""
+        try:
+            rt = self.runtime
+            await queue_digest(rt.settings, rt.store, rt.ai, self.now())
+            rt.wake.set()
+        except Exception:
+            log.exception("daily digest failed")
+
+    async def _sweep_job(self, name: str) -> None:
+        """A nightly sweep; drained like a check on SIGTERM (a cancelled one stores nothing)."""
+        from daemon.sweeps.runner import SweepError, run_sweep
+
+        rt = self.runtime
+        sweep = next((s for s in rt.settings.sweeps if s.name == name), None)
+        if sweep is None:
+            return  # removed by a reload while queued
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+        try:
+            await run_sweep(rt.settings, sweep, rt.store, rt.ai, rt.ctx, self.now())
+            rt.wake.set()
+        except SweepError as exc:
+            log.error("sweep could not run", sweep=name, reason=str(exc))
+        except Exception:
+            log.exception("sweep failed", sweep=name)
+        finally:
+            if task is not None:
+                self.inflight.discard(task)
+
+    async def _beat(self) -> None:
+        self.last_beat = time.monotonic()
+        self._send_status()
+
+    # -- health, watchdog, status -------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """The scheduler runs and its heartbeat job fired recently."""
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        running = self.scheduler is not None and self.scheduler.state == STATE_RUNNING
+        return running and time.monotonic() - self.last_beat < 3 * HEARTBEAT_S
+
+    def health(self) -> HealthReport:
+        pipeline = self.rt.pipeline if self.rt else None
+        last = pipeline.last_cycle_at if pipeline else None
+        return HealthReport(
+            healthy=self.healthy(),
+            detail={
+                "checks": len(self.settings.enabled_checks),
+                "cycles": pipeline.cycles if pipeline else 0,
+                "last_cycle": last.isoformat() if last else None,
+                "open_incidents": self._open_incidents(),
+            },
+        )
+
+    def _open_incidents(self) -> int:
+        return self.rt.pipeline.open_incidents if self.rt else 0
+
+    async def _watchdog(self) -> None:
+        interval = self.sd.watchdog_interval()
+        if interval is None:
+            return
+        while not self.stop_event.is_set():
+            if self.healthy():
+                self.sd.watchdog()
+            else:
+                log.warning("scheduler unhealthy: withholding the systemd watchdog ping")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=interval)
+
+    def _send_status(self) -> None:
+        last = self.rt.pipeline.last_cycle_at if self.rt else None
+        when = last.strftime("%H:%M:%S UTC") if last else "none yet"
+        self.sd.status(
+            f"{len(self.settings.enabled_checks)} checks · "
+            f"{self._open_incidents()} open incidents · last result {when}"
+        )
+
+    # -- signals: reload and stop ------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    def request_stop(self, why: str = "request") -> None:
+        if not self.stop_event.is_set():
+            log.info("stopping", signal=why)
+            self.sd.stopping()
+            self.stop_event.set()
+
+    async def reload(self) -> bool:
+        """Re-read the config; an invalid one is rejected and the running one kept."""
+        self.sd.reloading()
+        try:
+            new = await asyncio.to_thread(load_settings, self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload rejected: " + problem.render(exc.source))
+            log.error("keeping the running configuration")
+            self.sd.ready()
+            return False
+        if new.daemon.state_dir != self.settings.daemon.state_dir:
+            log.warning("daemon.state_dir changes need a restart; keeping the current one")
+            new.daemon.state_dir = self.settings.daemon.state_dir
+        self.runtime.apply(new)
+        self._schedule_all()
+        self.reloads += 1
+        log.info("configuration reloaded", checks=len(new.enabled_checks))
+        self.sd.ready()
+        self._send_status()
+        return True
+
+    async def _shutdown(self, helpers: list[asyncio.Task[Any] | asyncio.Server]) -> None:
+        self.scheduler.pause()
+        drain = self.settings.daemon.drain_timeout.total_seconds()
+        pending = {t for t in self.inflight if not t.done()}
+        if pending:
+            log.info("draining running checks", running=len(pending), limit_s=drain)
+            _, still = await asyncio.wait(pending, timeout=drain)
+            for task in still:
+                task.cancel()
+            if still:
+                log.warning("cancelled checks that outlived the drain", cancelled=len(still))
+                await asyncio.wait(still, timeout=2)
+        self.scheduler.shutdown(wait=False)
+        if self.rt is not None:  # record what ran; let investigations finish, briefly
+            await self.rt.pipeline.wait_background(min(drain, 10.0))
+        for helper in helpers:
+            if isinstance(helper, asyncio.Server):
+                helper.close()
+            else:
+                helper.cancel()
+        await asyncio.gather(
+            *(h for h in helpers if isinstance(h, asyncio.Task)), return_exceptions=True
+        )
+        log.info("watchkeeper stopped")

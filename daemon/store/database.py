@@ -1,0 +1,87 @@
+"""The state database: one SQLite file (WAL, synchronous=FULL) in the state directory, one
+connection shared by every thread under a lock, one transaction per repository call.
+
+It must never lose a committed row on kill -9 or power loss, and never touch the network.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from daemon.errors import StateError
+from daemon.store.schema import configure, migrate
+
+DB_NAME = "watchkeeper.db"
+
+
+class Database:
+    """Build it with `Database.open(state_dir)`; repositories reach it through `transaction`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Database:
+        """Create the directory (0700) and database if needed, and migrate it to this code's
+        schema. Raises StateError when the database cannot be used."""
+        path = state_dir / DB_NAME
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            created = not path.exists()
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state database {path}: {exc}") from exc
+        try:
+            if created:
+                os.chmod(path, 0o600)
+            configure(conn)
+            migrate(conn, path)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StateError(
+                    f"cannot use the state database {path}: {exc}; move it aside or choose "
+                    "another daemon.state_dir"
+                ) from exc
+            raise
+        return cls(path, conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock. `write` takes SQLite's write lock at BEGIN
+        (`BEGIN IMMEDIATE`), so a read-then-write decision holds against other threads and
+        other processes; False gives a read snapshot. Commits on success, rolls back on any
+        exception; SQLite errors surface as StateError."""
+        with self._lock:
+            if self._conn is None:
+                raise StateError(f"the state database {self.path} is closed")
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(f"state database {self.path}: {exc}") from exc
+
+
+def rowid(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:  # pragma: no cover - INSERT always sets it
+        raise StateError("INSERT did not return a row id")
+    return cursor.lastrowid
