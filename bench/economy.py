@@ -191,8 +191,8 @@ class Day:
 async def simulate(cycles: int) -> Day:
     from daemon.config.load import load_settings
     from daemon.runtime import open_runtime
-    from tests.llm.fake_anthropic import FakeAnthropic
-    from tests.llm.fake_ollama import FakeOllama
+    from tests.peers.providers.anthropic import FakeAnthropic
+    from tests.peers.providers.ollama import FakeOllama
 
     scenario = Scenario(cycles)
     day = Day()

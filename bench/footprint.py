@@ -84,7 +84,7 @@ def plan(quick: bool, max_seconds: float) -> Plan:
 
 @contextmanager
 def fake_kubernetes(tmp: Path) -> Iterator[Path]:
-    from tests.jobs.fake_k8s import FakeCluster, FakeKubernetes, deployment, healthy_pod
+    from tests.peers.kubernetes import FakeCluster, FakeKubernetes, deployment, healthy_pod
 
     cluster = FakeCluster()
     cluster.add(
@@ -460,7 +460,7 @@ def baselines_full_windows(checks: int, http_checks: int) -> dict[str, Any]:
 
 def run(quick: bool, max_seconds: float) -> dict[str, Any]:
     p = plan(quick, max_seconds)
-    from tests.llm.fake_ollama import FakeOllama
+    from tests.peers.providers.ollama import FakeOllama
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 # The SMTP sink and webhook receivers serve tests in every folder, not only tests/daemon.
-from tests.daemon.conftest import (  # noqa: F401
+from tests.peers.receivers import (  # noqa: F401
     make_webhook_receiver,
     smtp_sink,
     webhook_receiver,

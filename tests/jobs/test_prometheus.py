@@ -14,7 +14,7 @@ from daemon.models import CheckResult
 from jobs.base import CheckContext
 from jobs.prometheus import PrometheusCheck
 from tests.jobs.conftest import StartServer, assert_options_described, issue, server_context
-from tests.jobs.fake_prom import (
+from tests.peers.prometheus import (
     EVAL_TIME,
     Answer,
     FakeProm,

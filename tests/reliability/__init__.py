@@ -14,10 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from tests import ROOT
 
 PY = sys.executable
-ROOT = Path(__file__).resolve().parents[2]
 SEED_ENV = "WATCHKEEPER_RELIABILITY_SEED"
 
 

@@ -27,8 +27,8 @@ from daemon.config.load import load_settings
 from daemon.llm.types import ModelRequest
 from daemon.models import Message
 from daemon.store import Store
-from tests.llm.fake_anthropic import FakeAnthropic
-from tests.llm.server import Recorded, Scripted
+from tests.peers.providers.anthropic import FakeAnthropic
+from tests.peers.scripted import Recorded, Scripted
 from tests.reliability import PY, ROOT, child_env, seed, wait_for
 
 pytestmark = pytest.mark.reliability

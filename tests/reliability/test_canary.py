@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.conftest import WebhookReceiver
-from tests.llm.fake_anthropic import FakeAnthropic
-from tests.llm.fake_cohere import FakeCohere
-from tests.llm.fake_google import FakeGemini
-from tests.llm.fake_ollama import FakeOllama
-from tests.llm.fake_openai import FakeOpenAI
-from tests.llm.server import Recorded
+from tests.peers.providers.anthropic import FakeAnthropic
+from tests.peers.providers.cohere import FakeCohere
+from tests.peers.providers.google import FakeGemini
+from tests.peers.providers.ollama import FakeOllama
+from tests.peers.providers.openai import FakeOpenAI
+from tests.peers.receivers import WebhookReceiver
+from tests.peers.scripted import Recorded
 from tests.reliability import child_env, cli, free_port
 
 pytestmark = pytest.mark.reliability

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import WebhookReceiver
-from tests.llm.fake_anthropic import FakeAnthropic
+from tests.peers.providers.anthropic import FakeAnthropic
+from tests.peers.receivers import WebhookReceiver
 from tests.reliability import PY, ROOT, child_env, free_port, seed, wait_for
 
 pytestmark = pytest.mark.reliability

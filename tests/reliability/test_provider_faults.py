@@ -28,14 +28,17 @@ from daemon.config.load import load_settings
 from daemon.engine.rca import RcaOutput
 from daemon.llm.types import ModelRequest
 from daemon.store import Store
-from tests.daemon.conftest import WebhookReceiver
-from tests.llm import fake_anthropic, fake_cohere, fake_google, fake_openai
-from tests.llm.fake_anthropic import FakeAnthropic
-from tests.llm.fake_cohere import FakeCohere
-from tests.llm.fake_google import FakeGemini
-from tests.llm.fake_ollama import FakeOllama
-from tests.llm.fake_openai import FakeOpenAI
-from tests.llm.server import FakeServer, Recorded, Scripted
+from tests.peers.providers import anthropic as fake_anthropic
+from tests.peers.providers import cohere as fake_cohere
+from tests.peers.providers import google as fake_google
+from tests.peers.providers import openai as fake_openai
+from tests.peers.providers.anthropic import FakeAnthropic
+from tests.peers.providers.cohere import FakeCohere
+from tests.peers.providers.google import FakeGemini
+from tests.peers.providers.ollama import FakeOllama
+from tests.peers.providers.openai import FakeOpenAI
+from tests.peers.receivers import WebhookReceiver
+from tests.peers.scripted import FakeServer, Recorded, Scripted
 from tests.reliability import child_env, cli, free_port
 
 pytestmark = pytest.mark.reliability

@@ -9,7 +9,7 @@ from moto.backends import get_backend
 
 from daemon.models import Finding
 from jobs.sweeps.base import Rule, SweepContext
-from tests.jobs.aws_fixtures import ACCOUNT
+from tests.peers.aws import ACCOUNT
 
 
 async def judge(rule: Rule, ctx: SweepContext, days_later: float = 0) -> list[Finding]:

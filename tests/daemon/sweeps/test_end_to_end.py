@@ -1,0 +1,161 @@
+"""`watchkeeper sweep security|cost --json` as a user runs it: the real rules against moto's
+AWS server and the fake Kubernetes API, then a second run that reports only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers.aws import REGION, Aws
+from tests.peers.kubernetes import FakeCluster, FakeKubernetes, pod
+from tests.peers.receivers import WebhookReceiver
+
+pytest_plugins = ["tests.peers.aws_fixtures"]
+
+PY = sys.executable
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[FakeCluster, FakeKubernetes]]:
+    state = FakeCluster()
+    server = FakeKubernetes(state).start()
+    yield state, server
+    server.stop()
+
+
+def privileged(name: str) -> dict[str, Any]:
+    item = pod(name, "prod")
+    container = item["spec"]["containers"][0]
+    container["securityContext"] = {"privileged": True, "runAsNonRoot": True}
+    item["spec"]["automountServiceAccountToken"] = False
+    item["spec"]["securityContext"] = {"runAsNonRoot": True}
+    return item
+
+
+def sweep(config: Path, kind: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [PY, "-m", "daemon", "sweep", kind, "--json", "--notify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def write_config(tmp_path: Path, kubeconfig: Path, hook_url: str) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[daemon]
+state_dir = "state"
+[routing]
+security = ["ollama/none"]
+cost = ["ollama/none"]
+[providers.ollama]
+base_url = "http://127.0.0.1:9"
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "{hook_url}"
+[[sweeps]]
+name = "nightly-security"
+kind = "security"
+aws = {{ regions = ["{REGION}"] }}
+kubernetes = {{ kubeconfig = "{kubeconfig}", namespaces = ["prod"] }}
+[[sweeps]]
+name = "nightly-cost"
+kind = "cost"
+aws = {{ regions = ["{REGION}"] }}
+""")
+    return config
+
+
+def test_security_sweep_lists_findings_then_notifies_only_changes(
+    aws: Aws,
+    cluster: tuple[FakeCluster, FakeKubernetes],
+    tmp_path: Path,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    state, server = cluster
+    state.add(privileged("debug-shell"))
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="bastion", Description="b", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    kubeconfig = server.kubeconfig(tmp_path / "kubeconfig")
+    config = write_config(
+        tmp_path, kubeconfig, webhook_receiver.url().replace("json://", "http://")
+    )
+
+    first = sweep(config, "security")
+    findings = {f["rule"]: f for f in first["findings"]}
+    assert findings["aws.sg.open_ssh"]["severity"] == "high"
+    assert findings["aws.sg.open_ssh"]["state"] == "new"
+    assert "0.0.0.0/0" in findings["aws.sg.open_ssh"]["evidence"]
+    assert findings["k8s.pod.privileged"]["severity"] == "high"
+    assert findings["k8s.pod.privileged"]["resource"] == "prod/Pod/debug-shell"
+    assert first["summary"]["new"] == len(first["findings"])
+    assert "(no model summary" in webhook_receiver.wait_for(1)[0].json()["text"]
+
+    ec2.revoke_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    second = sweep(config, "security")
+    states = {f["rule"]: f["state"] for f in second["findings"]}
+    assert states["aws.sg.open_ssh"] == "resolved"
+    assert states["k8s.pod.privileged"] == "open"
+    assert second["summary"]["resolved"] == 1 and second["summary"]["new"] == 0
+    text = webhook_receiver.wait_for(2)[1].json()["text"]
+    assert "aws.sg.open_ssh" in text or "bastion" in text  # what was fixed…
+    assert "debug-shell" not in text  # …and not the whole list again
+
+
+def test_cost_sweep_estimates_monthly_savings(
+    aws: Aws,
+    cluster: tuple[FakeCluster, FakeKubernetes],
+    tmp_path: Path,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    _, server = cluster
+    ec2 = aws.client("ec2")
+    ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100, VolumeType="gp3")
+    ec2.allocate_address(Domain="vpc")
+    config = write_config(
+        tmp_path,
+        server.kubeconfig(tmp_path / "kubeconfig"),
+        webhook_receiver.url().replace("json://", "http://"),
+    )
+    data = sweep(config, "cost")
+    findings = {f["rule"]: f for f in data["findings"]}
+    # gp3 at $0.08/GiB-month x 100 GiB = $8.00; an idle Elastic IP $0.005/h x 730 h = $3.65
+    assert findings["aws.ebs.unattached"]["est_monthly_savings_usd"] == pytest.approx(8.0)
+    assert findings["aws.eip.unassociated"]["est_monthly_savings_usd"] == pytest.approx(3.65)
+    assert data["summary"]["est_monthly_savings_usd"] >= 11.65

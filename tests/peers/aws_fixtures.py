@@ -1,0 +1,46 @@
+"""AWS fixtures for the aws_* check tests: one moto server per session, reset before each test.
+
+Test modules load them with `pytest_plugins = ["tests.peers.aws_fixtures"]`. boto3 finds the
+server through AWS_ENDPOINT_URL, exactly as it would find a real endpoint override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.peers.aws import REGION, Aws
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
+    """A clean moto, fake credentials, and no way to read the developer's ~/.aws or IMDS."""
+    httpx.post(f"{moto_endpoint}/moto-api/reset").raise_for_status()
+    config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
+    config.write_text("")
+    credentials.write_text("")
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    aws = Aws(moto_endpoint)
+    yield aws
+    aws.enforce_iam(False)
