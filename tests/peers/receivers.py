@@ -37,13 +37,15 @@ class ReceivedRequest:
 @dataclass
 class WebhookReceiver:
     """Records every request; `fail_next(n)` answers the next n with 500, `hang_next(n)`
-    holds the next n open until the test ends (or `release()`)."""
+    holds the next n open until the test ends (or `release()`); `delay_s` makes every answer
+    that slow (a receiver under load)."""
 
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[ReceivedRequest] = field(default_factory=list)
     _fail: list[int] = field(default_factory=list)
     _hang: int = 0
+    delay_s: float = 0.0
     _released: threading.Event = field(default_factory=threading.Event)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -97,6 +99,8 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             if hang:
                 receiver._released.wait(30)
                 return
+            if receiver.delay_s:
+                time.sleep(receiver.delay_s)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
