@@ -419,8 +419,3 @@ class PromptRedactor:
         placeholder, issued_kind = found
         counts[issued_kind] += 1
         return _splice(match, start, end, placeholder)
-
-
-def redact_for(provider_is_local: bool, redactor: PromptRedactor, text: str) -> str:
-    """What a provider may see: local models the text as it is, others the redacted text."""
-    return text if provider_is_local else redactor.redact(text).text

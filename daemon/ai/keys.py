@@ -1,6 +1,6 @@
 """Provider keys on this machine: where each comes from, and `watchkeeper keys set/delete`.
 
-Resolution (DESIGN.md): systemd credential `<provider>_api_key`, then the OS keyring (service
+Resolution order: systemd credential `<provider>_api_key`, then the OS keyring (service
 `watchkeeper`, user `<provider>`), then the provider's conventional environment variable.
 Values are returned to callers only; this module never prints, logs or stores them elsewhere.
 """

@@ -267,33 +267,6 @@ def cost_text(block: CostBlock) -> str:
     return "\n".join(lines)
 
 
-def cost_block_json(block: CostBlock) -> dict[str, object]:
-    """The payload's `costs` section: numbers as numbers, unknown as null."""
-
-    def usd(value: Decimal | None) -> float | None:
-        return None if value is None else float(value)
-
-    return {
-        "calls": [
-            {
-                "task": r.task,
-                "model": f"{r.provider}/{r.model}",
-                "local": r.local,
-                "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens,
-                "cost_usd": usd(r.cost_usd),
-                "outcome": r.outcome,
-            }
-            for r in billed(block.calls)
-        ],
-        "incident_total_usd": usd(block.incident_total),
-        "today_usd": usd(block.today),
-        "month_usd": usd(block.month),
-        "local_triage_saved_today_usd": usd(block.saved_today),
-        "savings_reference_model": block.reference,
-    }
-
-
 def cost_block(
     ledger: Ledger,
     settings: Settings,

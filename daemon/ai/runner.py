@@ -79,8 +79,11 @@ def make_redactor(settings: Settings) -> PromptRedactor:
     )
 
 
-def redact_request(request: ModelRequest, redactor: PromptRedactor) -> ModelRequest:
-    """The redaction step: what a non-local model may see (local models see the data)."""
+def prepare(request: ModelRequest, *, local: bool, redactor: PromptRedactor) -> ModelRequest:
+    """The redaction step: a local model sees the data as it is; anything leaving the machine
+    is redacted first."""
+    if local:
+        return request
     system = redactor.redact(request.system).text if request.system else None
     messages = tuple(ChatMessage(m.role, redactor.redact(m.content).text) for m in request.messages)
     return replace(request, system=system, messages=messages)
@@ -241,7 +244,7 @@ class _Call:
         if isinstance(reservation, BudgetDenied):
             await self.record("budget", reservation.reason)
             return None
-        prepared = request if target.local else redact_request(request, self.ai.redactor)
+        prepared = prepare(request, local=target.local, redactor=self.ai.redactor)
         return await self.call(provider, target, prepared, reservation)
 
     async def call(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.util.tables import table
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -228,19 +229,10 @@ def findings_text(documents: list[dict[str, Any]]) -> str:
             for f in document["findings"]
         ]
         lines += (
-            _table(["SEVERITY", "STATE", "RULE", "RESOURCE", "TITLE"], rows)
+            table(["SEVERITY", "STATE", "RULE", "RESOURCE", "TITLE"], rows, indent="  ").split("\n")
             if rows
             else ["  no findings"]
         )
         lines += [f"  rule error: {e['rule']}: {e['error']}" for e in summary["rule_errors"]]
         lines.append("")
     return "\n".join(lines).rstrip()
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
-        lines.append("  " + "  ".join([*cells, row[-1]]))
-    return lines

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon.models import CheckResult, Incident, IncidentEvent, format_duration, worst_status
+from daemon.util.tables import table
+from daemon.util.text import clip
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
@@ -14,22 +16,6 @@ if TYPE_CHECKING:
     from daemon.service.once import OnceReport
 
 EVIDENCE_WIDTH = 96
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    widths[-1] = len(headers[-1])  # the last column runs free
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
-def _short(text: str, width: int = EVIDENCE_WIDTH) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _latency(result: CheckResult) -> str:
@@ -42,19 +28,19 @@ def results_table(results: Iterable[CheckResult]) -> str:
             r.check + (f" ({r.subject})" if r.subject else ""),
             r.status.upper(),
             _latency(r),
-            _short(r.evidence),
+            clip(r.evidence, EVIDENCE_WIDTH),
         ]
         for r in results
     ]
     if not rows:
         return "no checks ran (none enabled)"
-    return _table(["CHECK", "STATUS", "LATENCY", "EVIDENCE"], rows)
+    return table(["CHECK", "STATUS", "LATENCY", "EVIDENCE"], rows)
 
 
 def event_lines(events: Iterable[IncidentEvent]) -> list[str]:
     return [
         f"incident #{e.incident_id} {e.kind}: [{e.severity.value.upper()}] {e.check} — "
-        + _short(e.evidence, 80)
+        + clip(e.evidence, 80)
         for e in events
     ]
 
@@ -112,10 +98,13 @@ def status_text(
                 worst_status(results).upper(),
                 first.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 _latency(first),
-                _short("; ".join(r.evidence for r in results if not r.ok) or first.evidence),
+                clip(
+                    "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
+                    EVIDENCE_WIDTH,
+                ),
             ]
         )
-    text = _table(["CHECK", "STATUS", "LAST RUN (UTC)", "LATENCY", "EVIDENCE"], rows)
+    text = table(["CHECK", "STATUS", "LAST RUN (UTC)", "LATENCY", "EVIDENCE"], rows)
     text += f"\n\nopen incidents: {len(open_incidents)}"
     for inc in open_incidents:
         text += f"\n  #{inc.id} [{inc.severity.value.upper()}] {inc.check} since {_when(inc)}"
@@ -151,24 +140,24 @@ def _when(incident: Incident) -> str:
 def incidents_table(rows: list[Incident]) -> str:
     if not rows:
         return "no incidents"
-    table = []
+    lines = []
     for inc in rows:
         if inc.status == "open":
             state = "OPEN"
         else:
             duration = inc.duration
             state = "resolved" + (f" after {format_duration(duration)}" if duration else "")
-        table.append(
+        lines.append(
             [
                 f"#{inc.id}",
                 inc.severity.value.upper(),
                 inc.check,
                 _when(inc),
                 state,
-                _short(inc.evidence, 70),
+                clip(inc.evidence, 70),
             ]
         )
-    return _table(["ID", "SEVERITY", "CHECK", "OPENED", "STATE", "EVIDENCE"], table)
+    return table(["ID", "SEVERITY", "CHECK", "OPENED", "STATE", "EVIDENCE"], lines)
 
 
 def incident_detail(incident: Incident, events: list[IncidentEvent]) -> str:

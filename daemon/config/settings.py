@@ -31,12 +31,12 @@ from daemon.config.ai import (
 )
 from daemon.config.checks import AnyCheck
 from daemon.config.sweeps import SweepConfig
-from daemon.models import EVENT_KINDS, Duration, EventKind, Severity
+from daemon.models import EVENT_KINDS, Duration, Severity
 from daemon.secrets import SECRET_PREFIX
+from daemon.util.net import parse_listen
 from jobs.base import CheckSpec
 
 ENV_PREFIX = "WATCHKEEPER_"
-NotifyEvent = EventKind | Literal["report", "budget", "test"]
 ALL_NOTIFY_EVENTS: tuple[str, ...] = (*EVENT_KINDS, "report", "budget")
 
 
@@ -96,9 +96,7 @@ class DaemonSettings(_Strict):
     def _host_port(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{value!r} is not host:port, e.g. '127.0.0.1:8787'")
+        parse_listen(value)  # ValueError: not host:port
         return value
 
 

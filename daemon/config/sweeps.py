@@ -146,7 +146,7 @@ class SweepOptions(_Strict):
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
         description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "
-        "jobs/sweeps/prices.py): a section merged key by key, e.g. [sweeps.prices.ec2_hourly] "
+        "jobs/sweeps/aws/prices.py): a section merged key by key, e.g. [sweeps.prices.ec2_hourly] "
         '"m6i.large" = 0.096, or a single price, e.g. eip_hourly = 0.005.',
     )
 

@@ -9,9 +9,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from daemon.ai import reports
 from daemon.ai.runner import AI, AIResult
@@ -20,6 +20,7 @@ from daemon.engine import messages
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
 from daemon.llm.types import ModelRequest
 from daemon.models import CheckResult, ContextBlock, Incident, IncidentEvent, Investigation, Message
+from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.routing import route
 from daemon.store import Store
 from jobs.base import CheckContext
@@ -87,7 +88,8 @@ class Investigator:
     ) -> Outcome:
         self._running.add(incident.id)
         try:
-            return await self._investigate(incident, why, model, notify_targets, triage_summary)
+            with bound_contextvars(incident=incident.id):
+                return await self._investigate(incident, why, model, notify_targets, triage_summary)
         finally:
             self._running.discard(incident.id)
 
@@ -123,6 +125,7 @@ class Investigator:
             blast_radius=list(incident.blast_radius),
             dropped=dropped,
         )
+        rca = None
         if result.response is not None and result.response.data is not None:
             rca = RcaOutput.model_validate(result.response.data)
             where = "local" if result.local else result.response.host
@@ -139,14 +142,12 @@ class Investigator:
             )
         block = await self.cost_block(incident.id, result)
         message = messages.with_costs(message, block)
-        extras = {
-            "rca": None
-            if record.rca is None
-            else {**record.rca, "model": record.model, "reason": why, "dropped": record.dropped},
-            "rca_skipped": record.skipped,
-            "costs": reports.cost_block_json(block),
-        }
-        await self.commit(incident, record, message if notify_targets else None, extras)
+        sections = Sections(
+            rca=None if rca is None else messages.rca_section(rca, record.model, why, dropped),
+            rca_skipped=record.skipped,
+            costs=CostsSection.from_block(block),
+        )
+        await self.commit(incident, record, message if notify_targets else None, sections)
         return Outcome(record, message, result)
 
     async def context(
@@ -193,7 +194,7 @@ class Investigator:
         incident: Incident,
         record: Investigation,
         message: Message | None,
-        extras: dict[str, Any] | None = None,
+        sections: Sections | None = None,
     ) -> None:
         event = IncidentEvent(
             incident_id=incident.id,
@@ -210,7 +211,11 @@ class Investigator:
         if message is not None:
             tags = {c.name: c.tags for c in self.settings.checks}
             outbox = route(
-                [event], self.settings.notify, tags, messages=[message], extras=[extras or {}]
+                [event],
+                self.settings.notify,
+                tags,
+                messages=[message],
+                sections=[sections or Sections()],
             )
         await asyncio.to_thread(self.store.incidents.commit_investigation, record, event, outbox)
         if outbox:

@@ -14,19 +14,35 @@ from daemon.ai.reports import CostBlock, cost_text
 from daemon.engine.rca import RcaOutput
 from daemon.engine.triage import TriageDecision, TriageReport
 from daemon.models import Incident, Message, Severity
+from daemon.notify.payload import RcaSection, TriageSection
 
 
-def triage_json(decision: TriageDecision, report: TriageReport) -> dict[str, object]:
-    return {
-        "by": report.label,
-        "deterministic": report.deterministic,
-        "summary": decision.summary,
-        "severity": decision.severity.value,
-        "raised_from": decision.raised_from.value if decision.raised_from else None,
-        "escalate": decision.escalate,
-        "reason": decision.reason,
-        "correlations": report.correlations,
-    }
+def triage_section(decision: TriageDecision, report: TriageReport) -> TriageSection:
+    return TriageSection(
+        by=report.label,
+        deterministic=report.deterministic,
+        summary=decision.summary,
+        severity=decision.severity.value,
+        raised_from=decision.raised_from.value if decision.raised_from else None,
+        escalate=decision.escalate,
+        reason=decision.reason,
+        correlations=list(report.correlations),
+    )
+
+
+def rca_section(
+    rca: RcaOutput, model: str | None, reason: str, dropped: Sequence[str]
+) -> RcaSection:
+    return RcaSection(
+        root_cause=rca.root_cause,
+        confidence=rca.confidence,
+        evidence=list(rca.evidence),
+        blast_radius=list(rca.blast_radius),
+        next_steps=list(rca.next_steps),
+        model=model,
+        reason=reason,
+        dropped=list(dropped),
+    )
 
 
 def with_triage(message: Message, decision: TriageDecision, report: TriageReport) -> Message:

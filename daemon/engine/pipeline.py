@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from daemon.ai import reports
 from daemon.config.settings import Settings
@@ -21,6 +22,7 @@ from daemon.engine import incidents, messages
 from daemon.errors import SecretError
 from daemon.logging import redact
 from daemon.models import CheckResult, EngineState, IncidentEvent, Investigation, Message
+from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.render import render_event
 from daemon.notify.routing import route
 from daemon.store import Store
@@ -44,7 +46,8 @@ async def run_check(spec: CheckSpec, ctx: CheckContext) -> list[CheckResult]:
     limit = spec.timeout.total_seconds()
     try:
         async with asyncio.timeout(limit + TIMEOUT_GRACE_S):
-            results = await spec.run(ctx)
+            with bound_contextvars(check=spec.name):  # every line it logs names the check
+                results = await spec.run(ctx)
     except TimeoutError:
         return [
             spec.result(
@@ -268,14 +271,14 @@ class Pipeline:
 
     async def _compose(
         self, event: IncidentEvent, report: TriageReport | None, skipped: dict[int, str]
-    ) -> tuple[Message, dict[str, Any]]:
-        """The message people read, and the webhook payload's triage/costs sections."""
+    ) -> tuple[Message, Sections]:
+        """The message people read, and what the model steps add to its payload."""
         message = render_event(event)
-        extras: dict[str, Any] = {}
+        triage = costs = None
         decision = report.decisions.get(event.incident_id) if report else None
         if report is not None and decision is not None:
             message = messages.with_triage(message, decision, report)
-            extras["triage"] = messages.triage_json(decision, report)
+            triage = messages.triage_section(decision, report)
         if event.incident_id in skipped and event.kind in ("opened", "changed"):
             message = messages.with_note(message, f"RCA skipped: {skipped[event.incident_id]}")
         calls = reports.billed(report.result.calls) if report and report.result and decision else []
@@ -283,8 +286,8 @@ class Pipeline:
             block = await self._cost_block(event.incident_id, calls)
             if calls or (event.kind == "resolved" and block.incident_total):
                 message = messages.with_costs(message, block)
-                extras["costs"] = reports.cost_block_json(block)
-        return message, extras
+                costs = CostsSection.from_block(block)
+        return message, Sections(triage=triage, costs=costs)
 
     async def _cost_block(self, incident_id: int, calls: list[Any]) -> reports.CostBlock:
         assert self.ai is not None
@@ -297,11 +300,11 @@ class Pipeline:
         results: list[CheckResult],
         evaluation: incidents.Evaluation,
         composed: list[Message],
-        extras: list[dict[str, Any]] | None = None,
+        sections: list[Sections] | None = None,
     ) -> None:
         tags = {spec.name: spec.tags for spec in self.settings.checks}
         outbox = route(
-            evaluation.events, self.settings.notify, tags, messages=composed, extras=extras
+            evaluation.events, self.settings.notify, tags, messages=composed, sections=sections
         )
         await asyncio.to_thread(
             self.store.incidents.commit_cycle,
@@ -314,7 +317,8 @@ class Pipeline:
         self._state = evaluation.state
         for event in evaluation.events:
             log.info(
-                "incident " + event.kind,
+                "incident.event",
+                kind=event.kind,
                 incident=event.incident_id,
                 check=event.check,
                 severity=str(event.severity),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from daemon.llm.types import ModelRequest
 from daemon.models import IncidentEvent, Severity
+from daemon.util.text import clip
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AI, AIResult
@@ -84,7 +85,7 @@ def view(
         radius = f"; blast radius: {', '.join(e.blast_radius)}" if e.blast_radius else ""
         lines.append(
             f"- incident {e.incident_id} {e.kind} check={e.check} severity={e.severity.value}"
-            f"{radius}\n  evidence: {_clip(e.evidence, 600)}"
+            f"{radius}\n  evidence: {clip(e.evidence, 600)}"
         )
     if anomalies:
         lines.append("Soft anomalies (passing checks behaving unusually):")
@@ -100,11 +101,6 @@ def view(
         lines.append("Dependencies: " + "; ".join(edges))
     text = "\n".join(lines)
     return text if len(text) <= limit else text[:limit] + "\n[… truncated]"
-
-
-def _clip(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def deterministic(events: Sequence[IncidentEvent], why: str) -> TriageReport:
@@ -127,7 +123,7 @@ def apply(output: TriageOutput, events: Sequence[IncidentEvent], label: str) -> 
     rules = {
         e.incident_id: e.severity for e in events if e.kind in ("opened", "changed", "flapping")
     }
-    report = TriageReport(label=label, correlations=[_clip(c, 300) for c in output.correlations])
+    report = TriageReport(label=label, correlations=[clip(c, 300) for c in output.correlations])
     for item in output.incidents:
         floor = rules.get(item.incident_id)
         if floor is None:
@@ -136,18 +132,18 @@ def apply(output: TriageOutput, events: Sequence[IncidentEvent], label: str) -> 
         severity = max(floor, suggested)
         report.decisions[item.incident_id] = TriageDecision(
             item.incident_id,
-            _clip(item.summary, 800),
+            clip(item.summary, 800),
             severity,
             floor if severity > floor else None,
             item.escalate,
-            _clip(item.reason, 300),
+            clip(item.reason, 300),
         )
     for incident_id, severity in rules.items():  # silence is not an option
         if incident_id not in report.decisions:
             event = next(e for e in events if e.incident_id == incident_id)
             report.decisions[incident_id] = TriageDecision(
                 incident_id,
-                _clip(event.evidence, 300),
+                clip(event.evidence, 300),
                 severity,
                 None,
                 False,

@@ -12,7 +12,7 @@ from typing import Any
 
 from daemon.config.settings import NotifyTarget
 from daemon.models import IncidentEvent, Message
-from daemon.notify.payload import event_payload, message_payload
+from daemon.notify.payload import Sections, event_payload, message_payload
 from daemon.notify.render import render_event
 from daemon.store.outbox import OutboxItem
 
@@ -23,28 +23,28 @@ def route(
     tags_by_check: Mapping[str, list[str]],
     *,
     messages: Sequence[Message] | None = None,
-    extras: Sequence[Mapping[str, Any]] | None = None,
+    sections: Sequence[Sections] | None = None,
 ) -> list[OutboxItem]:
-    """One rendered item per (event, target) the target asked for: its `events` include the
-    kind, the event's severity reaches `min_severity`, and its `tags` (if any) meet the
-    check's tags. `messages[i]`, when given, is event i's composed message (triage, RCA and
-    cost lines added to the rules' own); `extras[i]` fills the payload's triage/rca/costs."""
+    """One item per (event, target) the target asked for: its `events` include the kind, the
+    event's severity reaches `min_severity`, and its `tags` (if any) meet the check's tags.
+    `messages[i]`, when given, is event i's composed message (triage, RCA and cost lines added
+    to the rules' own, else the rules' own); `sections[i]` what a model added to its payload."""
     items: list[OutboxItem] = []
     for index, event in enumerate(events):
-        message: Message | None = messages[index] if messages is not None else None
-        payload: dict[str, Any] | None = None
-        if message is not None:
-            payload = {**event_payload(event), "title": message.title, "text": message.body}
-            payload.update(extras[index] if extras is not None else {})
         check_tags = set(tags_by_check.get(event.check, []))
-        for target in targets:
-            if event.kind not in target.events or event.severity < target.min_severity:
-                continue
-            if target.tags and not check_tags.intersection(target.tags):
-                continue
-            message = message or render_event(event)
-            payload = payload or event_payload(event)
-            items.append(_item(target.name, message, payload, index))
+        wanted = [
+            target
+            for target in targets
+            if event.kind in target.events
+            and event.severity >= target.min_severity
+            and (not target.tags or check_tags.intersection(target.tags))
+        ]
+        if not wanted:
+            continue
+        message = messages[index] if messages is not None else render_event(event)
+        extra = sections[index] if sections is not None else None
+        payload = event_payload(event, message, extra)
+        items += [_item(target.name, message, payload, index) for target in wanted]
     return items
 
 

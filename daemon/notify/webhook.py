@@ -26,7 +26,8 @@ Payload of an incident event (`schema` "watchkeeper.event/1"); times are RFC 333
 such as "2026-11-27T14:02:00Z"::
 
     schema        "watchkeeper.event/1"; a new major number means an incompatible change
-    event         the event kind: "opened", "changed", "reminder", "resolved", "flapping"…
+    event         the event kind: "opened", "changed", "reminder", "resolved", "flapping",
+                  "investigation" (a root-cause analysis, or why there is none)
     event_id      int: the incident event's id (the same event sent to two targets has one id)
     at            when the event happened
     incident      object:
@@ -43,11 +44,22 @@ such as "2026-11-27T14:02:00Z"::
     detail        one extra line (why it changed, that it flaps), "" when none
     title         the human title every target gets
     text          the Markdown body every target gets
-    triage        null (reserved for AI triage; always present)
-    rca           null (reserved for root-cause analysis; always present)
-    costs         null (reserved for model costs; always present)
+    triage        null, or what the local triage said: `by` (model, or "deterministic: why"),
+                  `deterministic`, `summary`, `severity`, `raised_from` (null unless triage
+                  raised it), `escalate`, `reason`, `correlations` [str]
+    rca           null, or on an "investigation" event the analysis: `root_cause`,
+                  `confidence` ("high"|"medium"|"low"), `evidence`, `blast_radius`,
+                  `next_steps` ([str] each), `model`, `reason` (why it ran), `dropped` (context
+                  left out to fit)
+    costs         null, or the AI cost of this message: `calls` [{task, model, local,
+                  input_tokens, output_tokens, cost_usd, outcome}], `incident_total_usd`,
+                  `today_usd`, `month_usd`, `local_triage_saved_today_usd`,
+                  `savings_reference_model`; an unknown cost is null, never 0
     links         object: name → URL (empty for now)
     sent_at       when this attempt was made
+    rca_skipped   "investigation" events only: why no model answered, else null
+
+Model output (`summary`, `root_cause`, …) is untrusted text like `evidence`: escape it.
 
 Other messages — reports, budget notices, `watchkeeper notify test` — carry
 `schema` "watchkeeper.message/1": `schema`, `event` ("report", "budget", "test"; "message" for

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from daemon.config.load import load_settings
 from daemon.config.settings import Settings
@@ -168,10 +169,11 @@ class Service:
         if task is not None:
             self.inflight.add(task)
         try:
-            spec = self.settings.check(name)
-            pipeline = self.runtime.pipeline
-            results = await pipeline.run_checks([spec])
-            pipeline.submit(results)
+            with bound_contextvars(check=name):
+                spec = self.settings.check(name)
+                pipeline = self.runtime.pipeline
+                results = await pipeline.run_checks([spec])
+                pipeline.submit(results)
         except KeyError:
             return  # removed by a reload while queued
         except Exception:
@@ -217,7 +219,8 @@ class Service:
         if task is not None:
             self.inflight.add(task)
         try:
-            await run_sweep(rt.settings, sweep, rt.store, rt.ai, rt.ctx, self.now())
+            with bound_contextvars(sweep=name):
+                await run_sweep(rt.settings, sweep, rt.store, rt.ai, rt.ctx, self.now())
             rt.wake.set()
         except SweepError as exc:
             log.error("sweep could not run", sweep=name, reason=str(exc))

@@ -50,12 +50,6 @@ class _Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` (as `daemon.health_listen` holds it) → (host, port)."""
-    host, _, port = value.rpartition(":")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
 async def serve_health(
     host: str,
     port: int,

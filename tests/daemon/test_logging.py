@@ -344,3 +344,38 @@ def test_reconfigure_replaces_the_handler() -> None:
 def test_unknown_level_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure("loud", "json", io.StringIO())
+
+
+async def test_lines_logged_while_a_check_runs_name_the_check() -> None:
+    """The check's name is bound for the run: a library's own log line (here httpx's request
+    line, a stdlib record) carries it too, and nothing of it outlives the run."""
+    import asyncio
+
+    import httpx
+
+    from daemon.engine.pipeline import run_check
+    from jobs.base import CheckContext
+    from jobs.http import HttpCheck
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    out = io.StringIO()
+    configure("debug", "json", out)
+    spec = HttpCheck(name="api-health", type="http", url=f"http://127.0.0.1:{port}/")
+    try:
+        async with httpx.AsyncClient() as client:
+            [result] = await run_check(spec, CheckContext(http=client))
+        structlog.get_logger("t").info("after the run")
+    finally:
+        server.close()
+    assert result.status == "ok"
+    lines = _json_lines(out)
+    requests = [line for line in lines if line.get("logger") == "httpx"]
+    assert requests and all(line["check"] == "api-health" for line in requests)
+    assert "check" not in lines[-1]

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon import logging as wk_logging
+from daemon.ai.runner import prepare
+from daemon.llm.types import ModelRequest
 from daemon.redaction import (
     KNOWN_SECRETS,
     ExtraPattern,
     PromptRedactor,
     is_secret_name,
     mask_credentials,
-    redact_for,
 )
 
 # Obviously fake, correctly shaped. AWS's own documented example pair.
@@ -544,8 +545,11 @@ def test_adversarial_input_finishes() -> None:
 def test_local_models_see_the_text_unchanged() -> None:
     text = f"password={DB_PASSWORD}"
     redactor = PromptRedactor()
-    assert redact_for(True, redactor, text) == text
-    assert redact_for(False, redactor, text) == "password=[REDACTED:password:1]"
+    request = ModelRequest.ask(text, system=text)
+    assert prepare(request, local=True, redactor=redactor) == request
+    cloud = prepare(request, local=False, redactor=redactor)
+    assert cloud.messages[0].content == "password=[REDACTED:password:1]"
+    assert cloud.system == "password=[REDACTED:password:1]"
 
 
 # --- the shared patterns, logging-flavoured --------------------------------------------------

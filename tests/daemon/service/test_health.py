@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from daemon.service.health import HealthReport, parse_listen, serve_health
+from daemon.service.health import HealthReport, serve_health
+from daemon.util.net import parse_listen
 
 LAST_CYCLE = datetime(2026, 5, 9, 7, 35, tzinfo=UTC)
 
