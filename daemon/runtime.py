@@ -28,10 +28,15 @@ from daemon.models import Message
 from daemon.notify.delivery import Notifier
 from daemon.notify.routing import route_message
 from daemon.store import Store
+from daemon.store.database import store_io
+from daemon.util.threads import DaemonPool
 from daemon.util.time import utcnow
 from jobs.base import CheckContext
 
 log = structlog.get_logger(__name__)
+
+LIBRARY_THREADS = 32
+"""The loop's default executor: libraries' blocking calls (httpx's name lookups, keyring)."""
 
 
 def secret_resolver() -> Callable[[str], str]:
@@ -91,7 +96,10 @@ async def open_runtime(
     settings: Settings, now: Callable[[], datetime] = utcnow
 ) -> AsyncIterator[Runtime]:
     """The runtime for `settings`, closed (store last) when the block ends."""
-    store = await asyncio.to_thread(Store.open, settings.daemon.state_dir)
+    # httpx and anyio resolve names on the loop's default executor; a pool of daemon threads
+    # there means lookups a black-holed resolver never answers cannot hold up the exit.
+    asyncio.get_running_loop().set_default_executor(DaemonPool(LIBRARY_THREADS, "wk-io"))
+    store = await store_io(Store.open, settings.daemon.state_dir)
     try:
         async with httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT}, timeout=30.0, follow_redirects=False
@@ -124,4 +132,4 @@ async def open_runtime(
             holder.append(runtime)
             yield runtime
     finally:
-        await asyncio.to_thread(store.close)
+        await store_io(store.close)

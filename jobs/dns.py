@@ -1,7 +1,7 @@
 """The `dns` check: resolve a name with the system resolver and compare the addresses.
 
-It uses the same resolver the daemon's other checks use (getaddrinfo), so it never bypasses
-/etc/hosts or the host's DNS configuration, and it never sends queries of its own.
+It uses the system resolver (getaddrinfo, on the checks' own resolver threads), so it never
+bypasses /etc/hosts or the host's DNS configuration, and it never sends queries of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from daemon.models import CheckResult, Duration, Status
+from jobs._resolve import getaddrinfo
 from jobs.base import CheckContext, CheckSpec
 
 _FAMILIES = {"A": socket.AF_INET, "AAAA": socket.AF_INET6, "ANY": socket.AF_UNSPEC}
@@ -65,12 +66,9 @@ class DnsCheck(CheckSpec):
                 )
             ]
 
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(seconds):
-                infos = await loop.getaddrinfo(
-                    self.host, None, family=_FAMILIES[self.record_type], type=socket.SOCK_STREAM
-                )
+                infos = await getaddrinfo(self.host, None, family=_FAMILIES[self.record_type])
         except TimeoutError:
             return done("failing", f"DNS lookup of {asked} timed out after {seconds:g} s")
         except (socket.gaierror, UnicodeError) as exc:

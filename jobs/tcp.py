@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from daemon.models import CheckResult, Duration, Status
+from jobs._resolve import open_connection
 from jobs.base import CheckContext, CheckSpec
 
 READ_LIMIT = 4096
@@ -117,7 +118,7 @@ class TcpCheck(CheckSpec):
 
     async def _probe(self, probe: _Probe) -> None:
         """Connect, send, read; records progress in `probe` so a timeout can say how far it got."""
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = await open_connection(self.host, self.port)
         try:
             probe.connect_ms = probe.elapsed_ms()
             if self.send:

@@ -14,6 +14,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from daemon.models import CheckResult, Status
+from jobs._resolve import open_connection
 from jobs._tls import (
     X509_V_ERR_CERT_HAS_EXPIRED,
     CertInfo,
@@ -133,8 +134,11 @@ class TlsCheck(CheckSpec):
         return "ok", f"{head} {expiry}"
 
     async def _peer_cert(self, context: ssl.SSLContext) -> bytes | None:
-        _, writer = await asyncio.open_connection(
-            self.host, self.port, ssl=context, server_hostname=self._name
+        _, writer = await open_connection(
+            self.host,
+            self.port,
+            ssl=context,
+            server_hostname=self._name,
         )
         try:
             ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")

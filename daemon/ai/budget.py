@@ -7,7 +7,6 @@ check without saying so, and never writes a key or a prompt anywhere.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from daemon.ai import pricing
 from daemon.ai.targets import Target
 from daemon.llm.types import ModelRequest
 from daemon.models import Message
+from daemon.store.database import store_io
 from daemon.store.ledger import BudgetDenied, BudgetLimits, Ledger, LedgerRow, Reservation
 
 log = structlog.get_logger(__name__)
@@ -61,7 +61,7 @@ class Budget:
         if estimate is None:
             log.warning("price unknown: the budget cannot bound this call", model=str(target.ref))
             return None
-        held = await asyncio.to_thread(
+        held = await store_io(
             self.ledger.reserve, target.ref.provider, estimate, self.limits, self.now()
         )
         if isinstance(held, BudgetDenied):
@@ -72,25 +72,23 @@ class Budget:
         """Whether `provider` is already over a cap (a zero reservation, released at once)."""
         if self.limits is None:
             return None
-        held = await asyncio.to_thread(
-            self.ledger.reserve, provider, Decimal(0), self.limits, self.now()
-        )
+        held = await store_io(self.ledger.reserve, provider, Decimal(0), self.limits, self.now())
         if isinstance(held, BudgetDenied):
             return held
-        await asyncio.to_thread(self.ledger.release, held)
+        await store_io(self.ledger.release, held)
         return None
 
     async def settle(self, row: LedgerRow, reservation: Reservation | None) -> None:
         """Record the call's ledger row, replacing its reservation in the same transaction."""
         if reservation is None:
-            await asyncio.to_thread(self.ledger.record, row)
+            await store_io(self.ledger.record, row)
         else:
-            await asyncio.to_thread(self.ledger.settle, reservation, row)
+            await store_io(self.ledger.settle, reservation, row)
 
     async def notice(self, denied: BudgetDenied) -> None:
         """ "AI budget reached", once per cap and period, restarts included."""
         period = self.now().strftime("%Y-%m" if "monthly" in denied.scope else "%Y-%m-%d")
-        first = await asyncio.to_thread(
+        first = await store_io(
             self.ledger.claim_budget_notice, f"{denied.scope}:{denied.provider or 'all'}:{period}"
         )
         if first and self.on_notice is not None:

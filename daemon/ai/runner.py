@@ -31,6 +31,7 @@ from daemon.llm.types import ChatMessage, ModelRequest, ModelResponse, ProviderE
 from daemon.models import Message, ModelRef
 from daemon.redaction import ExtraPattern, PromptRedactor
 from daemon.store import Store
+from daemon.store.database import store_io
 from daemon.store.ledger import BudgetDenied, LedgerRow, Reservation
 
 log = structlog.get_logger(__name__)
@@ -121,7 +122,7 @@ class AI:
 
     async def chain(self, task: str) -> list[str]:
         """A runtime override (`watchkeeper route set`) wins over `[routing]`."""
-        overrides = await asyncio.to_thread(self.store.routes.all)
+        overrides = await store_io(self.store.routes.all)
         return overrides.get(task) or self.settings.routing.chain(task)
 
     async def run(

@@ -114,13 +114,14 @@ def estate_context(
 async def ask_model(settings: Settings, question: str, model: str | None) -> AIResult:
     from daemon.llm.types import ModelRequest
     from daemon.runtime import open_runtime
+    from daemon.store.database import store_io
     from daemon.util.time import utcnow
 
     async with open_runtime(settings) as rt:
         store, ai = rt.store, rt.ai
-        last = await asyncio.to_thread(store.results.latest)
-        open_incidents = await asyncio.to_thread(store.incidents.recent, False)
-        recent = await asyncio.to_thread(store.incidents.recent, True, 20)
+        last = await store_io(store.results.latest)
+        open_incidents = await store_io(store.incidents.recent, False)
+        recent = await store_io(store.incidents.recent, True, 20)
         state = estate_context(last, open_incidents, recent, utcnow())
         prompt = f"<state>\n{state}\n</state>\n\nQuestion: {question}"
         request = ModelRequest.ask(prompt, system=ASK_SYSTEM, max_output_tokens=800)

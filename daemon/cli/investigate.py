@@ -85,9 +85,10 @@ async def investigate_now(
 ) -> Outcome | None:
     """`watchkeeper investigate`: the RCA now, stored on the incident, optionally sent."""
     from daemon.runtime import open_runtime
+    from daemon.store.database import store_io
 
     async with open_runtime(settings) as rt:
-        found = await asyncio.to_thread(rt.store.incidents.get, incident_id)
+        found = await store_io(rt.store.incidents.get, incident_id)
         if found is None:
             return None
         assert rt.investigator is not None

@@ -151,10 +151,11 @@ async def models_overview(
     """Every task's chain (runtime overrides applied) and what is known of each model."""
     from daemon.config.ai import TASKS
     from daemon.runtime import open_runtime
+    from daemon.store.database import store_io
 
     async with open_runtime(settings) as rt:
         ai = rt.ai
-        overrides = await asyncio.to_thread(rt.store.routes.all)
+        overrides = await store_io(rt.store.routes.all)
         chains = {task: overrides.get(task) or settings.routing.chain(task) for task in TASKS}
         refs = sorted({ref for chain in chains.values() for ref in chain})
         infos = await asyncio.gather(*(_model_info(settings, ai, ref) for ref in refs))

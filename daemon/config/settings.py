@@ -81,6 +81,12 @@ class DaemonSettings(_Strict):
         default=timedelta(seconds=20),
         description="On SIGTERM, how long running checks may finish before being cancelled.",
     )
+    stall_after: Duration | None = Field(
+        default=None,
+        description="Unhealthy (and the systemd watchdog withheld) when no cycle has been "
+        "committed for this long. Default: three times the shortest check interval plus its "
+        "timeout, at least 60s.",
+    )
     health_listen: str | None = Field(
         default=None,
         description="host:port for a small HTTP endpoint serving GET /healthz (200 while the "

@@ -190,14 +190,11 @@ class Baselines:
     def apply(
         self, results: list[CheckResult], now: datetime
     ) -> tuple[list[CheckResult], list[Anomaly]]:
-        """`results` with ok outliers turned degraded, and the anomalies found."""
+        """`results` with ok outliers turned degraded, and the anomalies found. Seeds the
+        windows of checks seen for the first time (blocking: see `prepare`)."""
         cutoff = now - self.policy.window
         self._prune(cutoff)
-        for check in dict.fromkeys(r.check for r in results):
-            if check not in self._loaded:
-                earliest = min(r.started_at for r in results if r.check == check)
-                self._seed(check, cutoff, earliest)
-                self._loaded.add(check)  # after the load: a store error retries next cycle
+        self.prepare(results, now)
         out: list[CheckResult] = []
         found: list[Anomaly] = []
         for result in results:
@@ -208,6 +205,16 @@ class Baselines:
             if result.status == "ok" and result.started_at >= cutoff:
                 self._feed(result)
         return out, found
+
+    def prepare(self, results: list[CheckResult], now: datetime) -> None:
+        """Load the history of checks seen for the first time (blocking store reads: the
+        pipeline calls it on the store's thread before `apply`)."""
+        cutoff = now - self.policy.window
+        for check in dict.fromkeys(r.check for r in results):
+            if check not in self._loaded:
+                earliest = min(r.started_at for r in results if r.check == check)
+                self._seed(check, cutoff, earliest)
+                self._loaded.add(check)  # after the load: a store error retries next cycle
 
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""

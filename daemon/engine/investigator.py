@@ -23,6 +23,7 @@ from daemon.models import CheckResult, ContextBlock, Incident, IncidentEvent, In
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.routing import route
 from daemon.store import Store
+from daemon.store.database import store_io
 from jobs.base import CheckContext
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,7 @@ class Investigator:
         """Why this incident should be investigated now, or None."""
         if incident.id in self._running:
             return None
-        latest = await asyncio.to_thread(self.store.incidents.latest_investigation, incident.id)
+        latest = await store_io(self.store.incidents.latest_investigation, incident.id)
         prior = (
             None
             if latest is None
@@ -153,13 +154,11 @@ class Investigator:
     async def context(
         self, incident: Incident, triage_summary: str | None
     ) -> tuple[str, list[str]]:
-        found = await asyncio.to_thread(self.store.incidents.get, incident.id)
+        found = await store_io(self.store.incidents.get, incident.id)
         events = found[1] if found else []
         names = [incident.check, *incident.blast_radius]
-        history = {
-            name: await asyncio.to_thread(self.store.results.recent, name, 12) for name in names
-        }
-        open_incidents = await asyncio.to_thread(self.store.incidents.recent, False)
+        history = {name: await store_io(self.store.results.recent, name, 12) for name in names}
+        open_incidents = await store_io(self.store.incidents.recent, False)
         related = [i for i in open_incidents if i.id != incident.id][:10]
         depends_on = {c.name: c.depends_on for c in self.settings.checks}
         extra = await self.hook_blocks(incident, history.get(incident.check, []))
@@ -185,7 +184,7 @@ class Investigator:
         self, incident_id: int | None, result: AIResult | None
     ) -> reports.CostBlock:
         calls = result.calls if result else []
-        return await asyncio.to_thread(
+        return await store_io(
             reports.cost_block, self.store.ledger, self.settings, incident_id, calls, self.now()
         )
 
@@ -217,6 +216,6 @@ class Investigator:
                 messages=[message],
                 sections=[sections or Sections()],
             )
-        await asyncio.to_thread(self.store.incidents.commit_investigation, record, event, outbox)
+        await store_io(self.store.incidents.commit_investigation, record, event, outbox)
         if outbox:
             self.on_queued()

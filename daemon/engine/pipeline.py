@@ -9,6 +9,8 @@ result, never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,13 +21,14 @@ from structlog.contextvars import bound_contextvars
 from daemon.ai import reports
 from daemon.config.settings import Settings
 from daemon.engine import incidents, messages
-from daemon.errors import SecretError
+from daemon.errors import SecretError, StateError
 from daemon.logging import redact
 from daemon.models import CheckResult, EngineState, IncidentEvent, Investigation, Message
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.render import render_event
 from daemon.notify.routing import route
 from daemon.store import Store
+from daemon.store.database import store_io
 from jobs.base import CheckContext, CheckSpec
 
 if TYPE_CHECKING:
@@ -135,6 +138,10 @@ class Pipeline:
         self.background: set[asyncio.Task[Any]] = set()
         self.cycles = 0
         self.last_cycle_at: datetime | None = None
+        self.last_commit = time.monotonic()
+        """When the last cycle was committed (or the pipeline was built): health's measure."""
+        self.last_error: str | None = None
+        """Why the latest cycle could not be committed; None once one commits again."""
 
     def apply(self, settings: Settings, baselines: Baselines | None) -> None:
         """A reload: new checks, thresholds, concurrency and baseline policy. Incident state
@@ -147,7 +154,7 @@ class Pipeline:
 
     async def state(self) -> EngineState:
         if self._state is None:
-            self._state = await asyncio.to_thread(self.store.incidents.engine_state)
+            self._state = await store_io(self.store.incidents.engine_state)
         return self._state
 
     @property
@@ -171,7 +178,10 @@ class Pipeline:
         self._buffer.extend(results)
         if self._flush_handle is None:
             delay = self.settings.daemon.cycle_window.total_seconds()
-            self._flush_handle = asyncio.get_running_loop().call_later(delay, self._start_flush)
+            # a fresh context: the cycle belongs to no single check's bound log context
+            self._flush_handle = asyncio.get_running_loop().call_later(
+                delay, self._start_flush, context=contextvars.Context()
+            )
 
     def _start_flush(self) -> None:
         self._flush_handle = None
@@ -182,7 +192,11 @@ class Pipeline:
         if results:
             try:
                 await self.record(results)
-            except Exception:
+            except StateError as exc:  # a full disk, a locked or broken database: said plainly
+                self.last_error = str(exc)[:300]
+                log.error("cycle failed: results not recorded", results=len(results), why=str(exc))
+            except Exception as exc:
+                self.last_error = redact(f"{type(exc).__name__}: {exc}")[:300]
                 log.exception("cycle failed: results not recorded", results=len(results))
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -199,6 +213,7 @@ class Pipeline:
             state = await self.state()
             anomalies: list[Anomaly] = []
             if self.baselines is not None:
+                await store_io(self.baselines.prepare, results, self.now())
                 results, anomalies = self.baselines.apply(results, self.now())
             evaluation = incidents.evaluate(
                 state, results, policies(self.settings), incident_policy(self.settings), self.now()
@@ -214,6 +229,8 @@ class Pipeline:
             await self._record_skips(evaluation, skipped)
             self.cycles += 1
             self.last_cycle_at = self.now()
+            self.last_commit = time.monotonic()
+            self.last_error = None
         self._escalate(evaluation, report, skipped)
         return evaluation.events
 
@@ -291,7 +308,7 @@ class Pipeline:
 
     async def _cost_block(self, incident_id: int, calls: list[Any]) -> reports.CostBlock:
         assert self.ai is not None
-        return await asyncio.to_thread(
+        return await store_io(
             reports.cost_block, self.store.ledger, self.settings, incident_id, calls, self.now()
         )
 
@@ -306,7 +323,7 @@ class Pipeline:
         outbox = route(
             evaluation.events, self.settings.notify, tags, messages=composed, sections=sections
         )
-        await asyncio.to_thread(
+        await store_io(
             self.store.incidents.commit_cycle,
             results,
             evaluation.state,
@@ -343,7 +360,7 @@ class Pipeline:
                 blast_radius=list(incident.blast_radius),
                 skipped=why,
             )
-            await asyncio.to_thread(self.store.incidents.add_investigation, record)
+            await store_io(self.store.incidents.add_investigation, record)
 
     def _escalate(
         self,

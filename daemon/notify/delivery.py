@@ -35,7 +35,7 @@ import httpx
 import structlog
 
 from daemon.config.settings import DeliverySettings, NotifyTarget, webhook_url_problem
-from daemon.errors import SecretError
+from daemon.errors import SecretError, StateError
 from daemon.logging import add_known_secret
 from daemon.models import Message, format_duration
 from daemon.notify.channels import AppriseChannel, Channel, Outgoing, guard_library_logs, mask_url
@@ -44,6 +44,7 @@ from daemon.notify.render import render_test
 from daemon.notify.webhook import WebhookChannel, guard_httpx_logs
 from daemon.secrets import is_secret_ref
 from daemon.store import Store
+from daemon.store.database import store_io
 from daemon.store.outbox import OutboxRow, new_owner
 
 log = structlog.get_logger(__name__)
@@ -146,6 +147,9 @@ class Notifier:
             try:
                 await self.deliver_due()
                 delay = await self._idle_seconds()
+            except StateError as exc:
+                log.error("notify.pass_failed", why=str(exc))
+                delay = MAX_IDLE_S
             except Exception:
                 log.exception("notify.pass_failed")
                 delay = MAX_IDLE_S
@@ -155,7 +159,7 @@ class Notifier:
                 waiter.cancel()
 
     async def _idle_seconds(self) -> float:
-        due = await asyncio.to_thread(self._db.outbox.next_due_at)
+        due = await store_io(self._db.outbox.next_due_at)
         if due is None:
             return MAX_IDLE_S
         # a small floor keeps a clock that stands still (tests) from spinning the loop
@@ -165,7 +169,7 @@ class Notifier:
         """Claim the due rows nobody else holds and attempt each once: targets concurrently,
         each target's rows in order. Rows still claimed when this is cancelled are given back."""
         outbox = self._db.outbox
-        rows = await asyncio.to_thread(
+        rows = await store_io(
             outbox.claim_due, self.owner, self._now(), self._lease, self._batch_size
         )
         by_target: dict[str, list[OutboxRow]] = {}
@@ -174,9 +178,7 @@ class Notifier:
         try:
             reports = await asyncio.gather(*(self._deliver_target(r) for r in by_target.values()))
         except BaseException:
-            await asyncio.shield(
-                asyncio.to_thread(outbox.release, [r.id for r in rows], self.owner)
-            )
+            await asyncio.shield(store_io(outbox.release, [r.id for r in rows], self.owner))
             raise
         return sum(reports, DeliveryReport())
 
@@ -188,16 +190,14 @@ class Notifier:
                 await self._give_up(row, f"undelivered after {_age(self._delivery.max_age)}")
                 report += DeliveryReport(failed=1)
                 continue
-            held = await asyncio.to_thread(
-                outbox.renew, row.id, self.owner, self._now() + self._lease
-            )
+            held = await store_io(outbox.renew, row.id, self.owner, self._now() + self._lease)
             if not held:  # our lease ran out and another process took the row: theirs now
                 log.warning("notify.claim_lost", target=row.target, row_id=row.id)
                 continue
             error, permanent = await self._send_row(row)
             now = self._now()
             if error is None:
-                await asyncio.to_thread(outbox.mark_delivered, row.id, now, self.owner)
+                await store_io(outbox.mark_delivered, row.id, now, self.owner)
                 log.info(
                     "notify.delivered", target=row.target, row_id=row.id, event_id=row.event_id
                 )
@@ -208,19 +208,19 @@ class Notifier:
                 report += DeliveryReport(failed=1)
                 continue
             retry_at = now + retry_delay(row.attempts + 1, self._delivery)
-            await asyncio.to_thread(outbox.mark_retry, row.id, now, error, retry_at, self.owner)
+            await store_io(outbox.mark_retry, row.id, now, error, retry_at, self.owner)
             log.warning(
                 "notify.retry", target=row.target, row_id=row.id, error=error, retry_at=retry_at
             )
             later = [r.id for r in rows[index + 1 :]]
             if later:
-                await asyncio.to_thread(outbox.defer, later, retry_at, self.owner)
+                await store_io(outbox.defer, later, retry_at, self.owner)
             return report + DeliveryReport(retried=1)
         return report
 
     async def _give_up(self, row: OutboxRow, reason: str) -> None:
         error = f"{reason}; last error: {row.last_error}" if row.last_error else reason
-        await asyncio.to_thread(self._db.outbox.mark_failed, row.id, self._now(), error, self.owner)
+        await store_io(self._db.outbox.mark_failed, row.id, self._now(), error, self.owner)
         log.error(
             "notify.failed", target=row.target, row_id=row.id, event_id=row.event_id, error=error
         )
@@ -368,4 +368,4 @@ def _age(value: timedelta) -> str:
 
 
 async def _exists(path: str) -> bool:
-    return await asyncio.to_thread(os.path.isfile, path)
+    return await store_io(os.path.isfile, path)

@@ -6,7 +6,6 @@ never change a figure, and an unknown cost is shown as unknown, never as $0.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from daemon.models import (
 )
 from daemon.notify.routing import route_message
 from daemon.store import Store
+from daemon.store.database import store_io
 from daemon.store.ledger import LedgerRow
 from daemon.util.money import format_usd
 
@@ -331,9 +331,7 @@ async def digest(
     """The digest message, opened by a labelled model summary when a `digest` model answers.
     The summary call is recorded at the AI clock's time (>= `now`), so tomorrow's window
     counts it: back-to-back windows count every call once."""
-    data = await asyncio.to_thread(
-        collect, store, now, window, reference_model, reference_api, overrides
-    )
+    data = await store_io(collect, store, now, window, reference_model, reference_api, overrides)
     message = render_digest(data)
     result = None if ai is None else await ai.run("digest", summary_request(message))
     line = "(no model summary: AI is not configured)" if result is None else _summary_line(result)
@@ -370,5 +368,5 @@ async def queue_digest(settings: Settings, store: Store, ai: AI, now: datetime) 
     """Build the digest and queue it for every target that wants `report`."""
     message = await build_digest(settings, store, ai, now)
     items = route_message(message, settings.notify, "report")
-    await asyncio.to_thread(store.outbox.enqueue, items)
+    await store_io(store.outbox.enqueue, items)
     return message

@@ -8,6 +8,7 @@ Everything the jobs use comes from the `Runtime`; this module only schedules and
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import time
 from collections.abc import Callable
@@ -22,11 +23,13 @@ from structlog.contextvars import bound_contextvars
 
 from daemon.config.load import load_settings
 from daemon.config.settings import Settings
+from daemon.engine.pipeline import TIMEOUT_GRACE_S
 from daemon.errors import ConfigError
 from daemon.notify.digest import queue_digest
 from daemon.runtime import Runtime, open_runtime
 from daemon.service.health import HealthReport, serve_health
 from daemon.service.sdnotify import SdNotifier
+from daemon.store.database import store_io
 from daemon.util.net import parse_listen
 from daemon.util.time import utcnow
 from jobs.base import CheckSpec
@@ -35,6 +38,39 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_S = 5.0
 REMINDER_TICK_S = 60.0
+STALL_FLOOR_S = 60.0
+
+
+def stall_limit(settings: Settings) -> float | None:
+    """Seconds without a committed cycle after which the daemon is unhealthy: the configured
+    `stall_after`, else three times the shortest expected gap between results (interval or
+    cron period, plus the check's timeout), at least STALL_FLOOR_S. None without checks."""
+    if settings.daemon.stall_after is not None:
+        return settings.daemon.stall_after.total_seconds()
+    gaps = [
+        _period(spec) + spec.timeout.total_seconds() + TIMEOUT_GRACE_S
+        for spec in settings.enabled_checks
+    ]
+    return max(3 * min(gaps), STALL_FLOOR_S) if gaps else None
+
+
+def _period(spec: CheckSpec) -> float:
+    """The longest gap between two runs of `spec` (the next few of a cron schedule)."""
+    if not spec.cron:
+        return (spec.interval or timedelta(seconds=60)).total_seconds()
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(spec.cron, timezone=UTC)
+    fires: list[datetime] = []
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    while len(fires) < 9:
+        fire = trigger.get_next_fire_time(fires[-1] if fires else None, moment)
+        if fire is None:
+            break
+        fires.append(fire)
+        moment = fire + timedelta(microseconds=1)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(fires)]
+    return max(gaps, default=86400.0)
 
 
 def _jitter(spec: CheckSpec, settings: Settings) -> float:
@@ -191,7 +227,7 @@ class Service:
     async def _prune(self) -> None:
         cutoff = self.now() - self.settings.daemon.retention
         try:
-            removed = await asyncio.to_thread(self.runtime.store.prune, cutoff)
+            removed = await store_io(self.runtime.store.prune, cutoff)
         except Exception:
             log.exception("pruning old results failed")
             return
@@ -236,25 +272,43 @@ class Service:
 
     # -- health, watchdog, status -------------------------------------------------------------
 
-    def healthy(self) -> bool:
-        """The scheduler runs and its heartbeat job fired recently."""
+    def problems(self) -> list[str]:
+        """Why the daemon is not doing its job, empty when it is: the scheduler must run, its
+        heartbeat be recent, and cycles keep being committed (a wedged resolver, a full disk
+        or a stuck store stop those while the scheduler itself looks fine)."""
         from apscheduler.schedulers.base import STATE_RUNNING
 
-        running = self.scheduler is not None and self.scheduler.state == STATE_RUNNING
-        return running and time.monotonic() - self.last_beat < 3 * HEARTBEAT_S
+        if self.scheduler is None or self.scheduler.state != STATE_RUNNING:
+            return ["the scheduler is not running"]
+        problems = []
+        beat = time.monotonic() - self.last_beat
+        if beat >= 3 * HEARTBEAT_S:
+            problems.append(f"the scheduler's heartbeat is {beat:.0f} s old")
+        limit = stall_limit(self.settings)
+        pipeline = self.rt.pipeline if self.rt else None
+        if limit is not None and pipeline is not None:
+            idle = time.monotonic() - pipeline.last_commit
+            if idle > limit:
+                why = f"; last error: {pipeline.last_error}" if pipeline.last_error else ""
+                problems.append(f"no cycle committed for {idle:.0f} s (limit {limit:g} s){why}")
+        return problems
+
+    def healthy(self) -> bool:
+        return not self.problems()
 
     def health(self) -> HealthReport:
         pipeline = self.rt.pipeline if self.rt else None
         last = pipeline.last_cycle_at if pipeline else None
-        return HealthReport(
-            healthy=self.healthy(),
-            detail={
-                "checks": len(self.settings.enabled_checks),
-                "cycles": pipeline.cycles if pipeline else 0,
-                "last_cycle": last.isoformat() if last else None,
-                "open_incidents": self._open_incidents(),
-            },
-        )
+        problems = self.problems()
+        detail: dict[str, Any] = {
+            "checks": len(self.settings.enabled_checks),
+            "cycles": pipeline.cycles if pipeline else 0,
+            "last_cycle": last.isoformat() if last else None,
+            "open_incidents": self._open_incidents(),
+        }
+        if problems:
+            detail["reason"] = "; ".join(problems)
+        return HealthReport(healthy=not problems, detail=detail)
 
     def _open_incidents(self) -> int:
         return self.rt.pipeline.open_incidents if self.rt else 0
@@ -264,10 +318,11 @@ class Service:
         if interval is None:
             return
         while not self.stop_event.is_set():
-            if self.healthy():
+            problems = self.problems()
+            if not problems:
                 self.sd.watchdog()
             else:
-                log.warning("scheduler unhealthy: withholding the systemd watchdog ping")
+                log.warning("unhealthy: withholding the systemd watchdog ping", why=problems)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=interval)
 

@@ -14,6 +14,7 @@ from daemon.models import CheckResult, IncidentEvent
 from daemon.notify.delivery import DeliveryReport
 from daemon.runtime import Runtime, open_runtime
 from daemon.service.health import HealthReport, serve_health
+from daemon.store.database import store_io
 from daemon.util.net import parse_listen
 from daemon.util.time import utcnow
 
@@ -37,7 +38,7 @@ async def run_once(settings: Settings) -> OnceReport:
             if server is not None:
                 server.close()
         await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
-        await asyncio.to_thread(rt.store.prune, utcnow() - settings.daemon.retention)
+        await store_io(rt.store.prune, utcnow() - settings.daemon.retention)
         delivery = await rt.notifier.deliver_due()
     return OnceReport(results, events, delivery)
 

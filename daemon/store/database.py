@@ -6,17 +6,33 @@ It must never lose a committed row on kill -9 or power loss, and never touch the
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from daemon.errors import StateError
 from daemon.store.schema import configure, migrate
+from daemon.util.threads import DaemonPool
 
 DB_NAME = "watchkeeper.db"
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_io = DaemonPool(1, "wk-store")
+"""The state directory's own thread: the event loop's default threads may all be stuck in
+name lookups a black-holed resolver never answers; a cycle's commit must not wait for them."""
+
+
+async def store_io(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking call on the state database (or the state directory) off the loop."""
+    call = functools.partial(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_io, call)
 
 
 class Database:

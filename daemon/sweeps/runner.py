@@ -26,6 +26,7 @@ from daemon.logging import redact
 from daemon.models import Finding, Message, format_duration
 from daemon.notify.routing import route_message
 from daemon.store import Store
+from daemon.store.database import store_io
 from daemon.store.sweeps import SweepRunRecord, SweepStatus
 from daemon.sweeps.diff import Changes, changes, dedupe, track
 from daemon.sweeps.reports import current, notification, report_json, report_markdown, report_sarif
@@ -193,7 +194,7 @@ async def run_sweep(
         summary, result = await summarise(ai, record, news)
         record = replace(record, detail={**record.detail, "summary": summary})
     metas = {o.meta.id: o.meta for o in outcomes}
-    paths = await asyncio.to_thread(write_reports, settings.daemon.state_dir, record, metas)
+    paths = await store_io(write_reports, settings.daemon.state_dir, record, metas)
     record = replace(record, detail={**record.detail, "reports": paths})
     message, items = None, []
     if notify_targets and not news.empty:
@@ -202,7 +203,7 @@ async def run_sweep(
         targets = [t for t in settings.notify if not sweep.notify or t.name in sweep.notify]
         routed = route_message(message, targets, "report")
         items = [replace(item, attach=paths["md"]) for item in routed]
-    await asyncio.to_thread(store.sweeps.commit, record, items, now=finished)
+    await store_io(store.sweeps.commit, record, items, now=finished)
     log.info(
         "sweep finished",
         sweep=sweep.name,
@@ -250,7 +251,7 @@ async def _compare(
     errored = {o.meta.id for o in outcomes if o.error}
     ran = {o.meta.id for o in outcomes if not o.error}
     ran |= {f.rule for o in outcomes if not o.error for f in o.findings}
-    previous = await asyncio.to_thread(store.sweeps.last_run, sweep.name)
+    previous = await store_io(store.sweeps.last_run, sweep.name)
     tracked = track(findings, previous, ran, errored, sweep.mutelist, now)
     status: SweepStatus = (
         "failed" if len(errors) == len(outcomes) else "partial" if errors else "ok"
@@ -268,7 +269,7 @@ async def _compare(
     )
     baseline = previous
     if notify_targets and previous is not None and not previous.notified:
-        baseline = await asyncio.to_thread(store.sweeps.last_run, sweep.name, notified=True)
+        baseline = await store_io(store.sweeps.last_run, sweep.name, notified=True)
     if baseline is not previous:
         tracked = track(findings, baseline, ran, errored, sweep.mutelist, now)
     return record, changes(tracked, errors, baseline)

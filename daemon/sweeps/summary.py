@@ -7,12 +7,12 @@ redacted by `daemon.ai.runner`.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from daemon.ai import reports
 from daemon.llm.types import ModelRequest
+from daemon.store.database import store_io
 from daemon.store.sweeps import SweepRunRecord
 from daemon.sweeps.diff import Changes
 from daemon.sweeps.reports import current, md, usd
@@ -99,7 +99,7 @@ async def cost_lines(ai: AI | None, result: AIResult | None, now: datetime) -> l
     """`AI cost: …` per call that reached a model, then the sweep's, today's, the month's."""
     if ai is None or result is None or not reports.billed(result.calls):
         return []
-    block = await asyncio.to_thread(
+    block = await store_io(
         reports.cost_block, ai.store.ledger, ai.settings, None, result.calls, now
     )
     total = reports.incident_total(result.calls)

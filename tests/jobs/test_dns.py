@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-import asyncio
 import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,20 +22,27 @@ async def run_dns(ctx: CheckContext, host: str, **options: Any) -> CheckResult:
 
 
 @pytest.fixture
-async def resolver(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Replace the running loop's getaddrinfo with a scripted answer: set `resolver[0]`."""
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Replace the system resolver with a scripted answer: set `resolver[0]` to addresses, an
+    exception, or a `threading.Event` to block on (released when the test ends)."""
     script: list[Any] = []
+    released = threading.Event()
 
-    async def fake(*args: Any, **kwargs: Any) -> Any:
+    def fake(*args: Any, **kwargs: Any) -> Any:
         outcome = script[0]
         if isinstance(outcome, BaseException):
             raise outcome
-        if isinstance(outcome, asyncio.Event):
-            await outcome.wait()
+        if isinstance(outcome, threading.Event):
+            outcome.wait(30)
+            released.wait(30)
         return outcome
 
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake)
-    return script
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    yield script
+    released.set()
+    for item in script:
+        if isinstance(item, threading.Event):
+            item.set()
 
 
 async def test_localhost_resolves_to_loopback(ctx: CheckContext) -> None:
@@ -90,7 +98,7 @@ async def test_unknown_name_is_failing_with_resolver_message(
 
 
 async def test_slow_resolver_times_out(ctx: CheckContext, resolver: list[Any]) -> None:
-    resolver.append(asyncio.Event())  # never set
+    resolver.append(threading.Event())  # never set
     result = await run_dns(ctx, "slow.internal", timeout="100ms")
     assert result.status == "failing"
     assert result.evidence == "DNS lookup of slow.internal (A) timed out after 0.1 s"

@@ -74,3 +74,51 @@ def _drain(sock: socket.socket) -> str:
             seen.append(sock.recv(4096).decode())
         except BlockingIOError:
             return "\n".join(seen)
+
+
+def test_no_committed_cycle_for_too_long_is_unhealthy_and_says_why(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from apscheduler.schedulers.base import STATE_RUNNING
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[daemon]\nstate_dir = "state"\nstall_after = "30s"\n'
+        '[[checks]]\nname = "db"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 5432\n'
+    )
+    service = Service(path, load_settings(path))
+    service.scheduler = _Scheduler(STATE_RUNNING)
+    service.last_beat = time.monotonic()
+    pipeline = SimpleNamespace(
+        last_commit=time.monotonic(),
+        last_error=None,
+        cycles=3,
+        last_cycle_at=None,
+        open_incidents=0,
+    )
+    service.rt = SimpleNamespace(pipeline=pipeline, settings=service.initial)  # type: ignore[assignment]
+    assert service.problems() == []
+    pipeline.last_commit = time.monotonic() - 45
+    pipeline.last_error = "state database /x/watchkeeper.db: database or disk is full"
+    (problem,) = service.problems()
+    assert problem.startswith("no cycle committed for 45 s (limit 30 s); last error: ")
+    assert problem.endswith("database or disk is full")
+    report = service.health()
+    assert report.healthy is False and report.detail["reason"] == problem
+
+
+def test_the_stall_limit_follows_the_shortest_schedule(tmp_path: Path) -> None:
+    from daemon.service.daemon import stall_limit
+
+    path = tmp_path / "c.toml"
+    checks = (
+        '[[checks]]\nname = "fast"\ntype = "tcp"\nhost = "h"\nport = 1\ninterval = "30s"\n'
+        'timeout = "5s"\n'
+        '[[checks]]\nname = "hourly"\ntype = "tcp"\nhost = "h"\nport = 1\ncron = "0 * * * *"\n'
+    )
+    path.write_text('[daemon]\nstate_dir = "state"\n' + checks)
+    assert stall_limit(load_settings(path)) == 3 * (30 + 5 + 2)
+    path.write_text('[daemon]\nstate_dir = "state"\n')
+    assert stall_limit(load_settings(path)) is None  # nothing to commit: not a stall
+    path.write_text('[daemon]\nstate_dir = "state"\nstall_after = "2m"\n' + checks)
+    assert stall_limit(load_settings(path)) == 120
