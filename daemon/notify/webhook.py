@@ -14,7 +14,7 @@ Request
     X-Watchkeeper-Event: opened            (the payload's `event`)
     X-Watchkeeper-Delivery: 1234           (the outbox row id: the same on every retry)
     X-Watchkeeper-Timestamp: 1795788120    (unix seconds; only with a signing_secret)
-    X-Watchkeeper-Signature: sha256=<hex>  (only with a signing_secret)
+    X-Watchkeeper-Signature: v1=<hex>      (only with a signing_secret; see below)
 
 Any 2xx means delivered. Anything else — a 3xx (never followed: point `url` at the final
 address), 4xx, 5xx, a timeout, a refused connection — is retried with the outbox backoff until
@@ -68,17 +68,30 @@ a row queued before payloads existed), `title`, `text`, `notify_type` ("info", "
 
 Verifying a signature
 ---------------------
-HMAC-SHA256 keyed with the secret's UTF-8 bytes, over the timestamp header, a dot and the raw
-body exactly as received (verify before parsing the JSON). Reject a mismatch and a timestamp
-far from your clock (a replay). `headers` is your framework's case-insensitive mapping (Flask,
-Starlette and Django's `request.headers` all are)::
+Scheme `v1`: HMAC-SHA256 keyed with the secret's UTF-8 bytes, over the version, the delivery
+id, the timestamp and the event — each followed by a newline, exactly as in their headers — and
+then the raw body exactly as received. `X-Watchkeeper-Signature: v1=<hex>`. So a signed body
+cannot be replayed under another delivery id (to slip past your de-duplication) or another
+event. Verify before parsing the JSON, then trust those three headers; reject a timestamp far
+from your clock (a replay). Remember the delivery ids you accepted for at least
+`delivery.max_age` (24 h by default): retries of one message carry the same id that long.
+`headers` is your framework's case-insensitive mapping (Flask, Starlette and Django's
+`request.headers` all are); anything missing or malformed is simply a failed verification::
 
     import hashlib, hmac, time
     def verify(secret: bytes, headers, body: bytes, tolerance: int = 300) -> bool:
-        ts = headers["X-Watchkeeper-Timestamp"]
-        mac = hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        fresh = abs(time.time() - int(ts)) <= tolerance
-        return fresh and hmac.compare_digest("sha256=" + mac, headers["X-Watchkeeper-Signature"])
+        try:
+            delivery = headers["X-Watchkeeper-Delivery"]
+            event = headers["X-Watchkeeper-Event"]
+            stamp = headers["X-Watchkeeper-Timestamp"]
+            given = headers["X-Watchkeeper-Signature"].encode("ascii")
+            signed = f"v1\\n{delivery}\\n{stamp}\\n{event}\\n".encode("ascii") + body
+        except (KeyError, AttributeError, UnicodeError):
+            return False
+        if not (stamp.isascii() and stamp.isdigit()) or abs(time.time() - int(stamp)) > tolerance:
+            return False
+        mac = hmac.new(secret, signed, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(b"v1=" + mac.encode(), given)
 """
 
 from __future__ import annotations
@@ -109,10 +122,15 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
 _SENDING: ContextVar[tuple[str, str, str] | None] = ContextVar("webhook_sending", default=None)
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`, the X-Watchkeeper-Signature value."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
+SIGNATURE_VERSION = "v1"
+
+
+def signature(secret: str, delivery_id: str, timestamp: int, event: str, body: bytes) -> str:
+    """`v1=<hex HMAC-SHA256>` over "v1", the delivery id, the timestamp and the event, each
+    with a newline, then the body: the X-Watchkeeper-Signature value."""
+    signed = f"{SIGNATURE_VERSION}\n{delivery_id}\n{timestamp}\n{event}\n".encode() + body
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256)
+    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
 
 
 def build_request(
@@ -127,12 +145,13 @@ def build_request(
     body = json.dumps(
         {**payload, "sent_at": iso_utc(sent_at)}, ensure_ascii=False, separators=(",", ":")
     ).encode()
+    event = str(payload.get("event", "message"))
     headers = dict(extra_headers or {})
     headers.update(
         {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-Watchkeeper-Event": str(payload.get("event", "message")),
+            "X-Watchkeeper-Event": event,
             "X-Watchkeeper-Delivery": delivery_id,
         }
     )
@@ -140,7 +159,9 @@ def build_request(
         aware = sent_at if sent_at.tzinfo is not None else sent_at.replace(tzinfo=UTC)
         timestamp = int(aware.timestamp())
         headers["X-Watchkeeper-Timestamp"] = str(timestamp)
-        headers["X-Watchkeeper-Signature"] = signature(signing_secret, timestamp, body)
+        headers["X-Watchkeeper-Signature"] = signature(
+            signing_secret, delivery_id, timestamp, event, body
+        )
     return body, headers
 
 

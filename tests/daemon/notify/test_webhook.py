@@ -242,7 +242,7 @@ async def test_signature_verifies_with_the_documented_recipe(
     (request,) = webhook_receiver.requests
     headers = headers_of(request)
     assert headers["x-watchkeeper-timestamp"] == str(int(T0.timestamp()))
-    assert re.fullmatch(r"sha256=[0-9a-f]{64}", headers["x-watchkeeper-signature"])
+    assert re.fullmatch(r"v1=[0-9a-f]{64}", headers["x-watchkeeper-signature"])
     verify = documented_verify(T0 + timedelta(seconds=30))
     assert verify(SIGNING_KEY.encode(), headers, request.body)
     assert not verify(b"another-secret", headers, request.body)
@@ -252,14 +252,54 @@ async def test_signature_verifies_with_the_documented_recipe(
     )
 
 
-def test_signature_covers_the_timestamp_and_the_exact_body() -> None:
+def test_signature_covers_delivery_timestamp_event_and_the_exact_body() -> None:
     body, headers = build_request(
         {"event": "opened"}, delivery_id="7", sent_at=T0, signing_secret=SIGNING_KEY
     )
     assert body == b'{"event":"opened","sent_at":"2026-11-27T14:02:00Z"}'
     ts = int(T0.timestamp())
-    assert headers["X-Watchkeeper-Signature"] == signature(SIGNING_KEY, ts, body)
-    assert signature(SIGNING_KEY, ts + 1, body) != signature(SIGNING_KEY, ts, body)
+    signed = signature(SIGNING_KEY, "7", ts, "opened", body)
+    assert headers["X-Watchkeeper-Signature"] == signed
+    assert signature(SIGNING_KEY, "7", ts + 1, "opened", body) != signed
+    assert signature(SIGNING_KEY, "8", ts, "opened", body) != signed
+    assert signature(SIGNING_KEY, "7", ts, "resolved", body) != signed
+
+
+def test_a_replay_under_another_delivery_id_or_event_does_not_verify() -> None:
+    body, sent = build_request(
+        {"event": "opened"}, delivery_id="7", sent_at=T0, signing_secret=SIGNING_KEY
+    )
+    verify = documented_verify(T0)
+    assert verify(SIGNING_KEY.encode(), httpx.Headers(sent), body)
+    for name, forged in (("X-Watchkeeper-Delivery", "8"), ("X-Watchkeeper-Event", "resolved")):
+        replayed = httpx.Headers({**sent, name: forged})
+        assert not verify(SIGNING_KEY.encode(), replayed, body)
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Watchkeeper-Signature", "v1=\u00e9t\u00e9"),  # not ASCII
+        ("X-Watchkeeper-Timestamp", "soon"),
+        ("X-Watchkeeper-Timestamp", "\u0661\u0662\u0663"),  # digits, but not ASCII ones
+        ("X-Watchkeeper-Timestamp", ""),
+        ("X-Watchkeeper-Delivery", "\u00e9"),
+        ("X-Watchkeeper-Timestamp", None),
+        ("X-Watchkeeper-Signature", None),
+        ("X-Watchkeeper-Delivery", None),
+        ("X-Watchkeeper-Event", None),
+    ],
+)
+def test_the_documented_recipe_says_false_to_malformed_headers(
+    header: str, value: str | None
+) -> None:
+    body, sent = build_request(
+        {"event": "opened"}, delivery_id="7", sent_at=T0, signing_secret=SIGNING_KEY
+    )
+    headers = {k: v for k, v in sent.items() if k != header}
+    if value is not None:
+        headers[header] = value
+    assert documented_verify(T0)(SIGNING_KEY.encode(), headers, body) is False
 
 
 async def test_timestamp_and_signature_headers_only_when_signing(
