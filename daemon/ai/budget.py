@@ -8,6 +8,7 @@ check without saying so, and never writes a key or a prompt anywhere.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,6 +22,20 @@ from daemon.store.database import store_io
 from daemon.store.ledger import BudgetDenied, BudgetLimits, Ledger, LedgerRow, Reservation
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """A cloud call refused because its price is unknown while a budget is set."""
+
+    model: str
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"the price of {self.model} is unknown, so a budget cannot bound it: add "
+            f'[prices."{self.model}"] with input_per_mtok and output_per_mtok to the config'
+        )
 
 
 class Budget:
@@ -45,22 +60,19 @@ class Budget:
 
     async def reserve(
         self, target: Target, request: ModelRequest
-    ) -> Reservation | BudgetDenied | None:
-        """Hold the most this call can cost; None when nothing needs holding (local, or no
-        cap set) or the price is unknown (logged: the cap cannot bound it)."""
+    ) -> Reservation | BudgetDenied | Unpriced | None:
+        """Hold the most this call can cost; None when nothing needs holding (a local model,
+        or no cap set). With a cap set, a cloud model whose price nobody knows is refused:
+        nothing could bound what it spends."""
         if target.local or self.limits is None:
             return None
         estimate = pricing.estimate(
-            request.prompt_chars(),
-            request.max_output_tokens,
-            target.ref,
-            api=target.api,
-            local=target.local,
-            overrides=self.overrides,
+            request, target.ref, api=target.api, local=target.local, overrides=self.overrides
         )
         if estimate is None:
-            log.warning("price unknown: the budget cannot bound this call", model=str(target.ref))
-            return None
+            refused = Unpriced(str(target.ref))
+            log.warning("model refused: price unknown under a budget", why=refused.reason)
+            return refused
         held = await store_io(
             self.ledger.reserve, target.ref.provider, estimate, self.limits, self.now()
         )

@@ -6,7 +6,6 @@ only from the genai-prices data shipped in the package — never fetched from th
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from daemon.llm import PROVIDERS, provider_info
-from daemon.llm.types import Usage
+from daemon.llm.types import ModelRequest, Usage
 from daemon.models import ModelRef
 
 if TYPE_CHECKING:
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MTOK = Decimal(1_000_000)
+MESSAGE_FRAMING_TOKENS = 16
+"""Role markers and separators a chat template adds per message (generous on purpose)."""
 _PROBE_TOKENS = 1000
 """Token count used to read per-million rates off genai-prices: far below any price tier."""
 
@@ -177,18 +178,22 @@ def _plain(value: Decimal) -> Decimal:
 
 
 def estimate(
-    prompt_chars: int,
-    max_output_tokens: int,
+    request: ModelRequest,
     ref: ModelRef,
     *,
     api: str,
     local: bool,
     overrides: Mapping[str, PriceOverride],
 ) -> Decimal | None:
-    """An upper bound for a call before it is made, for budget reservations: chars / 3 tokens
-    of prompt (over-counts English by ~25 % on purpose), the whole output allowance, at list
-    price without any cache discount."""
-    usage = Usage(input_tokens=math.ceil(prompt_chars / 3), output_tokens=max_output_tokens)
+    """An upper bound for a call before it is made, for budget reservations: one token per
+    byte of prompt (no tokenizer counts fewer: dense scripts cannot slip past the budget),
+    plus a few per message for the chat framing, the whole output allowance, at list price
+    without any cache discount."""
+    framing = MESSAGE_FRAMING_TOKENS * (len(request.messages) + 1)
+    usage = Usage(
+        input_tokens=request.prompt_bytes() + framing,
+        output_tokens=request.max_output_tokens,
+    )
     return price(usage, ref, api=api, local=local, overrides=overrides)
 
 

@@ -213,12 +213,43 @@ TASK_LABEL = {"triage": "triage", "rca": "RCA", "ask": "ask", "digest": "digest"
 
 
 @dataclass(frozen=True)
+class Total:
+    """A sum of calls' costs that keeps the unknown ones apart: never a silent $0.00."""
+
+    known: Decimal = Decimal(0)
+    unknown: int = 0
+    """Calls whose cost nobody knows."""
+
+    @classmethod
+    def of(cls, rows: Iterable[LedgerRow]) -> Total:
+        known, unknown = Decimal(0), 0
+        for row in rows:
+            if row.cost_usd is None:
+                unknown += 1
+            else:
+                known += row.cost_usd
+        return cls(known, unknown)
+
+    @property
+    def text(self) -> str:
+        """`$0.12`; `$0.12 + unknown`; `unknown` when nothing known was spent."""
+        if not self.unknown:
+            return format_usd(self.known)
+        return f"{format_usd(self.known)} + unknown" if self.known else "unknown"
+
+    @property
+    def usd(self) -> Decimal | None:
+        """The total when every cost is known, else None."""
+        return None if self.unknown else self.known
+
+
+@dataclass(frozen=True)
 class CostBlock:
     calls: Sequence[LedgerRow]
     """The calls this message is about (answered or failed; skips are left out)."""
     incident_total: Decimal | None
-    today: Decimal
-    month: Decimal
+    today: Total
+    month: Total
     saved_today: Decimal | None = None
     reference: str | None = None
 
@@ -258,8 +289,8 @@ def cost_text(block: CostBlock) -> str:
         lines.append("AI cost: " + " · ".join(call_text(r) for r in calls))
     totals = [
         f"Incident total {format_usd(block.incident_total)}",
-        f"today {format_usd(block.today)}",
-        f"month {format_usd(block.month)}",
+        f"today {block.today.text}",
+        f"month {block.month.text}",
     ]
     if block.saved_today and block.reference:
         totals.append(f"local triage saved {format_usd(block.saved_today)} today")
@@ -280,8 +311,8 @@ def cost_block(
     month = day.replace(day=1)
     rows = ledger.calls(month)
     incident_rows = [r for r in rows if incident_id is not None and r.incident_id == incident_id]
-    today = sum((r.cost_usd or Decimal(0) for r in rows if r.ts >= day), Decimal(0))
-    spent = sum((r.cost_usd or Decimal(0) for r in rows), Decimal(0))
+    today = Total.of(r for r in rows if r.ts >= day)
+    spent = Total.of(rows)
     saved, reference = local_savings(settings, [r for r in rows if r.ts >= day])
     return CostBlock(
         calls=calls,

@@ -20,7 +20,7 @@ import httpx
 import structlog
 
 from daemon.ai import pricing
-from daemon.ai.budget import Budget
+from daemon.ai.budget import Budget, Unpriced
 from daemon.ai.keys import KeyInfo, missing_key_hint, resolve_key
 from daemon.ai.targets import Target, budget_limits, price_overrides, resolve_target
 from daemon.config.ai import BUILTIN_PROVIDERS
@@ -242,7 +242,7 @@ class _Call:
             await self.record("unreachable", why)
             return None
         reservation = await self.ai.budget.reserve(target, request)
-        if isinstance(reservation, BudgetDenied):
+        if isinstance(reservation, BudgetDenied | Unpriced):
             await self.record("budget", reservation.reason)
             return None
         prepared = prepare(request, local=target.local, redactor=self.ai.redactor)

@@ -55,8 +55,11 @@ class ModelRequest:
             ),
         )
 
-    def prompt_chars(self) -> int:
-        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+    def prompt_bytes(self) -> int:
+        """The prompt's size in UTF-8 bytes: an upper bound of its tokens for the byte-level
+        tokenizers cloud models use, whatever the script (a token is at least one byte)."""
+        texts = [self.system or "", *(m.content for m in self.messages)]
+        return sum(len(text.encode("utf-8")) for text in texts)
 
 
 @dataclass(frozen=True)

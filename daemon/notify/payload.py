@@ -88,8 +88,8 @@ class CostsSection:
                 for r in billed(block.calls)
             ],
             incident_total_usd=_usd(block.incident_total),
-            today_usd=_usd(block.today),
-            month_usd=_usd(block.month),
+            today_usd=_usd(block.today.usd),
+            month_usd=_usd(block.month.usd),
             local_triage_saved_today_usd=_usd(block.saved_today),
             savings_reference_model=block.reference,
         )

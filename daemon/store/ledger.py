@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -67,9 +67,14 @@ class LedgerRow:
     key_source: str = "none"
     detail: str = ""
     local: bool = False
+    reserved_usd: Decimal | None = None
+    """What the budget held for this call when its real cost is unknown (a timeout, a reply
+    without usage): budgets count the call at that amount; reports still say "unknown"."""
 
 
 _COLUMNS = tuple(f.name for f in fields(LedgerRow))
+_COUNTED = "COALESCE(cost_usd, reserved_usd)"
+"""What a call counts for against a budget."""
 _INSERT_ROW = (
     f"INSERT INTO ledger ({', '.join(_COLUMNS)}) "  # noqa: S608 - constant column names
     f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -179,8 +184,9 @@ class Ledger:
         return [_row(row) for row in rows]
 
     def spent(self, since: datetime, provider: str | None = None) -> Decimal:
-        """Known costs since `since` (unknown ones cannot be added: see `calls`)."""
-        query = "SELECT cost_usd FROM ledger WHERE ts >= ? AND cost_usd IS NOT NULL"
+        """What budgets count since `since`: known costs, and calls of unknown cost at what
+        was held for them."""
+        query = f"SELECT {_COUNTED} FROM ledger WHERE ts >= ? AND {_COUNTED} IS NOT NULL"  # noqa: S608
         params = [db_ts(since)]
         if provider is not None:
             query += " AND provider = ?"
@@ -199,9 +205,10 @@ class Ledger:
         now: datetime,
         ttl: timedelta = RESERVATION_TTL,
     ) -> Reservation | BudgetDenied:
-        """Hold `estimate` for a call to `provider` if, with today's and this month's known
-        spending (UTC calendar) and every unexpired reservation, no cap would be exceeded.
-        Expired reservations (left by a crash) are dropped on the way."""
+        """Hold `estimate` for a call to `provider` if, with today's and this month's spending
+        (UTC calendar; calls of unknown cost at what was held for them) and every unexpired
+        reservation, no cap would be exceeded. Expired reservations (left by a crash) are
+        dropped on the way."""
         if estimate < 0:
             raise ValueError(f"a cost estimate cannot be negative: {estimate}")
         now = as_utc(now)
@@ -212,7 +219,8 @@ class Ledger:
             total, own = Spending(), Spending()
             day_start = db_ts(day)
             spending = conn.execute(
-                "SELECT provider, ts, cost_usd FROM ledger WHERE ts >= ? AND cost_usd IS NOT NULL",
+                f"SELECT provider, ts, {_COUNTED} FROM ledger "  # noqa: S608 - a constant
+                f"WHERE ts >= ? AND {_COUNTED} IS NOT NULL",
                 (db_ts(month),),
             ).fetchall()
             for name, ts, cost in spending:
@@ -240,7 +248,10 @@ class Ledger:
             return Reservation(_lastrowid(cursor), provider, estimate, expires)
 
     def settle(self, reservation: Reservation, row: LedgerRow) -> int:
-        """Replace the reservation by the call's real cost, atomically; returns the row id."""
+        """Replace the reservation by the call's real cost, atomically; returns the row id. A
+        call of unknown cost keeps counting at the reserved amount."""
+        if row.cost_usd is None:
+            row = replace(row, reserved_usd=reservation.amount_usd)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation.id,))
             return _insert(conn, row)
@@ -301,6 +312,7 @@ def _insert(conn: sqlite3.Connection, row: LedgerRow) -> int:
     values = {name: getattr(row, name) for name in _COLUMNS}
     values["ts"] = db_ts(row.ts)
     values["cost_usd"] = _usd(row.cost_usd)
+    values["reserved_usd"] = _usd(row.reserved_usd)
     values["local"] = int(row.local)
     return _lastrowid(conn.execute(_INSERT_ROW, [values[name] for name in _COLUMNS]))
 
@@ -314,6 +326,7 @@ def _lastrowid(cursor: sqlite3.Cursor) -> int:
 def _row(row: sqlite3.Row) -> LedgerRow:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["ts"] = datetime.fromisoformat(values["ts"])
-    values["cost_usd"] = None if values["cost_usd"] is None else Decimal(values["cost_usd"])
+    for money in ("cost_usd", "reserved_usd"):
+        values[money] = None if values[money] is None else Decimal(values[money])
     values["local"] = bool(values["local"])
     return LedgerRow(**values)

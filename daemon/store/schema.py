@@ -93,7 +93,10 @@ _V6 = """
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = """
+ALTER TABLE ledger ADD COLUMN reserved_usd TEXT;
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

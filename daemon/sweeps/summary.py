@@ -105,6 +105,5 @@ async def cost_lines(ai: AI | None, result: AIResult | None, now: datetime) -> l
     total = reports.incident_total(result.calls)
     return [
         "AI cost: " + " · ".join(reports.call_text(r) for r in reports.billed(result.calls)),
-        f"Sweep total {format_usd(total)} · today {format_usd(block.today)} · "
-        f"month {format_usd(block.month)}",
+        f"Sweep total {format_usd(total)} · today {block.today.text} · month {block.month.text}",
     ]

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from daemon.ai import pricing, reports
 from daemon.ai.pricing import PriceOverride, Rates
-from daemon.llm.types import Usage
+from daemon.llm.types import ModelRequest, Usage
 from daemon.models import ModelRef
 from daemon.store.ledger import LedgerRow
 from daemon.util.money import format_usd
@@ -162,10 +162,16 @@ def test_list_price_reads_per_million_rates() -> None:
         assert rates(ModelRef("openai", "not-a-real-model-91c2")) is None
 
 
-def test_estimate_counts_chars_over_three_and_the_whole_output_allowance() -> None:
-    # ceil(3,001 / 3) = 1,001 prompt tokens x $5 + 1,024 x $25 = 5,005 + 25,600 = 30,605 / 1e6
-    got = pricing.estimate(3_001, 1_024, OPUS, api="anthropic", local=False, overrides={})
-    assert got == Decimal("0.030605")
+def ask(prompt: str, max_output_tokens: int) -> ModelRequest:
+    return ModelRequest.ask(prompt, max_output_tokens=max_output_tokens)
+
+
+def test_estimate_counts_a_token_per_byte_the_framing_and_the_whole_output_allowance() -> None:
+    # 3,001 bytes + 2 x 16 framing = 3,033 prompt tokens x $5 + 1,024 x $25 = 40,765 / 1e6
+    got = pricing.estimate(
+        ask("x" * 3_001, 1_024), OPUS, api="anthropic", local=False, overrides={}
+    )
+    assert got == Decimal("0.040765")
 
 
 def test_estimate_is_not_below_a_typical_actual_call() -> None:
@@ -176,19 +182,40 @@ def test_estimate_is_not_below_a_typical_actual_call() -> None:
     # English runs ~4 chars per token: the real call sees about chars / 4 input tokens and
     # answers with less than its allowance
     actual = price(Usage(input_tokens=len(prompt) // 4, output_tokens=700), GPT)
-    estimated = pricing.estimate(len(prompt), 1_024, GPT, api="openai", local=False, overrides={})
+    estimated = pricing.estimate(ask(prompt, 1_024), GPT, api="openai", local=False, overrides={})
     assert actual is not None and estimated is not None
     assert estimated >= actual
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # CJK: 3 bytes a character
+        "数据库连接超时\u3001缓存节点内存不足\u3001结账服务返回五百零二错误\u3002" * 60,
+        "Ошибка подключения к базе данных, кэш переполнен. " * 60,  # Cyrillic: 2 bytes a char
+        "🔥💥🚨" * 400,  # 4 bytes a char
+    ],
+)
+def test_the_estimate_bounds_any_script_even_at_one_token_per_byte(text: str) -> None:
+    """Byte-level tokenizers never count more tokens than bytes: the worst a dense script can
+    do is one token per byte, and the reservation still covers it (chars / 3 did not)."""
+    worst = price(Usage(input_tokens=len(text.encode()), output_tokens=1_024), OPUS)
+    estimated = pricing.estimate(ask(text, 1_024), OPUS, api="anthropic", local=False, overrides={})
+    assert worst is not None and estimated is not None
+    assert estimated >= worst
+    old_rule = price(Usage(input_tokens=-(-len(text) // 3), output_tokens=1_024), OPUS)
+    assert old_rule is not None and old_rule < worst  # what the attack review exploited
+
+
 def test_local_estimate_is_zero_and_unknown_estimate_is_none() -> None:
     ref = ModelRef("ollama", "gemma4:27b")
-    assert pricing.estimate(9_000, 512, ref, api="ollama", local=True, overrides={}) == 0
+    assert pricing.estimate(ask("x" * 9_000, 512), ref, api="ollama", local=True, overrides={}) == 0
     with capture_logs():
         unknown = ModelRef("openai", "not-a-real-model-c0de")
-        assert (
-            pricing.estimate(9_000, 512, unknown, api="openai", local=False, overrides={}) is None
+        estimated = pricing.estimate(
+            ask("x" * 9_000, 512), unknown, api="openai", local=False, overrides={}
         )
+        assert estimated is None
 
 
 @pytest.mark.parametrize(
@@ -400,3 +427,20 @@ def test_format_rate(rates: Rates | None, text: str) -> None:
 
 def test_row_json_is_one_call_of_costs_json(rows: list[LedgerRow]) -> None:
     assert [reports.row_json(r) for r in rows] == reports.costs_json(rows, T0)["calls"]
+
+
+def test_a_cost_block_never_shows_unknown_costs_as_zero() -> None:
+    unknown = row(cost_usd=None, outcome="timeout")
+    only_unknown = reports.CostBlock(
+        calls=[unknown],
+        incident_total=None,
+        today=reports.Total.of([unknown]),
+        month=reports.Total.of([unknown]),
+    )
+    text = reports.cost_text(only_unknown)
+    assert "today unknown · month unknown" in text
+    assert "$0.00" not in text.split("\n")[-1]
+    mixed = reports.Total.of([unknown, row(cost_usd=Decimal("0.0236"))])
+    assert (mixed.text, mixed.usd) == ("$0.0236 + unknown", None)
+    known = reports.Total.of([row(cost_usd=Decimal("0.0236")), row(cost_usd=Decimal(0))])
+    assert (known.text, known.usd) == ("$0.0236", Decimal("0.0236"))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -313,3 +314,85 @@ def test_savings_are_compared_with_the_first_cloud_model_of_rca(tmp_path: Path) 
     found = [(str(ref), api) for ref, api in cloud_references(settings)]
     # a declared local server is not "cloud"; a declared gateway is priced as the API it speaks
     assert found == [("gateway/gpt-5.4", "openai"), ("anthropic/claude-opus-4-6", "anthropic")]
+
+
+# -- budgets that cannot be slipped past (attack review) ------------------------------------
+
+
+async def test_an_unpriced_cloud_model_is_refused_under_a_budget_naming_the_entry_to_add(
+    tmp_path: Path, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-budget-canary-0123456789abcdef")
+    with FakeOpenAI(key="sk-proj-budget-canary-0123456789abcdef") as fake:
+        settings = settings_for(
+            tmp_path,
+            f'[providers.openai]\nbase_url = "{fake.url}"\n[budget]\ndaily_usd = 0.001\n',
+        )
+        ai, store, notices = make_ai(settings, client)
+        results = [
+            await ai.run("rca", ModelRequest.ask("why?"), models=["openai/gpt-unpriced-9"])
+            for _ in range(10)
+        ]
+        store.close()
+    assert not any(r.ok for r in results)
+    assert fake.requests == []  # not one call went out
+    (reason,) = {r.calls[0].detail for r in results}
+    assert reason.startswith("the price of openai/gpt-unpriced-9 is unknown")
+    assert '[prices."openai/gpt-unpriced-9"]' in reason
+    assert {r.calls[0].outcome for r in results} == {"budget"}
+    assert notices == []  # a config gap, not a spent budget
+
+
+async def test_calls_of_unknown_cost_count_at_their_reservation(
+    tmp_path: Path, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    with FakeAnthropic(key=CANARY, usage=OPUS_USAGE) as fake:
+        fake.server.queue(*[Scripted(200, {"never": "answered"}, delay_s=1.0)] * 10)
+        settings = settings_for(
+            tmp_path,
+            f'[providers.anthropic]\nbase_url = "{fake.url}"\ntimeout = "0.3s"\n'
+            "max_retries = 0\n[budget]\ndaily_usd = 0.1\n",
+        )
+        ai, store, _ = make_ai(settings, client)
+        request = ModelRequest.ask("x" * 300, max_output_tokens=1000)
+        outcomes = [
+            (await ai.run("rca", request, models=["anthropic/claude-opus-4-6"])).calls[0]
+            for _ in range(10)
+        ]
+        spent = store.ledger.spent(datetime(2026, 11, 27, tzinfo=UTC))
+        store.close()
+    timed_out = [c for c in outcomes if c.outcome == "timeout"]
+    # each timed-out call holds its reservation (~$0.027): three fit in $0.10, then no more
+    assert [c.outcome for c in outcomes] == ["timeout"] * 3 + ["budget"] * 7
+    assert all(c.cost_usd is None for c in timed_out)  # the report still says unknown
+    assert len(fake.requests) == 3
+    assert Decimal("0.07") < spent <= Decimal("0.1")
+
+
+async def test_dense_scripts_cannot_spend_past_the_budget(
+    tmp_path: Path, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty concurrent calls on Chinese text, billed (worst case) a token per byte of the
+    prompt and the whole output allowance: never past the cap."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    prompt = "数据库连接超时\u3001缓存节点内存不足\u3001结账服务返回五百零二错误\u3002" * 120
+
+    def worst(body: dict[str, Any]) -> dict[str, int]:
+        sent = sum(len(str(m["content"]).encode()) for m in body["messages"])
+        return {"input_tokens": sent, "output_tokens": int(body["max_tokens"])}
+
+    with FakeAnthropic(key=CANARY, reply="fine", usage=worst) as fake:
+        settings = settings_for(
+            tmp_path,
+            f'[providers.anthropic]\nbase_url = "{fake.url}"\n[budget]\ndaily_usd = 0.5\n',
+        )
+        ai, store, _ = make_ai(settings, client)
+        request = ModelRequest.ask(prompt, max_output_tokens=1000)
+        results = await asyncio.gather(
+            *(ai.run("rca", request, models=["anthropic/claude-opus-4-6"]) for _ in range(20))
+        )
+        spent = store.ledger.spent(datetime(2026, 11, 27, tzinfo=UTC))
+        store.close()
+    assert any(r.ok for r in results) and not all(r.ok for r in results)
+    assert spent <= Decimal("0.5")

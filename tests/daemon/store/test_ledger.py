@@ -345,3 +345,15 @@ def test_a_version_1_database_gains_the_ledger_tables(tmp_path: Path) -> None:
         ledger = store.ledger
         ledger.record(row())
         assert [r.cost_usd for r in ledger.calls(NOW - timedelta(hours=1))] == [D("0.0236")]
+
+
+def test_a_call_of_unknown_cost_keeps_counting_at_its_reservation(ledger: Ledger) -> None:
+    limits = BudgetLimits(daily_usd=D("0.10"))
+    held = ledger.reserve("anthropic", D("0.06"), limits, NOW)
+    assert isinstance(held, Reservation)
+    ledger.settle(held, row(cost_usd=None, outcome="timeout"))
+    (recorded,) = ledger.calls(NOW - timedelta(hours=1))
+    assert recorded.cost_usd is None and recorded.reserved_usd == D("0.06")
+    assert ledger.spent(NOW - timedelta(hours=1)) == D("0.06")
+    denied = ledger.reserve("anthropic", D("0.05"), limits, NOW)
+    assert isinstance(denied, BudgetDenied) and denied.spent == D("0.06")

@@ -87,8 +87,9 @@ def message_body(
 class FakeAnthropic:
     """`with FakeAnthropic(key=..., reply=...) as fake:` then point a provider at `fake.url`.
 
-    `usage` is sent verbatim as the response's `usage` object (default: estimated from text
-    length, cache fields 0); `models` restricts which models exist (404 otherwise).
+    `usage` is sent verbatim as the response's `usage` object, or computed from the request
+    JSON by a function (default: estimated from text length, cache fields 0); `models`
+    restricts which models exist (404 otherwise).
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class FakeAnthropic:
         *,
         key: str = DEFAULT_KEY,
         reply: ReplySpec = "All checks look healthy.",
-        usage: dict[str, Any] | None = None,
+        usage: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         models: Collection[str] | None = None,
         echo_key: bool = True,
     ) -> None:
@@ -164,7 +165,7 @@ class FakeAnthropic:
             out_text = value if isinstance(value, str) else json.dumps(value)
             content, stop = [{"type": "text", "text": out_text}], "end_turn"
         prompt = json.dumps(body["messages"]) + json.dumps(body.get("system", ""))
-        usage = self.usage or {
+        usage = (self.usage(body) if callable(self.usage) else self.usage) or {
             "input_tokens": _tokens(prompt),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
