@@ -54,13 +54,13 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            click.echo(str(exc), err=True)
+            echo(str(exc), err=True)
             sys.exit(2)
         except StateError as exc:
-            click.echo(f"watchkeeper: {exc}", err=True)
+            echo(f"watchkeeper: {exc}", err=True)
             sys.exit(1)
         except SecretError as exc:
-            click.echo(f"watchkeeper: {exc}", err=True)
+            echo(f"watchkeeper: {exc}", err=True)
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
@@ -69,7 +69,7 @@ def handle_errors(fn: F) -> F:
                 raise
             from daemon.logging import redact
 
-            click.echo(
+            echo(
                 redact(
                     f"watchkeeper: internal error: {type(exc).__name__}: {exc} "
                     "(set WATCHKEEPER_DEBUG=1 for a traceback, and please report it)"
@@ -98,7 +98,17 @@ def load(config_path: Path | None, *, need_state: bool = True) -> tuple[Path, Se
 
 
 def emit_json(data: Any) -> None:
+    """JSON for scripts: every control character arrives \\u-escaped (ensure_ascii)."""
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """What a person reads in a terminal: evidence, labels and model output may carry escape
+    sequences (window titles, colours, cursor moves, bidi overrides); they are shown, never
+    run."""
+    from daemon.util.text import printable
+
+    click.echo(printable(text), err=err)
 
 
 def known_provider(settings: Settings, provider: str) -> None:

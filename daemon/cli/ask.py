@@ -13,6 +13,7 @@ import click
 
 from daemon.cli._common import (
     config_option,
+    echo,
     emit_json,
     handle_errors,
     json_option,
@@ -61,11 +62,11 @@ def ask(question: str, model: str | None, config_path: Path | None, as_json: boo
             }
         )
     elif result.response is not None:
-        click.echo(result.response.text.strip())
-        click.echo("")
-        click.echo(cost_line(result))
+        echo(result.response.text.strip())
+        echo("")
+        echo(cost_line(result))
     else:
-        click.echo(f"watchkeeper: no model could answer — {result.reason}", err=True)
+        echo(f"watchkeeper: no model could answer — {result.reason}", err=True)
     if not result.ok:
         sys.exit(1)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -46,9 +46,9 @@ def check(config_path: Path | None, names: tuple[str, ...], record: bool, as_jso
             }
         )
     else:
-        click.echo(output.results_table(results))
+        echo(output.results_table(results))
         for line in output.event_lines(events):
-            click.echo(line)
+            echo(line)
     if any(r.status in ("failing", "error") for r in results):
         sys.exit(1)
 
@@ -74,7 +74,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(output.status_json(configured, last, open_incidents, outbox))
     else:
-        click.echo(output.status_text(configured, last, open_incidents, outbox))
+        echo(output.status_text(configured, last, open_incidents, outbox))
 
 
 @click.group(invoke_without_command=True)
@@ -101,7 +101,7 @@ def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_j
     if as_json:
         emit_json([i.model_dump(mode="json") for i in rows])
     else:
-        click.echo(output.incidents_table(rows))
+        echo(output.incidents_table(rows))
 
 
 @incidents.command("show")
@@ -124,7 +124,7 @@ def incidents_show(
     finally:
         store.close()
     if found is None:
-        click.echo(f"watchkeeper: no incident #{incident_id}", err=True)
+        echo(f"watchkeeper: no incident #{incident_id}", err=True)
         sys.exit(1)
     incident, events = found
     if as_json:
@@ -135,7 +135,7 @@ def incidents_show(
             }
         )
     else:
-        click.echo(output.incident_detail(incident, events))
+        echo(output.incident_detail(incident, events))
 
 
 async def run_named(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, load
 
 
 @click.group()
@@ -20,7 +20,7 @@ def config() -> None:
 def config_validate(config_path: Path | None) -> None:
     """Print `ok`, or every problem as `file: key: what is wrong, what to do` (exit 2)."""
     load(config_path)
-    click.echo("ok")
+    echo("ok")
 
 
 @config.command("schema")

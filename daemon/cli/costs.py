@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 
 if TYPE_CHECKING:
     from daemon.ai.reports import GroupBy
@@ -63,7 +63,7 @@ def costs(since: str, group_by: str, config_path: Path | None, as_json: bool) ->
     if as_json:
         emit_json(costs_json(rows, start))
     else:
-        click.echo(costs_text(rows, start, cast("GroupBy", group_by)))
+        echo(costs_text(rows, start, cast("GroupBy", group_by)))
 
 
 @click.command()
@@ -80,4 +80,4 @@ def audit(since: str, config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(audit_json(rows, start))
     else:
-        click.echo(audit_text(rows, start))
+        echo(audit_text(rows, start))

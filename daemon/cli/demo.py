@@ -19,6 +19,8 @@ from pathlib import Path
 
 import click
 
+from daemon.cli._common import echo
+
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]<>|#])")
 """Markdown escapes the renderer adds for chat targets; a terminal shows the plain text."""
 
@@ -231,4 +233,4 @@ def demo(ollama_url: str, pause: float) -> None:
     configure("error", "console")
     if not ollama_url.startswith("http"):
         ollama_url = f"http://{ollama_url}"
-    asyncio.run(run_demo(ollama_url, pause, lambda text: click.echo(text)))
+    asyncio.run(run_demo(ollama_url, pause, lambda text: echo(text)))

@@ -12,6 +12,7 @@ import click
 
 from daemon.cli._common import (
     config_option,
+    echo,
     emit_json,
     handle_errors,
     json_option,
@@ -44,7 +45,7 @@ def investigate(
         model_option(settings, model)
     outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
     if outcome is None:
-        click.echo(f"watchkeeper: no incident #{incident_id}", err=True)
+        echo(f"watchkeeper: no incident #{incident_id}", err=True)
         sys.exit(1)
     record = outcome.investigation
     if as_json:
@@ -59,9 +60,9 @@ def investigate(
             }
         )
     else:
-        click.echo(outcome.message.title)
-        click.echo("")
-        click.echo(outcome.message.body)
+        echo(outcome.message.title)
+        echo("")
+        echo(outcome.message.body)
     if record.rca is None:
         sys.exit(1)
 
@@ -75,9 +76,9 @@ def digest(send: bool, config_path: Path | None) -> None:
 
     _, settings = load(config_path)
     message = asyncio.run(digest_now(settings, send))
-    click.echo(message.title)
-    click.echo("")
-    click.echo(message.body)
+    echo(message.title)
+    echo("")
+    echo(message.body)
 
 
 async def investigate_now(

@@ -11,6 +11,7 @@ import click
 
 from daemon.cli._common import (
     config_option,
+    echo,
     emit_json,
     handle_errors,
     json_option,
@@ -52,9 +53,9 @@ def keys_list(config_path: Path | None, as_json: bool) -> None:
         return
     for row in rows:
         where = f"  ({row['where']})" if row["where"] else ""
-        click.echo(f"{row['provider']:<12} {row['source']}{where}")
+        echo(f"{row['provider']:<12} {row['source']}{where}")
     if not status.usable:
-        click.echo(
+        echo(
             f"\nno usable OS keyring here ({status.backend}): use systemd credentials "
             "or environment variables (see `watchkeeper keys set --help`)"
         )
@@ -73,7 +74,7 @@ def keys_set(provider: str, from_stdin: bool, config_path: Path | None) -> None:
     known_provider(settings, provider)
     status = keyring_status()
     if not status.usable:
-        click.echo(f"watchkeeper: {no_keyring_message(provider, status.backend)}", err=True)
+        echo(f"watchkeeper: {no_keyring_message(provider, status.backend)}", err=True)
         sys.exit(1)
     value = (
         sys.stdin.readline()
@@ -84,7 +85,7 @@ def keys_set(provider: str, from_stdin: bool, config_path: Path | None) -> None:
     if not value:
         raise click.UsageError("empty key: nothing stored")
     store_key(provider, value)
-    click.echo(f"stored the {provider} key in the keyring (service watchkeeper, user {provider})")
+    echo(f"stored the {provider} key in the keyring (service watchkeeper, user {provider})")
 
 
 @keys.command("delete")
@@ -99,12 +100,12 @@ def keys_delete(provider: str, config_path: Path | None) -> None:
     known_provider(settings, provider)
     status = keyring_status()
     if not status.usable:
-        click.echo(f"watchkeeper: {no_keyring_message(provider, status.backend)}", err=True)
+        echo(f"watchkeeper: {no_keyring_message(provider, status.backend)}", err=True)
         sys.exit(1)
     if delete_key(provider):
-        click.echo(f"deleted the {provider} key from the keyring")
+        echo(f"deleted the {provider} key from the keyring")
     else:
-        click.echo(f"no {provider} key in the keyring")
+        echo(f"no {provider} key in the keyring")
 
 
 @keys.command("test")
@@ -130,13 +131,13 @@ def keys_test(provider: str, model: str | None, config_path: Path | None, as_jso
         emit_json({"ok": result.ok, "calls": ledger_json(result)})
     elif result.ok and result.response is not None:
         row = result.calls[-1]
-        click.echo(
+        echo(
             f"{provider}: ok — {row.provider}/{row.model} at {row.host} answered in "
             f"{result.response.latency_ms:.0f} ms (key from {row.key_source})"
         )
-        click.echo(cost_line(result))
+        echo(cost_line(result))
     else:
-        click.echo(f"{provider}: FAILED — {result.reason}", err=True)
+        echo(f"{provider}: FAILED — {result.reason}", err=True)
     if not result.ok:
         sys.exit(1)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 
 if TYPE_CHECKING:
     from daemon.ai.pricing import Rates
@@ -46,16 +46,16 @@ def models(config_path: Path | None, as_json: bool) -> None:
             if task in overridden
             else ""
         )
-        click.echo(f"{task:<9} {' → '.join(chain)}{mark}")
-    click.echo("")
+        echo(f"{task:<9} {' → '.join(chain)}{mark}")
+    echo("")
     header = f"{'MODEL':<38} {'KEY':<19} {'REACHABLE':<32} PRICE /MTOK (IN / OUT)"
-    click.echo(header)
+    echo(header)
     for info in infos:
         reach = {True: "yes", False: "no", None: "-"}[info.reachable]
         if info.reachable_detail and info.reachable is not True:
             reach += f" ({info.reachable_detail})"
         price = "$0 (local)" if info.local else format_rate(info.price)
-        click.echo(f"{info.ref:<38} {info.key_source:<19} {reach[:32]:<32} {price}")
+        echo(f"{info.ref:<38} {info.key_source:<19} {reach[:32]:<32} {price}")
 
 
 @click.group()
@@ -90,7 +90,7 @@ def route_set(task: str, refs: str, config_path: Path | None) -> None:
         store.routes.set(task, chain)
     finally:
         store.close()
-    click.echo(f"{task} → {' → '.join(chain)} (applies to the next {task} job)")
+    echo(f"{task} → {' → '.join(chain)} (applies to the next {task} job)")
 
 
 @route.command("reset")
@@ -107,7 +107,7 @@ def route_reset(task: str, config_path: Path | None) -> None:
         store.routes.reset(task)
     finally:
         store.close()
-    click.echo(f"{task} → {' → '.join(settings.routing.chain(task))} (from the config)")
+    echo(f"{task} → {' → '.join(settings.routing.chain(task))} (from the config)")
 
 
 @dataclass

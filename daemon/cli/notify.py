@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -40,7 +40,7 @@ def notify_test(name: str | None, config_path: Path | None, as_json: bool) -> No
         emit_json([{"target": o.target, "ok": o.ok, "error": o.error} for o in outcomes])
     else:
         for o in outcomes:
-            click.echo(f"{o.target}: " + ("ok" if o.ok else f"FAILED — {o.error}"))
+            echo(f"{o.target}: " + ("ok" if o.ok else f"FAILED — {o.error}"))
     if not all(o.ok for o in outcomes):
         sys.exit(1)
 

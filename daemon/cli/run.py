@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -49,9 +49,9 @@ def _run_once(settings: Settings, as_json: bool) -> None:
     if as_json:
         emit_json(output.once_json(report))
         return
-    click.echo(output.results_table(report.results))
+    echo(output.results_table(report.results))
     for line in output.event_lines(report.events):
-        click.echo(line)
+        echo(line)
     for line in output.delivery_lines(report.delivery):
-        click.echo(line)
-    click.echo(output.once_summary(report, settings.daemon.state_dir))
+        echo(line)
+    echo(output.once_summary(report, settings.daemon.state_dir))

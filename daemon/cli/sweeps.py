@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 from daemon.util.tables import table
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _progress(name: str) -> Progress:
         else:
             count = len(outcome.findings)
             what = f"{count} finding{'' if count == 1 else 's'}"
-        click.echo(f"{name} [{done}/{total}] {outcome.meta.id}: {what}", err=True)
+        echo(f"{name} [{done}/{total}] {outcome.meta.id}: {what}", err=True)
 
     return report
 
@@ -106,14 +106,14 @@ def sweep(kind: str, name: str | None, send: bool, config_path: Path | None, as_
     documents = []
     for _, run in outcomes:
         if isinstance(run, str):
-            click.echo(f"watchkeeper: {run}", err=True)
+            echo(f"watchkeeper: {run}", err=True)
             failed = True
             continue
         failed = failed or run.failed
         if as_json:
             documents.append(report_json(run.record))
         else:
-            click.echo(run_text(run, send))
+            echo(run_text(run, send))
     if as_json and documents:
         emit_json(documents[0] if len(documents) == 1 else documents)
     if failed:
@@ -199,7 +199,7 @@ def findings(
     if as_json:
         emit_json(documents)
         return
-    click.echo(findings_text(documents))
+    echo(findings_text(documents))
 
 
 def findings_text(documents: list[dict[str, Any]]) -> str:

@@ -15,6 +15,7 @@ from daemon.engine.rca import RcaOutput
 from daemon.engine.triage import TriageDecision, TriageReport
 from daemon.models import Incident, Message, Severity
 from daemon.notify.payload import RcaSection, TriageSection
+from daemon.util.text import untrusted
 
 
 def triage_section(decision: TriageDecision, report: TriageReport) -> TriageSection:
@@ -47,16 +48,16 @@ def rca_section(
 
 def with_triage(message: Message, decision: TriageDecision, report: TriageReport) -> Message:
     label = report.label
-    lines = [f"**Triage** ({label}): {decision.summary}"]
+    lines = [f"**Triage** ({untrusted(label)}): {untrusted(decision.summary)}"]
     if decision.raised_from is not None:
         lines.append(
             f"Severity raised by triage from {decision.raised_from.value} to "
             f"{decision.severity.value}."
         )
     if decision.escalate:
-        lines.append(f"Escalating for root-cause analysis: {decision.reason}")
+        lines.append(f"Escalating for root-cause analysis: {untrusted(decision.reason)}")
     if report.correlations:
-        lines.append("Correlations: " + "; ".join(report.correlations[:3]))
+        lines.append("Correlations: " + "; ".join(untrusted(c) for c in report.correlations[:3]))
     title = message.title
     if decision.raised_from is not None:
         title = title.replace(
@@ -70,7 +71,8 @@ def with_costs(message: Message, block: CostBlock) -> Message:
 
 
 def with_note(message: Message, note: str) -> Message:
-    return replace(message, body=message.body + "\n\n" + note)
+    """`note` is untrusted (it may quote a provider's error)."""
+    return replace(message, body=message.body + "\n\n" + untrusted(note))
 
 
 def investigation(
@@ -84,20 +86,20 @@ def investigation(
     severity = incident.severity
     title = f"[{severity.value.upper()}] {incident.check} — root cause (incident #{incident.id})"
     lines = [
-        f"**Root cause** ({model}, confidence {rca.confidence}): {rca.root_cause}",
+        f"**Root cause** ({model}, confidence {rca.confidence}): {untrusted(rca.root_cause)}",
     ]
     if rca.evidence:
         lines.append("**Evidence:**")
-        lines += [f"- {e}" for e in rca.evidence]
+        lines += [f"- {untrusted(e)}" for e in rca.evidence]
     radius = rca.blast_radius or incident.blast_radius
     if radius:
-        lines.append(f"**Blast radius:** {', '.join(radius)}")
+        lines.append(f"**Blast radius:** {untrusted(', '.join(radius))}")
     if rca.next_steps:
         lines.append("**Next steps** (suggested, never run by watchkeeper):")
-        lines += [f"{n}) {step}" for n, step in enumerate(rca.next_steps, 1)]
-    lines.append(f"Investigated because {why}.")
+        lines += [f"{n}) {untrusted(step)}" for n, step in enumerate(rca.next_steps, 1)]
+    lines.append(f"Investigated because {untrusted(why)}.")
     if dropped:
-        lines.append(f"Context trimmed to fit: {', '.join(dropped)}.")
+        lines.append(f"Context trimmed to fit: {untrusted(', '.join(dropped))}.")
     lines.append(f"Incident #{incident.id} · opened {incident.opened_at:%H:%M} UTC")
     return Message(
         title=title,
@@ -107,4 +109,4 @@ def investigation(
 
 
 def rca_skipped(incident: Incident, reason: str) -> str:
-    return f"RCA skipped for incident #{incident.id}: {reason}"
+    return f"RCA skipped for incident #{incident.id}: {untrusted(reason)}"

@@ -109,13 +109,18 @@ def deterministic(events: Sequence[IncidentEvent], why: str) -> TriageReport:
     report = TriageReport(label=f"deterministic: {why}")
     for e in events:
         if e.kind in ("opened", "changed", "flapping"):
-            summary = f"no model summary; severity {e.severity.value} as the rules set it"
-            if e.blast_radius:
-                summary += f"; also affects {', '.join(e.blast_radius)}"
             report.decisions[e.incident_id] = TriageDecision(
-                e.incident_id, summary, e.severity, None, False, "rules only"
+                e.incident_id, rules_summary(e), e.severity, None, False, "rules only"
             )
     return report
+
+
+def rules_summary(event: IncidentEvent) -> str:
+    """What the rules alone say about an incident, in place of a model's summary."""
+    summary = f"no model summary; severity {event.severity.value} as the rules set it"
+    if event.blast_radius:
+        summary += f"; also affects {', '.join(event.blast_radius)}"
+    return summary
 
 
 def apply(output: TriageOutput, events: Sequence[IncidentEvent], label: str) -> TriageReport:
@@ -140,10 +145,11 @@ def apply(output: TriageOutput, events: Sequence[IncidentEvent], label: str) -> 
         )
     for incident_id, severity in rules.items():  # silence is not an option
         if incident_id not in report.decisions:
+            # the rules' own account, never the raw evidence: that is untrusted text
             event = next(e for e in events if e.incident_id == incident_id)
             report.decisions[incident_id] = TriageDecision(
                 incident_id,
-                clip(event.evidence, 300),
+                rules_summary(event),
                 severity,
                 None,
                 False,

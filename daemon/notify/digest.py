@@ -6,7 +6,6 @@ never change a figure, and an unknown cost is shown as unknown, never as $0.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.store.ledger import LedgerRow
 from daemon.util.money import format_usd
+from daemon.util.text import untrusted
 
 DAY = timedelta(hours=24)
 STATUSES: tuple[Status, ...] = ("ok", "degraded", "failing", "error")
@@ -47,7 +47,6 @@ SUMMARY_SYSTEM = (
     "checks that are not ok, and AI spend. Use only the figures given; never invent causes or "
     "numbers."
 )
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def _check_lines(data: CheckFigures) -> list[str]:
     head = f"**Checks:** {_n(data.total, 'result')} from {_n(data.checks_seen, 'check')}"
     if not data.not_ok:
         return [f"{head}: {statuses}", "All checks ok at their latest run"]
-    not_ok = ", ".join(f"{_md(c)} ({s})" for c, s in data.not_ok)
+    not_ok = ", ".join(f"{untrusted(c)} ({s})" for c, s in data.not_ok)
     return [f"{head}: {statuses}", f"Not ok now: {not_ok}"]
 
 
@@ -232,7 +231,7 @@ def _incident_lines(data: IncidentFigures, until: datetime) -> list[str]:
         mean, worst = format_duration(data.mean_to_resolve), format_duration(data.max_to_resolve)
         lines.append(f"Time to resolve: mean {mean} · max {worst}")
     if data.noisiest:
-        lines.append("Noisiest: " + ", ".join(f"{_md(c)} ({n})" for c, n in data.noisiest))
+        lines.append("Noisiest: " + ", ".join(f"{untrusted(c)} ({n})" for c, n in data.noisiest))
     if data.still_open:
         shown = [_open_for(i, until) for i in data.still_open[:MAX_OPEN_SHOWN]]
         more = len(data.still_open) - MAX_OPEN_SHOWN
@@ -242,7 +241,7 @@ def _incident_lines(data: IncidentFigures, until: datetime) -> list[str]:
 
 def _open_for(incident: Incident, until: datetime) -> str:
     age = format_duration(until - _aware(incident.opened_at))
-    return f"#{incident.id} {_md(incident.check)} ({incident.severity.value}, {age})"
+    return f"#{incident.id} {untrusted(incident.check)} ({incident.severity.value}, {age})"
 
 
 def _ai_lines(data: AIFigures, period: str) -> list[str]:
@@ -261,18 +260,18 @@ def _ai_lines(data: AIFigures, period: str) -> list[str]:
     parts += [skipped] if data.not_sent else []
     lines.append("Served: " + " · ".join(parts))
     lines.append("By task:")
-    lines += [f"- {_md(g.key)}: {_group(g)}" for g in data.by_task]
+    lines += [f"- {untrusted(g.key)}: {_group(g)}" for g in data.by_task]
     lines.append("By model:")
     for g in data.by_model:
         where = " (local)" if g.key in data.local_models else ""
-        lines.append(f"- {_md(g.key)}{where}: {_group(g)}")
+        lines.append(f"- {untrusted(g.key)}{where}: {_group(g)}")
     return lines + _savings_lines(data, period)
 
 
 def _savings_lines(data: AIFigures, period: str) -> list[str]:
     if data.reference_model is None or not data.local_triage_calls:
         return []
-    ref, calls = _md(data.reference_model), _n(data.local_triage_calls, "call")
+    ref, calls = untrusted(data.reference_model), _n(data.local_triage_calls, "call")
     if data.triage_saved_usd is None:
         return [f"Local triage savings vs {ref}: unknown ({ref} has no known price)"]
     saved = format_usd(data.triage_saved_usd)
@@ -299,11 +298,6 @@ def _when(value: datetime, tz: tzinfo | None) -> str:
 def _aware(value: datetime) -> datetime:
     """A naive datetime is taken to be UTC (as in daemon.store.database)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _md(text: str) -> str:
-    """Names and model text must not become links, HTML or emphasis in the receiver."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 # -- with a model summary -------------------------------------------------------------------------
@@ -341,12 +335,12 @@ async def digest(
 def _summary_line(result: AIResult) -> str:
     response = result.response
     if response is None:
-        return f"(no model summary: {_md(result.reason or 'no model in the digest chain')})"
+        return f"(no model summary: {untrusted(result.reason or 'no model in the digest chain')})"
     text = " ".join(response.text.split())
     if not text:
         return f"(no model summary: {result.ref} returned an empty reply)"
     where = "local" if result.local else f"cloud {format_usd(result.cost_usd)}"
-    return f"Summary ({result.ref}, {where}): {_md(text)}"
+    return f"Summary ({result.ref}, {where}): {untrusted(text)}"
 
 
 async def build_digest(settings: Settings, store: Store, ai: AI, now: datetime) -> Message:

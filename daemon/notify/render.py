@@ -1,29 +1,28 @@
 """Turn incident events into short, exact messages for people (title + Markdown body).
 
 Pure: no I/O, no clock. A message carries only fields of the event it renders — never a
-target URL, a secret or anything read from configuration.
+target URL, a secret or anything read from configuration — and every field that came from a
+monitored system goes through `untrusted`: one line, no mention, link or escape it can forge.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from daemon.models import IncidentEvent, Message, NotifyType, Severity, fingerprint, format_duration
+from daemon.util.text import untrusted
 from daemon.util.time import as_utc
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
 def render_event(event: IncidentEvent) -> Message:
     """One message for one event: `[HIGH] api-health failing — incident #42` and so on."""
-    lines = [_escape(event.evidence) or "(no evidence recorded)"]
+    lines = [untrusted(event.evidence) or "(no evidence recorded)"]
     lines.append(_timeline(event))
     if event.blast_radius:
         names = ", ".join(event.blast_radius)
-        lines.append(_escape(f"Blast radius: {names} (depend on {event.check})"))
+        lines.append(untrusted(f"Blast radius: {names} (depend on {event.check})"))
     if event.detail:
-        lines.append(_escape(event.detail))
+        lines.append(untrusted(event.detail))
     lines.append(f"Incident #{event.incident_id} · fingerprint {fingerprint(event.check)}")
     return Message(title=_title(event), body="\n".join(lines), notify_type=_notify_type(event))
 
@@ -32,7 +31,7 @@ def render_test(target_name: str) -> Message:
     """What `watchkeeper notify test` sends: proof that the target is wired up."""
     return Message(
         title=f"[TEST] watchkeeper → {target_name}",
-        body=_escape(
+        body=untrusted(
             f"Test notification for target {target_name}. If you can read this, "
             "watchkeeper can reach you here; nothing is wrong."
         ),
@@ -90,10 +89,3 @@ def _clock(value: datetime) -> str:
     """`14:02 UTC (2026-11-27)`."""
     utc = as_utc(value)
     return f"{utc:%H:%M} UTC ({utc:%Y-%m-%d})"
-
-
-def _escape(text: str) -> str:
-    """Evidence is untrusted infrastructure text: it must not turn into links, HTML or
-    emphasis in the receiver's Markdown. A leading `#` would become a heading."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text.strip())
-    return "\\" + escaped if escaped.startswith("#") else escaped

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.models import Finding, Message, NotifyType, Severity
 from daemon.store.sweeps import SweepRunRecord, TrackedFinding
 from daemon.sweeps.diff import Changes
+from daemon.util.text import untrusted
 from daemon.util.time import iso_utc
 
 if TYPE_CHECKING:
@@ -39,12 +40,11 @@ _LEVEL = {
     Severity.LOW: "note",
     Severity.INFO: "note",
 }
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 
 def md(text: str) -> str:
-    """Untrusted text that must not become links, HTML, headings or emphasis."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Untrusted text (resource names, tags, evidence, model output) as one safe line."""
+    return untrusted(text)
 
 
 def usd(value: float) -> str:

@@ -46,6 +46,8 @@ class WebhookReceiver:
     _fail: list[int] = field(default_factory=list)
     _hang: int = 0
     delay_s: float = 0.0
+    reply: bytes = b""
+    """The body of every 2xx answer (Slack's incoming webhooks answer `ok`)."""
     _released: threading.Event = field(default_factory=threading.Event)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -101,9 +103,11 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 return
             if receiver.delay_s:
                 time.sleep(receiver.delay_s)
+            body = receiver.reply if 200 <= status < 300 else b""
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
 
         do_POST = do_PUT = do_GET = _serve
 

@@ -272,10 +272,12 @@ def test_no_canary_escapes_its_one_legitimate_place(
     events = [r.json()["event"] for r in hook]
     assert {"opened", "investigation", "report"} <= set(events), events
     assert any(r.path.startswith("/json/") for r in delivered)
-    for request in hook:  # signed with the secret, which itself never travels
-        stamp = request.headers["X-Watchkeeper-Timestamp"]
-        mac = hmac.new(SIGNING.encode(), stamp.encode() + b"." + request.body, hashlib.sha256)
-        assert request.headers["X-Watchkeeper-Signature"] == "sha256=" + mac.hexdigest()
+    for request in hook:  # signed with the secret (scheme v1), which itself never travels
+        signed = "v1\n{}\n{}\n{}\n".format(
+            *(request.headers[f"X-Watchkeeper-{h}"] for h in ("Delivery", "Timestamp", "Event"))
+        )
+        mac = hmac.new(SIGNING.encode(), signed.encode() + request.body, hashlib.sha256)
+        assert request.headers["X-Watchkeeper-Signature"] == "v1=" + mac.hexdigest()
 
     problems: list[str] = []
     for name, text in outputs.items():
