@@ -7,16 +7,18 @@ Nothing here resolves or prints a secret value (`secret:NAME` references stay re
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from daemon.config.checks import checks_json_schema
 from daemon.config.cross import cross_check, state_dir_problems
 from daemon.config.problems import problems_from_validation
-from daemon.config.settings import Settings, toml_data
+from daemon.config.settings import ENV_PREFIX, Settings, toml_data
 from daemon.errors import ConfigError, ConfigProblem
 
 
@@ -72,6 +74,8 @@ def load_settings(path: Path) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         raise ConfigError(source, problems_from_validation(exc, data)) from None
+    except SettingsError as exc:  # an environment override that is not valid JSON
+        raise ConfigError("environment", [_override_problem(exc)]) from None
     finally:
         toml_data.reset(token)
     state_dir = settings.daemon.state_dir.expanduser()
@@ -82,6 +86,19 @@ def load_settings(path: Path) -> Settings:
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _override_problem(exc: SettingsError) -> ConfigProblem:
+    """pydantic-settings names the field (`error parsing value for field "daemon"`), never the
+    value: say which variable and what it must hold, and quote neither."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    variable = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX}* variable"
+    return ConfigProblem(
+        variable,
+        "not valid JSON: a table or list set from the environment must be JSON, e.g. "
+        f'{ENV_PREFIX}DAEMON=\'{{"log_level": "debug"}}\', or set one key with '
+        f"{ENV_PREFIX}DAEMON__LOG_LEVEL=debug",
+    )
 
 
 def json_schema() -> dict[str, Any]:

@@ -51,6 +51,13 @@ class Database:
         try:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             created = not path.exists()
+            if not created and path.stat().st_size == 0:
+                raise StateError(
+                    f"the state database {path} is empty (0 bytes): it existed and lost its "
+                    "content (a full disk, a failed restore?). Starting afresh would page every "
+                    "open incident again under a new id, so watchkeeper will not: restore it "
+                    "from a backup, or delete the empty file to start over"
+                )
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state database {path}: {exc}") from exc
