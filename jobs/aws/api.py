@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from daemon.models import CheckResult, ContextBlock
+from daemon.util.text import clip
 from jobs._net_errors import root_reason
 from jobs.base import CheckContext, CheckSpec
 
@@ -31,6 +32,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
 MAX_PAGES = 50  # per paginated call: bounds one run's API traffic in a huge account
+QUOTE_CHARS = 300  # of AWS text (errors, events, alarm reasons) quoted in evidence
 RCA_SUBJECTS = 5  # failing alarms / instances / services that get root-cause context
 
 THROTTLING = frozenset(
@@ -119,11 +121,6 @@ def clock(when: datetime, now: datetime) -> str:
     return when.strftime("%H:%M UTC" if when.date() == now.date() else "%Y-%m-%d %H:%M UTC")
 
 
-def clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 class AwsApi:
     """boto3 clients for one check's profile and region, called off the event loop."""
 
@@ -194,7 +191,9 @@ class AwsApi:
         except errors.InvalidRegionError as exc:
             raise AwsError(f"{region!r} is not an AWS region name (like eu-west-1)") from exc
         except errors.BotoCoreError as exc:
-            raise AwsError(f"cannot set up the AWS {service} client: {clip(str(exc))}") from exc
+            raise AwsError(
+                f"cannot set up the AWS {service} client: {clip(str(exc), QUOTE_CHARS)}"
+            ) from exc
 
     async def call(self, service: str, method: str, **params: Any) -> dict[str, Any]:
         client = await self.client(service)
@@ -239,9 +238,10 @@ class AwsApi:
                 "AWS_SECRET_ACCESS_KEY"
             )
         if isinstance(exc, errors.SSOError | errors.TokenRetrievalError):
+            login = f"aws sso login{f' --profile {self.profile}' if self.profile else ''}"
             return (
-                f"the AWS SSO session for {self.who} has expired or is missing: run aws sso "
-                f"login{f' --profile {self.profile}' if self.profile else ''} ({clip(str(exc))})"
+                f"the AWS SSO session for {self.who} has expired or is missing: run {login} "
+                f"({clip(str(exc), QUOTE_CHARS)})"
             )
         if isinstance(exc, errors.ClientError):
             return self._explain_code(exc, action)
@@ -259,11 +259,11 @@ class AwsApi:
             return f"cannot reach the AWS endpoint {endpoint} for {action}: {reason}"
         if isinstance(exc, errors.ReadTimeoutError):
             return f"{action} at {endpoint} did not answer within {self.timeout_s:g} s"
-        return f"{action} failed: {clip(str(exc))}"
+        return f"{action} failed: {clip(str(exc), QUOTE_CHARS)}"
 
     def _explain_code(self, exc: Any, action: str) -> str:
         code = _code(exc) or "error"
-        message = clip(str(exc.response.get("Error", {}).get("Message", "")))
+        message = clip(str(exc.response.get("Error", {}).get("Message", "")), QUOTE_CHARS)
         if code in ACCESS_DENIED:
             return f"{code} on {action}: grant it to the role or user of {self.who} ({message})"
         if code in EXPIRED:

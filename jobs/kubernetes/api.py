@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from daemon.util.text import clip
 from jobs.kubernetes.errors import (
     INSTALL_HINT,
+    QUOTE_CHARS,
     KubernetesError,
     Request,
-    clip,
     describe_api_error,
     is_timeout,
 )
@@ -158,7 +159,8 @@ def _incluster_problem(message: str) -> str:
             "in_cluster = true but KUBERNETES_SERVICE_HOST/PORT are not set: watchkeeper is "
             "not running in a Kubernetes pod; use a kubeconfig instead"
         )
-    return f"in_cluster = true but the service account cannot be loaded: {clip(message)}"
+    reason = clip(message, QUOTE_CHARS)
+    return f"in_cluster = true but the service account cannot be loaded: {reason}"
 
 
 def _kubeconfig_problem(target: Target, exc: Exception) -> str:
@@ -178,7 +180,7 @@ def _kubeconfig_problem(target: Target, exc: Exception) -> str:
         return f"kubeconfig {target.kubeconfig} is empty or has no usable configuration"
     if "current_context" in message or "current-context" in message:
         return f"kubeconfig {target.kubeconfig} has no current-context: set `context` in the check"
-    return f"cannot load kubeconfig {target.kubeconfig}: {clip(message)}"
+    return f"cannot load kubeconfig {target.kubeconfig}: {clip(message, QUOTE_CHARS)}"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from daemon.models import Finding, Severity
+from daemon.util.text import clip
 from jobs.kubernetes.api import (
     Caller,
     PodUsage,
@@ -26,7 +27,7 @@ from jobs.kubernetes.api import (
     default_kubeconfig,
     expand_paths,
 )
-from jobs.kubernetes.errors import KubernetesError, Request, clip
+from jobs.kubernetes.errors import QUOTE_CHARS, KubernetesError, Request
 from jobs.sweeps.base import CollectError, KubernetesScope, RuleMeta, SweepContext
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def _current_context(path: str) -> tuple[str, ApiClient]:
         return str(active["name"]), api
     except Exception as exc:  # a user's file: any failure is a config problem
         raise KubernetesError(
-            f"cannot read the current-context of {path}: {clip(str(exc))}"
+            f"cannot read the current-context of {path}: {clip(str(exc), QUOTE_CHARS)}"
         ) from exc
 
 
