@@ -85,15 +85,11 @@ class SweepRule:
         judged = await asyncio.gather(
             *(self.judge(ctx, place) for place in places), return_exceptions=True
         )
-        for outcome in judged:  # the first failing place, in order, whatever finished first
-            if isinstance(outcome, BaseException):
+        hits: list[tuple[str, Hit]] = []
+        for place, outcome in zip(places, judged, strict=True):
+            if isinstance(outcome, BaseException):  # the first place in order, not in time
                 raise outcome
-        hits = [
-            (place, hit)
-            for place, found in zip(places, judged, strict=True)
-            if not isinstance(found, BaseException)
-            for hit in found
-        ]
+            hits += [(place, hit) for hit in outcome]
         account = await self.frame.account(ctx) if hits else None
         return [self.finding(hit, place, account) for place, hit in hits]
 
