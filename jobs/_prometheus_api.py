@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 # Shared with the `http` check so transport failures read the same everywhere.
+from daemon.util.text import clip, one_line
 from jobs._net_errors import explain_http_error as explain_transport_error
 from jobs._tls import ssl_context
 from jobs.base import CheckContext, CheckSpec, http_url
@@ -227,8 +228,8 @@ class ApiReply:
 
     def quote(self) -> str:
         """A short, one-line quote of the body with any secret we sent masked."""
-        text = self.scrub(" ".join(self.body[: QUOTE_CHARS * 4].decode("utf-8", "replace").split()))
-        return json.dumps(clip(text), ensure_ascii=False) if text else "(empty)"
+        text = self.scrub(one_line(self.body[: QUOTE_CHARS * 4].decode("utf-8", "replace")))
+        return json.dumps(clip(text, QUOTE_CHARS), ensure_ascii=False) if text else "(empty)"
 
     def scrub(self, text: str) -> str:
         """`text` from the server with any secret we sent (an echoed header) masked."""
@@ -266,14 +267,6 @@ class ApiUnavailable(Exception):
 
 class _SecretError(Exception):
     pass
-
-
-def clip(text: str, limit: int = QUOTE_CHARS) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def one_line(text: str, limit: int = QUOTE_CHARS) -> str:
-    return clip(" ".join(text.split()), limit)
 
 
 def format_labels(labels: dict[str, str], *, skip: frozenset[str] = frozenset()) -> str:

@@ -15,13 +15,13 @@ from typing import Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from daemon.models import STATUS_RANK, CheckResult, ContextBlock, Status, format_duration
+from daemon.util.text import clip
 from jobs._prometheus_api import (
+    QUOTE_CHARS,
     ApiCheckSpec,
     ApiReply,
     ApiUnavailable,
-    clip,
     format_labels,
-    one_line,
 )
 from jobs.base import CheckContext
 
@@ -124,13 +124,19 @@ class AlertmanagerCheck(ApiCheckSpec):
                 f"  state {alert.status.state}, firing since {alert.startsAt.isoformat()}, "
                 f"receivers {', '.join(r.name for r in alert.receivers) or '(none)'}",
             ]
-            lines += [f"  {k}: {clip(v, 2000)}" for k, v in sorted(alert.annotations.items())]
+            lines += [
+                f"  {k}: {clip(v, 2000, flat=False)}" for k, v in sorted(alert.annotations.items())
+            ]
             if alert.generatorURL:
                 lines.append(f"  source: {alert.generatorURL}")
             parts.append("\n".join(lines))
         if len(alerts) > RCA_ALERTS:
             parts.append(f"… {len(alerts) - RCA_ALERTS} more firing alerts not shown")
-        return [ContextBlock(title, clip("\n\n".join(parts) or "no alerts firing now", RCA_CHARS))]
+        return [
+            ContextBlock(
+                title, clip("\n\n".join(parts) or "no alerts firing now", RCA_CHARS, flat=False)
+            )
+        ]
 
     async def _firing(self, ctx: CheckContext) -> tuple[list[_Alert], float] | str:
         """The matching firing alerts and the request latency, or why there are none."""
@@ -184,12 +190,12 @@ class AlertmanagerCheck(ApiCheckSpec):
         text = f"{name} firing since {start.strftime(clock)} ({age})"
         summary = alert.annotations.get("summary") or alert.annotations.get("message")
         if summary:
-            text += f": {one_line(summary).rstrip('.')}"
+            text += f": {clip(summary, QUOTE_CHARS).rstrip('.')}"
         labels = format_labels(alert.labels, skip=frozenset({"alertname"}))
         text += "" if labels == "{}" else f"; labels {labels}"
         description = alert.annotations.get("description")
         if description:
-            text += f"; description: {json.dumps(one_line(description, 300), ensure_ascii=False)}"
+            text += f"; description: {json.dumps(clip(description, 300), ensure_ascii=False)}"
         if alert.status.silencedBy:
             text += f"; silenced by {', '.join(alert.status.silencedBy)}"
         if alert.status.inhibitedBy:
@@ -253,12 +259,16 @@ def _refusal(reply: ApiReply) -> str:
     except ValueError:
         return reply.describe_unexpected()
     if isinstance(body, str) and body:
-        return f"{reply.request} returned {reply.status_code}: {reply.scrub(one_line(body))}"
+        return (
+            f"{reply.request} returned {reply.status_code}: {reply.scrub(clip(body, QUOTE_CHARS))}"
+        )
     try:
         message = _ErrorBody.model_validate(body).message
     except ValidationError:
         return reply.describe_unexpected()
-    return f"{reply.request} returned {reply.status_code}: {reply.scrub(one_line(message))}"
+    return (
+        f"{reply.request} returned {reply.status_code}: {reply.scrub(clip(message, QUOTE_CHARS))}"
+    )
 
 
 def _flag(value: bool) -> str:

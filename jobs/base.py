@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.models import CheckResult, ContextBlock, Duration, Severity, Status
+from daemon.util.time import utcnow
 
 if TYPE_CHECKING:
     import httpx
@@ -30,10 +31,6 @@ def http_url(value: str) -> httpx.URL:
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
     return url
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from daemon.models import CheckResult, Status
+from daemon.util.text import clip
 from jobs.base import CheckContext, CheckSpec
 
 SAFE_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SHELL"})
@@ -86,7 +87,7 @@ class CommandCheck(CheckSpec):
                 )
             ]
 
-        shown = f"command `{_clip(self.display)}`"
+        shown = f"command `{clip(self.display, QUOTE_CHARS, flat=False)}`"
         try:
             env = self._environment(ctx)
         except _SecretError as exc:
@@ -224,7 +225,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from daemon.models import CheckResult, ContextBlock, Status
-from jobs._prometheus_api import ApiCheckSpec, ApiUnavailable, format_labels, one_line
+from daemon.util.text import clip
+from jobs._prometheus_api import QUOTE_CHARS, ApiCheckSpec, ApiUnavailable, format_labels
 from jobs.base import CheckContext
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -290,8 +291,8 @@ def _value(value: float) -> float | str:
 
 
 def _shown(query: str) -> str:
-    return one_line(query, 160)
+    return clip(query, 160)
 
 
 def _warnings(warnings: list[str]) -> str:
-    return f"; server warnings: {one_line('; '.join(warnings))}" if warnings else ""
+    return f"; server warnings: {clip('; '.join(warnings), QUOTE_CHARS)}" if warnings else ""

@@ -3,6 +3,8 @@ one place that turns botocore's exceptions into sentences a person can act on.
 
 boto3 and botocore are imported inside functions only: `watchkeeper config validate` imports
 every check class and must never load them. boto3 is blocking, so every call runs in a thread.
+Sessions share one botocore data loader per process (service models are parsed once), while
+credentials, profile, region and endpoint are still read for every client, as boto3 does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib
 import itertools
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from daemon.models import CheckResult, ContextBlock
+from daemon.util.text import clip
 from jobs._net_errors import root_reason
 from jobs.base import CheckContext, CheckSpec
 
@@ -28,6 +32,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
 MAX_PAGES = 50  # per paginated call: bounds one run's API traffic in a huge account
+QUOTE_CHARS = 300  # of AWS text (errors, events, alarm reasons) quoted in evidence
 RCA_SUBJECTS = 5  # failing alarms / instances / services that get root-cause context
 
 THROTTLING = frozenset(
@@ -64,6 +69,46 @@ def _modules() -> tuple[Any, Any, Any]:
         ) from exc
 
 
+class _SearchPaths(list[str]):
+    """A loader's search paths: every boto3 Session appends boto3's own data directory to its
+    loader's, which would grow a shared loader's list by one entry per client built."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADERS: dict[str | None, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _shared_loader(data_path: str | None) -> Any:
+    """The process's botocore data loader for this AWS_DATA_PATH (as botocore's create_loader
+    builds it): it caches every service model it parses, which is most of a client's setup."""
+    loaders = importlib.import_module("botocore.loaders")
+    with _LOADERS_LOCK:
+        if data_path not in _LOADERS:
+            extra = [
+                os.path.expanduser(os.path.expandvars(p))
+                for p in (data_path or "").split(os.pathsep)
+                if p
+            ]
+            _LOADERS[data_path] = loaders.Loader(extra_search_paths=_SearchPaths(extra))
+        return _LOADERS[data_path]
+
+
+def session(profile: str | None, region: str | None) -> Any:
+    """A new boto3 Session (which reads the environment and AWS config files now, as a fresh
+    one always does) whose data loader is the shared one."""
+    boto3 = importlib.import_module("boto3")
+    core = importlib.import_module("botocore.session").Session()
+    # Lazy: boto3 asks for the loader after applying the profile, whose data_path may differ.
+    core.lazy_register_component(
+        "data_loader", lambda: _shared_loader(core.get_config_variable("data_path"))
+    )
+    return boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region)
+
+
 def retry_attempts(timeout_s: float) -> int:
     """Attempts whose worst-case backoff (standard mode sleeps up to 1, 2, 4 … s before the
     2nd, 3rd, 4th …) fits in half the check's timeout, leaving the rest for the requests."""
@@ -74,11 +119,6 @@ def clock(when: datetime, now: datetime) -> str:
     """`14:02 UTC` today, `2026-03-01 14:02 UTC` otherwise."""
     when, now = when.astimezone(UTC), now.astimezone(UTC)
     return when.strftime("%H:%M UTC" if when.date() == now.date() else "%Y-%m-%d %H:%M UTC")
-
-
-def clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class AwsApi:
@@ -122,12 +162,12 @@ class AwsApi:
         return client
 
     def _build(self, service: str) -> Any:
-        boto3, config, errors = _modules()
+        _, config, errors = _modules()
         # botocore reads AWS_DEFAULT_REGION and the profile, but not AWS_REGION (the CLI does).
         region = self.region or os.environ.get("AWS_REGION") or None
         try:
-            session = boto3.session.Session(profile_name=self.profile, region_name=region)
-            if not session.region_name:
+            aws = session(self.profile, region)
+            if not aws.region_name:
                 raise AwsError(
                     f'no AWS region for {service}: set region = "eu-west-1" (for example) '
                     f"in the check, or AWS_REGION / AWS_DEFAULT_REGION, or a region in "
@@ -141,7 +181,7 @@ class AwsApi:
                 read_timeout=self.timeout_s,
                 user_agent_extra="watchkeeper",
             )
-            return session.client(service, config=settings)
+            return aws.client(service, config=settings)
         except errors.ProfileNotFound as exc:
             raise AwsError(
                 f"AWS profile {self.profile or os.environ.get('AWS_PROFILE')} is not in the AWS "
@@ -151,7 +191,9 @@ class AwsApi:
         except errors.InvalidRegionError as exc:
             raise AwsError(f"{region!r} is not an AWS region name (like eu-west-1)") from exc
         except errors.BotoCoreError as exc:
-            raise AwsError(f"cannot set up the AWS {service} client: {clip(str(exc))}") from exc
+            raise AwsError(
+                f"cannot set up the AWS {service} client: {clip(str(exc), QUOTE_CHARS)}"
+            ) from exc
 
     async def call(self, service: str, method: str, **params: Any) -> dict[str, Any]:
         client = await self.client(service)
@@ -196,9 +238,10 @@ class AwsApi:
                 "AWS_SECRET_ACCESS_KEY"
             )
         if isinstance(exc, errors.SSOError | errors.TokenRetrievalError):
+            login = f"aws sso login{f' --profile {self.profile}' if self.profile else ''}"
             return (
-                f"the AWS SSO session for {self.who} has expired or is missing: run aws sso "
-                f"login{f' --profile {self.profile}' if self.profile else ''} ({clip(str(exc))})"
+                f"the AWS SSO session for {self.who} has expired or is missing: run {login} "
+                f"({clip(str(exc), QUOTE_CHARS)})"
             )
         if isinstance(exc, errors.ClientError):
             return self._explain_code(exc, action)
@@ -216,11 +259,11 @@ class AwsApi:
             return f"cannot reach the AWS endpoint {endpoint} for {action}: {reason}"
         if isinstance(exc, errors.ReadTimeoutError):
             return f"{action} at {endpoint} did not answer within {self.timeout_s:g} s"
-        return f"{action} failed: {clip(str(exc))}"
+        return f"{action} failed: {clip(str(exc), QUOTE_CHARS)}"
 
     def _explain_code(self, exc: Any, action: str) -> str:
         code = _code(exc) or "error"
-        message = clip(str(exc.response.get("Error", {}).get("Message", "")))
+        message = clip(str(exc.response.get("Error", {}).get("Message", "")), QUOTE_CHARS)
         if code in ACCESS_DENIED:
             return f"{code} on {action}: grant it to the role or user of {self.who} ({message})"
         if code in EXPIRED:
@@ -254,11 +297,11 @@ def _code(exc: Exception) -> str | None:
 
 
 def _known_region(service: str, region: str) -> bool:
-    boto3, _, errors = _modules()
+    _, _, errors = _modules()
     try:
-        session = boto3.session.Session()
-        partitions = session.get_available_partitions()
-        return any(region in session.get_available_regions(service, p) for p in partitions)
+        aws = session(None, None)
+        partitions = aws.get_available_partitions()
+        return any(region in aws.get_available_regions(service, p) for p in partitions)
     except errors.BotoCoreError:  # cannot tell: do not claim the region is wrong
         return True
 

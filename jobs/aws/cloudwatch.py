@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_pascal
 
 from daemon.models import CheckResult, ContextBlock, Duration, Status, format_duration
-from jobs.aws.api import AwsApi, AwsCheck, clip, clock
+from daemon.util.text import clip
+from jobs.aws.api import QUOTE_CHARS, AwsApi, AwsCheck, clock
 
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 HISTORY_ITEMS = 5
@@ -73,7 +74,7 @@ class _Alarm(_Model):
         text = f"alarm {self.alarm_name} is {self.state_value}"
         if since is not None:
             text += f" since {clock(since, now)}"
-        text += f": {clip(self.state_reason)}" if self.state_reason else ""
+        text += f": {clip(self.state_reason, QUOTE_CHARS)}" if self.state_reason else ""
         if self.metric_name and self.namespace:
             dims = {d.name: d.value for d in self.dimensions}
             stat = self.statistic or self.extended_statistic or "?"
@@ -313,7 +314,7 @@ class CloudWatchCheck(AwsCheck):
                 MaxRecords=HISTORY_ITEMS,
             )
             lines = [
-                f"{clock(item['Timestamp'], now)} {clip(item['HistorySummary'])}"
+                f"{clock(item['Timestamp'], now)} {clip(item['HistorySummary'], QUOTE_CHARS)}"
                 for item in response["AlarmHistoryItems"]
             ]
             text = "\n".join(lines) or "no state changes recorded"

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from daemon.models import CheckResult, ContextBlock, Duration, Status, format_duration
-from jobs.aws.api import AwsApi, AwsCheck, AwsError, clip, clock
+from daemon.util.text import clip
+from jobs.aws.api import QUOTE_CHARS, AwsApi, AwsCheck, AwsError, clock
 
 DESCRIBE_BATCH = 10
 """DescribeServices takes at most 10 services per call."""
@@ -84,7 +85,9 @@ def judge(service: _Service, cluster: str, now: datetime, grace: timedelta) -> t
             detail += f" for {format_duration(now - since)} (since {clock(since, now)})"
     if status != "ok" and service.events:
         event = service.events[0]  # newest first
-        detail += f"; last event ({clock(event.created_at, now)}): {clip(event.message)}"
+        detail += (
+            f"; last event ({clock(event.created_at, now)}): {clip(event.message, QUOTE_CHARS)}"
+        )
     return status, detail
 
 
@@ -156,7 +159,9 @@ class EcsCheck(AwsCheck):
         services, _ = await self._describe(api, subjects)
         blocks = []
         for service in services:
-            lines = [f"{clock(e.created_at, now)} {clip(e.message)}" for e in service.events]
+            lines = [
+                f"{clock(e.created_at, now)} {clip(e.message, QUOTE_CHARS)}" for e in service.events
+            ]
             lines = lines[:EVENT_LINES] or ["no service events"]
             for d in service.deployments:
                 state = (

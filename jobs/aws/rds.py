@@ -12,7 +12,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from daemon.models import STATUS_RANK, CheckResult, ContextBlock, Status, format_duration
-from jobs.aws.api import AwsApi, AwsCheck, clip, clock
+from daemon.util.text import clip
+from jobs.aws.api import QUOTE_CHARS, AwsApi, AwsCheck, clock
 
 OK_STATES = frozenset({"available", "storage-optimization"})
 """AWS documents both as fully operational (storage-optimization can last hours after a
@@ -168,7 +169,7 @@ class RdsCheck(AwsCheck):
                 MaxRecords=100,
             )
             events = response["Events"][-EVENT_LINES:]
-            lines = [f"{clock(e['Date'], now)} {clip(e['Message'])}" for e in events]
+            lines = [f"{clock(e['Date'], now)} {clip(e['Message'], QUOTE_CHARS)}" for e in events]
             text = "\n".join(lines) or "no events in the last hour"
             blocks.append(ContextBlock(f"RDS events (last hour): {name}", text, relevance=70))
         return blocks

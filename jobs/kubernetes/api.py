@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from daemon.util.text import clip
 from jobs.kubernetes.errors import (
     INSTALL_HINT,
+    QUOTE_CHARS,
     KubernetesError,
     Request,
-    clip,
     describe_api_error,
     is_timeout,
 )
@@ -158,7 +159,8 @@ def _incluster_problem(message: str) -> str:
             "in_cluster = true but KUBERNETES_SERVICE_HOST/PORT are not set: watchkeeper is "
             "not running in a Kubernetes pod; use a kubeconfig instead"
         )
-    return f"in_cluster = true but the service account cannot be loaded: {clip(message)}"
+    reason = clip(message, QUOTE_CHARS)
+    return f"in_cluster = true but the service account cannot be loaded: {reason}"
 
 
 def _kubeconfig_problem(target: Target, exc: Exception) -> str:
@@ -178,7 +180,7 @@ def _kubeconfig_problem(target: Target, exc: Exception) -> str:
         return f"kubeconfig {target.kubeconfig} is empty or has no usable configuration"
     if "current_context" in message or "current-context" in message:
         return f"kubeconfig {target.kubeconfig} has no current-context: set `context` in the check"
-    return f"cannot load kubeconfig {target.kubeconfig}: {clip(message)}"
+    return f"cannot load kubeconfig {target.kubeconfig}: {clip(message, QUOTE_CHARS)}"
 
 
 @dataclass
@@ -228,97 +230,93 @@ class Caller:
         return await asyncio.to_thread(self.list_all, request, fn, *args, **kw)
 
 
-@dataclass(frozen=True)
-class _Listing:
-    """One kind of object to list, and the Snapshot field it fills."""
+RESOURCES: dict[str, tuple[str, str, str]] = {
+    # resource -> (API class, API group, method stem of list_namespaced_<stem> and
+    # list_<stem>_for_all_namespaces)
+    "pods": ("CoreV1Api", "", "pod"),
+    "services": ("CoreV1Api", "", "service"),
+    "serviceaccounts": ("CoreV1Api", "", "service_account"),
+    "persistentvolumeclaims": ("CoreV1Api", "", "persistent_volume_claim"),
+    "events": ("CoreV1Api", "", "event"),
+    "deployments": ("AppsV1Api", "apps", "deployment"),
+    "statefulsets": ("AppsV1Api", "apps", "stateful_set"),
+    "daemonsets": ("AppsV1Api", "apps", "daemon_set"),
+    "replicasets": ("AppsV1Api", "apps", "replica_set"),
+    "jobs": ("BatchV1Api", "batch", "job"),
+    "cronjobs": ("BatchV1Api", "batch", "cron_job"),
+}
+METRICS_MISSING = "metrics.k8s.io is not available (metrics-server not installed?)"
 
-    field: str
-    resource: str
-    group: str
-    everywhere: Callable[..., Any]
-    """The `list_*_for_all_namespaces` call."""
-    namespaced: Callable[..., Any]
-    options: dict[str, Any]
+
+class MetricsError(KubernetesError):
+    """metrics.k8s.io is not served, or answered something else; the message says which."""
 
 
-def _listings(api: ApiClient, scope: Scope) -> list[_Listing]:
+async def cached_client(clients: dict[str, Any], target: Target) -> ApiClient:
+    """The ApiClient for `target` kept in `clients` (a CheckContext's), built the first time in
+    a thread: loading a kubeconfig may run an exec credential plugin."""
+    api: ApiClient | None = clients.get(target.cache_key)
+    if api is None:
+        api = await asyncio.to_thread(build_client, target)
+        clients[target.cache_key] = api
+    return api
+
+
+def current_context(kubeconfig: str) -> tuple[str, ApiClient]:
+    """The name of the kubeconfig's current-context, and a client for it."""
+    api = build_client(Target(kubeconfig, None, False))  # the check's messages for a bad file
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(kubeconfig)  # type: ignore[no-untyped-call]
+        return str(active["name"]), api
+    except Exception as exc:  # a user's file: any failure is a config problem
+        raise KubernetesError(
+            f"cannot read the current-context of {kubeconfig}: {clip(str(exc), QUOTE_CHARS)}"
+        ) from exc
+
+
+def list_calls(
+    caller: Caller, resource: str, namespaces: tuple[str, ...], **options: Any
+) -> list[Coroutine[Any, Any, list[Any]]]:
+    """One call listing every `resource` per namespace (empty: one for all namespaces)."""
     from kubernetes import client
 
-    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
-    labels = {"label_selector": scope.label_selector} if scope.label_selector else {}
-    listings = [
-        _Listing(
-            "pods", "pods", "", core.list_pod_for_all_namespaces, core.list_namespaced_pod, labels
-        ),
-        _Listing(
-            "deployments",
-            "deployments",
-            "apps",
-            apps.list_deployment_for_all_namespaces,
-            apps.list_namespaced_deployment,
-            labels,
-        ),
-        _Listing(
-            "statefulsets",
-            "statefulsets",
-            "apps",
-            apps.list_stateful_set_for_all_namespaces,
-            apps.list_namespaced_stateful_set,
-            labels,
-        ),
-        _Listing(
-            "daemonsets",
-            "daemonsets",
-            "apps",
-            apps.list_daemon_set_for_all_namespaces,
-            apps.list_namespaced_daemon_set,
-            labels,
-        ),
-        _Listing(
-            "pvcs",
-            "persistentvolumeclaims",
-            "",
-            core.list_persistent_volume_claim_for_all_namespaces,
-            core.list_namespaced_persistent_volume_claim,
-            labels,
-        ),
-        _Listing(
-            "jobs",
-            "jobs",
-            "batch",
-            batch.list_job_for_all_namespaces,
-            batch.list_namespaced_job,
-            labels,
-        ),
-    ]
-    if scope.events:
-        listings.append(
-            _Listing(
-                "events",
-                "events",
-                "",
-                core.list_event_for_all_namespaces,
-                core.list_namespaced_event,
-                {"field_selector": "type=Warning"},
-            )
-        )
-    return listings
+    api_class, group, stem = RESOURCES[resource]
+    api = getattr(client, api_class)(caller.api)
+    calls = []
+    for namespace in namespaces or (None,):
+        request = Request(resource, namespace, group)
+        if namespace is None:
+            everywhere = getattr(api, f"list_{stem}_for_all_namespaces")
+            calls.append(caller.run(request, everywhere, **options))
+        else:
+            namespaced = getattr(api, f"list_namespaced_{stem}")
+            calls.append(caller.run(request, namespaced, namespace, **options))
+    return calls
 
 
 async def collect(caller: Caller, scope: Scope) -> Snapshot:
     """List everything in scope concurrently; the first failure (in a fixed order) wins."""
-    from kubernetes import client
-
-    calls: list[tuple[str, Coroutine[Any, Any, Any]]] = []
-    for listing in _listings(caller.api, scope):
-        for namespace in scope.namespaces or (None,):
-            request = Request(listing.resource, namespace, listing.group)
-            if namespace is None:
-                call = caller.run(request, listing.everywhere, **listing.options)
-            else:
-                call = caller.run(request, listing.namespaced, namespace, **listing.options)
-            calls.append((listing.field, call))
+    labels = {"label_selector": scope.label_selector} if scope.label_selector else {}
+    plan = [
+        ("pods", "pods", labels),
+        ("deployments", "deployments", labels),
+        ("statefulsets", "statefulsets", labels),
+        ("daemonsets", "daemonsets", labels),
+        ("pvcs", "persistentvolumeclaims", labels),
+        ("jobs", "jobs", labels),
+    ]
+    if scope.events:
+        plan.append(("events", "events", {"field_selector": "type=Warning"}))
+    calls = [
+        (name, call)
+        for name, resource, options in plan
+        for call in list_calls(caller, resource, scope.namespaces, **options)
+    ]
     if scope.nodes:
+        from kubernetes import client
+
         nodes = client.CoreV1Api(caller.api).list_node
         calls.append(("nodes", caller.run(Request("nodes", cluster_scoped=True), nodes)))
     outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
@@ -333,14 +331,17 @@ async def collect(caller: Caller, scope: Scope) -> Snapshot:
     return snapshot
 
 
-async def _usage(caller: Caller, scope: Scope) -> tuple[list[PodUsage] | None, str | None]:
-    """Pod metrics from metrics.k8s.io, or why they could not be read."""
+async def pod_usage(
+    caller: Caller, namespaces: tuple[str, ...], label_selector: str | None = None
+) -> list[PodUsage]:
+    """Current pod usage from metrics.k8s.io: one sample, as `kubectl top pods` shows it.
+    Raises MetricsError when it is not served or not understood, KubernetesError otherwise."""
     from kubernetes import client
 
     custom = client.CustomObjectsApi(caller.api)
-    selector = {"label_selector": scope.label_selector} if scope.label_selector else {}
+    selector = {"label_selector": label_selector} if label_selector else {}
     usage: list[PodUsage] = []
-    for namespace in scope.namespaces or (None,):
+    for namespace in namespaces or (None,):
         request = Request("pods", namespace, "metrics.k8s.io")
         fn: Callable[..., Any]
         if namespace is None:
@@ -352,21 +353,27 @@ async def _usage(caller: Caller, scope: Scope) -> tuple[list[PodUsage] | None, s
         try:
             raw = await asyncio.to_thread(caller.sync, request, fn, *args, **selector)
         except KubernetesError as exc:
-            cause = getattr(exc.__cause__, "status", None)
-            if cause in (404, 503):
-                return None, (
-                    "metrics.k8s.io is not available (metrics-server not installed?): "
-                    "CPU/memory thresholds not checked"
-                )
-            return (
-                None,
-                f"cannot read metrics.k8s.io ({exc.message}): CPU/memory thresholds not checked",
-            )
+            if getattr(exc.__cause__, "status", None) in (404, 503):
+                raise MetricsError(METRICS_MISSING) from exc
+            raise
         try:
             usage.extend(_PodUsageList.model_validate(raw).items)
         except ValidationError as exc:
-            return None, (
-                f"metrics.k8s.io answered something that is not a PodMetricsList "
-                f"({clip(str(exc), 150)}): CPU/memory thresholds not checked"
-            )
-    return usage, None
+            raise MetricsError(
+                "metrics.k8s.io answered something that is not a PodMetricsList "
+                f"({clip(str(exc), 150)})"
+            ) from exc
+    return usage
+
+
+async def _usage(caller: Caller, scope: Scope) -> tuple[list[PodUsage] | None, str | None]:
+    """Pod metrics from metrics.k8s.io, or why they could not be read."""
+    try:
+        return await pod_usage(caller, scope.namespaces, scope.label_selector), None
+    except MetricsError as exc:
+        return None, f"{exc.message}: CPU/memory thresholds not checked"
+    except KubernetesError as exc:
+        return (
+            None,
+            f"cannot read metrics.k8s.io ({exc.message}): CPU/memory thresholds not checked",
+        )

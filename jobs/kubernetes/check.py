@@ -24,7 +24,7 @@ from jobs.kubernetes.api import (
     Scope,
     Snapshot,
     Target,
-    build_client,
+    cached_client,
     collect,
     default_kubeconfig,
     expand_paths,
@@ -44,7 +44,7 @@ from jobs.kubernetes.rules import (
 )
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    pass
 
 MAX_EVENT_RESULTS = 20
 """Warning events beyond this many become one summary result (an event storm is one fact)."""
@@ -207,12 +207,7 @@ class KubernetesCheck(CheckSpec):
         return Thresholds(self.cpu_threshold_percent, self.memory_threshold_percent, self.against)
 
     async def _caller(self, ctx: CheckContext, target: Target) -> Caller:
-        """The cached ApiClient for this target, built (in a thread: it may run an exec
-        credential plugin) the first time."""
-        api: ApiClient | None = ctx.clients.get(target.cache_key)
-        if api is None:
-            api = await asyncio.to_thread(build_client, target)
-            ctx.clients[target.cache_key] = api
+        api = await cached_client(ctx.clients, target)
         return Caller(api, self.timeout.total_seconds(), self.in_cluster)
 
     def _timeout_message(self, caller: Caller | None, target: Target) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from daemon.util.text import clip
+
 INSTALL_HINT = "install it: pip install 'watchkeeper[kubernetes]'"
 QUOTE_CHARS = 300
 
@@ -77,13 +79,8 @@ def status_message(body: object) -> str:
         status = _Status.model_validate(json.loads(body))
     except (ValueError, ValidationError):
         text = body.decode(errors="replace") if isinstance(body, bytes) else body
-        return clip(text.strip())
-    return clip(status.message or status.reason)
-
-
-def clip(text: str, limit: int = QUOTE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return clip(text.strip(), QUOTE_CHARS)
+    return clip(status.message or status.reason, QUOTE_CHARS)
 
 
 def describe_api_error(
@@ -102,7 +99,7 @@ def _describe_http(
     body = getattr(exc, "body", None)
     if status == 0:  # the client's own failures: TLS, an unreadable content type
         reason = str(getattr(exc, "reason", "") or exc).strip()
-        last = clip(reason.splitlines()[-1] if reason else type(exc).__name__)
+        last = clip(reason.splitlines()[-1] if reason else type(exc).__name__, QUOTE_CHARS)
         tls = "TLS error: " if "SSL" in reason else ""
         return KubernetesError(f"cannot talk to the Kubernetes API at {host}: {tls}{last}")
     if status == 401:

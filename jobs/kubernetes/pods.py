@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from daemon.models import Status, format_duration
-from jobs.kubernetes.errors import clip
+from daemon.util.text import clip
+from jobs.kubernetes.errors import QUOTE_CHARS
 from jobs.kubernetes.rules import Finding, Value, clock, identify, subject
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _judge_container(pod: V1Pod, status: V1ContainerStatus, rules: PodRules) -> 
         return Finding(severity, "pod", namespace, name, reason, evidence, status.name, numbers)
 
     reason = waiting.reason if waiting is not None else None
-    message = clip(waiting.message or "") if waiting is not None else ""
+    message = clip(waiting.message or "", QUOTE_CHARS) if waiting is not None else ""
     if reason == "CrashLoopBackOff":
         ended = _termination(last, rules.now) if last else "no previous exit recorded"
         restarts = _times(status.restart_count)
@@ -159,7 +160,7 @@ def _judge_pending(pod: V1Pod, rules: PodRules) -> Finding | None:
     age = rules.now - created
     scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
     if scheduled is not None and scheduled.status != "True":
-        why = clip(scheduled.message or scheduled.reason or "not scheduled yet")
+        why = clip(scheduled.message or scheduled.reason or "not scheduled yet", QUOTE_CHARS)
     else:
         waiting = [
             f"{s.name} {s.state.waiting.reason or 'waiting'}"

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from daemon.models import CheckResult, ContextBlock, Status
+from daemon.util.text import clip
 from jobs.kubernetes.api import Caller
-from jobs.kubernetes.errors import KubernetesError, Request, clip
+from jobs.kubernetes.errors import KubernetesError, Request
 from jobs.kubernetes.pods import RESTARTED
 from jobs.kubernetes.rules import clock, event_count, event_time, subject
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from daemon.models import Status, format_duration
-from jobs.kubernetes.errors import clip
+from daemon.util.text import clip
+from jobs.kubernetes.errors import QUOTE_CHARS
 
 if TYPE_CHECKING:
     from kubernetes.client import (
@@ -119,7 +120,9 @@ def _deployment(deployment: V1Deployment) -> Finding | None:
         (c for c in status.conditions or [] if c.type == "Progressing" and c.status == "False"),
         None,
     )
-    extra = f"; {stuck.reason}: {clip(stuck.message or '')}" if stuck is not None else ""
+    extra = ""
+    if stuck is not None:
+        extra = f"; {stuck.reason}: {clip(stuck.message or '', QUOTE_CHARS)}"
     return _unavailable("deployment", deployment, desired, missing, "replicas", extra)
 
 
@@ -179,7 +182,7 @@ def judge_nodes(nodes: Iterable[V1Node], now: datetime) -> list[Finding]:
                 since = clock(ready.last_transition_time, now)
                 cause = f", {ready.reason}" if ready.reason else ""
                 why = f"since {since} (Ready={ready.status}{cause})"
-                why += f": {clip(ready.message)}" if ready.message else ""
+                why += f": {clip(ready.message, QUOTE_CHARS)}" if ready.message else ""
             evidence = f"node {name} is NotReady {why}"
             findings.append(Finding("failing", "node", None, name, "NotReady", evidence))
         for kind in (*PRESSURES, "NetworkUnavailable"):
@@ -188,7 +191,7 @@ def judge_nodes(nodes: Iterable[V1Node], now: datetime) -> list[Finding]:
                 continue
             status: Status = "failing" if kind == "NetworkUnavailable" else "degraded"
             since = clock(cond.last_transition_time, now)
-            message = clip(cond.message or cond.reason or "")
+            message = clip(cond.message or cond.reason or "", QUOTE_CHARS)
             evidence = f"node {name} has {kind} since {since}: {message}"
             findings.append(Finding(status, "node", None, name, kind, evidence))
     return findings
@@ -246,9 +249,9 @@ def judge_jobs(jobs: Iterable[V1Job], now: datetime) -> list[Finding]:
         if "Failed" in conditions:
             cond = conditions["Failed"]
             why = (
-                f"{cond.reason}: {clip(cond.message or '')}"
+                f"{cond.reason}: {clip(cond.message or '', QUOTE_CHARS)}"
                 if cond.reason
-                else clip(cond.message or "")
+                else clip(cond.message or "", QUOTE_CHARS)
             )
             findings.append(
                 Finding(
@@ -372,6 +375,6 @@ def _event_finding(event: CoreV1Event, count: int, now: datetime) -> Finding:
         name,
         event.reason or "Warning",
         f"Warning {event.reason} on {subject(kind, obj.namespace, name)} ({times}, last "
-        f"at {clock(event_time(event), now)}): {clip(event.message or '')}",
+        f"at {clock(event_time(event), now)}): {clip(event.message or '', QUOTE_CHARS)}",
         numbers={"count": count},
     )

@@ -1,6 +1,5 @@
-"""Nightly sweeps: security and cost rules over AWS and Kubernetes, registered by module.
-
-Each module listed here exposes `RULES: list[Rule]`; heavy clients load only when a sweep runs.
+"""Owns the sweeps: the rule contract (base), the one rule style (rule), rules per cloud, rules().
+May import daemon.models, daemon.util, daemon.errors, jobs.base, jobs.aws.api, jobs.kubernetes.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jobs.sweeps.base import Rule
 
+# Each module exposes `RULES: list[Rule]`; imported only when a sweep asks, so listing the
+# modules costs nothing and heavy clients load only when a sweep runs.
 RULE_MODULES: dict[str, tuple[str, ...]] = {
     "security": (
         "jobs.sweeps.aws.security",

@@ -14,8 +14,6 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from daemon.models import Severity
-
 HOURS_PER_MONTH = 730
 """AWS's own convention for turning hourly prices into monthly ones (8,760 h / 12)."""
 
@@ -186,15 +184,6 @@ def _price(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"prices.{name} must be a price in USD (a number ≥ 0), not {value!r}")
     return float(value)
-
-
-def savings_severity(monthly_usd: float | None) -> Severity:
-    """Low by default; medium from $100/mo, high from $1,000/mo saved."""
-    if monthly_usd is not None and monthly_usd >= 1000:
-        return Severity.HIGH
-    if monthly_usd is not None and monthly_usd >= 100:
-        return Severity.MEDIUM
-    return Severity.LOW
 
 
 def usd(amount: float) -> str:

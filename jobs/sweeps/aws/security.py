@@ -1,7 +1,7 @@
 """AWS security rules for what the internet can reach: security groups open to anyone, public
-databases, warehouses, search domains and snapshots (S3, IAM, encryption: aws_security_account).
+databases, warehouses, search domains and snapshots (S3, IAM, encryption: security_account).
 
-Rules only judge datasets from `_aws_collect`: they never call AWS themselves and never import
+Rules only judge datasets from `collect`: they never call AWS themselves and never import
 boto3 (it loads when the first dataset is fetched, so listing rules stays cheap).
 """
 
@@ -12,18 +12,18 @@ from typing import Any
 
 from daemon.models import Severity
 from jobs.sweeps.aws.collect import (
-    caller_identity,
     db_clusters,
     db_instances,
     db_snapshot_access,
+    identity,
     interfaces_per_group,
     opensearch_domains,
-    partition,
     redshift_clusters,
     security_groups,
 )
-from jobs.sweeps.aws.rule import Hit, Judge, rule, security_meta
+from jobs.sweeps.aws.rule import REGION, security_meta
 from jobs.sweeps.base import CollectError, Rule, SweepContext
+from jobs.sweeps.rule import Hit, Judge, rule
 
 INTERNET = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
@@ -95,7 +95,8 @@ async def group_hit(
     gid = group["GroupId"]
     arn = group.get("SecurityGroupArn")  # absent from older API answers
     if not arn:
-        arn = f"arn:{await partition(ctx)}:ec2:{region}:{group['OwnerId']}:security-group/{gid}"
+        me = await identity(ctx)
+        arn = f"arn:{me.partition}:ec2:{region}:{group['OwnerId']}:security-group/{gid}"
     return Hit(
         arn,
         f"security group {group['GroupName']} ({gid}{where}) allows {allows}{attached}",
@@ -141,7 +142,8 @@ sg_open_ssh = rule(
         risk="Anyone on the internet can try passwords and exploits against SSH.",
         remediation=RESTRICT,
         remediation_cli=REVOKE,
-    )
+    ),
+    REGION,
 )(open_ports({22: "SSH"}))
 
 sg_open_rdp = rule(
@@ -152,7 +154,8 @@ sg_open_rdp = rule(
         risk="RDP exposed to the internet is a leading ransomware entry point.",
         remediation=RESTRICT,
         remediation_cli=REVOKE,
-    )
+    ),
+    REGION,
 )(open_ports({3389: "RDP"}))
 
 sg_open_db = rule(
@@ -163,7 +166,8 @@ sg_open_db = rule(
         risk="Databases and caches reachable from anywhere invite brute force and data theft.",
         remediation="Remove the rule; let only the application's security group reach the port.",
         remediation_cli=REVOKE,
-    )
+    ),
+    REGION,
 )(open_ports(DB_PORTS))
 
 
@@ -175,7 +179,8 @@ sg_open_db = rule(
         risk="Every port of every attached resource is reachable from anywhere.",
         remediation="Replace the rule with rules for the ports and sources that are needed.",
         remediation_cli=REVOKE,
-    )
+    ),
+    REGION,
 )
 async def sg_open_all(ctx: SweepContext, region: str) -> list[Hit]:
     hits = []
@@ -225,7 +230,8 @@ async def exposure(
         "or a bastion.",
         remediation_cli="aws rds modify-{what} --region {region} --{what}-identifier {id} "
         "--no-publicly-accessible --apply-immediately",
-    )
+    ),
+    REGION,
 )
 async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
     # Aurora exposure is per instance; PubliclyAccessible on a cluster is for Multi-AZ clusters.
@@ -242,7 +248,7 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
             evidence = (
                 f"RDS {noun} {name} ({db['Engine']}, port {port}) is publicly accessible; {why}"
             )
-            hits.append(Hit(arn, evidence, {"what": f"db-{noun}", "id": name}, severity))
+            hits.append(Hit(arn, evidence, {"what": f"db-{noun}", "id": name}, severity=severity))
     return hits
 
 
@@ -256,7 +262,8 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
         "accounts only.",
         remediation_cli="aws rds modify-{what}-snapshot-attribute --region {region} "
         "--{what}-snapshot-identifier {id} --attribute-name restore --values-to-remove all",
-    )
+    ),
+    REGION,
 )
 async def rds_snapshot_public(ctx: SweepContext, region: str) -> list[Hit]:
     return [
@@ -281,18 +288,18 @@ async def rds_snapshot_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Turn off public accessibility; reach the cluster through the VPC.",
         remediation_cli="aws redshift modify-cluster --region {region} --cluster-identifier {id} "
         "--no-publicly-accessible",
-    )
+    ),
+    REGION,
 )
 async def redshift_public(ctx: SweepContext, region: str) -> list[Hit]:
-    account = (await caller_identity(ctx))["Account"]
     hits = []
     for cluster in await redshift_clusters(ctx, region):
         if cluster.get("PubliclyAccessible"):
             name, port = cluster["ClusterIdentifier"], cluster.get("Endpoint", {}).get("Port", 5439)
             severity, why = await exposure(ctx, region, cluster, port)
-            arn = f"arn:{await partition(ctx)}:redshift:{region}:{account}:cluster:{name}"
+            arn = (await identity(ctx)).arn("redshift", region, f"cluster:{name}")
             evidence = f"Redshift cluster {name} (port {port}) is publicly accessible; {why}"
-            hits.append(Hit(arn, evidence, {"id": name}, severity))
+            hits.append(Hit(arn, evidence, {"id": name}, severity=severity))
     return hits
 
 
@@ -311,7 +318,8 @@ def anyone(principal: Any) -> bool:
         "principals or source IP conditions.",
         remediation_cli="aws opensearch update-domain-config --region {region} --domain-name "
         "{id} --access-policies file://restricted-policy.json",
-    )
+    ),
+    REGION,
 )
 async def opensearch_public(ctx: SweepContext, region: str) -> list[Hit]:
     hits = []

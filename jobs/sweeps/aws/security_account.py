@@ -1,8 +1,8 @@
 """AWS security rules for the account's identities and stored data: the root user, IAM access
 keys, public S3 buckets and missing public access blocks, unencrypted RDS and EBS storage.
 
-Rules only judge datasets from `_aws_collect` and measure age against `ctx.now`, never the wall
-clock. Options: `iam_key_max_age_days` (default 90) and `iam_key_unused_days` (default 45).
+Rules only judge collected datasets and measure age against `ctx.now`, never the wall clock.
+Options: `iam_key_max_age_days` (default 90) and `iam_key_unused_days` (default 45).
 """
 
 from __future__ import annotations
@@ -10,23 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.models import Severity
-from jobs.sweeps.aws.collect import (
-    AccessKey,
-    caller_identity,
-    db_instances,
+from jobs.sweeps.aws.collect import db_instances, identity, volumes
+from jobs.sweeps.aws.collect_account import (
     iam_access_keys,
     iam_account_summary,
     iam_key_last_used,
-    partition,
     s3_account_block,
     s3_acl_grants,
     s3_bucket_blocks,
     s3_buckets,
     s3_policy_public,
-    volumes,
 )
-from jobs.sweeps.aws.rule import Hit, rule, security_meta
+from jobs.sweeps.aws.resources import AccessKey
+from jobs.sweeps.aws.rule import ACCOUNT, REGION, security_meta
 from jobs.sweeps.base import Rule, SweepContext
+from jobs.sweeps.rule import Hit, rule
 
 BLOCK_SETTINGS = (
     "BlockPublicAcls",
@@ -55,7 +53,7 @@ BLOCK_ALL = ",".join(f"{setting}=true" for setting in BLOCK_SETTINGS)
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def s3_public(ctx: SweepContext, region: str) -> list[Hit]:
     policy_public, grants = await s3_policy_public(ctx), await s3_acl_grants(ctx)
@@ -76,7 +74,7 @@ async def s3_public(ctx: SweepContext, region: str) -> list[Hit]:
         if public and "IgnorePublicAcls" not in on:
             why.append(f"its ACL grants {', '.join(public)}")
         if why:
-            arn = f"arn:{await partition(ctx)}:s3:::{name}"
+            arn = f"arn:{(await identity(ctx)).partition}:s3:::{name}"
             evidence = f"bucket {name} is public: {' and '.join(why)}"
             hits.append(Hit(arn, evidence, {"bucket": name}, location=bucket.get("BucketRegion")))
     return hits
@@ -93,7 +91,7 @@ async def s3_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def s3_no_public_access_block(ctx: SweepContext, region: str) -> list[Hit]:
     blocks, account = await s3_bucket_blocks(ctx), await s3_account_block(ctx) or {}
@@ -115,7 +113,7 @@ async def s3_no_public_access_block(ctx: SweepContext, region: str) -> list[Hit]
         else:
             evidence = f"bucket {name}'s public access block leaves {', '.join(off)} off"
             evidence += ", and so does the account-level block" if account else ""
-        arn = f"arn:{await partition(ctx)}:s3:::{name}"
+        arn = f"arn:{(await identity(ctx)).partition}:s3:::{name}"
         hits.append(Hit(arn, evidence, {"bucket": name}, location=bucket.get("BucketRegion")))
     return hits
 
@@ -131,10 +129,10 @@ async def s3_no_public_access_block(ctx: SweepContext, region: str) -> list[Hit]
         remediation_cli="aws s3control put-public-access-block --account-id {account} "
         f"--public-access-block-configuration {BLOCK_ALL}",
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def s3_account_public_access_block(ctx: SweepContext, region: str) -> list[Hit]:
-    account, block = (await caller_identity(ctx))["Account"], await s3_account_block(ctx)
+    account, block = (await identity(ctx)).account, await s3_account_block(ctx)
     off = [s for s in BLOCK_SETTINGS if not (block or {}).get(s)]
     if block is None:
         evidence = (
@@ -152,8 +150,8 @@ async def s3_account_public_access_block(ctx: SweepContext, region: str) -> list
 
 
 async def root(ctx: SweepContext) -> tuple[str, str]:
-    account = (await caller_identity(ctx))["Account"]
-    return f"arn:{await partition(ctx)}:iam::{account}:root", account
+    me = await identity(ctx)
+    return f"arn:{me.partition}:iam::{me.account}:root", me.account
 
 
 @rule(
@@ -165,7 +163,7 @@ async def root(ctx: SweepContext) -> tuple[str, str]:
         remediation="Sign in as the root user and assign an MFA device (Security credentials "
         "page); prefer a hardware key.",
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def iam_root_mfa(ctx: SweepContext, region: str) -> list[Hit]:
     if (await iam_account_summary(ctx))["AccountMFAEnabled"]:
@@ -184,7 +182,7 @@ async def iam_root_mfa(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Sign in as the root user and delete its access keys (Security credentials "
         "page); use IAM roles for automation.",
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def iam_root_access_keys(ctx: SweepContext, region: str) -> list[Hit]:
     present = (await iam_account_summary(ctx))["AccountAccessKeysPresent"]
@@ -232,7 +230,7 @@ DEACTIVATE = "aws iam update-access-key --user-name {user} --access-key-id {key}
         "deactivate the old key, and delete it once nothing broke. Better: use roles.",
         remediation_cli=DEACTIVATE,
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def iam_old_access_key(ctx: SweepContext, region: str) -> list[Hit]:
     limit = days(ctx, "iam_key_max_age_days", 90)
@@ -256,7 +254,7 @@ async def iam_old_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Deactivate the key; delete it if nobody asks for it.",
         remediation_cli=DEACTIVATE,
     ),
-    regional=False,
+    ACCOUNT,
 )
 async def iam_unused_access_key(ctx: SweepContext, region: str) -> list[Hit]:
     limit, last_used = days(ctx, "iam_key_unused_days", 45), await iam_key_last_used(ctx)
@@ -287,7 +285,8 @@ async def iam_unused_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         risk="Data, backups and snapshots are readable by anyone who gets the storage.",
         remediation="Encryption cannot be turned on in place: snapshot the instance, copy the "
         "snapshot with --kms-key-id, restore it as a new instance and switch over.",
-    )
+    ),
+    REGION,
 )
 async def rds_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
     return [
@@ -310,20 +309,20 @@ async def rds_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Turn on EBS encryption by default for the region; replace the volume with "
         "an encrypted copy (snapshot, copy-snapshot --encrypted, create-volume).",
         remediation_cli="aws ec2 enable-ebs-encryption-by-default --region {region}",
-    )
+    ),
+    REGION,
 )
 async def ebs_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
-    account, arn = (await caller_identity(ctx))["Account"], f"arn:{await partition(ctx)}"
     hits = []
     for volume in await volumes(ctx, region):
-        if not volume.get("Encrypted"):
-            attached = [a["InstanceId"] for a in volume.get("Attachments", [])]
+        if not volume.encrypted:
+            attached = [a.instance_id for a in volume.attachments]
             to = f", attached to {', '.join(attached)}" if attached else ", not attached"
             evidence = (
-                f"EBS volume {volume['VolumeId']} ({volume['Size']} GiB {volume['VolumeType']}"
-                f"{to}) is not encrypted"
+                f"EBS volume {volume.id} ({volume.size_gib} GiB {volume.type}{to}) is not encrypted"
             )
-            hits.append(Hit(f"{arn}:ec2:{region}:{account}:volume/{volume['VolumeId']}", evidence))
+            arn = (await identity(ctx)).arn("ec2", region, f"volume/{volume.id}")
+            hits.append(Hit(arn, evidence))
     return hits
 
 

@@ -28,17 +28,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from daemon.models import Finding, Severity
+from daemon.models import Severity
 from jobs.kubernetes.metrics import format_cpu, parse_quantity
 from jobs.sweeps.base import Rule, RuleMeta, SweepContext
-from jobs.sweeps.k8s.collect import (
-    contexts,
-    controller_uid,
-    dataset,
-    finding,
-    kubectl,
-    pod_usage,
-)
+from jobs.sweeps.k8s.collect import dataset, pod_metrics
+from jobs.sweeps.k8s.rule import CONTEXT
+from jobs.sweeps.k8s.workloads import controller_uid, kubectl
+from jobs.sweeps.rule import Hit, rule
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Container
@@ -159,94 +155,97 @@ def _quantity(text: str | None) -> Decimal | None:
         return None
 
 
-@dataclass
-class IdleWorkloadRule:
-    meta: RuleMeta
+@rule(
+    RuleMeta(
+        id="k8s.workload.idle",
+        title="Idle workload: CPU requests far above use",
+        kind="cost",
+        severity=Severity.LOW,
+        risk="Requested CPU and memory are reserved on nodes whether used or not: idle "
+        "requests keep nodes (and their bill) that the cluster does not need.",
+        remediation="Lower the requests towards observed use (check a week of metrics "
+        "first), scale replicas down, or let a VerticalPodAutoscaler recommend requests.",
+        service="k8s:pods",
+    ),
+    CONTEXT,
+)
+async def idle_workloads(ctx: SweepContext, context: str) -> list[Hit]:
+    threshold = float(ctx.options.get("k8s_idle_request_percent", 10))
+    prices = Prices(
+        Decimal(str(ctx.options.get("vcpu_hour_usd", Prices.vcpu_hour))),
+        Decimal(str(ctx.options.get("gib_hour_usd", Prices.gib_hour))),
+    )
+    return [
+        _idle(context, kind, obj, sizing, threshold, prices)
+        for kind, obj, sizing in await _sized(ctx, context, prices)
+        if sizing.percent < threshold and sizing.monthly_usd >= Decimal("0.01")
+    ]
 
-    async def evaluate(self, ctx: SweepContext) -> list[Finding]:
-        threshold = float(ctx.options.get("k8s_idle_request_percent", 10))
-        prices = Prices(
-            Decimal(str(ctx.options.get("vcpu_hour_usd", Prices.vcpu_hour))),
-            Decimal(str(ctx.options.get("gib_hour_usd", Prices.gib_hour))),
-        )
-        findings: list[Finding] = []
-        for context in await contexts(ctx):
-            for kind, obj, sizing in await self._sized(ctx, context, prices):
-                if sizing.percent < threshold and sizing.monthly_usd >= Decimal("0.01"):
-                    findings.append(self._finding(context, kind, obj, sizing, threshold, prices))
-        return findings
 
-    async def _sized(
-        self, ctx: SweepContext, context: str, prices: Prices
-    ) -> list[tuple[str, Any, RightSizing]]:
-        """Each Deployment and StatefulSet with sampled running replicas, right-sized."""
-        kinds = ("deployments", "statefulsets", "replicasets", "pods")
-        deploys, stss, rss, pods = await asyncio.gather(*(dataset(ctx, context, k) for k in kinds))
-        usage = {(u.metadata.namespace, u.metadata.name): u for u in await pod_usage(ctx, context)}
-        rs_owner = {rs.metadata.uid: controller_uid(rs.metadata) for rs in rss if rs.metadata}
-        samples: dict[str, list[Sample]] = {}
-        replicas: dict[str, int] = {}
-        for pod in pods:
-            if pod.status is None or pod.status.phase != "Running" or pod.spec is None:
-                continue
-            owner = controller_uid(pod.metadata)
-            owner = rs_owner.get(owner, owner)
-            sample = usage.get((pod.metadata.namespace, pod.metadata.name))
-            if owner is None or sample is None:
-                continue
-            if found := samples_of(pod.spec.containers, sample):
-                samples.setdefault(owner, []).extend(found)
-                replicas[owner] = replicas.get(owner, 0) + 1
-        sized = []
-        for kind, objs in (("Deployment", deploys), ("StatefulSet", stss)):
-            for obj in objs:
-                uid = obj.metadata.uid if obj.metadata else None
-                if uid in samples:
-                    sized.append((kind, obj, right_size(samples[uid], replicas[uid], prices)))
-        return sized
+async def _sized(
+    ctx: SweepContext, context: str, prices: Prices
+) -> list[tuple[str, Any, RightSizing]]:
+    """Each Deployment and StatefulSet with sampled running replicas, right-sized."""
+    kinds = ("deployments", "statefulsets", "replicasets", "pods")
+    deploys, stss, rss, pods = await asyncio.gather(*(dataset(ctx, context, k) for k in kinds))
+    usage = {(u.metadata.namespace, u.metadata.name): u for u in await pod_metrics(ctx, context)}
+    rs_owner = {rs.metadata.uid: controller_uid(rs.metadata) for rs in rss if rs.metadata}
+    samples: dict[str, list[Sample]] = {}
+    replicas: dict[str, int] = {}
+    for pod in pods:
+        if pod.status is None or pod.status.phase != "Running" or pod.spec is None:
+            continue
+        owner = controller_uid(pod.metadata)
+        owner = rs_owner.get(owner, owner)
+        sample = usage.get((pod.metadata.namespace, pod.metadata.name))
+        if owner is None or sample is None:
+            continue
+        if found := samples_of(pod.spec.containers, sample):
+            samples.setdefault(owner, []).extend(found)
+            replicas[owner] = replicas.get(owner, 0) + 1
+    sized = []
+    for kind, objs in (("Deployment", deploys), ("StatefulSet", stss)):
+        for obj in objs:
+            uid = obj.metadata.uid if obj.metadata else None
+            if uid in samples:
+                sized.append((kind, obj, right_size(samples[uid], replicas[uid], prices)))
+    return sized
 
-    def _finding(
-        self,
-        context: str,
-        kind: str,
-        obj: Any,
-        sizing: RightSizing,
-        threshold: float,
-        prices: Prices,
-    ) -> Finding:
-        namespace, name = obj.metadata.namespace or "", obj.metadata.name or ""
-        n = sizing.replicas
-        running = f"{n} replica{'s' if n != 1 else ''} running"
-        percent = f"{sizing.percent:.0f}%"
-        new = "; ".join(f"{c} {_requests(r)}" for c, r in sizing.new_requests.items())
-        cpu, gib = f"{sizing.freed_vcpu:.3f} vCPU", f"{sizing.freed_gib:.3f} GiB"
-        evidence = (
-            f"{kind} {namespace}/{name} used {format_cpu(sizing.cpu_used)} of "
-            f"{format_cpu(sizing.cpu_requested)} requested CPU ({percent}, under {threshold:g}%) "
-            f"with {running}, at sweep time (one metrics.k8s.io sample, not an average over "
-            f"days). Requesting 2x current usage (floor 50m CPU, 64Mi memory: {new}) frees "
-            f"{cpu} and {gib}: ({cpu} x ${prices.vcpu_hour}/vCPU-h + {gib} x "
-            f"${prices.gib_hour}/GiB-h) x {HOURS_PER_MONTH} h = ${sizing.monthly_usd}/mo "
-            "(prices: options vcpu_hour_usd, gib_hour_usd)"
+
+def _idle(
+    context: str, kind: str, obj: Any, sizing: RightSizing, threshold: float, prices: Prices
+) -> Hit:
+    namespace, name = obj.metadata.namespace or "", obj.metadata.name or ""
+    n = sizing.replicas
+    running = f"{n} replica{'s' if n != 1 else ''} running"
+    percent = f"{sizing.percent:.0f}%"
+    new = "; ".join(f"{c} {_requests(r)}" for c, r in sizing.new_requests.items())
+    cpu, gib = f"{sizing.freed_vcpu:.3f} vCPU", f"{sizing.freed_gib:.3f} GiB"
+    evidence = (
+        f"{kind} {namespace}/{name} used {format_cpu(sizing.cpu_used)} of "
+        f"{format_cpu(sizing.cpu_requested)} requested CPU ({percent}, under {threshold:g}%) "
+        f"with {running}, at sweep time (one metrics.k8s.io sample, not an average over "
+        f"days). Requesting 2x current usage (floor 50m CPU, 64Mi memory: {new}) frees "
+        f"{cpu} and {gib}: ({cpu} x ${prices.vcpu_hour}/vCPU-h + {gib} x "
+        f"${prices.gib_hour}/GiB-h) x {HOURS_PER_MONTH} h = ${sizing.monthly_usd}/mo "
+        "(prices: options vcpu_hour_usd, gib_hour_usd)"
+    )
+    cli = " && ".join(
+        kubectl(
+            context,
+            namespace,
+            f"set resources {kind.lower()} {name} -c {c} --requests={_requests(r)}",
         )
-        dollars = f"${sizing.monthly_usd:.0f}"
-        cli = " && ".join(
-            kubectl(
-                context,
-                namespace,
-                f"set resources {kind.lower()} {name} -c {c} --requests={_requests(r)}",
-            )
-            for c, r in sizing.new_requests.items()
-        )
-        return finding(
-            self.meta,
-            resource=f"{namespace}/{kind}/{name}",
-            location=f"{context}/{namespace}",
-            evidence=evidence,
-            cli=cli,
-            title=f"Idle {name} averaging {percent} CPU, {running} — save {dollars}/mo",
-            savings=float(sizing.monthly_usd),
-        )
+        for c, r in sizing.new_requests.items()
+    )
+    return Hit(
+        f"{namespace}/{kind}/{name}",
+        evidence,
+        command=cli,
+        location=f"{context}/{namespace}",
+        savings=float(sizing.monthly_usd),
+        title=f"Idle {name} averaging {percent} CPU, {running} — save ${sizing.monthly_usd:.0f}/mo",
+    )
 
 
 def _requests(requests: dict[str, Decimal]) -> str:
@@ -257,18 +256,4 @@ def _requests(requests: dict[str, Decimal]) -> str:
     )
 
 
-RULES: list[Rule] = [
-    IdleWorkloadRule(
-        RuleMeta(
-            id="k8s.workload.idle",
-            title="Idle workload: CPU requests far above use",
-            kind="cost",
-            severity=Severity.LOW,
-            risk="Requested CPU and memory are reserved on nodes whether used or not: idle "
-            "requests keep nodes (and their bill) that the cluster does not need.",
-            remediation="Lower the requests towards observed use (check a week of metrics "
-            "first), scale replicas down, or let a VerticalPodAutoscaler recommend requests.",
-            service="k8s:pods",
-        )
-    )
-]
+RULES: list[Rule] = [idle_workloads]

@@ -8,32 +8,35 @@ variables, paths and fields — never the value of an environment variable.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from daemon.models import Finding, Severity
-from jobs.sweeps.base import Rule, RuleMeta, SweepContext
-from jobs.sweeps.k8s.collect import (
-    Issue,
-    TemplateRule,
-    Workload,
-    container_patch,
-    contexts,
-    dataset,
-    finding,
-    kubectl,
-    labels,
-    workloads,
-)
+from daemon.models import Severity
+from jobs.sweeps.base import Rule, SweepContext
+from jobs.sweeps.k8s.collect import dataset
+from jobs.sweeps.k8s.rule import CONTEXT, each_workload, security_meta
+from jobs.sweeps.k8s.workloads import Workload, container_patch, kubectl, labels, workloads
+from jobs.sweeps.rule import Hit, rule
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Container, V1PodSecurityContext, V1SecurityContext
 
 
-# --- judgements ----------------------------------------------------------------------------------
+# --- pod templates ---------------------------------------------------------------------------
 
 
-def judge_privileged(w: Workload) -> Issue | None:
+@rule(
+    security_meta(
+        "k8s.pod.privileged",
+        "Privileged container",
+        Severity.HIGH,
+        "A privileged container is root on the node: escaping it is trivial.",
+        "Remove securityContext.privileged; grant only the capabilities the process needs "
+        "(securityContext.capabilities.add) and enforce the baseline Pod Security Standard.",
+    ),
+    CONTEXT,
+)
+@each_workload
+def privileged(w: Workload) -> Hit | None:
     found = [
         c for c in w.containers() if c.spec.security_context and c.spec.security_context.privileged
     ]
@@ -45,7 +48,7 @@ def judge_privileged(w: Workload) -> Issue | None:
         "i.e. as root on the node with every capability and the host's devices"
     )
     fields = {"securityContext": {"privileged": False}}
-    return Issue(
+    return w.hit(
         evidence, w.fix(container_patch(found, fields), "set securityContext.privileged: false")
     )
 
@@ -57,7 +60,20 @@ _HOST_NAMESPACES = (
 )
 
 
-def judge_host_namespaces(w: Workload) -> Issue | None:
+@rule(
+    security_meta(
+        "k8s.pod.host_namespaces",
+        "Pod shares the node's network, PID or IPC namespace",
+        Severity.HIGH,
+        "Host namespaces let a container sniff node traffic, reach services bound to "
+        "localhost, and see or signal every process on the node.",
+        "Set hostNetwork, hostPID and hostIPC to false; expose ports through a Service "
+        "instead of the node's network.",
+    ),
+    CONTEXT,
+)
+@each_workload
+def host_namespaces(w: Workload) -> Hit | None:
     shared = [(field, noun) for field, attr, noun in _HOST_NAMESPACES if getattr(w.spec, attr)]
     if not shared:
         return None
@@ -68,7 +84,7 @@ def judge_host_namespaces(w: Workload) -> Issue | None:
         f"({fields}): its containers see and can reach the node's other processes and traffic"
     )
     patch = {field: False for field, _ in shared}
-    return Issue(evidence, w.fix(patch, f"set {', '.join(f for f, _ in shared)} to false"))
+    return w.hit(evidence, w.fix(patch, f"set {', '.join(f for f, _ in shared)} to false"))
 
 
 def root_reason(pod: V1PodSecurityContext | None, own: V1SecurityContext | None) -> str | None:
@@ -99,7 +115,20 @@ def root_reason(pod: V1PodSecurityContext | None, own: V1SecurityContext | None)
     )
 
 
-def judge_run_as_root(w: Workload) -> Issue | None:
+@rule(
+    security_meta(
+        "k8s.pod.run_as_root",
+        "Container runs as root",
+        Severity.MEDIUM,
+        "Root in a container turns a runtime or kernel bug into node compromise, and can "
+        "write anything the image or its volumes hold.",
+        "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (pod or container "
+        "level), and build the image with a non-root USER.",
+    ),
+    CONTEXT,
+)
+@each_workload
+def run_as_root(w: Workload) -> Hit | None:
     if w.spec.os is not None and w.spec.os.name == "windows":
         return None  # runAsUser/runAsNonRoot are Linux settings
     reasons = [
@@ -112,7 +141,7 @@ def judge_run_as_root(w: Workload) -> Issue | None:
     evidence = f"{w.label}: " + "; ".join(f"{c.label} {reason}" for c, reason in reasons)
     fields = {"securityContext": {"runAsNonRoot": True, "runAsUser": 10001}}
     what = "set securityContext.runAsNonRoot: true and a non-zero runAsUser"
-    return Issue(evidence, w.fix(container_patch([c for c, _ in reasons], fields), what))
+    return w.hit(evidence, w.fix(container_patch([c for c, _ in reasons], fields), what))
 
 
 _RUNTIME_SOCKETS = ("/var/run", "/run", "/var/run/docker.sock", "/var/run/crio/crio.sock")
@@ -125,7 +154,20 @@ _SENSITIVE_PATHS = dict.fromkeys(_RUNTIME_SOCKETS, "the container runtime socket
 }
 
 
-def judge_host_path(w: Workload) -> Issue | None:
+@rule(
+    security_meta(
+        "k8s.pod.host_path",
+        "hostPath volume",
+        Severity.MEDIUM,
+        "A hostPath volume gives the container the node's files; writable or sensitive "
+        "paths are a direct route to the node.",
+        "Replace hostPath volumes with emptyDir, PersistentVolumeClaims or CSI volumes; if "
+        "one is unavoidable, mount it readOnly and as narrow a path as possible.",
+    ),
+    CONTEXT,
+)
+@each_workload
+def host_path(w: Workload) -> Hit | None:
     volumes = [(v.name, v.host_path.path) for v in w.spec.volumes or [] if v.host_path]
     if not volumes:
         return None
@@ -149,7 +191,7 @@ def judge_host_path(w: Workload) -> Issue | None:
         "volumes": [{"name": n, "hostPath": None, "emptyDir": {}} for n, _ in volumes]
     }
     what = "replace each hostPath volume with an emptyDir, a PersistentVolumeClaim or a CSI volume"
-    return Issue(evidence, w.fix(patch, what), severity)
+    return w.hit(evidence, w.fix(patch, what), severity)
 
 
 SECRET_NAME = re.compile(
@@ -176,7 +218,20 @@ def literal_secret_names(container: V1Container) -> list[str]:
     return found
 
 
-def judge_secret_env(w: Workload) -> Issue | None:
+@rule(
+    security_meta(
+        "k8s.pod.secret_env_literal",
+        "Secret as a literal environment variable",
+        Severity.HIGH,
+        "A literal value in a pod spec is readable by anyone who can read the workload, "
+        "and it lands in manifests, Git and kubectl output.",
+        "Move the value into a Secret (or an external secret store) and reference it with "
+        "env.valueFrom.secretKeyRef; rotate it, since it has been exposed.",
+    ),
+    CONTEXT,
+)
+@each_workload
+def secret_env(w: Workload) -> Hit | None:
     found = [(c, names) for c in w.containers() if (names := literal_secret_names(c.spec))]
     if not found:
         return None
@@ -188,7 +243,7 @@ def judge_secret_env(w: Workload) -> Issue | None:
         f"{w.kind} can read {'it' if count == 1 else 'them'}"
     )
     if w.kind == "Pod" or w.kind == "Job":
-        return Issue(evidence, w.fix({}, "move these variables to valueFrom.secretKeyRef"))
+        return w.hit(evidence, w.fix({}, "move these variables to valueFrom.secretKeyRef"))
     secret = f"{w.name}-env"
     every = [n for _, names in found for n in names]
     literals = " ".join(f'--from-literal={n}="${n}"' for n in every)
@@ -200,34 +255,37 @@ def judge_secret_env(w: Workload) -> Issue | None:
         )
         for c, names in found
     ]
-    return Issue(evidence, " && ".join(steps))
+    return w.hit(evidence, " && ".join(steps))
 
 
-# --- rules ---------------------------------------------------------------------------------------
+# --- service accounts and services ----------------------------------------------------------
 
 
-@dataclass
-class DefaultTokenRule:
+@rule(
+    security_meta(
+        "k8s.pod.default_sa_token",
+        "Default ServiceAccount token mounted",
+        Severity.LOW,
+        "Every pod on the default ServiceAccount shares one identity, and a mounted token "
+        "lets a compromised container call the API with whatever it has been granted.",
+        "Set automountServiceAccountToken: false on the namespace's default ServiceAccount; "
+        "give pods that call the API their own ServiceAccount with minimal RBAC.",
+        "k8s:serviceaccounts",
+    ),
+    CONTEXT,
+)
+async def default_sa_token(ctx: SweepContext, context: str) -> list[Hit]:
     """Pods running as their namespace's `default` ServiceAccount with its token mounted."""
-
-    meta: RuleMeta
-
-    async def evaluate(self, ctx: SweepContext) -> list[Finding]:
-        findings: list[Finding] = []
-        for context in await contexts(ctx):
-            found = await workloads(ctx, context)
-            accounts = {
-                (a.metadata.namespace, a.metadata.name): a.automount_service_account_token
-                for a in await dataset(ctx, context, "serviceaccounts")
-                if a.metadata is not None
-            }
-            for w in found:
-                if issue := judge_default_token(w, accounts):
-                    findings.append(issue.finding(self.meta, w))
-        return findings
+    found = await workloads(ctx, context)
+    accounts = {
+        (a.metadata.namespace, a.metadata.name): a.automount_service_account_token
+        for a in await dataset(ctx, context, "serviceaccounts")
+        if a.metadata is not None
+    }
+    return [hit for w in found if (hit := default_token(w, accounts))]
 
 
-def judge_default_token(w: Workload, accounts: dict[tuple[str, str], bool | None]) -> Issue | None:
+def default_token(w: Workload, accounts: dict[tuple[str, str], bool | None]) -> Hit | None:
     account = w.spec.service_account_name or w.spec.service_account or "default"
     if account != "default":
         return None
@@ -254,7 +312,7 @@ def judge_default_token(w: Workload, accounts: dict[tuple[str, str], bool | None
         f"{w.label} runs as the default ServiceAccount with its API token mounted ({why}): "
         "whatever RBAC grants that account is one file read away for a compromised container"
     )
-    return Issue(evidence, cli)
+    return w.hit(evidence, cli)
 
 
 _SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
@@ -267,143 +325,66 @@ _INTERNAL_ANNOTATIONS = {
 }
 
 
-@dataclass
-class OpenLoadBalancerRule:
+@rule(
+    security_meta(
+        "k8s.service.lb_open",
+        "LoadBalancer Service open to any address",
+        Severity.MEDIUM,
+        "Without loadBalancerSourceRanges the cloud load balancer accepts connections "
+        "from the whole internet.",
+        "Set spec.loadBalancerSourceRanges to the CIDRs that need access, or put the "
+        "Service behind an Ingress/gateway with authentication.",
+        "k8s:services",
+    ),
+    CONTEXT,
+)
+async def lb_open(ctx: SweepContext, context: str) -> list[Hit]:
     """Services of type LoadBalancer that accept any source address."""
+    hits = []
+    for svc in await dataset(ctx, context, "services"):
+        if svc.spec is None or svc.metadata is None or svc.spec.type != "LoadBalancer":
+            continue
+        annotations: dict[str, str] = svc.metadata.annotations or {}
+        ranges = svc.spec.load_balancer_source_ranges
+        if not ranges and not annotations.get(_SOURCE_RANGES_ANNOTATION):
+            hits.append(_open_service(context, svc.metadata, svc.spec, annotations))
+    return hits
 
-    meta: RuleMeta
 
-    async def evaluate(self, ctx: SweepContext) -> list[Finding]:
-        findings: list[Finding] = []
-        for context in await contexts(ctx):
-            for svc in await dataset(ctx, context, "services"):
-                if svc.spec is None or svc.metadata is None or svc.spec.type != "LoadBalancer":
-                    continue
-                annotations: dict[str, str] = svc.metadata.annotations or {}
-                ranges = svc.spec.load_balancer_source_ranges
-                if ranges or annotations.get(_SOURCE_RANGES_ANNOTATION):
-                    continue
-                findings.append(self._finding(context, svc.metadata, svc.spec, annotations))
-        return findings
-
-    def _finding(self, context: str, meta: Any, spec: Any, annotations: dict[str, str]) -> Finding:
-        namespace, name = meta.namespace or "", meta.name or ""
-        ports = ", ".join(f"{p.port}/{p.protocol or 'TCP'}" for p in spec.ports or []) or "no ports"
-        internal = [
-            f"{key}: {annotations[key]}"
-            for key, values in _INTERNAL_ANNOTATIONS.items()
-            if annotations.get(key, "").lower() in values
-        ]
-        evidence = (
-            f"Service {namespace}/{name} is type LoadBalancer without loadBalancerSourceRanges: "
-            f"{ports} accept connections from any address"
+def _open_service(context: str, meta: Any, spec: Any, annotations: dict[str, str]) -> Hit:
+    namespace, name = meta.namespace or "", meta.name or ""
+    ports = ", ".join(f"{p.port}/{p.protocol or 'TCP'}" for p in spec.ports or []) or "no ports"
+    internal = [
+        f"{key}: {annotations[key]}"
+        for key, values in _INTERNAL_ANNOTATIONS.items()
+        if annotations.get(key, "").lower() in values
+    ]
+    evidence = (
+        f"Service {namespace}/{name} is type LoadBalancer without loadBalancerSourceRanges: "
+        f"{ports} accept connections from any address"
+    )
+    severity = None
+    if internal:
+        evidence += (
+            f" — low: an internal load balancer ({internal[0]}), so any address in the network"
         )
-        severity = None
-        if internal:
-            evidence += (
-                f" — low: an internal load balancer ({internal[0]}), so any address in the network"
-            )
-            severity = Severity.LOW
-        patch = '\'{"spec":{"loadBalancerSourceRanges":["203.0.113.0/24"]}}\''
-        cli = kubectl(context, namespace, f"patch service {name} -p {patch}")
-        return finding(
-            self.meta,
-            resource=f"{namespace}/Service/{name}",
-            location=f"{context}/{namespace}",
-            evidence=evidence,
-            cli=cli,
-            severity=severity,
-        )
-
-
-def _meta(
-    rule: str, title: str, severity: Severity, risk: str, fix: str, service: str = "k8s:pods"
-) -> RuleMeta:
-    return RuleMeta(rule, title, "security", severity, risk, fix, service=service)
+        severity = Severity.LOW
+    patch = '\'{"spec":{"loadBalancerSourceRanges":["203.0.113.0/24"]}}\''
+    return Hit(
+        f"{namespace}/Service/{name}",
+        evidence,
+        command=kubectl(context, namespace, f"patch service {name} -p {patch}"),
+        severity=severity,
+        location=f"{context}/{namespace}",
+    )
 
 
 RULES: list[Rule] = [
-    TemplateRule(
-        _meta(
-            "k8s.pod.privileged",
-            "Privileged container",
-            Severity.HIGH,
-            "A privileged container is root on the node: escaping it is trivial.",
-            "Remove securityContext.privileged; grant only the capabilities the process needs "
-            "(securityContext.capabilities.add) and enforce the baseline Pod Security Standard.",
-        ),
-        judge_privileged,
-    ),
-    TemplateRule(
-        _meta(
-            "k8s.pod.host_namespaces",
-            "Pod shares the node's network, PID or IPC namespace",
-            Severity.HIGH,
-            "Host namespaces let a container sniff node traffic, reach services bound to "
-            "localhost, and see or signal every process on the node.",
-            "Set hostNetwork, hostPID and hostIPC to false; expose ports through a Service "
-            "instead of the node's network.",
-        ),
-        judge_host_namespaces,
-    ),
-    TemplateRule(
-        _meta(
-            "k8s.pod.run_as_root",
-            "Container runs as root",
-            Severity.MEDIUM,
-            "Root in a container turns a runtime or kernel bug into node compromise, and can "
-            "write anything the image or its volumes hold.",
-            "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (pod or container "
-            "level), and build the image with a non-root USER.",
-        ),
-        judge_run_as_root,
-    ),
-    TemplateRule(
-        _meta(
-            "k8s.pod.host_path",
-            "hostPath volume",
-            Severity.MEDIUM,
-            "A hostPath volume gives the container the node's files; writable or sensitive "
-            "paths are a direct route to the node.",
-            "Replace hostPath volumes with emptyDir, PersistentVolumeClaims or CSI volumes; if "
-            "one is unavoidable, mount it readOnly and as narrow a path as possible.",
-        ),
-        judge_host_path,
-    ),
-    OpenLoadBalancerRule(
-        _meta(
-            "k8s.service.lb_open",
-            "LoadBalancer Service open to any address",
-            Severity.MEDIUM,
-            "Without loadBalancerSourceRanges the cloud load balancer accepts connections "
-            "from the whole internet.",
-            "Set spec.loadBalancerSourceRanges to the CIDRs that need access, or put the "
-            "Service behind an Ingress/gateway with authentication.",
-            "k8s:services",
-        )
-    ),
-    TemplateRule(
-        _meta(
-            "k8s.pod.secret_env_literal",
-            "Secret as a literal environment variable",
-            Severity.HIGH,
-            "A literal value in a pod spec is readable by anyone who can read the workload, "
-            "and it lands in manifests, Git and kubectl output.",
-            "Move the value into a Secret (or an external secret store) and reference it with "
-            "env.valueFrom.secretKeyRef; rotate it, since it has been exposed.",
-        ),
-        judge_secret_env,
-    ),
-    DefaultTokenRule(
-        _meta(
-            "k8s.pod.default_sa_token",
-            "Default ServiceAccount token mounted",
-            Severity.LOW,
-            "Every pod on the default ServiceAccount shares one identity, and a mounted token "
-            "lets a compromised container call the API with whatever it has been granted.",
-            "Set automountServiceAccountToken: false on the namespace's default ServiceAccount; "
-            "give pods that call the API their own ServiceAccount with minimal RBAC.",
-            "k8s:serviceaccounts",
-        )
-    ),
+    privileged,
+    host_namespaces,
+    run_as_root,
+    host_path,
+    lb_open,
+    secret_env,
+    default_sa_token,
 ]

@@ -276,7 +276,11 @@ async def test_endpoint_that_never_answers_is_an_error_at_the_timeout(
 
     port = await start_server(silent)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    [result] = await check(ctx, services=["checkout"], timeout="1s")
+    # Build (and cache) the check's client first: setup asks nothing of the endpoint, and on a
+    # busy machine it alone can outlast the 1 s timeout, which would then name the setup.
+    ecs = spec(services=["checkout"], timeout="1s")
+    await ecs.api(ctx).client("ecs")
+    [result] = await ecs.run(ctx)
     assert result.status == "error"
     assert result.evidence == (
         f"ecs:DescribeServices at http://127.0.0.1:{port} did not complete within the check's "

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
-from daemon.models import Finding, Severity
+from daemon.models import Finding
 from jobs.base import CheckContext
 from jobs.sweeps.aws import cost as aws_cost
-from jobs.sweeps.aws.prices import DEFAULT_PRICES, price_table, savings_severity
+from jobs.sweeps.aws.prices import DEFAULT_PRICES, price_table
 from jobs.sweeps.base import AwsScope, CollectError, SweepContext
 from tests.peers.aws import ACCOUNT, REGION, Aws, restricted_user
 
@@ -131,7 +131,7 @@ async def test_forecast_over_budget_is_a_finding(
 ) -> None:
     queue_costs(aws, MARCH_TO_DATE)
     cost_explorer_extras.forecast = 1300.0
-    rule = aws_cost.BudgetForecast()
+    rule = aws_cost.budget_forecast
     [found] = await evaluate(rule, ctx, now=CE_NOW, cloud_monthly_usd=budget)
     # $1,000 spent 1-14 March + $1,300 forecast for 15-31 March = $2,300;
     # 2300 / 2000 = 115 % (> 110 %: high); 2300 / 2200 = 104.5 % (> 100 %: medium).
@@ -151,13 +151,13 @@ async def test_forecast_within_budget_is_no_finding(
 ) -> None:
     queue_costs(aws, MARCH_TO_DATE)
     cost_explorer_extras.forecast = 1300.0
-    assert await evaluate(aws_cost.BudgetForecast(), ctx, now=CE_NOW, cloud_monthly_usd=2500) == []
+    assert await evaluate(aws_cost.budget_forecast, ctx, now=CE_NOW, cloud_monthly_usd=2500) == []
 
 
 async def test_without_a_budget_cost_explorer_is_not_asked(
     aws: Aws, ctx: CheckContext, cost_explorer_extras: CostExplorerExtras
 ) -> None:
-    assert await evaluate(aws_cost.BudgetForecast(), ctx, now=CE_NOW) == []
+    assert await evaluate(aws_cost.budget_forecast, ctx, now=CE_NOW) == []
     assert cost_explorer_extras.requests == []
 
 
@@ -165,7 +165,7 @@ async def test_without_a_forecast_month_to_date_is_projected_linearly(
     aws: Aws, ctx: CheckContext
 ) -> None:
     queue_costs(aws, MARCH_TO_DATE)  # and moto has no GetCostForecast
-    rule = aws_cost.BudgetForecast()
+    rule = aws_cost.budget_forecast
     [found] = await evaluate(rule, ctx, now=CE_NOW, cloud_monthly_usd=2000)
     # $1,000 over the 14 full days before 15 March, x 31 days / 14 = $2,214.29 (111 %: high).
     assert found.evidence.startswith(
@@ -187,7 +187,7 @@ async def test_day_over_day_spike_in_percent_and_dollars_is_a_finding(
     before = {EC2: 100.0, "Amazon S3": 10.0, "Amazon RDS": 1000.0}
     last = {EC2: 250.0, "Amazon S3": 40.0, "Amazon RDS": 1100.0, "AWS Lambda": 80.0}
     queue_costs(aws, by_service((*DAILY[0], before), (*DAILY[1], last)))
-    found = await evaluate(aws_cost.DailySpike(), ctx, now=CE_NOW)
+    found = await evaluate(aws_cost.daily_spike, ctx, now=CE_NOW)
     # EC2 +$150 (+150 %) and Lambda +$80 (new) pass both bars (30 % and $50);
     # S3 +$30 (+300 %) is too few dollars; RDS +$100 (+10 %) too small a share.
     assert [f.evidence for f in found] == [
@@ -202,7 +202,7 @@ async def test_day_over_day_spike_in_percent_and_dollars_is_a_finding(
 
 async def test_rise_under_the_dollar_threshold_is_no_spike(aws: Aws, ctx: CheckContext) -> None:
     queue_costs(aws, by_service((*DAILY[0], {EC2: 100.0}), (*DAILY[1], {EC2: 250.0})))
-    assert await evaluate(aws_cost.DailySpike(), ctx, now=CE_NOW, spike_usd=200) == []
+    assert await evaluate(aws_cost.daily_spike, ctx, now=CE_NOW, spike_usd=200) == []
 
 
 def anomaly(anomaly_id: str, impact: float, actual: float) -> dict[str, Any]:
@@ -229,7 +229,7 @@ async def test_each_anomaly_is_a_finding_with_its_impact(
     aws: Aws, ctx: CheckContext, cost_explorer_extras: CostExplorerExtras
 ) -> None:
     cost_explorer_extras.anomalies = [anomaly("a-1", 1500.0, 1800.0), anomaly("a-2", 120.0, 200.0)]
-    big, small = await evaluate(aws_cost.CostAnomalies(), ctx, now=CE_NOW)
+    big, small = await evaluate(aws_cost.cost_anomaly, ctx, now=CE_NOW)
     assert big.evidence == (
         "anomaly from 2026-03-10 to 2026-03-12: $1,500.00 above expected ($1,800.00 spent "
         "where $300.00 was expected); root cause: AmazonEC2 in us-east-1, usage type "
@@ -244,12 +244,12 @@ async def test_each_anomaly_is_a_finding_with_its_impact(
 async def test_no_anomaly_is_no_finding(
     aws: Aws, ctx: CheckContext, cost_explorer_extras: CostExplorerExtras
 ) -> None:
-    assert await evaluate(aws_cost.CostAnomalies(), ctx, now=CE_NOW) == []
+    assert await evaluate(aws_cost.cost_anomaly, ctx, now=CE_NOW) == []
 
 
 async def test_anomalies_unavailable_is_a_collect_error(aws: Aws, ctx: CheckContext) -> None:
     with pytest.raises(CollectError, match=r"^Cost Anomaly Detection unavailable: ce:GetAnomalies"):
-        await evaluate(aws_cost.CostAnomalies(), ctx, now=CE_NOW)
+        await evaluate(aws_cost.cost_anomaly, ctx, now=CE_NOW)
 
 
 # Idle resources
@@ -305,7 +305,7 @@ async def test_idle_instance_is_a_finding_with_its_hourly_price_as_saving(
     idle, busy = launch(aws, "m5.large", "web-7"), launch(aws, "m5.large", "api-1")
     put_cpu(aws, idle, IDLE_CPU)
     put_cpu(aws, busy, [[35.0, 45.0]] * 14)
-    [found] = await evaluate(aws_cost.IdleInstances(), ctx)
+    [found] = await evaluate(aws_cost.idle_instances, ctx)
     # m5.large: $0.096/h x 730 h = $70.08/mo (under $100: low).
     assert found.evidence == (
         f"{idle} (m5.large, web-7) averaged 2.1% CPU (max 9.8%) over 14 days — "
@@ -323,19 +323,19 @@ async def test_busy_or_new_instance_is_no_finding(aws: Aws, ctx: CheckContext) -
     busy, new = launch(aws, "m5.large", "api-1"), launch(aws, "m5.large", "new-1")
     put_cpu(aws, busy, [[1.0, 3.2]] * 13 + [[20.0]])  # one peak over 15 %
     put_cpu(aws, new, [[1.0]] * 5)  # 5 days of data: too new to judge over 14
-    assert await evaluate(aws_cost.IdleInstances(), ctx) == []
+    assert await evaluate(aws_cost.idle_instances, ctx) == []
 
 
 async def test_unknown_instance_price_is_none_until_overridden(aws: Aws, ctx: CheckContext) -> None:
     idle = launch(aws, "x1e.32xlarge", "sap-1")
     put_cpu(aws, idle, IDLE_CPU)
-    [found] = await evaluate(aws_cost.IdleInstances(), ctx)
+    [found] = await evaluate(aws_cost.idle_instances, ctx)
     assert found.est_monthly_savings_usd is None
     assert found.evidence.endswith(
         "— price unknown for instance type x1e.32xlarge; add it under [[sweeps]] prices.ec2_hourly"
     )
     prices = {"ec2_hourly": {"x1e.32xlarge": 26.688}}
-    [found] = await evaluate(aws_cost.IdleInstances(), ctx, prices=prices)
+    [found] = await evaluate(aws_cost.idle_instances, ctx, prices=prices)
     # $26.688/h x 730 h = $19,482.24/mo (≥ $1,000: high).
     assert (found.est_monthly_savings_usd, found.severity) == (19482.24, "high")
 
@@ -352,7 +352,7 @@ async def test_unattached_volumes_are_findings_priced_by_size_and_iops(
         VolumeId=attached, InstanceId=launch(aws, "t3.micro", "db"), Device="/dev/sdf"
     )
     found = {
-        f.resource.rsplit("/", 1)[1]: f for f in await evaluate(aws_cost.UnattachedVolumes(), ctx)
+        f.resource.rsplit("/", 1)[1]: f for f in await evaluate(aws_cost.unattached_volumes, ctx)
     }
     assert set(found) == {gp3, io1["VolumeId"]}  # not the attached one, nor the root volume
     # gp3: 100 GiB x $0.08 = $8.00/mo (low).
@@ -370,7 +370,7 @@ async def test_unattached_volumes_are_findings_priced_by_size_and_iops(
 
 async def test_attached_volumes_are_no_finding(aws: Aws, ctx: CheckContext) -> None:
     launch(aws, "t3.micro", "db")  # its root volume is in use
-    assert await evaluate(aws_cost.UnattachedVolumes(), ctx) == []
+    assert await evaluate(aws_cost.unattached_volumes, ctx) == []
 
 
 async def test_unassociated_elastic_ip_is_a_finding(aws: Aws, ctx: CheckContext) -> None:
@@ -380,7 +380,7 @@ async def test_unassociated_elastic_ip_is_a_finding(aws: Aws, ctx: CheckContext)
     ec2.associate_address(
         AllocationId=used["AllocationId"], InstanceId=launch(aws, "t3.micro", "a")
     )
-    [found] = await evaluate(aws_cost.UnassociatedAddresses(), ctx)
+    [found] = await evaluate(aws_cost.unassociated_addresses, ctx)
     # $0.005/h x 730 h = $3.65/mo.
     assert found.evidence == (
         f"Elastic IP {free['PublicIp']} ({free['AllocationId']}) is not associated with any "
@@ -396,7 +396,7 @@ async def test_associated_elastic_ip_is_no_finding(aws: Aws, ctx: CheckContext) 
     ec2.associate_address(
         AllocationId=used["AllocationId"], InstanceId=launch(aws, "t3.micro", "a")
     )
-    assert await evaluate(aws_cost.UnassociatedAddresses(), ctx) == []
+    assert await evaluate(aws_cost.unassociated_addresses, ctx) == []
 
 
 @dataclass
@@ -443,7 +443,7 @@ async def test_load_balancer_without_healthy_targets_is_a_finding(
     aws: Aws, ctx: CheckContext
 ) -> None:
     lb = load_balancer(aws, "orphan", target=None)
-    [found] = await evaluate(aws_cost.IdleLoadBalancers(), ctx)
+    [found] = await evaluate(aws_cost.idle_load_balancers, ctx)
     # $0.0225/h x 730 h = $16.425 → $16.43/mo.
     assert found.evidence == (
         "ALB orphan has no healthy target in its 1 target group — deleting it saves ≈ $16.43/mo"
@@ -454,7 +454,7 @@ async def test_load_balancer_without_healthy_targets_is_a_finding(
 async def test_load_balancer_with_little_traffic_is_a_finding(aws: Aws, ctx: CheckContext) -> None:
     lb = load_balancer(aws, "quiet", target=launch(aws, "t3.micro", "web"))
     put_requests(aws, lb, 50)
-    [found] = await evaluate(aws_cost.IdleLoadBalancers(), ctx)
+    [found] = await evaluate(aws_cost.idle_load_balancers, ctx)
     # 7 days x 50 requests / 7 = 50 requests/day, under 100.
     assert found.evidence == (
         "ALB quiet handled 50.0 requests/day on average over the last 7 days (fewer than "
@@ -466,7 +466,7 @@ async def test_busy_or_new_load_balancer_is_no_finding(aws: Aws, ctx: CheckConte
     busy = load_balancer(aws, "busy", target=launch(aws, "t3.micro", "web"))
     put_requests(aws, busy, 5000)
     load_balancer(aws, "new", target=launch(aws, "t3.micro", "web2"), age_days=2)  # no traffic
-    assert await evaluate(aws_cost.IdleLoadBalancers(), ctx) == []
+    assert await evaluate(aws_cost.idle_load_balancers, ctx) == []
 
 
 def snapshot(aws: Aws, size: int, age_days: int) -> str:
@@ -484,7 +484,7 @@ async def test_old_snapshot_is_a_finding_with_an_upper_bound_saving(
 ) -> None:
     old = snapshot(aws, 100, age_days=120)
     snapshot(aws, 100, age_days=10)
-    [found] = await evaluate(aws_cost.OldSnapshots(), ctx)
+    [found] = await evaluate(aws_cost.old_snapshots, ctx)
     # 100 GiB x $0.05 = $5.00/mo, at most.
     assert found.evidence.startswith(f"{old} (100 GiB, of vol-")
     assert found.evidence.endswith(
@@ -496,7 +496,7 @@ async def test_old_snapshot_is_a_finding_with_an_upper_bound_saving(
 
 async def test_recent_snapshot_is_no_finding(aws: Aws, ctx: CheckContext) -> None:
     snapshot(aws, 100, age_days=120)
-    assert await evaluate(aws_cost.OldSnapshots(), ctx, snapshot_max_age_days=180) == []
+    assert await evaluate(aws_cost.old_snapshots, ctx, snapshot_max_age_days=180) == []
 
 
 # Failure paths, prices and imports
@@ -509,17 +509,7 @@ async def test_denied_inventory_is_a_collect_error_naming_the_action(
     with pytest.raises(
         CollectError, match=rf"^EBS volumes unavailable in {REGION}: \w+ on ec2:DescribeVolumes"
     ):
-        await evaluate(aws_cost.UnattachedVolumes(), ctx)
-
-
-def test_savings_set_the_severity() -> None:
-    assert [savings_severity(x) for x in (None, 99.99, 100, 999.99, 1000)] == [
-        Severity.LOW,
-        Severity.LOW,
-        Severity.MEDIUM,
-        Severity.MEDIUM,
-        Severity.HIGH,
-    ]
+        await evaluate(aws_cost.unattached_volumes, ctx)
 
 
 def test_price_overrides_merge_over_the_table() -> None:

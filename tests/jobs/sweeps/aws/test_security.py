@@ -12,7 +12,7 @@ import pytest
 
 from jobs.sweeps.aws import security as rules
 from jobs.sweeps.base import AwsScope, CollectError, SweepContext
-from tests.jobs.sweeps.aws_sweep_helpers import judge
+from tests.jobs.sweeps.aws.helpers import judge
 from tests.peers.aws import ACCOUNT, REGION, Aws, restricted_user
 
 pytest_plugins = ["tests.peers.aws_fixtures", "tests.jobs.sweeps.aws.fixtures"]

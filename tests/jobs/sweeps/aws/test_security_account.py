@@ -9,7 +9,7 @@ import pytest
 
 from jobs.sweeps.aws import security_account as rules
 from jobs.sweeps.base import CollectError, SweepContext
-from tests.jobs.sweeps.aws_sweep_helpers import judge, root_account
+from tests.jobs.sweeps.aws.helpers import judge, root_account
 from tests.peers.aws import ACCOUNT, REGION, Aws, restricted_user
 
 pytest_plugins = ["tests.peers.aws_fixtures", "tests.jobs.sweeps.aws.fixtures"]

@@ -1,5 +1,5 @@
-"""Helpers for the AWS sweep rule tests (the fixtures are in `conftest_aws.py`): judging a rule
-at a later date, and the root-user flags moto's API cannot set."""
+"""Helpers for the AWS sweep rule tests (the fixtures are in `fixtures.py`): judging a rule at a
+later date, and the root-user flags moto's API cannot set."""
 
 from __future__ import annotations
 
