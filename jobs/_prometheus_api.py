@@ -16,19 +16,19 @@ from typing import Self
 
 import httpx
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from daemon.util.net import masked_url
+
 # Shared with the `http` check so transport failures read the same everywhere.
 from daemon.util.text import clip, one_line
 from jobs._net_errors import explain_http_error as explain_transport_error
 from jobs._tls import ssl_context
-from jobs.base import CheckContext, CheckSpec, http_url
+from jobs.base import BasicAuth, CheckContext, CheckSpec, http_url
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 QUOTE_CHARS = 200
@@ -37,13 +37,6 @@ _HINTS = {
     403: " (the credentials lack permission, or org_id is wrong)",
     404: " (is url the API base, e.g. http://prometheus:9090 with no /api path?)",
 }
-
-
-class BasicAuth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    username: str = Field(min_length=1, description="User name; may be a 'secret:NAME'.")
-    password: str = Field(description="Password; write it as a 'secret:NAME' reference.")
 
 
 class ApiCheckSpec(CheckSpec):
@@ -82,10 +75,10 @@ class ApiCheckSpec(CheckSpec):
     @classmethod
     def _url_valid(cls, value: str) -> str:
         url = http_url(value)
-        if url.userinfo:
-            raise ValueError("url must not hold credentials: use basic_auth with secret:NAME")
         if url.query or url.fragment:
-            raise ValueError(f"url must be the API base without '?' or '#', got {value!r}")
+            raise ValueError(
+                f"url must be the API base without '?' or '#', got {masked_url(value)}"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.models import CheckResult, ContextBlock, Duration, Severity, Status
+from daemon.util.net import masked_url
 from daemon.util.time import utcnow
 
 if TYPE_CHECKING:
@@ -21,16 +22,34 @@ if TYPE_CHECKING:
 
 
 def http_url(value: str) -> httpx.URL:
-    """A config URL that must be http(s) with a host; ValueError says what is wrong."""
+    """A config URL that must be http(s) with a host and a real port, and no credentials;
+    ValueError says what is wrong without ever quoting the URL whole (it may hold a token)."""
     import httpx
 
+    shown = masked_url(value)
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"invalid url {value!r}: {exc}") from exc
+        raise ValueError(f"invalid url {shown}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
+        raise ValueError(f"url must be http:// or https:// with a host, got {shown}")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"url port {url.port} is out of range (1-65535) in {shown}")
+    if url.userinfo:
+        raise ValueError(
+            f"url must not hold credentials (user:password@ in {shown}): use basic_auth with "
+            "secret:NAME, or a secret:NAME header"
+        )
     return url
+
+
+class BasicAuth(BaseModel):
+    """HTTP basic auth; write the password (and, if you like, the user) as secret:NAME."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, description="User name; may be a 'secret:NAME'.")
+    password: str = Field(description="Password; write it as a 'secret:NAME' reference.")
 
 
 @dataclass

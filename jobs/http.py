@@ -7,6 +7,8 @@ secrets) in evidence; only the status, timings and a short quote of the body.
 from __future__ import annotations
 
 import asyncio
+import base64
+import ipaddress
 import json
 import re
 import ssl
@@ -19,14 +21,16 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 
 from daemon.models import CheckResult, Duration, Status
 from jobs._net_errors import explain_http_error
+from jobs._resolve import getaddrinfo
 from jobs._tls import (
     describe_expiry,
     parse_der,
     ssl_context,
 )
-from jobs.base import CheckContext, CheckSpec, http_url
+from jobs.base import BasicAuth, CheckContext, CheckSpec, http_url
 
 QUOTE_CHARS = 200
+MAX_REDIRECTS = 10
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _JSON_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -42,6 +46,11 @@ class HttpCheck(CheckSpec):
         default_factory=dict,
         description="Request headers. Values may be 'secret:NAME' references; header values "
         "never appear in evidence.",
+    )
+    basic_auth: BasicAuth | None = Field(
+        default=None,
+        description="HTTP basic auth as {username, password}; write the password as "
+        "'secret:NAME'. A URL never holds credentials.",
     )
     body: str | None = Field(default=None, description="Request body, sent as UTF-8.")
     expected_status: list[int | str] = Field(
@@ -63,7 +72,12 @@ class HttpCheck(CheckSpec):
     json_equals: JsonValue = Field(
         default=None, description="Value the field at json_path must equal (any JSON value)."
     )
-    follow_redirects: bool = Field(default=True, description="Follow 3xx redirects.")
+    follow_redirects: bool = Field(
+        default=True,
+        description="Follow 3xx redirects (at most 10). Configured headers and basic auth go "
+        "only to the url's own origin, never to another host a redirect points at; a "
+        "redirect to a link-local address (cloud metadata) is refused.",
+    )
     verify_tls: bool = Field(
         default=True, description="Verify the server certificate and hostname for https."
     )
@@ -119,6 +133,8 @@ class HttpCheck(CheckSpec):
             raise ValueError("json_equals needs json_path to say which field to compare")
         if self.ca_file is not None and not self.verify_tls:
             raise ValueError("ca_file has no effect when verify_tls = false; remove one")
+        if self.basic_auth is not None and "authorization" in {h.lower() for h in self.headers}:
+            raise ValueError("headers.Authorization conflicts with basic_auth; keep one")
         return self
 
     async def run(self, ctx: CheckContext) -> list[CheckResult]:
@@ -167,12 +183,18 @@ class HttpCheck(CheckSpec):
         return done(status, evidence, reply.elapsed_ms)
 
     def _headers(self, ctx: CheckContext) -> dict[str, str]:
-        resolved: dict[str, str] = {}
-        for name, value in self.headers.items():
+        def resolve(key: str, value: str) -> str:
             try:
-                resolved[name] = ctx.resolve_secret(value) if value.startswith("secret:") else value
+                return ctx.resolve_secret(value) if value.startswith("secret:") else value
             except Exception as exc:
-                raise _SecretError(f"cannot resolve header {name} ({value}): {exc}") from exc
+                raise _SecretError(f"cannot resolve {key} ({value}): {exc}") from exc
+
+        resolved = {name: resolve(f"header {name}", value) for name, value in self.headers.items()}
+        if self.basic_auth is not None:
+            user = resolve("basic_auth.username", self.basic_auth.username)
+            password = resolve("basic_auth.password", self.basic_auth.password)
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            resolved["Authorization"] = f"Basic {pair}"
         return resolved
 
     async def _own_client(self) -> httpx.AsyncClient | None:
@@ -185,31 +207,62 @@ class HttpCheck(CheckSpec):
     async def _fetch(
         self, client: httpx.AsyncClient, headers: dict[str, str], seconds: float
     ) -> _Reply:
+        """The request, and the redirects it is allowed to follow (by hand: httpx would carry
+        every configured header but Authorization to whatever host a redirect names)."""
         t0 = time.perf_counter()
-        async with client.stream(
+        origin = _origin(httpx.URL(self.url))
+        request = client.build_request(
             self.method,
             self.url,
             headers=headers,
             content=None if self.body is None else self.body.encode(),
-            follow_redirects=self.follow_redirects,
             timeout=seconds,
-        ) as response:
-            der = _peer_certificate(response) if self.cert_min_days is not None else None
-            body = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_body_bytes:
-                    del body[self.max_body_bytes :]
-                    truncated = True
-                    break
+        )
+        for redirects in range(MAX_REDIRECTS + 1):
+            response = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                following = response.next_request if self.follow_redirects else None
+                if following is None:
+                    return await self._read(response, redirects, t0)
+            finally:
+                await response.aclose()
+            refused = await _forbidden_target(following.url)
+            if refused is not None:
+                return _Reply(
+                    status_code=response.status_code,
+                    location=str(following.url),
+                    body=b"",
+                    truncated=False,
+                    charset=None,
+                    redirects=redirects,
+                    final_url=str(response.url),
+                    elapsed_ms=(time.perf_counter() - t0) * 1000,
+                    der=None,
+                    refused=refused,
+                )
+            if _origin(following.url) != origin:
+                for name in [*headers, "cookie", "authorization"]:  # ours stay with our origin
+                    following.headers.pop(name, None)
+            request = following
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+
+    async def _read(self, response: httpx.Response, redirects: int, t0: float) -> _Reply:
+        der = _peer_certificate(response) if self.cert_min_days is not None else None
+        body = bytearray()
+        truncated = False
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                del body[self.max_body_bytes :]
+                truncated = True
+                break
         return _Reply(
             status_code=response.status_code,
             location=response.headers.get("location"),
             body=bytes(body),
             truncated=truncated,
             charset=response.charset_encoding,
-            redirects=len(response.history),
+            redirects=redirects,
             final_url=str(response.url),
             elapsed_ms=(time.perf_counter() - t0) * 1000,
             der=der,
@@ -223,6 +276,8 @@ class HttpCheck(CheckSpec):
         values: dict[str, float | int | str | bool | None],
     ) -> tuple[Status, str]:
         head = f"{request} returned {reply.status_code} in {reply.elapsed_ms:.0f} ms"
+        if reply.refused is not None:
+            return "failing", f"{head}; redirect to {reply.location} refused: {reply.refused}"
         if reply.redirects:
             s = "s" if reply.redirects > 1 else ""
             head += f" after {reply.redirects} redirect{s} to {reply.final_url}"
@@ -298,6 +353,8 @@ class _Reply:
     final_url: str
     elapsed_ms: float
     der: bytes | None
+    refused: str | None = None
+    """Why the redirect to `location` was not followed."""
 
     def text(self) -> str:
         try:
@@ -316,6 +373,36 @@ class _PathMissing(Exception):
 
 class _PathInvalid(Exception):
     """The path can never address this body (an index that is not a number)."""
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+_METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
+_METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})  # AWS IMDS, IPv6
+
+
+async def _forbidden_target(url: httpx.URL) -> str | None:
+    """Why a redirect must not be followed to `url` (cloud metadata and other link-local
+    addresses, where credentials live), or None."""
+    host = url.host.lower().rstrip(".")
+    if host in _METADATA_HOSTS:
+        return "it names a cloud metadata service"
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await getaddrinfo(host, url.port)
+        except (OSError, UnicodeError):
+            return None  # it will fail by itself, with the resolver's own words
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for address in addresses:
+        mapped = getattr(address, "ipv4_mapped", None) or address
+        if mapped.is_link_local or address in _METADATA_ADDRESSES:
+            return f"{address} is a link-local address (cloud metadata lives there)"
+    return None
 
 
 def _status_matches(code: int, expected: list[int | str]) -> bool:

@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.errors import ConfigProblem
 from daemon.llm import PROVIDERS
 from daemon.models import Duration, Severity
+from daemon.util.net import masked_url
 
 TASKS: tuple[str, ...] = ("triage", "rca", "security", "cost", "digest", "ask")
 BUILTIN_PROVIDERS: tuple[str, ...] = tuple(PROVIDERS)
@@ -74,8 +76,21 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        if value is None:
+            return None
+        shown = masked_url(value)  # never the URL whole: it may carry a token
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{shown} has a port out of range (1-65535)") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError(f"{shown} is not an http(s) URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError(
+                f'{shown} holds credentials: a provider\'s key goes in key = "secret:NAME", '
+                "never in its URL"
+            )
         return value
 
     @field_validator("key")

@@ -17,7 +17,7 @@ from pydantic_settings import SettingsError
 
 from daemon.config.checks import checks_json_schema
 from daemon.config.cross import cross_check, state_dir_problems
-from daemon.config.problems import problems_from_validation
+from daemon.config.problems import nul_problems, problems_from_validation
 from daemon.config.settings import ENV_PREFIX, Settings, toml_data
 from daemon.errors import ConfigError, ConfigProblem
 
@@ -69,6 +69,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(source, [ConfigProblem("", "not UTF-8 text")]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [ConfigProblem("", f"invalid TOML: {exc}")]) from exc
+    nul = nul_problems(data)
+    if nul:
+        raise ConfigError(source, nul)
     token = toml_data.set(data)
     try:
         settings = Settings()

@@ -19,12 +19,12 @@ from jobs import CHECK_TYPES
 def problems_from_validation(exc: ValidationError, data: dict[str, Any]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for error in exc.errors(include_url=False):
-        key = _dotted(error["loc"], data)
+        key = dotted(error["loc"], data)
         problems.append(ConfigProblem(key, _explain(error)))
     return problems
 
 
-def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+def dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
     """`("checks", 0, "http", "url")` → `checks[api-health].url` (name when it has one)."""
     parts: list[str] = []
     node: Any = data
@@ -37,13 +37,6 @@ def _dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
             shown = _key_text(label) if isinstance(label, str) and label else str(item)
             parts[-1:] = [f"{parts[-1] if parts else ''}[{shown}]"]
             node = entry
-            # discriminated unions add the tag after the index: skip it
-            if (
-                isinstance(entry, dict)
-                and index + 1 < len(loc)
-                and loc[index + 1] == entry.get("type")
-            ):
-                index += 1
         else:
             parts.append(_key_text(str(item)))
             node = node.get(item) if isinstance(node, dict) else None
@@ -76,3 +69,27 @@ def _explain(error: Any) -> str:
         return 'missing `type`; every check needs one, e.g. type = "http"'
     message = str(error["msg"]).removeprefix("Value error, ")
     return message
+
+
+def nul_problems(
+    data: Any, loc: tuple[int | str, ...] = (), root: Any = None
+) -> list[ConfigProblem]:
+    """Every string (or table key) holding a NUL character: no path, argument, environment
+    value or URL can carry one, and it would only fail later, at run time."""
+    root = data if root is None else root
+    if isinstance(data, str):
+        return [ConfigProblem(dotted(loc, root), NUL_MESSAGE)] if "\x00" in data else []
+    problems: list[ConfigProblem] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if "\x00" in str(key):
+                problems.append(ConfigProblem(dotted(loc, root) or "(top level)", NUL_MESSAGE))
+                continue
+            problems += nul_problems(value, (*loc, key), root)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            problems += nul_problems(value, (*loc, index), root)
+    return problems
+
+
+NUL_MESSAGE = "contains a NUL character (\\u0000), which no path, argument or URL can hold"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -19,6 +19,7 @@ from daemon.config.settings import Settings
 from daemon.engine import messages
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
 from daemon.llm.types import ModelRequest
+from daemon.logging import redact
 from daemon.models import CheckResult, ContextBlock, Incident, IncidentEvent, Investigation, Message
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.routing import route
@@ -175,7 +176,9 @@ class Investigator:
         latest = [r for r in recent if r.started_at == recent[0].started_at] if recent else []
         try:
             async with asyncio.timeout(HOOK_TIMEOUT_S):
-                return await spec.rca_context(self.ctx, latest)
+                blocks = await spec.rca_context(self.ctx, latest)
+            # logs and events may echo a secret: masked even for a local model
+            return [replace(b, title=redact(b.title), text=redact(b.text)) for b in blocks]
         except Exception as exc:  # a failing hook costs context, never the investigation
             log.warning("rca context hook failed", check=incident.check, error=type(exc).__name__)
             return [ContextBlock("Context hook", f"could not collect: {type(exc).__name__}", 10)]

@@ -68,7 +68,22 @@ async def run_check(spec: CheckSpec, ctx: CheckContext) -> list[CheckResult]:
         return [spec.result("error", f"the check itself crashed: {message}", started_at=started)]
     if not results:
         return [spec.result("error", "the check returned no result", started_at=started)]
-    return results
+    return [scrub(result) for result in results]
+
+
+def scrub(result: CheckResult) -> CheckResult:
+    """A result with every known secret (resolved `secret:` values, provider keys) and every
+    credential-shaped string (`password=…`, `user:pass@`, tokens) masked, before anything
+    stores, shows, notifies or prompts with it: a monitored system may echo a secret."""
+    values = {k: redact(v) if isinstance(v, str) else v for k, v in result.values.items()}
+    update = {
+        "evidence": redact(result.evidence),
+        "subject": None if result.subject is None else redact(result.subject),
+        "values": values,
+        "labels": {k: redact(v) for k, v in result.labels.items()},
+    }
+    changed = {k: v for k, v in update.items() if v != getattr(result, k)}
+    return result.model_copy(update=changed) if changed else result
 
 
 def policies(settings: Settings) -> dict[str, incidents.CheckPolicy]:

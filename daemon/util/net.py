@@ -20,3 +20,23 @@ def host_port(host: str, port: int) -> str:
         if ipaddress.ip_address(host).version == 6:
             return f"[{host}]:{port}"
     return f"{host}:{port}"
+
+
+def masked_url(value: str) -> str:
+    """A URL as it may be shown (an error, a log): user info and query values hidden, e.g.
+    `https://***@api.example.com/v1?token=***`. Unparseable: `(this URL)`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        netloc = parts.netloc
+    except ValueError:
+        return "(this URL)"
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "")) or "(this URL)"

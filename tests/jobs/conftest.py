@@ -95,6 +95,8 @@ class HttpPeer:
             writer.transport.abort()
         elif path == "/redirect":
             _respond(writer, 302, b"", {"Location": "/ok"})
+        elif path.startswith("/redirect-to?"):
+            _respond(writer, 302, b"", {"Location": path.partition("?")[2]})
         elif path == "/loop":
             _respond(writer, 302, b"", {"Location": "/loop"})
         elif path == "/json":

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,6 +10,8 @@ import pytest
 import trustme
 from pydantic import ValidationError
 
+from daemon.config.load import load_settings
+from daemon.errors import ConfigError
 from jobs.base import CheckContext
 from jobs.http import HttpCheck
 from tests.jobs.conftest import (
@@ -166,6 +169,78 @@ async def test_redirect_not_followed_reports_location(
     assert result.status == "failing"
     assert "returned 302 in" in result.evidence
     assert "(Location: /ok); expected 200" in result.evidence
+
+
+async def test_configured_headers_and_credentials_never_follow_a_redirect_to_another_origin(
+    http_peer: HttpPeer, start_server: StartServer, ctx: CheckContext
+) -> None:
+    elsewhere = HttpPeer()
+    elsewhere.port = await start_server(elsewhere.handle)
+    secret_ctx = CheckContext(http=ctx.http, resolve_secret=lambda ref: "s3cr3t-api-key-value")
+    spec = check(
+        http_peer.url(f"/redirect-to?{elsewhere.url('/ok')}"),
+        headers={"X-Api-Key": "secret:API_KEY", "Cookie": "session=abc123"},
+        basic_auth={"username": "ops", "password": "secret:PW"},
+    )
+    result = await run_one(spec, secret_ctx)
+    assert result.status == "ok"
+    (first,) = http_peer.requests
+    (second,) = elsewhere.requests
+    assert first.headers["x-api-key"] == "s3cr3t-api-key-value"
+    assert first.headers["cookie"] == "session=abc123"
+    assert first.headers["authorization"].startswith("Basic ")
+    for name in ("x-api-key", "cookie", "authorization"):
+        assert name not in second.headers, name
+
+
+async def test_configured_headers_do_follow_a_redirect_within_the_origin(
+    http_peer: HttpPeer, ctx: CheckContext
+) -> None:
+    result = await run_one(check(http_peer.url("/redirect"), headers={"X-Api-Key": "k1"}), ctx)
+    assert result.status == "ok"
+    assert [r.headers.get("x-api-key") for r in http_peer.requests] == ["k1", "k1"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[fe80::1]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://[::ffff:169.254.169.254]/",
+    ],
+)
+async def test_a_redirect_to_cloud_metadata_is_refused_without_a_request(
+    http_peer: HttpPeer, ctx: CheckContext, target: str
+) -> None:
+    result = await run_one(check(http_peer.url(f"/redirect-to?{target}")), ctx)
+    assert result.status == "failing"
+    assert "returned 302 in " in result.evidence
+    assert f"redirect to {target} refused: " in result.evidence
+    assert len(http_peer.requests) == 1  # and the loopback guard saw no other connection
+
+
+def test_a_url_with_credentials_or_a_bad_port_is_refused_without_quoting_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[checks]]\nname = "web"\ntype = "http"\n'
+        'url = "https://ops:hunter2@api.example.com/health?token=abc123"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    text = str(caught.value)  # what `config validate` prints and journald keeps
+    assert "checks[web].url: url must not hold credentials" in text and "basic_auth" in text
+    assert "hunter2" not in text and "abc123" not in text
+    with pytest.raises(ValidationError, match="port 99999 is out of range"):
+        check("http://api.example.com:99999/health")
+    with pytest.raises(ValidationError, match="conflicts with basic_auth"):
+        check(
+            "http://api.example.com/",
+            headers={"Authorization": "x"},
+            basic_auth={"username": "a", "password": "b"},
+        )
 
 
 async def test_redirect_loop_is_failing(http_peer: HttpPeer, ctx: CheckContext) -> None:

@@ -30,3 +30,35 @@ def test_a_malformed_table_override_names_its_variable(
     assert result.exit_code == 2
     assert f"environment: WATCHKEEPER_{variable}: not valid JSON" in result.output
     assert "internal error" not in result.output
+
+
+def test_a_nul_character_anywhere_is_refused_at_load_naming_each_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[daemon]\nstate_dir = "st\\u0000ate"\n'
+        '[[checks]]\nname = "c"\ntype = "command"\ncommand = ["echo", "a\\u0000b"]\n'
+        'env = {X = "a\\u0000"}\ncwd = "/tm\\u0000p"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert [p.key for p in caught.value.problems] == [
+        "daemon.state_dir",
+        "checks[c].command[1]",
+        "checks[c].env.X",
+        "checks[c].cwd",
+    ]
+    assert all("NUL character" in p.message for p in caught.value.problems)
+
+
+def test_a_provider_url_is_never_quoted_whole(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[providers.lm]\napi = "openai"\nbase_url = "http://u:pw-9f3@127.0.0.1:99999/v1?k=t0k"\n'
+        '[providers.gw]\napi = "openai"\nbase_url = "https://u:pw-9f3@gw.example.com/v1?k=t0k"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    text = str(caught.value)
+    assert "providers.lm.base_url: http://***@127.0.0.1:99999/v1?k=*** has a port out" in text
+    assert "providers.gw.base_url: https://***@gw.example.com/v1?k=*** holds credentials" in text
+    assert "pw-9f3" not in text and "t0k" not in text
