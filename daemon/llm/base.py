@@ -251,8 +251,15 @@ class Provider(ABC):
             )
         headers = {"content-type": "application/json", **self.headers()}
         try:
-            response = await self._client.post(
-                url, content=content, headers=headers, timeout=remaining
+            response = await fetch_capped(
+                self._client, "POST", url, content=content, headers=headers, timeout=remaining
+            )
+        except ReplyTooLarge:
+            return ProviderResponseError(
+                self.name,
+                f"{self.host} answered with more than {MAX_REPLY_BYTES // MIB} MiB: "
+                "not read further",
+                outcome="bad_response",
             )
         except httpx.TimeoutException:
             return ProviderTimeout(
@@ -327,6 +334,37 @@ class Provider(ABC):
             text = title.group(1) if title else _TAG.sub(" ", text)
         flat = " ".join(text.split())
         return self.scrub(flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else ""))
+
+
+MIB = 1024 * 1024
+MAX_REPLY_BYTES = 4 * MIB
+"""A provider's reply is read up to this much, decompressed: a structured answer is a few
+kilobytes; anything near this is a broken or hostile endpoint, not an answer."""
+
+
+class ReplyTooLarge(Exception):
+    """The reply went past MAX_REPLY_BYTES; nothing more of it was read."""
+
+
+async def fetch_capped(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """A request whose reply body is streamed and read only up to MAX_REPLY_BYTES (after
+    decompression); returns the response with that body in memory, or raises ReplyTooLarge."""
+    async with client.stream(method, url, **kwargs) as streamed:
+        body = bytearray()
+        async for chunk in streamed.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge
+    kept = [
+        (name, value)
+        for name, value in streamed.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        streamed.status_code, headers=kept, content=bytes(body), request=streamed.request
+    )
 
 
 def missing_key_hint(provider: str, names: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, ProviderInfo, chat_messages
+from daemon.llm.base import Provider, ProviderInfo, ReplyTooLarge, chat_messages, fetch_capped
 from daemon.llm.types import ModelRequest, Reply, Usage
 
 PROBE_TIMEOUT_S = 5.0
@@ -141,7 +141,11 @@ class OllamaProvider(Provider):
         url = self.options.base_url.rstrip("/") + "/api/tags"
         timeout = min(self.options.timeout_s, PROBE_TIMEOUT_S)
         try:
-            response = await self._client.get(url, headers=self.headers(), timeout=timeout)
+            response = await fetch_capped(
+                self._client, "GET", url, headers=self.headers(), timeout=timeout
+            )
+        except ReplyTooLarge:
+            return False, f"{self.host} answered /api/tags with more than any model list holds"
         except httpx.TimeoutException:
             return False, f"unreachable: {self.host} did not answer within {timeout:g} s"
         except httpx.TransportError as exc:
