@@ -1,7 +1,11 @@
 """The daemon's own health endpoint: `GET /healthz` for load balancers, probes and self-checks.
 
 A deliberately tiny HTTP/1.1 responder on asyncio streams; a slow, huge or garbled request
-must never hold it, crash it or reach the probe.
+must never hold it, crash it or reach the probe. Connections that have not sent a request yet
+are the cheap ones to hoard, so they are bounded: a request head must arrive within
+`read_timeout`, one client holds at most `per_client` of them, and when the listener is full
+the oldest idle connection makes room for the newcomer (a probe sends its request at once, so
+it is never the oldest idle one).
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 8192
-READ_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 2.0
+"""A whole request head must arrive within this; probes send theirs at once."""
 MAX_CONNECTIONS = 64
+PER_CLIENT = 16
+"""Idle (no request yet) connections one address may hold; its oldest gives way."""
 _LINGER_S = 1.0
 _LINGER_BYTES = 64 * 1024
 
@@ -58,19 +65,19 @@ async def serve_health(
     read_timeout: float = READ_TIMEOUT_S,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     max_connections: int = MAX_CONNECTIONS,
+    per_client: int = PER_CLIENT,
 ) -> asyncio.Server:
     """Start serving; the caller owns the returned server (`close()` + `await wait_closed()`)."""
-    active = 0
+    pool = _Connections(max_connections, per_client)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal active
-        if active >= max_connections:  # many slow clients: refuse, rather than queue
+        conn = pool.admit(writer)
+        if conn is None:  # full of connections already answering: refuse, rather than queue
             writer.close()
             return
-        active += 1
         try:
             try:
-                await _handle(reader, writer, probe, read_timeout)
+                await _handle(reader, writer, probe, read_timeout, conn)
             except Exception:  # a bug here must not kill the server or spam asyncio's handler
                 log.exception("health endpoint: unexpected error")
             writer.close()
@@ -82,9 +89,49 @@ async def serve_health(
             # this task, and Python 3.11 would log a cancelled handler as an unhandled error.
             writer.transport.abort()
         finally:
-            active -= 1
+            pool.leave(conn)
 
     return await asyncio.start_server(handle, host, port, limit=max_request_bytes)
+
+
+@dataclass(eq=False)
+class _Connection:
+    client: str
+    writer: asyncio.StreamWriter
+    idle: bool = True
+    """No complete request yet."""
+
+
+class _Connections:
+    """The open connections, oldest first; idle ones give way to newcomers."""
+
+    def __init__(self, limit: int, per_client: int) -> None:
+        self.limit = limit
+        self.per_client = per_client
+        self.open: list[_Connection] = []
+
+    def admit(self, writer: asyncio.StreamWriter) -> _Connection | None:
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        mine = [c for c in self.open if c.idle and c.client == client]
+        if len(mine) >= self.per_client:
+            self._evict(mine[0])
+        if len(self.open) >= self.limit:
+            idle = [c for c in self.open if c.idle]
+            if not idle:
+                return None
+            self._evict(idle[0])
+        conn = _Connection(client, writer)
+        self.open.append(conn)
+        return conn
+
+    def leave(self, conn: _Connection) -> None:
+        if conn in self.open:
+            self.open.remove(conn)
+
+    def _evict(self, conn: _Connection) -> None:
+        self.open.remove(conn)
+        conn.writer.transport.abort()  # its handler sees the connection reset and ends
 
 
 async def _handle(
@@ -92,6 +139,7 @@ async def _handle(
     writer: asyncio.StreamWriter,
     probe: Callable[[], HealthReport],
     read_timeout: float,
+    conn: _Connection,
 ) -> None:
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), read_timeout)
@@ -102,7 +150,8 @@ async def _handle(
         await _send(writer, reader, _error(431, "request too large"), linger=True)
         return
     except (asyncio.IncompleteReadError, ConnectionError):
-        return  # the client went away before finishing its request
+        return  # the client went away (or was evicted) before finishing its request
+    conn.idle = False
     response, head_only = _route(head, probe)
     await _send(writer, reader, response, linger=False, head_only=head_only)
 

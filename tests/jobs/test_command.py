@@ -224,3 +224,64 @@ async def test_the_daemons_environment_is_not_passed_on(
     assert "None None True" in plain.evidence
     passed = await run_command(ctx, python(code), inherit_env=["SHARED_SETTING"])
     assert "None visible True" in passed.evidence
+
+
+async def test_a_child_that_leaves_the_session_does_not_hold_the_check(
+    ctx: CheckContext, tmp_path: Path
+) -> None:
+    """`setsid sleep &` keeps our output pipe open in a session of its own: the check judges
+    the shell's exit after a short grace and kills the straggler instead of timing out (and
+    leaking one sleeper per run)."""
+    pid_file = tmp_path / "escaped.pid"
+    script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 31.4159' & echo started"
+    began = time.monotonic()
+    result = await run_command(ctx, script, shell=True, timeout="5s")
+    took = time.monotonic() - began
+    assert result.status == "ok", result.evidence
+    assert took < 3
+    escaped = _wait_for_pid(pid_file)
+    assert result.evidence.startswith(f"command `{script}` exited 0 in ")
+    assert f"(killed 1 leftover process(es) holding its output: {escaped}); stdout: started" in (
+        result.evidence
+    )
+    assert result.values["leftovers_killed"] == 1
+    assert _dies_soon(escaped)
+
+
+async def test_a_background_child_in_the_session_is_killed_when_the_leader_exits(
+    ctx: CheckContext, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "bg.pid"
+    script = f"sh -c 'echo $$ > {pid_file}; exec sleep 31.4159' & echo started"
+    result = await run_command(ctx, script, shell=True, timeout="5s")
+    assert result.status == "ok", result.evidence
+    assert _dies_soon(_wait_for_pid(pid_file))
+    assert result.values["leftovers_killed"] == 1
+
+
+async def test_a_daemonised_child_that_closed_its_output_is_left_alone(
+    ctx: CheckContext, tmp_path: Path
+) -> None:
+    """Starting a service that detaches properly (stdio closed) is not ours to kill."""
+    pid_file = tmp_path / "daemon.pid"
+    script = (
+        f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 31.4159' </dev/null >/dev/null 2>&1 &"
+        " echo started"
+    )
+    result = await run_command(ctx, script, shell=True)
+    pid = _wait_for_pid(pid_file)
+    try:
+        assert result.status == "ok"
+        assert "leftover" not in result.evidence
+        assert "leftovers_killed" not in result.values
+        assert _alive(pid)
+    finally:
+        os.kill(pid, 9)
+
+
+def _wait_for_pid(path: Path) -> int:
+    deadline = time.monotonic() + 5
+    while not path.exists() or not path.read_text().strip():
+        assert time.monotonic() < deadline, f"{path} never written"
+        time.sleep(0.01)
+    return int(path.read_text())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from daemon.service.health import HealthReport, serve_health
+from daemon.service.health import PER_CLIENT, HealthReport, serve_health
 from daemon.util.net import parse_listen
 
 LAST_CYCLE = datetime(2026, 5, 9, 7, 35, tzinfo=UTC)
@@ -159,20 +159,37 @@ async def test_slow_client_is_cut_off(base_url: str, probe: Probe) -> None:
     assert probe.calls == 0
 
 
-async def test_connections_beyond_the_limit_are_refused(probe: Probe) -> None:
-    server = await serve_health("127.0.0.1", 0, probe, read_timeout=5, max_connections=1)
+async def test_seventy_idle_connections_do_not_lock_out_the_probe(probe: Probe) -> None:
+    """Idle connections (nothing sent, or half a request) used to fill the listener until
+    each timed out, and every probe meanwhile was refused. Now the oldest idle one makes
+    room, and one address never holds more than `per_client` of them."""
+    server = await serve_health("127.0.0.1", 0, probe, read_timeout=30)
     port = server.sockets[0].getsockname()[1]
+    hoard: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
-        _, slow = await asyncio.open_connection("127.0.0.1", port)
-        slow.write(b"GET /healthz HTTP/1.1\r\n")
-        await slow.drain()
-        await asyncio.sleep(0)  # let the server accept the first connection
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        assert await asyncio.wait_for(reader.read(), timeout=5) == b""
-        writer.close()
-        slow.close()
-        await slow.wait_closed()
+        for n in range(70):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if n % 2:
+                writer.write(b"GET /healthz HTTP/1.1\r\n")  # half a request head
+            hoard.append((reader, writer))
+        async with httpx.AsyncClient() as client:
+            for _ in range(3):
+                response = await client.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                assert response.status_code == 200
+        # The hoarder kept at most PER_CLIENT idle connections; the rest were closed on it.
+        closed = 0
+        for reader, _ in hoard:
+            try:
+                if await asyncio.wait_for(reader.read(), timeout=0.05) == b"":
+                    closed += 1
+            except TimeoutError:
+                pass  # still open
+            except ConnectionError:
+                closed += 1
+        assert closed >= 70 - PER_CLIENT
     finally:
+        for _, writer in hoard:
+            writer.close()
         server.close()
         await server.wait_closed()
 
