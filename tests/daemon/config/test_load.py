@@ -62,3 +62,22 @@ def test_a_provider_url_is_never_quoted_whole(tmp_path: Path) -> None:
     assert "providers.lm.base_url: http://***@127.0.0.1:99999/v1?k=*** has a port out" in text
     assert "providers.gw.base_url: https://***@gw.example.com/v1?k=*** holds credentials" in text
     assert "pw-9f3" not in text and "t0k" not in text
+
+
+def test_check_urls_are_masked_in_config_problems(tmp_path: Path) -> None:
+    """`config validate` prints to stderr, and under systemd to the journal."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[checks]]\nname = "h"\ntype = "http"\nurl = "https://u:pw-9f3@example.com/?token=t0k"\n'
+        '[[checks]]\nname = "p"\ntype = "prometheus"\nurl = "http://prom:99999/?token=t0k"\n'
+        'query = "up"\nop = ">"\nthreshold = 1\n'
+    )
+    result = CliRunner().invoke(main, ["config", "validate", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "checks[h].url: url must not hold credentials" in result.output
+    assert "https://***@example.com/?token=***" in result.output
+    assert (
+        "checks[p].url: url port 99999 is out of range (1-65535) in http://prom:99999/?token=***"
+        in (result.output)
+    )
+    assert "pw-9f3" not in result.output and "t0k" not in result.output
