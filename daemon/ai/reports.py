@@ -29,8 +29,41 @@ GROUP_KEYS: Mapping[GroupBy, Callable[[LedgerRow], str]] = {
     "provider": lambda r: r.provider,
 }
 
-# Outcomes where no request left the machine: not evidence of a destination.
-NOT_SENT = frozenset({"budget", "missing_key", "skipped"})
+# Outcomes where no request left the machine: skips, not calls, and no destination.
+NOT_SENT = frozenset({"budget", "missing_key", "skipped", "unreachable", "no_time"})
+SKIP_LABEL = {
+    "missing_key": "no key",
+    "budget": "budget",
+    "skipped": "not usable",
+    "unreachable": "unreachable",
+    "no_time": "no time left",
+}
+
+
+def sent(row: LedgerRow) -> bool:
+    """True when the call's request left this machine: only those are calls, cost money (or
+    may have) and had a destination. A skip (no key, budget, unreachable, no time left) is
+    recorded too, but is not a call."""
+    return row.outcome not in NOT_SENT
+
+
+def skips(rows: Iterable[LedgerRow]) -> dict[str, int]:
+    """How many attempts were skipped, by reason (`no key`, `budget`, …), most first."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if not sent(row):
+            label = SKIP_LABEL.get(row.outcome, row.outcome.replace("_", " "))
+            counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def skips_text(rows: Iterable[LedgerRow]) -> str:
+    """`skipped, never sent: 3 (no key 2, unreachable 1)`, or "" when nothing was skipped."""
+    counts = skips(rows)
+    if not counts:
+        return ""
+    detail = ", ".join(f"{label} {n}" for label, n in counts.items())
+    return f"skipped, never sent: {sum(counts.values())} ({detail})"
 
 
 @dataclass
@@ -102,13 +135,16 @@ def row_json(r: LedgerRow) -> dict[str, Any]:
 
 def costs_json(rows: Sequence[LedgerRow], since: datetime) -> dict[str, Any]:
     """The `costs --json` document. Decimals become JSON numbers only here; an unknown cost is
-    null, and `total_usd` (known costs) comes with `unknown_cost_calls`."""
-    total = _total(rows)
+    null, and `total_usd` (known costs) comes with `unknown_cost_calls`. `calls` are the
+    requests that left the machine; `skipped` the attempts that never did."""
+    calls = [r for r in rows if sent(r)]
+    total = _total(calls)
     return {
         "since": since.isoformat(),
         "total_usd": float(total.cost_usd),
         "unknown_cost_calls": total.unknown_cost_calls,
-        "calls": [row_json(r) for r in rows],
+        "calls": [row_json(r) for r in calls],
+        "skipped": [{**row_json(r), "reason": r.detail} for r in rows if not sent(r)],
         "by_model": [
             {
                 "model": g.key,
@@ -118,21 +154,24 @@ def costs_json(rows: Sequence[LedgerRow], since: datetime) -> dict[str, Any]:
                 # null as soon as one call's price is unknown: never a silent undercount
                 "cost_usd": None if g.unknown_cost_calls else float(g.cost_usd),
             }
-            for g in group(rows, "model")
+            for g in group(calls, "model")
         ],
     }
 
 
 def costs_text(rows: Sequence[LedgerRow], since: datetime, by: GroupBy = "model") -> str:
-    """A table of calls, tokens and cost per group, with a total line."""
+    """A table of calls, tokens and cost per group, with a total line; skips counted apart."""
     title = f"AI cost since {clock(since)}, by {by}"
-    if not rows:
-        return f"{title}\nno model calls"
+    calls = [r for r in rows if sent(r)]
+    skipped = skips_text(rows)
+    if not calls:
+        return "\n".join(line for line in (title, "no model calls were sent", skipped) if line)
     body = [
         [g.key, f"{g.calls:,}", f"{g.input_tokens:,}", f"{g.output_tokens:,}", g.cost_text]
-        for g in [*group(rows, by), _total(rows)]
+        for g in [*group(calls, by), _total(calls)]
     ]
-    return f"{title}\n" + table([by, "calls", "input", "output", "cost"], body, "lrrrr")
+    text = f"{title}\n" + table([by, "calls", "input", "output", "cost"], body, "lrrrr")
+    return f"{text}\n{skipped}" if skipped else text
 
 
 @dataclass
@@ -149,11 +188,12 @@ class AuditRow:
 
 
 def audit(rows: Iterable[LedgerRow]) -> list[AuditRow]:
-    """Per destination host, sorted by host. Rows where nothing was sent (budget, missing key,
-    skipped) are not destinations; an attempt that failed on the way still counts."""
+    """Per destination host, sorted by host. Only requests that left the machine count (a
+    refused connection, a missing key or a budget skip reached nobody); a request that went
+    out and then failed still does."""
     hosts: dict[str, AuditRow] = {}
     for row in rows:
-        if row.outcome in NOT_SENT:
+        if not sent(row):
             continue
         host = row.host or "(unknown host)"
         entry = hosts.get(host)
@@ -264,8 +304,8 @@ def _sum(rows: Sequence[LedgerRow]) -> Decimal | None:
 
 
 def billed(rows: Sequence[LedgerRow]) -> list[LedgerRow]:
-    """Calls that reached a provider (skips for missing keys or budget cost nothing)."""
-    return [r for r in rows if r.outcome not in ("missing_key", "budget", "skipped", "unreachable")]
+    """Calls whose request left the machine (skips cost nothing and are not calls)."""
+    return [r for r in rows if sent(r)]
 
 
 def incident_total(rows: Sequence[LedgerRow]) -> Decimal | None:

@@ -221,7 +221,7 @@ class _Call:
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0.05:
-                await self.record("timeout", "no time left in this task's deadline")
+                await self.record("no_time", "no time left in this task's deadline")
                 return None
             target = replace(
                 target,

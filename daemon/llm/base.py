@@ -224,14 +224,17 @@ class Provider(ABC):
         content = json.dumps(self.body(model, request)).encode()
         url = self.url(model)
         tries = 0
+        sent = sent_before
         while True:
             tries += 1
             error = await self._attempt(url, content, deadline)
             if isinstance(error, Reply):
-                return error, tries, tries * len(content)
+                return error, tries, sent - sent_before + len(content)
+            if error.transmitted:
+                sent += len(content)
             error.usage = spent
             error.host = self.host
-            error.request_bytes = sent_before + tries * len(content)
+            error.request_bytes = sent
             error.attempts = attempts_before + tries
             retryable = isinstance(error, ProviderTimeout | ProviderUnavailable) or (
                 isinstance(error, ProviderHTTPError) and error.retryable
@@ -247,7 +250,10 @@ class Provider(ABC):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return ProviderTimeout(
-                self.name, f"no answer within {self.options.timeout_s:g} s", outcome="timeout"
+                self.name,
+                f"no answer within {self.options.timeout_s:g} s",
+                outcome="timeout",
+                transmitted=False,
             )
         headers = {"content-type": "application/json", **self.headers()}
         try:
@@ -261,15 +267,25 @@ class Provider(ABC):
                 "not read further",
                 outcome="bad_response",
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing left the machine: no destination received the prompt, nothing to bill.
+            return ProviderUnavailable(
+                self.name,
+                f"cannot reach {self.host}: {self.scrub(type(exc).__name__ + ' ' + str(exc))}",
+                outcome="unreachable",
+                transmitted=False,
+            )
         except httpx.TimeoutException:
             return ProviderTimeout(
                 self.name, f"no answer within {self.options.timeout_s:g} s", outcome="timeout"
             )
         except httpx.TransportError as exc:
+            # The request went out and the connection broke: the provider may have billed it.
             return ProviderUnavailable(
                 self.name,
-                f"cannot reach {self.host}: {self.scrub(type(exc).__name__ + ' ' + str(exc))}",
-                outcome="unreachable",
+                f"connection to {self.host} broke: "
+                f"{self.scrub(type(exc).__name__ + ' ' + str(exc))}",
+                outcome="error",
             )
         if response.status_code >= 400:
             return self._http_error(response)

@@ -133,7 +133,10 @@ class ProviderError(Exception):
     """Tokens already spent before the failure (e.g. an invalid structured reply)."""
     host: str = ""
     request_bytes: int = 0
+    """Bytes of requests that left this machine (a refused connection sends none)."""
     attempts: int = 0
+    transmitted: bool = True
+    """False when this attempt's request never left (connection refused or not made)."""
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.message}"

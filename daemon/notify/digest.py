@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from daemon.ai.pricing import PriceOverride, price_rows
-from daemon.ai.reports import NOT_SENT, GroupRow, group
+from daemon.ai.reports import GroupRow, group, sent, skips
 from daemon.ai.runner import AI, AIResult
 from daemon.ai.targets import cloud_references, price_overrides
 from daemon.config.settings import Settings
@@ -75,7 +75,8 @@ class IncidentFigures:
 
 @dataclass(frozen=True)
 class AIFigures:
-    """Calls that were sent (`not_sent` counts skips: no key, budget, unknown provider)."""
+    """Calls that were sent; `not_sent` counts the skips by reason (no key, budget,
+    unreachable, …)."""
 
     total: GroupRow
     cloud: GroupRow
@@ -85,7 +86,7 @@ class AIFigures:
     served_local: int
     served_cloud: int
     failed: int
-    not_sent: int
+    not_sent: dict[str, int]
     reference_model: str | None = None
     local_triage_calls: int = 0
     triage_saved_usd: Decimal | None = None
@@ -156,15 +157,15 @@ def _ai_figures(
     api: str | None,
     overrides: Mapping[str, PriceOverride],
 ) -> AIFigures:
-    sent = [r for r in rows if r.outcome not in NOT_SENT]
-    served = [r for r in sent if r.outcome == "ok"]
+    went = [r for r in rows if sent(r)]
+    served = [r for r in went if r.outcome == "ok"]
     total, cloud = GroupRow("total"), GroupRow("cloud")
-    for row in sent:
+    for row in went:
         for tally in (total,) if row.local else (total, cloud):
             tally.add(row)
     # Triage calls that used tokens, priced one by one so tiered prices apply as they would.
     triage = [
-        r for r in sent if r.local and r.task == "triage" and r.input_tokens + r.output_tokens
+        r for r in went if r.local and r.task == "triage" and r.input_tokens + r.output_tokens
     ]
     saved: Decimal | None = None
     if reference is not None and triage:
@@ -173,13 +174,13 @@ def _ai_figures(
     return AIFigures(
         total=total,
         cloud=cloud,
-        by_task=group(sent, "task"),
-        by_model=group(sent, "model"),
-        local_models=frozenset(f"{r.provider}/{r.model}" for r in sent if r.local),
+        by_task=group(went, "task"),
+        by_model=group(went, "model"),
+        local_models=frozenset(f"{r.provider}/{r.model}" for r in went if r.local),
         served_local=sum(r.local for r in served),
         served_cloud=sum(not r.local for r in served),
-        failed=len(sent) - len(served),
-        not_sent=len(rows) - len(sent),
+        failed=len(went) - len(served),
+        not_sent=skips(rows),
         reference_model=reference,
         local_triage_calls=len(triage),
         triage_saved_usd=saved,
@@ -246,7 +247,8 @@ def _open_for(incident: Incident, until: datetime) -> str:
 
 def _ai_lines(data: AIFigures, period: str) -> list[str]:
     total = data.total
-    skipped = f"{data.not_sent} not sent (no key, over budget or skipped)"
+    reasons = ", ".join(f"{why} {n}" for why, n in data.not_sent.items())
+    skipped = f"{sum(data.not_sent.values())} not sent ({reasons})"
     if not total.calls:
         return ["**AI:** no model calls" + (f" · {skipped}" if data.not_sent else "")]
     cloud = f"cloud {data.cloud.cost_text}" if data.cloud.calls else "no cloud calls"

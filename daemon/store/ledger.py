@@ -33,6 +33,7 @@ OUTCOMES = frozenset(
         "budget",
         "missing_key",
         "skipped",
+        "no_time",
     }
 )
 KEY_SOURCES = frozenset({"systemd-credential", "keyring", "env", "none", "config"})

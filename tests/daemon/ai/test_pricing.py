@@ -305,7 +305,7 @@ def rows() -> Iterator[list[LedgerRow]]:
 def test_costs_json_contract(rows: list[LedgerRow]) -> None:
     doc = reports.costs_json(rows, T0 - timedelta(days=2))
     json.dumps(doc)  # plain JSON types only
-    assert set(doc) == {"since", "total_usd", "unknown_cost_calls", "calls", "by_model"}
+    assert set(doc) == {"since", "total_usd", "unknown_cost_calls", "calls", "skipped", "by_model"}
     assert doc["since"] == "2026-11-25T14:02:00+00:00"
     assert doc["total_usd"] == pytest.approx(0.0336)
     assert doc["unknown_cost_calls"] == 1
@@ -339,8 +339,11 @@ def test_costs_json_contract(rows: list[LedgerRow]) -> None:
         "output_tokens",
         "cost_usd",
     }
-    assert by_model["anthropic/claude-opus-4-6"]["calls"] == 3
+    # the budget-denied attempt is a skip, listed apart with its reason, not a call
+    assert by_model["anthropic/claude-opus-4-6"]["calls"] == 2
     assert by_model["anthropic/claude-opus-4-6"]["cost_usd"] == pytest.approx(0.0336)
+    assert [(s["outcome"], s["model"]) for s in doc["skipped"]] == [("budget", "claude-opus-4-6")]
+    assert len(doc["calls"]) == 4
     assert by_model["ollama/gemma4:27b"]["cost_usd"] == 0
     assert by_model["corp/in-house"]["cost_usd"] is None
 
@@ -383,9 +386,12 @@ def test_costs_text_marks_unknown_and_totals(rows: list[LedgerRow]) -> None:
     assert lines[0] == "AI cost since 2026-11-25 14:02 UTC, by day"
     assert lines[1].split() == ["day", "calls", "input", "output", "cost"]
     assert lines[2].split() == ["2026-11-26", "1", "1,204", "151", "$0.00"]
-    assert lines[3].split() == ["2026-11-27", "4", "4,720", "970", "$0.0336", "+", "unknown"]
-    assert lines[4].split() == ["total", "5", "5,924", "1,121", "$0.0336", "+", "unknown"]
-    assert "no model calls" in reports.costs_text([], T0, "model")
+    assert lines[3].split() == ["2026-11-27", "3", "4,720", "970", "$0.0336", "+", "unknown"]
+    assert lines[4].split() == ["total", "4", "5,924", "1,121", "$0.0336", "+", "unknown"]
+    assert lines[5] == "skipped, never sent: 1 (budget 1)"
+    assert reports.costs_text([], T0, "model").endswith("no model calls were sent")
+    only_skips = reports.costs_text(rows[-1:], T0, "model").splitlines()
+    assert only_skips[1:] == ["no model calls were sent", "skipped, never sent: 1 (budget 1)"]
 
 
 def test_audit_lists_every_destination_that_received_requests(rows: list[LedgerRow]) -> None:
@@ -426,7 +432,9 @@ def test_format_rate(rates: Rates | None, text: str) -> None:
 
 
 def test_row_json_is_one_call_of_costs_json(rows: list[LedgerRow]) -> None:
-    assert [reports.row_json(r) for r in rows] == reports.costs_json(rows, T0)["calls"]
+    doc = reports.costs_json(rows, T0)
+    assert [reports.row_json(r) for r in rows if reports.sent(r)] == doc["calls"]
+    assert [{**reports.row_json(r), "reason": r.detail} for r in rows[-1:]] == doc["skipped"]
 
 
 def test_a_cost_block_never_shows_unknown_costs_as_zero() -> None:

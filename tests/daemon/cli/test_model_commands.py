@@ -344,3 +344,53 @@ def test_unknown_provider_in_routing_config_exits_2(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert any(": routing.rca[0]: unknown provider 'acme'" in line for line in lines)
     assert any(": routing.rca[1]: 'nonsense' is not a model reference" in line for line in lines)
+
+
+def test_costs_and_audit_count_only_requests_that_left_the_machine(
+    estate: Estate, tmp_path: Path
+) -> None:
+    """A missing key, a refused connection and an exhausted budget are skips: listed as such,
+    never "3 calls $0.00", and a refused connection sent no bytes to anybody."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    text = estate.config.read_text()
+    text = text.replace(
+        "[routing]",
+        f'[providers.dead]\napi = "openai"\nbase_url = "http://127.0.0.1:{closed}/v1"\n'
+        'key = "secret:DEAD_KEY"\nmax_retries = 2\n\n'
+        "[budget]\ndaily_usd = 0.03\n\n[routing]",
+    )
+    estate.config.write_text(text)
+    estate.env["DEAD_KEY"] = "sk-dead-0000"
+    del estate.env["COHERE_API_KEY"]
+    assert estate.wk("ask", "a?", "--model", "anthropic/claude-opus-4-6").returncode == 0
+    assert estate.wk("ask", "b?", "--model", "dead/gpt-5.4").returncode != 0
+    assert estate.wk("ask", "c?", "--model", "cohere/command-a-03-2025").returncode != 0
+    # The first call spent $0.011 of $0.03; the next one is estimated at up to $0.023.
+    assert estate.wk("ask", "d?", "--model", "anthropic/claude-opus-4-6").returncode != 0
+
+    data = json.loads(estate.wk("costs", "--json").stdout)
+    assert [c["model"] for c in data["calls"]] == ["claude-opus-4-6"]
+    assert sorted(s["outcome"] for s in data["skipped"]) == ["budget", "missing_key", "unreachable"]
+    assert data["by_model"] == [
+        {
+            "model": "anthropic/claude-opus-4-6",
+            "calls": 1,
+            "input_tokens": 3000,
+            "output_tokens": 200,
+            "cost_usd": pytest.approx(0.011),
+        }
+    ]
+    text = estate.wk("costs").stdout
+    assert "skipped, never sent: 3 (budget 1, no key 1, unreachable 1)" in text
+    assert "dead/" not in text.split("skipped")[0] and "cohere" not in text
+
+    audit = json.loads(estate.wk("audit", "--json").stdout)
+    hosts = {h["host"]: h for h in audit["hosts"]}
+    assert list(hosts) == ["127.0.0.1"]
+    assert hosts["127.0.0.1"]["providers"] == ["anthropic"]
+    assert hosts["127.0.0.1"]["calls"] == 1
+    assert hosts["127.0.0.1"]["bytes_sent"] == len(estate.fakes["anthropic"].requests[0].body)

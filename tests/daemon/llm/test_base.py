@@ -280,7 +280,19 @@ async def test_connection_refused_is_unavailable(client: httpx.AsyncClient, slee
     error = caught.value
     assert error.message.startswith("cannot reach 127.0.0.1")
     assert (error.outcome, error.attempts, error.host) == ("unreachable", 3, "127.0.0.1")
+    assert error.request_bytes == 0  # nothing left the machine: not "bytes sent" in the audit
     assert sleeps.delays == [0.5, 1.0]
+
+
+async def test_a_connection_that_breaks_after_the_request_counts_its_bytes(
+    fake: FakeOpenAI, client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    fake.server.queue(Scripted(200, {"id": "chatcmpl-1"}, truncate=True))
+    fake.server.queue(Scripted(200, {"id": "chatcmpl-1"}, truncate=True))
+    with pytest.raises(ProviderError) as caught:
+        await provider(client, fake.url, sleeps, max_retries=1).complete("gpt-4.1", ASK)
+    assert len(fake.requests) == 2
+    assert caught.value.request_bytes == 2 * len(fake.requests[0].body)
 
 
 # -- the key never leaks ----------------------------------------------------------------------

@@ -144,13 +144,15 @@ def test_incident_figures_cover_opened_resolved_and_still_open(busy_day: Store) 
 
 def test_ai_figures_split_local_cloud_and_keep_unknown_costs_unknown(busy_day: Store) -> None:
     ai = collect(busy_day, NOW).ai
-    assert (ai.total.calls, ai.total.input_tokens, ai.total.output_tokens) == (5, 3500, 450)
+    assert (ai.total.calls, ai.total.input_tokens, ai.total.output_tokens) == (4, 3500, 450)
     assert ai.total.cost_text == "$0.01 + unknown"
     assert (ai.cloud.calls, ai.cloud.cost_text) == (2, "$0.01 + unknown")
-    assert (ai.served_local, ai.served_cloud, ai.failed, ai.not_sent) == (2, 2, 1, 1)
+    # the unreachable triage and the rca without a key never left: skips, not calls
+    assert (ai.served_local, ai.served_cloud, ai.failed) == (2, 2, 0)
+    assert ai.not_sent == {"no key": 1, "unreachable": 1}
     assert {g.key: (g.calls, g.cost_text) for g in ai.by_task} == {
         "rca": (2, "$0.01 + unknown"),
-        "triage": (3, "$0.00"),
+        "triage": (2, "$0.00"),
     }
     assert {g.key: g.cost_text for g in ai.by_model} == {
         OPUS: "$0.01",
@@ -208,15 +210,15 @@ def test_busy_day_renders_every_figure(busy_day: Store) -> None:
             "Noisiest: api (2)",
             "Open now: #6 web (low, 3d 23h), #3 cache (critical, 1h)",
             "",
-            "**AI:** 5 calls · 3,500 in / 450 out · $0.01 + unknown · cloud $0.01 + unknown",
-            "Served: 2 local (50%) · 2 cloud (50%) · 1 failed · "
-            "1 not sent (no key, over budget or skipped)",
+            "**AI:** 4 calls · 3,500 in / 450 out · $0.01 + unknown · cloud $0.01 + unknown",
+            "Served: 2 local (50%) · 2 cloud (50%) · "
+            "2 not sent (no key 1, unreachable 1)",
             "By task:",
             "- rca: 2 calls, 1,500 in / 250 out, $0.01 + unknown",
-            "- triage: 3 calls, 2,000 in / 200 out, $0.00",
+            "- triage: 2 calls, 2,000 in / 200 out, $0.00",
             "By model:",
             "- anthropic/claude-opus-4-6: 1 call, 1,000 in / 200 out, $0.01",
-            "- ollama/gemma4:27b (local): 3 calls, 2,000 in / 200 out, $0.00",
+            "- ollama/gemma4:27b (local): 2 calls, 2,000 in / 200 out, $0.00",
             "- openai/gpt-9: 1 call, 500 in / 50 out, unknown",
             f"Local triage saved $0.015 today vs {OPUS} (2 calls at list price)",
         ]
