@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -290,6 +291,20 @@ class IncidentEvent(BaseModel):
     """One extra human line: why it changed, that it is flapping, and so on."""
 
 
+class InvestigationCall(BaseModel):
+    """One model request of an investigation, as the ledger recorded it."""
+
+    model: str
+    """provider/model"""
+    host: str
+    local: bool
+    outcome: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal | None = None
+    """None when the price is unknown; local calls are a real 0."""
+
+
 class Investigation(BaseModel):
     """One root-cause analysis of an incident (or the record that it was skipped, and why)."""
 
@@ -306,6 +321,19 @@ class Investigation(BaseModel):
     skipped: str | None = None
     """Why no model answered (no key, budget reached, timeout…)."""
     dropped: list[str] = Field(default_factory=list)
+    calls: list[InvestigationCall] = Field(default_factory=list)
+    """The model requests it made (skips left out): what it used and cost, so reading it
+    again never needs a second, paid, investigation. Empty in records before 2026-12."""
+
+    @property
+    def cost(self) -> Decimal | None:
+        """Known total of `calls`; None when any price is unknown."""
+        total = Decimal(0)
+        for call in self.calls:
+            if call.cost_usd is None:
+                return None
+            total += call.cost_usd
+        return total
 
 
 SweepKind = Literal["security", "cost"]

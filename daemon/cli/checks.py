@@ -113,7 +113,7 @@ def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_j
 def incidents_show(
     ctx: click.Context, incident_id: int, config_path: Path | None, as_json: bool
 ) -> None:
-    """One incident with its events."""
+    """One incident with its events and every stored investigation in full."""
     import daemon.cli.views as output
     from daemon.store import Store
 
@@ -121,6 +121,7 @@ def incidents_show(
     store = Store.open(settings.daemon.state_dir)
     try:
         found = store.incidents.get(incident_id)
+        investigations = store.incidents.investigations(incident_id)
     finally:
         store.close()
     if found is None:
@@ -132,10 +133,11 @@ def incidents_show(
             {
                 "incident": incident.model_dump(mode="json"),
                 "events": [e.model_dump(mode="json") for e in events],
+                "investigations": [output.investigation_json(i) for i in investigations],
             }
         )
     else:
-        echo(output.incident_detail(incident, events))
+        echo(output.incident_detail(incident, events, investigations))
 
 
 async def run_named(

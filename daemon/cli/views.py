@@ -6,7 +6,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daemon.models import CheckResult, Incident, IncidentEvent, format_duration, worst_status
+from daemon.models import (
+    CheckResult,
+    Incident,
+    IncidentEvent,
+    Investigation,
+    format_duration,
+    worst_status,
+)
 from daemon.util.tables import table
 from daemon.util.text import clip
 
@@ -160,7 +167,11 @@ def incidents_table(rows: list[Incident]) -> str:
     return table(["ID", "SEVERITY", "CHECK", "OPENED", "STATE", "EVIDENCE"], lines)
 
 
-def incident_detail(incident: Incident, events: list[IncidentEvent]) -> str:
+def incident_detail(
+    incident: Incident,
+    events: list[IncidentEvent],
+    investigations: Iterable[Investigation] = (),
+) -> str:
     lines = [
         f"incident #{incident.id} [{incident.severity.value.upper()}] {incident.check} "
         f"— {incident.status}",
@@ -180,7 +191,57 @@ def incident_detail(incident: Incident, events: list[IncidentEvent]) -> str:
     for e in events:
         extra = f" — {e.detail}" if e.detail else ""
         lines.append(f"  {e.at.strftime('%Y-%m-%d %H:%M:%S')} {e.kind} [{e.severity.value}]{extra}")
+    for inv in investigations:
+        lines += ["", *investigation_lines(inv)]
     return "\n".join(lines)
+
+
+def investigation_lines(inv: Investigation) -> list[str]:
+    """A stored investigation in full: what it concluded, on what, with which model and at
+    what cost — read again for free."""
+    from daemon.util.money import format_usd
+
+    head = f"investigation {inv.at.strftime('%Y-%m-%d %H:%M:%S UTC')} ({inv.reason})"
+    if inv.rca is None:
+        return [head, f"  no analysis: {inv.skipped or 'no model answered'}"]
+    rca = inv.rca
+    lines = [
+        head,
+        f"  root cause ({rca.get('confidence', '?')} confidence): {rca.get('root_cause', '')}",
+    ]
+    for title, key in (
+        ("evidence", "evidence"),
+        ("blast radius", "blast_radius"),
+        ("next steps", "next_steps"),
+    ):
+        items = rca.get(key) or []
+        if items:
+            lines.append(f"  {title}:")
+            lines += [f"    - {item}" for item in items]
+    if inv.dropped:
+        lines.append(f"  context left out to fit: {', '.join(inv.dropped)}")
+    for call in inv.calls:
+        where = "local" if call.local else call.host
+        lines.append(
+            f"  model {call.model} ({where}) · {call.input_tokens:,} in / "
+            f"{call.output_tokens:,} out · {format_usd(call.cost_usd)}"
+            + ("" if call.outcome == "ok" else f" · {call.outcome.replace('_', ' ')}")
+        )
+    if not inv.calls:
+        lines.append(f"  model {inv.model} (tokens and cost not recorded for this older entry)")
+    elif len(inv.calls) > 1:
+        lines.append(f"  total {format_usd(inv.cost)}")
+    return lines
+
+
+def investigation_json(inv: Investigation) -> dict[str, Any]:
+    """The `incidents show --json` form: costs as JSON numbers (null when unknown)."""
+    data = inv.model_dump(mode="json")
+    for call, raw in zip(data["calls"], inv.calls, strict=True):
+        call["cost_usd"] = None if raw.cost_usd is None else float(raw.cost_usd)
+    cost = inv.cost if inv.calls else None
+    data["cost_usd"] = None if cost is None else float(cost)
+    return data
 
 
 def cost_line(result: AIResult) -> str:

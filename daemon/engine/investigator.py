@@ -20,7 +20,15 @@ from daemon.engine import messages
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
 from daemon.llm.types import ModelRequest
 from daemon.logging import redact
-from daemon.models import CheckResult, ContextBlock, Incident, IncidentEvent, Investigation, Message
+from daemon.models import (
+    CheckResult,
+    ContextBlock,
+    Incident,
+    IncidentEvent,
+    Investigation,
+    InvestigationCall,
+    Message,
+)
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.routing import route
 from daemon.store import Store
@@ -126,6 +134,18 @@ class Investigator:
             severity=incident.severity,
             blast_radius=list(incident.blast_radius),
             dropped=dropped,
+            calls=[
+                InvestigationCall(
+                    model=f"{row.provider}/{row.model}",
+                    host=row.host,
+                    local=row.local,
+                    outcome=row.outcome,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                    cost_usd=row.cost_usd,
+                )
+                for row in reports.billed(result.calls)
+            ],
         )
         rca = None
         if result.response is not None and result.response.data is not None:
@@ -139,7 +159,11 @@ class Investigator:
                 title=f"[{incident.severity.value.upper()}] {incident.check} — RCA not available "
                 f"(incident #{incident.id})",
                 body=messages.rca_skipped(incident, record.skipped)
-                + "\nThe incident stays open and is tracked as usual.",
+                + (
+                    "\nThe incident stays open and is tracked as usual."
+                    if incident.status == "open"
+                    else "\nThe incident is already resolved; nothing else changes."
+                ),
                 notify_type="warning",
             )
         block = await self.cost_block(incident.id, result)

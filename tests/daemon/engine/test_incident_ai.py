@@ -4,6 +4,7 @@ read the request's JSON Schema, and real SMTP/HTTP receivers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -327,4 +328,82 @@ severity = "high"
     assert "Back-off restarting failed container app" in rca_prompt  # the pod's events
     assert "FATAL: OOM command not allowed" in rca_prompt  # the previous container's log tail
     assert "s3cr3tRedisPass" not in rca_prompt  # redacted before it left the machine
-    assert "[REDACTED:password:" in rca_prompt
+    # masked as soon as it was collected (so never stored either), before the prompt redactor
+    assert "connecting to redis://:***@cache:6379/0" in rca_prompt
+
+
+@pytest.mark.usefixtures("env_key")
+def test_incidents_show_reads_the_stored_investigation_in_full_for_free(
+    tmp_path: Path,
+    webhook_receiver: WebhookReceiver,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config_path = tmp_path / "config.toml"
+    with (
+        FakeOllama(reply=triage_reply()) as ollama,
+        FakeAnthropic(key=KEY, reply=RCA, usage=OPUS) as anthropic,
+    ):
+        config = settings(tmp_path, ollama, anthropic, webhook_receiver, smtp_sink, port)
+        asyncio.run(run_once(config))  # opened, triaged, investigated
+        webhook_receiver.wait_for(2)
+        paid = len(anthropic.requests)
+        runner = CliRunner()
+        text = runner.invoke(main, ["incidents", "show", "1", "--config", str(config_path)])
+        data = runner.invoke(
+            main, ["incidents", "show", "1", "--json", "--config", str(config_path)]
+        )
+        assert len(anthropic.requests) == paid  # reading it again cost nothing
+
+        assert text.exit_code == 0, text.output
+        assert (
+            "  root cause (medium confidence): session-cache hit its memory limit; evictions "
+            "push reads to orders-postgres"
+        ) in text.output
+        for line in (
+            "  evidence:",
+            "    - OOM command not allowed",
+            "  blast radius:",
+            "    - checkout-api",
+            "  next steps:",
+            "    - kubectl -n prod describe pod session-cache-0",
+            "  model anthropic/claude-opus-4-6 (127.0.0.1) · 2,310 in / 480 out · $0.0236",
+        ):
+            assert line in text.output.splitlines()
+        (stored,) = json.loads(data.output)["investigations"]
+        assert stored["rca"] == RCA
+        assert stored["model"] == "anthropic/claude-opus-4-6"
+        assert stored["cost_usd"] == pytest.approx(0.02355)  # shown as $0.0236
+        assert stored["calls"] == [
+            {
+                "model": "anthropic/claude-opus-4-6",
+                "host": "127.0.0.1",
+                "local": False,
+                "outcome": "ok",
+                "input_tokens": 2310,
+                "output_tokens": 480,
+                "cost_usd": pytest.approx(0.02355),
+            }
+        ]
+
+        # Once resolved, an investigation that finds no model never claims it "stays open".
+        listener.listen()
+        asyncio.run(run_once(config))
+        listener.close()
+        monkeypatch.delenv("ANTHROPIC_API_KEY")
+        again = runner.invoke(
+            main,
+            ["investigate", "1", "--model", "anthropic/claude-opus-4-6", "--config",
+             str(config_path)],
+        )  # fmt: skip
+    assert again.exit_code == 1
+    assert "RCA not available" in again.output
+    assert "stays open" not in again.output
+    assert "The incident is already resolved; nothing else changes." in again.output

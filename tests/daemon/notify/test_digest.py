@@ -211,8 +211,7 @@ def test_busy_day_renders_every_figure(busy_day: Store) -> None:
             "Open now: #6 web (low, 3d 23h), #3 cache (critical, 1h)",
             "",
             "**AI:** 4 calls · 3,500 in / 450 out · $0.01 + unknown · cloud $0.01 + unknown",
-            "Served: 2 local (50%) · 2 cloud (50%) · "
-            "2 not sent (no key 1, unreachable 1)",
+            "Served: 2 local (50%) · 2 cloud (50%) · 2 not sent (no key 1, unreachable 1)",
             "By task:",
             "- rca: 2 calls, 1,500 in / 250 out, $0.01 + unknown",
             "- triage: 2 calls, 2,000 in / 200 out, $0.00",
