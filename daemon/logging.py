@@ -89,6 +89,34 @@ def redact(text: str) -> str:
     return REDACTOR.redact(text)
 
 
+def json_default(value: Any) -> Any:
+    """How a JSON log line shows what json cannot: times as ISO 8601 (never
+    `datetime.datetime(…)`), durations in seconds, decimals, paths and enums as text, models
+    as their JSON; anything else by `str`, masked."""
+    import dataclasses
+    import enum
+    from datetime import date, datetime, time, timedelta
+    from decimal import Decimal
+    from pathlib import PurePath
+
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal | PurePath):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return REDACTOR.redact_value(dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return REDACTOR.redact_value(dataclasses.asdict(value))
+    return REDACTOR.redact(str(value))
+
+
 def add_known_secret(value: str) -> None:
     """Same as `Redactor.add_known(value)`."""
     Redactor.add_known(value)
@@ -125,7 +153,7 @@ def configure(
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(default=json_default)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=is_tty)
     )

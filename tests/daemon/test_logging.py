@@ -379,3 +379,32 @@ async def test_lines_logged_while_a_check_runs_name_the_check() -> None:
     requests = [line for line in lines if line.get("logger") == "httpx"]
     assert requests and all(line["check"] == "api-health" for line in requests)
     assert "check" not in lines[-1]
+
+
+def test_json_lines_show_times_as_iso_and_other_objects_readably() -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+    from pathlib import Path
+
+    from daemon.models import Severity
+
+    out = io.StringIO()
+    configure("info", "json", out)
+    opened = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+    structlog.get_logger("t").info(
+        "incident opened",
+        at=opened,
+        after=timedelta(minutes=5),
+        cost=Decimal("0.0236"),
+        state_dir=Path("/var/lib/watchkeeper"),
+        severity=Severity.HIGH,
+        seen={"b", "a"},
+    )
+    (line,) = _json_lines(out)
+    assert line["at"] == "2026-12-04T09:30:00+00:00"
+    assert line["after"] == 300.0
+    assert line["cost"] == "0.0236"
+    assert line["state_dir"] == "/var/lib/watchkeeper"
+    assert line["severity"] == "high"
+    assert line["seen"] == ["a", "b"]
+    assert "datetime.datetime(" not in out.getvalue()
