@@ -49,6 +49,8 @@ class AIResult:
     local: bool = False
     calls: list[LedgerRow] = field(default_factory=list)
     """Every ledger row this run wrote: skips, failures and the answer."""
+    request: ModelRequest | None = None
+    """What was asked (before redaction), so a caller can price it on other models."""
 
     @property
     def ok(self) -> bool:
@@ -106,6 +108,8 @@ class AI:
         self.client = client
         self.now = now
         self.budget = Budget(store.ledger, now, on_budget_notice)
+        self.observers: list[Callable[[AIResult], None]] = []
+        """Called with every finished run (the demo's bill listens here)."""
         self.apply(settings)
 
     def apply(self, settings: Settings) -> None:
@@ -136,7 +140,7 @@ class AI:
         timeout_s: float | None = None,
     ) -> AIResult:
         """`timeout_s` bounds the whole chain: each model gets what is left of it."""
-        result = AIResult(task)
+        result = AIResult(task, request=request)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for text in models or await self.chain(task):
             ref = ModelRef.parse(text)
@@ -144,9 +148,12 @@ class AI:
             response = await call.attempt(request)
             if response is not None:
                 result.response, result.ref, result.local = response, ref, call.local
-                return result
-        if result.calls:
-            log.warning("no model answered", task=task, why=result.reason)
+                break
+        else:
+            if result.calls:
+                log.warning("no model answered", task=task, why=result.reason)
+        for observer in self.observers:
+            observer(result)
         return result
 
     async def preflight(self, task: str) -> tuple[str | None, str]:

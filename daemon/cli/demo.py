@@ -180,10 +180,22 @@ async def _sink(printer: Callable[[str], None]) -> asyncio.Server:
 
 
 async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], None]) -> int:
+    from daemon.ai.bill import bill_text, make_bill
+    from daemon.ai.runner import AIResult
     from daemon.config.load import load_settings
+    from daemon.engine.triage import every_cycle_request
+    from daemon.llm.types import ModelRequest
     from daemon.runtime import open_runtime
+    from daemon.store.database import store_io
+    from daemon.util.time import utcnow
 
     started = time.monotonic()
+    asked: dict[str, ModelRequest] = {}
+
+    def keep_first_request(result: AIResult) -> None:
+        if result.request is not None:
+            asked.setdefault(result.task, result.request)
+
     estate = Estate()
     await estate.start()
     sink = await _sink(printer)
@@ -194,6 +206,9 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
         path.write_text(demo_config(estate, Path(tmp) / "state", sink_port, ollama_url))
         settings = load_settings(path)
         async with open_runtime(settings) as rt:
+            began = utcnow()
+            rt.ai.observers.append(keep_first_request)
+            every_cycle: ModelRequest | None = None
             triage_model, why = await rt.ai.preflight("triage")
             rca_model, why_rca = await rt.ai.preflight("rca")
             printer(f"triage: {triage_model or 'deterministic (' + why + ')'}")
@@ -202,11 +217,26 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
                 estate.mode = mode
                 printer(f"\n== cycle {number}: {story}")
                 results, _ = await rt.pipeline.cycle(settings.enabled_checks)
+                every_cycle = every_cycle or every_cycle_request(results)
                 for r in results:
                     printer(f"   {r.check:<16} {r.status.upper():<9} {r.evidence[:90]}")
                 await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds())
                 delivered += (await rt.notifier.deliver_due()).delivered
                 await asyncio.sleep(pause_s)
+            calls = await store_io(rt.store.ledger.calls, began)
+            rca = asked.get("rca")
+            found = await store_io(rt.store.incidents.get, 1)
+            if rca is None and found is not None and rt.investigator is not None:
+                # No model could take it, so it was never built: build it as it would have been.
+                rca, _ = await rt.investigator.request(found[0])
+            bill = make_bill(
+                settings,
+                calls=calls,
+                triage=asked.get("triage"),
+                rca=rca,
+                every_cycle=every_cycle,
+            )
+            printer("\n" + bill_text(bill))
     sink.close()
     estate.close()
     printer(

@@ -111,15 +111,7 @@ class Investigator:
         notify_targets: bool,
         triage_summary: str | None,
     ) -> Outcome:
-        prompt, dropped = await self.context(incident, triage_summary)
-        request = ModelRequest.ask(
-            prompt,
-            system=SYSTEM,
-            output=RcaOutput,
-            output_name="root_cause_analysis",
-            output_description="The root cause, confidence, evidence, blast radius, next steps.",
-            max_output_tokens=1500,
-        )
+        request, dropped = await self.request(incident, triage_summary)
         result = await self.ai.run(
             "rca",
             request,
@@ -175,6 +167,22 @@ class Investigator:
         )
         await self.commit(incident, record, message if notify_targets else None, sections)
         return Outcome(record, message, result)
+
+    async def request(
+        self, incident: Incident, triage_summary: str | None = None
+    ) -> tuple[ModelRequest, list[str]]:
+        """The RCA request for `incident` as it stands (and the context blocks left out to
+        fit): what `investigate` sends, and what the demo's bill prices."""
+        prompt, dropped = await self.context(incident, triage_summary)
+        request = ModelRequest.ask(
+            prompt,
+            system=SYSTEM,
+            output=RcaOutput,
+            output_name="root_cause_analysis",
+            output_description="The root cause, confidence, evidence, blast radius, next steps.",
+            max_output_tokens=1500,
+        )
+        return request, dropped
 
     async def context(
         self, incident: Incident, triage_summary: str | None

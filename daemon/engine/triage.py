@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from daemon.llm.types import ModelRequest
-from daemon.models import IncidentEvent, Severity
+from daemon.models import CheckResult, IncidentEvent, Severity
 from daemon.util.text import clip
 
 if TYPE_CHECKING:
@@ -103,6 +103,20 @@ def view(
     return text if len(text) <= limit else text[:limit] + "\n[… truncated]"
 
 
+def every_cycle_request(results: Sequence[CheckResult]) -> ModelRequest:
+    """The request a monitor that sends *every* cycle to a model would make: every result,
+    changed or not. watchkeeper never sends it; the demo prices it, to show what local
+    triage of changes only saves."""
+    lines = ["Check results this cycle:"]
+    for r in results:
+        latency = "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
+        lines.append(
+            f"- check={r.check}{f' subject={r.subject}' if r.subject else ''} "
+            f"status={r.status} latency={latency}\n  evidence: {clip(r.evidence, 600)}"
+        )
+    return _request("\n".join(lines))
+
+
 def deterministic(events: Sequence[IncidentEvent], why: str) -> TriageReport:
     """The rules' own account: the evidence sentence, the severity as the rules set it;
     escalation left to `[escalation] min_severity`."""
@@ -169,14 +183,7 @@ async def triage(
     relevant = [e for e in events if e.kind in ("opened", "changed", "flapping")]
     if not relevant and not anomalies:
         return None
-    request = ModelRequest.ask(
-        view(relevant, anomalies, depends_on),
-        system=SYSTEM,
-        output=TriageOutput,
-        output_name="triage",
-        output_description="Per-incident summary, severity and escalation verdict.",
-        max_output_tokens=1200,
-    )
+    request = _request(view(relevant, anomalies, depends_on))
     try:
         async with asyncio.timeout(timeout_s + 5):  # a safety net: the deadline is ai.run's
             result = await ai.run("triage", request, timeout_s=timeout_s)
@@ -191,6 +198,17 @@ async def triage(
     report = apply(output, relevant, f"{result.ref}, {where}")
     report.result = result
     return report
+
+
+def _request(prompt: str) -> ModelRequest:
+    return ModelRequest.ask(
+        prompt,
+        system=SYSTEM,
+        output=TriageOutput,
+        output_name="triage",
+        output_description="Per-incident summary, severity and escalation verdict.",
+        max_output_tokens=1200,
+    )
 
 
 def _why(result: AIResult) -> str:
