@@ -126,12 +126,12 @@ FAULTS = (
         1,
         lambda p: Scripted(200, b'{"id": "resp_1", "model": "m", "content": [{"type": "te'),
     ),
-    # The connection closes mid-body (Content-Length promised more). Recorded today as
-    # "unreachable" ("cannot reach 127.0.0.1: RemoteProtocolError …") and retried like a
-    # refused connection, although the request did reach the provider.
+    # The connection closes mid-body (Content-Length promised more): the request reached the
+    # provider, so it is an "error" ("connection to 127.0.0.1 broke: RemoteProtocolError …")
+    # whose bytes count as sent — not "unreachable", which means nothing left the machine.
     Fault(
         "cut_off_transfer",
-        "unreachable",
+        "error",
         2,
         lambda p: Scripted(200, b'{"id": "resp_1", "model": "m", "content": []}', truncate=True),
     ),

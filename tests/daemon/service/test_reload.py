@@ -106,7 +106,8 @@ def ledger(config: Path) -> list[dict[str, Any]]:
         check=True,
         env=os.environ.copy(),
     ).stdout
-    calls: list[dict[str, Any]] = json.loads(out)["calls"]
+    data = json.loads(out)
+    calls: list[dict[str, Any]] = sorted(data["calls"] + data["skipped"], key=lambda c: c["ts"])
     return calls
 
 
