@@ -90,16 +90,16 @@ def sweep(kind: str, name: str | None, send: bool, config_path: Path | None, as_
     when several sweeps ran. Exits 0 even with findings, 1 when a sweep could not run."""
     from daemon.sweeps.reports import report_json
 
-    _, settings = load(config_path)
-    of_kind = [s for s in settings.sweeps if s.kind == kind]
-    chosen = [s for s in of_kind if s.name == name] if name else [s for s in of_kind if s.enabled]
-    if name and not chosen:
-        known = ", ".join(s.name for s in of_kind) or "none"
-        raise click.UsageError(f"no {kind} sweep named {name!r}; configured: {known}")
-    if not chosen:
-        raise click.UsageError(
-            f'no enabled {kind} sweep is configured: add a [[sweeps]] table with kind = "{kind}"'
-        )
+    path, settings = load(config_path)
+    chosen = choose(settings.sweeps, kind, name, path)
+    for config in chosen:
+        if not config.enabled:
+            echo(
+                f"watchkeeper: sweep {config.name} is disabled (enabled = false in {path}): "
+                "running it once as asked; set enabled = true for the daemon to run it on "
+                "its schedule",
+                err=True,
+            )
     progress = _progress if sys.stderr.isatty() else None
     outcomes = asyncio.run(run_now(settings, chosen, send, progress))
     failed = False
@@ -120,31 +120,79 @@ def sweep(kind: str, name: str | None, send: bool, config_path: Path | None, as_
         sys.exit(1)
 
 
-def run_text(run: SweepRun, sent: bool) -> str:
-    from daemon.sweeps.reports import current, savings, usd
+def choose(
+    sweeps: Sequence[SweepConfig], kind: str, name: str | None, path: Path
+) -> list[SweepConfig]:
+    """The sweeps `sweep KIND [--name NAME]` runs: the named one (even when disabled), or every
+    enabled one of the kind; a usage error naming what exists when there is none."""
+    of_kind = [s for s in sweeps if s.kind == kind]
+    if name:
+        named = [s for s in sweeps if s.name == name]
+        if named and named[0].kind != kind:
+            other = named[0].kind
+            raise click.UsageError(
+                f"sweep {name} is a {other} sweep: run `watchkeeper sweep {other} --name {name}`"
+            )
+        if not named:
+            known = ", ".join(s.name for s in of_kind) or "none"
+            raise click.UsageError(f"no {kind} sweep named {name!r}; configured: {known}")
+        return named
+    enabled = [s for s in of_kind if s.enabled]
+    if enabled:
+        return enabled
+    if of_kind:
+        names = ", ".join(s.name for s in of_kind)
+        were = "is" if len(of_kind) == 1 else "are"
+        raise click.UsageError(
+            f"the {kind} sweep {names} {were} disabled (enabled = false in {path}): set "
+            f"enabled = true to run it now and on its schedule, or run it once with "
+            f"`watchkeeper sweep {kind} --name {of_kind[0].name}`"
+        )
+    raise click.UsageError(
+        f'no enabled {kind} sweep is configured: add a [[sweeps]] table with kind = "{kind}"'
+    )
 
-    record = run.record
+
+def run_text(run: SweepRun, sent: bool) -> str:
+    """What one run changed — the counts come from `change_counts`, as the notification's
+    title does, so the two always agree — then its errors and reports."""
+    from daemon.sweeps.reports import (
+        change_counts,
+        current,
+        not_run,
+        ordered,
+        rule_errors,
+        savings,
+        scope_errors,
+        usd,
+    )
+
+    record, news = run.record, run.changes
     present = current(record)
-    states = {
-        s: sum(t.state == s and not t.muted for t in record.findings)
-        for s in ("new", "open", "resolved", "unknown")
-    }
+    unknown = sum(t.state == "unknown" and not t.muted for t in record.findings)
     muted = sum(t.muted for t in record.findings if t.state != "resolved")
+    since = " since the last notification" if sent else ""
     head = (
         f"{record.sweep} ({record.kind}, {record.status}): {len(present)} open — "
-        f"{states['new']} new · {states['resolved']} resolved · {muted} muted"
+        f"{' · '.join(change_counts(news))}{since} · {muted} muted"
     )
     if record.kind == "cost":
         head += f" · est. savings {usd(savings(present))}/month"
     lines = [head]
-    for t in record.findings:
-        if t.state == "new" and not t.muted:
-            f = t.finding
-            lines.append(f"  new [{f.severity.value.upper()}] {f.rule} {f.resource} — {f.title}")
-    for error in record.detail.get("rule_errors", []):
+    for state, items in (("new", news.new), ("changed", news.changed), ("resolved", news.resolved)):
+        for t in ordered(items):
+            f, change = t.finding, f" ({t.change})" if state == "changed" and t.change else ""
+            lines.append(
+                f"  {state} [{f.severity.value.upper()}] {f.rule} {f.resource} — {f.title}{change}"
+            )
+    for failure in scope_errors(record):
+        lines.append(
+            f"  could not sweep {failure['scope']}: {failure['error']} — {not_run(failure)}"
+        )
+    for error in rule_errors(record):
         lines.append(f"  rule error: {error['rule']}: {error['error']}")
-    if states["unknown"]:
-        lines.append(f"  not re-checked (their rule failed): {states['unknown']}")
+    if unknown:
+        lines.append(f"  not re-checked (their rule failed): {unknown}")
     if record.detail.get("summary"):
         lines.append(f"  {record.detail['summary']}")
     reports = record.detail.get("reports", {})
@@ -199,12 +247,32 @@ def findings(
     if as_json:
         emit_json(documents)
         return
-    echo(findings_text(documents))
+    echo(findings_text(documents) if documents else nothing_yet(settings.sweeps, kind))
+
+
+def nothing_yet(sweeps: Sequence[SweepConfig], kind: str | None) -> str:
+    """Why `findings` has nothing to list, and the command that changes that."""
+    kinds = [kind] if kind else sorted({s.kind for s in sweeps}, key=KINDS.index)
+    configured = [s for s in sweeps if s.kind in kinds]
+    what = f"no {kind} sweep" if kind else "no sweep"
+    if not configured:
+        return (
+            f'{what} is configured: add a [[sweeps]] table with kind = "{kind or "security"}" '
+            "(see config.example.toml)"
+        )
+    commands = []
+    for k in kinds:
+        of_kind = [s for s in configured if s.kind == k]
+        if any(s.enabled for s in of_kind):
+            commands.append(f"`watchkeeper sweep {k}`")
+        elif of_kind:
+            commands.append(f"`watchkeeper sweep {k} --name {of_kind[0].name}`")
+    return f"{what} has run yet ({' or '.join(commands)} runs one now)"
 
 
 def findings_text(documents: list[dict[str, Any]]) -> str:
-    if not documents:
-        return "no sweep has run yet (`watchkeeper sweep security` runs one now)"
+    from daemon.sweeps.reports import not_run
+
     lines: list[str] = []
     for document in documents:
         meta, summary = document["sweep"], document["summary"]
@@ -226,13 +294,17 @@ def findings_text(documents: list[dict[str, Any]]) -> str:
                     else ""
                 ),
             ]
-            for f in document["findings"]
+            for f in document["findings"]  # in the reports' order: most severe first
         ]
         lines += (
             table(["SEVERITY", "STATE", "RULE", "RESOURCE", "TITLE"], rows, indent="  ").split("\n")
             if rows
             else ["  no findings"]
         )
+        lines += [
+            f"  could not sweep {e['scope']}: {e['error']} — {not_run(e)}"
+            for e in summary.get("scope_errors", [])
+        ]
         lines += [f"  rule error: {e['rule']}: {e['error']}" for e in summary["rule_errors"]]
         lines.append("")
     return "\n".join(lines).rstrip()

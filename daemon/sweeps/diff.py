@@ -6,10 +6,11 @@ A finding whose rule failed this time is never resolved, and a muted one is neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
 from daemon.config.sweeps import MuteEntry
 from daemon.models import Finding
@@ -83,16 +84,24 @@ def _change(prior: TrackedFinding, finding: Finding, mute: str | None) -> str | 
 
 
 def changes(
-    tracked: Sequence[TrackedFinding], errors: list[dict[str, str]], baseline: SweepRunRecord | None
+    tracked: Sequence[TrackedFinding], errored: set[str], baseline: SweepRunRecord | None
 ) -> Changes:
-    """What to tell, from findings tracked against `baseline`: muted ones never count."""
-    before = {e["rule"] for e in baseline.detail.get("rule_errors", [])} if baseline else set()
+    """What to tell, from findings tracked against `baseline`: muted ones never count. The
+    rules that could not run (`errored`) are news when they differ from the baseline's."""
+    before = errored_rules(baseline.detail) if baseline else set()
     return Changes(
         new=[t for t in tracked if t.state == "new" and not t.muted],
         changed=[t for t in tracked if t.state == "open" and t.change and not t.muted],
         resolved=[t for t in tracked if t.state == "resolved" and not t.muted],
-        errors_changed={e["rule"] for e in errors} != before,
+        errors_changed=errored != before,
     )
+
+
+def errored_rules(detail: Mapping[str, Any]) -> set[str]:
+    """The rules a stored run could not run: those that failed, and those a scope failure
+    (no credentials) kept from running."""
+    failed = {e["rule"] for e in detail.get("rule_errors", [])}
+    return failed | {rule for e in detail.get("scope_errors", []) for rule in e["rules"]}
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:

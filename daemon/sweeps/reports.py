@@ -1,50 +1,51 @@
-"""Sweep reports for people and tools: Markdown, the JSON contract, SARIF 2.1.0, and the short
-notification of what changed. Pure: no I/O, no clock.
+"""Sweep reports for people and tools: Markdown, the JSON contract, and the short notification
+of what changed (SARIF is in `sarif`). Pure: no I/O, no clock.
 
-Evidence is untrusted infrastructure text: it is escaped wherever it lands in Markdown, and a
+Evidence is untrusted infrastructure text: it is escaped wherever it lands in Markdown, except
+inside a code span, where a backslash would be literal: there it only decides the fence. A
 muted or resolved finding is never counted as open.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from daemon.models import Finding, Message, NotifyType, Severity
 from daemon.store.sweeps import SweepRunRecord, TrackedFinding
 from daemon.sweeps.diff import Changes
-from daemon.util.text import untrusted
+from daemon.util.text import printable, untrusted
 from daemon.util.time import iso_utc
 
-if TYPE_CHECKING:
-    from jobs.sweeps.base import RuleMeta
-
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_LISTED = 15
 """Findings listed per section of a notification; the report has them all."""
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)  # critical first
-_SECURITY_SEVERITY = {
-    Severity.CRITICAL: "9.5",
-    Severity.HIGH: "8.0",
-    Severity.MEDIUM: "5.5",
-    Severity.LOW: "3.0",
-    Severity.INFO: "0.0",
-}
-"""SARIF `security-severity` (the CVSS-like score GitHub code scanning buckets)."""
-_LEVEL = {
-    Severity.CRITICAL: "error",
-    Severity.HIGH: "error",
-    Severity.MEDIUM: "warning",
-    Severity.LOW: "note",
-    Severity.INFO: "note",
-}
+_BACKTICKS = re.compile("`+")
 
 
 def md(text: str) -> str:
     """Untrusted text (resource names, tags, evidence, model output) as one safe line."""
     return untrusted(text)
+
+
+def code_span(text: str) -> str:
+    """`text` as an inline code span whose content is exactly `text`, to copy and paste: no
+    Markdown escaping inside (a backslash there is literal), a fence of more backticks than any
+    run in it, one space of padding where it starts or ends with a backtick or a space
+    (CommonMark strips one), and line breaks and controls shown as escapes so it stays on one
+    line and cannot end the list item it is in."""
+    flat = printable(text).replace("\n", "\\x0a")
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(flat)), default=0) + 1)
+    pad = " " if flat.strip(" ") and (flat[0] in "` " or flat[-1] in "` ") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def code_fence(text: str) -> str:
+    """`text` as a fenced code block: a fence longer than any run of backticks inside."""
+    fence = "`" * max(3, max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    return f"{fence}\n{printable(text)}\n{fence}"
 
 
 def usd(value: float) -> str:
@@ -57,8 +58,21 @@ def current(run: SweepRunRecord) -> list[TrackedFinding]:
 
 
 def rule_errors(run: SweepRunRecord) -> list[dict[str, str]]:
+    """The rules that failed on their own: `{"rule", "error"}`."""
     errors: list[dict[str, str]] = run.detail.get("rule_errors", [])
     return errors
+
+
+def scope_errors(run: SweepRunRecord) -> list[dict[str, Any]]:
+    """Scopes that could not be swept at all (no AWS credentials), each reported once:
+    `{"scope", "error", "rules"}` with the rules it kept from running."""
+    errors: list[dict[str, Any]] = run.detail.get("scope_errors", [])
+    return errors
+
+
+def not_run(failure: dict[str, Any]) -> str:
+    count = len(failure["rules"])
+    return f"{count} rule{'' if count == 1 else 's'} did not run"
 
 
 def savings(findings: Iterable[TrackedFinding]) -> float:
@@ -72,15 +86,23 @@ def by_severity(findings: Iterable[TrackedFinding]) -> dict[str, int]:
     return counts
 
 
-def _ordered(findings: Iterable[TrackedFinding]) -> list[TrackedFinding]:
-    return sorted(
-        findings,
-        key=lambda t: (
-            -t.finding.severity.rank,
-            -(t.finding.est_monthly_savings_usd or 0.0),
-            t.finding.id,
-        ),
-    )
+def ordered(findings: Iterable[TrackedFinding]) -> list[TrackedFinding]:
+    """The one order of findings everywhere (reports, notifications, the CLI): most severe
+    first, then (cost) the largest saving, then by rule and resource."""
+    return sorted(findings, key=lambda t: finding_order(t.finding))
+
+
+def finding_order(f: Finding) -> tuple[int, float, str, str]:
+    return (-f.severity.rank, -(f.est_monthly_savings_usd or 0.0), f.rule, f.resource)
+
+
+def change_counts(changes: Changes) -> list[str]:
+    """`2 new`, `1 changed` (when any), `1 resolved`: the one count of what a run changed, shared
+    by the notification's title and the CLI's summary so the two never disagree."""
+    counts = [f"{len(changes.new)} new", f"{len(changes.resolved)} resolved"]
+    if changes.changed:
+        counts.insert(1, f"{len(changes.changed)} changed")
+    return counts
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -89,7 +111,7 @@ def _ordered(findings: Iterable[TrackedFinding]) -> list[TrackedFinding]:
 def report_json(run: SweepRunRecord) -> dict[str, Any]:
     """The documented contract (`watchkeeper sweep --json`, `findings --json`, report.json).
     Muted findings are only counted; a finding whose rule failed this run stays `open`."""
-    listed = _ordered(t for t in run.findings if not t.muted)
+    listed = ordered(t for t in run.findings if not t.muted)
     present = current(run)
     return {
         "sweep": {
@@ -122,6 +144,10 @@ def report_json(run: SweepRunRecord) -> dict[str, Any]:
             "muted": sum(t.muted for t in run.findings if t.state != "resolved"),
             "est_monthly_savings_usd": savings(present),
             "rule_errors": [{"rule": e["rule"], "error": e["error"]} for e in rule_errors(run)],
+            "scope_errors": [
+                {"scope": e["scope"], "error": e["error"], "rules": list(e["rules"])}
+                for e in scope_errors(run)
+            ],
         },
     }
 
@@ -155,6 +181,10 @@ def report_markdown(run: SweepRunRecord) -> str:
     ]
     if run.kind == "cost":
         lines.append(f"- Estimated monthly savings: {usd(savings(present))}")
+    for failure in scope_errors(run):
+        lines += ["", f"## Could not sweep {md(failure['scope'])}", ""]
+        lines.append(f"{md(failure['error'])} — {not_run(failure)}:")
+        lines += ["", ", ".join(f"`{rule}`" for rule in failure["rules"])]
     errors = rule_errors(run)
     if errors:
         lines += ["", "## Rule errors", ""]
@@ -170,16 +200,16 @@ def report_markdown(run: SweepRunRecord) -> str:
     for heading, items in sections:
         if items:
             lines += ["", f"## {heading}"]
-            for t in _ordered(items):
+            for t in ordered(items):
                 lines += ["", *_finding_block(t)]
     resolved = [t for t in run.findings if t.state == "resolved"]
     if resolved:
         lines += ["", "## Resolved since the last run", ""]
-        lines += [f"- {_line(t.finding)}" for t in _ordered(resolved)]
+        lines += [f"- {_line(t.finding)}" for t in ordered(resolved)]
     muted = [t for t in run.findings if t.muted and t.state != "resolved"]
     if muted:
         lines += ["", "## Muted", ""]
-        lines += [f"- {_line(t.finding)} — {md(t.mute or '')}" for t in _ordered(muted)]
+        lines += [f"- {_line(t.finding)} — {md(t.mute or '')}" for t in ordered(muted)]
     if not run.findings:
         lines += ["", "No findings."]
     return "\n".join(lines) + "\n"
@@ -197,7 +227,7 @@ def _finding_block(t: TrackedFinding) -> list[str]:
         f"- Remediation: {md(f.remediation)}",
     ]
     if f.remediation_cli:
-        block.append(f"- Command: {md(f.remediation_cli)}")
+        block.append(f"- Command: {code_span(f.remediation_cli)}")
     if f.est_monthly_savings_usd is not None:
         block.append(f"- Estimated savings: {usd(f.est_monthly_savings_usd)}/month")
     block.append(f"- First seen: {_clock(t.first_seen)}" + (f" · {t.change}" if t.change else ""))
@@ -221,107 +251,6 @@ def _clock(value: datetime) -> str:
     return f"{utc:%Y-%m-%d %H:%M} UTC"
 
 
-# -- SARIF ----------------------------------------------------------------------------------
-
-
-def report_sarif(
-    run: SweepRunRecord, metas: Mapping[str, RuleMeta], version: str
-) -> dict[str, Any]:
-    """SARIF 2.1.0: rules with their remediation as help, one result per finding present now
-    (the resource as a logical location: there are no files); muted ones as suppressed."""
-    present = _ordered(t for t in run.findings if t.state != "resolved")
-    rule_ids = sorted({t.finding.rule for t in present} | set(metas))
-    rules = [_sarif_rule(rule, metas.get(rule), present) for rule in rule_ids]
-    index = {rule: i for i, rule in enumerate(rule_ids)}
-    errors = rule_errors(run)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "watchkeeper",
-                        "version": version,
-                        "informationUri": "https://github.com/watchkeeper",
-                        "rules": rules,
-                    }
-                },
-                "automationDetails": {"id": f"watchkeeper/{run.sweep}/{run.id}"},
-                "invocations": [
-                    {
-                        "executionSuccessful": run.status != "failed",
-                        "startTimeUtc": iso_utc(run.started_at),
-                        "endTimeUtc": iso_utc(run.finished_at),
-                        "toolExecutionNotifications": [
-                            {
-                                "level": "error",
-                                "message": {"text": e["error"]},
-                                "descriptor": {"id": e["rule"]},
-                            }
-                            for e in errors
-                        ],
-                    }
-                ],
-                "results": [_sarif_result(t, index[t.finding.rule]) for t in present],
-            }
-        ],
-    }
-
-
-def _sarif_rule(
-    rule: str, meta: RuleMeta | None, present: Sequence[TrackedFinding]
-) -> dict[str, Any]:
-    sample = next((t.finding for t in present if t.finding.rule == rule), None)
-    title = meta.title if meta else sample.title if sample else rule
-    severity = meta.severity if meta else sample.severity if sample else Severity.MEDIUM
-    remediation = meta.remediation if meta else sample.remediation if sample else ""
-    cli = meta.remediation_cli if meta else sample.remediation_cli if sample else None
-    help_text = remediation + (f"\nCommand: {cli}" if cli else "")
-    entry: dict[str, Any] = {
-        "id": rule,
-        "name": "".join(part.capitalize() for part in re.split(r"[._:-]", rule) if part),
-        "shortDescription": {"text": title},
-        "help": {"text": help_text},
-        "defaultConfiguration": {"level": _LEVEL[severity]},
-        "properties": {
-            "security-severity": _SECURITY_SEVERITY[severity],
-            "tags": ["security", *([meta.service] if meta and meta.service else [])],
-        },
-    }
-    if meta is not None and meta.risk:
-        entry["fullDescription"] = {"text": meta.risk}
-    return entry
-
-
-def _sarif_result(t: TrackedFinding, rule_index: int) -> dict[str, Any]:
-    f = t.finding
-    result: dict[str, Any] = {
-        "ruleId": f.rule,
-        "ruleIndex": rule_index,
-        "level": _LEVEL[f.severity],
-        "message": {"text": f.evidence},
-        "locations": [
-            {
-                "logicalLocations": [
-                    {"name": f.resource, "fullyQualifiedName": f.resource, "kind": "resource"}
-                ],
-                "properties": {"location": f.location},
-            }
-        ],
-        "partialFingerprints": {"watchkeeperFindingId/v1": f.id},
-        "baselineState": "new" if t.state == "new" else "updated" if t.change else "unchanged",
-        "properties": {
-            "security-severity": _SECURITY_SEVERITY[f.severity],
-            "state": t.state,
-            "firstSeen": iso_utc(t.first_seen),
-        },
-    }
-    if t.mute is not None:
-        result["suppressions"] = [{"kind": "external", "justification": t.mute}]
-    return result
-
-
 # -- the notification -----------------------------------------------------------------------
 
 
@@ -330,10 +259,7 @@ def notification(
 ) -> Message:
     """Only what changed, with totals; the summary line (model or its absence) opens it."""
     counts = _tally(changes.new)
-    head = [f"{len(changes.new)} new", f"{len(changes.resolved)} resolved"]
-    if changes.changed:
-        head.insert(1, f"{len(changes.changed)} changed")
-    title = f"[{run.kind.upper()}] {run.sweep}: " + ", ".join(head)
+    title = f"[{run.kind.upper()}] {run.sweep}: " + ", ".join(change_counts(changes))
     if counts:
         title += f" ({counts})"
     body: list[str] = []
@@ -342,12 +268,17 @@ def notification(
     body += _section("New", changes.new)
     body += _section("Changed", changes.changed, show_change=True)
     body += _section("Resolved", changes.resolved)
-    errors = rule_errors(run)
+    errors, failures = rule_errors(run), scope_errors(run)
     if changes.errors_changed:
+        for failure in failures:
+            body.append(
+                f"**Could not sweep {md(failure['scope'])}:** {md(failure['error'])} "
+                f"({not_run(failure)})"
+            )
         if errors:
             body.append(f"**Rule errors ({len(errors)}):**")
             body += [f"- {md(e['rule'])}: {md(e['error'])}" for e in errors[:MAX_LISTED]]
-        else:
+        if not errors and not failures:
             body.append("Every rule ran again (the previous rule errors are gone).")
         body.append("")
     present = current(run)
@@ -371,12 +302,12 @@ def _section(name: str, items: Sequence[TrackedFinding], *, show_change: bool = 
     if not items:
         return []
     lines = [f"**{name} ({len(items)}):**"]
-    ordered = _ordered(items)
-    for t in ordered[:MAX_LISTED]:
+    listed = ordered(items)
+    for t in listed[:MAX_LISTED]:
         extra = f" — {t.change}" if show_change and t.change else ""
         lines.append(f"- {_line(t.finding)}{extra}")
-    if len(ordered) > MAX_LISTED:
-        lines.append(f"- … and {len(ordered) - MAX_LISTED} more in the full report")
+    if len(listed) > MAX_LISTED:
+        lines.append(f"- … and {len(listed) - MAX_LISTED} more in the full report")
     return [*lines, ""]
 
 

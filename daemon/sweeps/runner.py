@@ -8,15 +8,12 @@ reported as resolved; a model only adds a labelled summary, it never drops a fin
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,7 +26,9 @@ from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.store.sweeps import SweepRunRecord, SweepStatus
 from daemon.sweeps.diff import Changes, changes, dedupe, track
-from daemon.sweeps.reports import current, notification, report_json, report_markdown, report_sarif
+from daemon.sweeps.files import stamp, write_reports
+from daemon.sweeps.reports import current, notification
+from daemon.sweeps.scopes import ScopeFailure, check_scopes
 from daemon.sweeps.summary import cost_lines, summarise
 from jobs.base import CheckContext
 from jobs.sweeps.base import AwsScope, CollectError, KubernetesScope, RuleMeta, SweepContext
@@ -115,11 +114,18 @@ def sweep_context(
 
 
 async def evaluate(
-    rules: Sequence[Rule], sctx: SweepContext, limit_s: float, progress: Progress | None = None
+    rules: Sequence[Rule],
+    sctx: SweepContext,
+    limit_s: float,
+    progress: Progress | None = None,
+    *,
+    deadline: float | None = None,
 ) -> list[RuleOutcome]:
-    """Every rule, at most MAX_RULES_AT_ONCE at a time, all within `limit_s` in total."""
+    """Every rule, at most MAX_RULES_AT_ONCE at a time, all within `limit_s` in total (or by
+    `deadline`, on the loop's clock, when the sweep's limit started earlier)."""
     gate = asyncio.Semaphore(MAX_RULES_AT_ONCE)
-    deadline = asyncio.get_running_loop().time() + limit_s
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + limit_s
     done = 0
 
     async def one(rule: Rule) -> RuleOutcome:
@@ -186,14 +192,17 @@ async def run_sweep(
     chosen = _rules_for(sweep)
     started = time.monotonic()
     limit = sweep.timeout.total_seconds()
-    outcomes = await evaluate(chosen, sweep_context(settings, sweep, ctx, now), limit, progress)
+    sctx = sweep_context(settings, sweep, ctx, now)
+    deadline = asyncio.get_running_loop().time() + limit
+    runnable, failures = await check_scopes(chosen, sctx, limit, deadline)
+    outcomes = await evaluate(runnable, sctx, limit, progress, deadline=deadline)
     finished = now + timedelta(seconds=time.monotonic() - started)
-    record, news = await _compare(store, sweep, outcomes, now, finished, notify_targets)
+    record, news = await _compare(store, sweep, outcomes, failures, (now, finished), notify_targets)
     result: AIResult | None = None
     if news.new or news.changed:
         summary, result = await summarise(ai, record, news)
         record = replace(record, detail={**record.detail, "summary": summary})
-    metas = {o.meta.id: o.meta for o in outcomes}
+    metas = {rule.meta.id: rule.meta for rule in chosen}
     paths = await store_io(write_reports, settings.daemon.state_dir, record, metas)
     record = replace(record, detail={**record.detail, "reports": paths})
     message, items = None, []
@@ -212,6 +221,7 @@ async def run_sweep(
         new=len(news.new),
         resolved=len(news.resolved),
         rule_errors=len(record.detail["rule_errors"]),
+        scope_errors=[f.scope for f in failures],
         queued=len(items),
     )
     return SweepRun(record, metas, news, message, len(items), result)
@@ -237,27 +247,29 @@ async def _compare(
     store: Store,
     sweep: SweepConfig,
     outcomes: Sequence[RuleOutcome],
-    now: datetime,
-    finished: datetime,
+    failures: Sequence[ScopeFailure],
+    span: tuple[datetime, datetime],
     notify_targets: bool,
 ) -> tuple[SweepRunRecord, Changes]:
     """The run's record (states against the previous run) and what the targets have not
-    heard yet (against the last notified run, which is usually the same one)."""
+    heard yet (against the last notified run, which is usually the same one). Rules a scope
+    failure held back count as failed: their findings are not re-checked, never resolved."""
+    now, finished = span
     findings = dedupe([f for o in outcomes for f in o.findings])
     errors = sorted(
         ({"rule": o.meta.id, "error": o.error} for o in outcomes if o.error),
         key=lambda e: e["rule"],
     )
-    errored = {o.meta.id for o in outcomes if o.error}
+    held = {rule for failure in failures for rule in failure.rules}
+    errored = {o.meta.id for o in outcomes if o.error} | held
     ran = {o.meta.id for o in outcomes if not o.error}
     ran |= {f.rule for o in outcomes if not o.error for f in o.findings}
     previous = await store_io(store.sweeps.last_run, sweep.name)
     tracked = track(findings, previous, ran, errored, sweep.mutelist, now)
-    status: SweepStatus = (
-        "failed" if len(errors) == len(outcomes) else "partial" if errors else "ok"
-    )
+    total = len(outcomes) + len(held)
+    status: SweepStatus = "failed" if len(errored) == total else "partial" if errored else "ok"
     record = SweepRunRecord(
-        id=f"{sweep.name}-{_stamp(now)}-{uuid.uuid4().hex[:6]}",
+        id=f"{sweep.name}-{stamp(now)}-{uuid.uuid4().hex[:6]}",
         sweep=sweep.name,
         kind=sweep.kind,
         started_at=now,
@@ -265,63 +277,15 @@ async def _compare(
         status=status,
         notified=notify_targets,
         findings=tuple(tracked),
-        detail={"rules_run": len(outcomes), "rule_errors": errors},
+        detail={
+            "rules_run": len(outcomes),
+            "rule_errors": errors,
+            "scope_errors": [failure.as_detail() for failure in failures],
+        },
     )
     baseline = previous
     if notify_targets and previous is not None and not previous.notified:
         baseline = await store_io(store.sweeps.last_run, sweep.name, notified=True)
     if baseline is not previous:
         tracked = track(findings, baseline, ran, errored, sweep.mutelist, now)
-    return record, changes(tracked, errors, baseline)
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-# -- report files -------------------------------------------------------------------------------
-
-
-def write_reports(
-    state_dir: Path, record: SweepRunRecord, metas: dict[str, RuleMeta]
-) -> dict[str, str]:
-    """`reports/<sweep>/<UTC stamp>.{md,json[,sarif]}` and `latest.*` copies: files 0600,
-    directories 0700. Returns the timestamped paths by extension."""
-    from daemon import __version__
-
-    folder = state_dir / "reports" / record.sweep
-    for directory in (state_dir / "reports", folder):
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        directory.chmod(0o700)
-    texts = {
-        "md": report_markdown(record),
-        "json": json.dumps(report_json(record), indent=2, ensure_ascii=False) + "\n",
-    }
-    if record.kind == "security":
-        sarif = report_sarif(record, metas, __version__)
-        texts["sarif"] = json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
-    stem = _stamp(record.started_at)
-    if any((folder / f"{stem}.{ext}").exists() for ext in texts):
-        stem += "-" + record.id.rsplit("-", 1)[-1]  # two runs in one second
-    paths: dict[str, str] = {}
-    for ext, text in texts.items():
-        path = folder / f"{stem}.{ext}"
-        _write_private(path, text)
-        _write_private(folder / f"latest.{ext}", text)
-        paths[ext] = str(path)
-    return paths
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Atomically, readable by us alone: a report lists every weakness of the estate."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fd = -1
-            handle.write(text)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    os.replace(temporary, path)
+    return record, changes(tracked, errored, baseline)

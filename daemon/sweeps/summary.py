@@ -15,7 +15,7 @@ from daemon.llm.types import ModelRequest
 from daemon.store.database import store_io
 from daemon.store.sweeps import SweepRunRecord
 from daemon.sweeps.diff import Changes
-from daemon.sweeps.reports import current, md, usd
+from daemon.sweeps.reports import current, md, ordered, usd
 from daemon.util.money import format_usd
 
 if TYPE_CHECKING:
@@ -39,10 +39,7 @@ _FOCUS = {
 
 def summary_request(record: SweepRunRecord, news: Changes) -> ModelRequest:
     """New and changed findings, most severe (then most expensive) first, within a budget."""
-    items = sorted(
-        [*news.new, *news.changed],
-        key=lambda t: (-t.finding.severity.rank, -(t.finding.est_monthly_savings_usd or 0.0)),
-    )
+    items = ordered([*news.new, *news.changed])
     lines = [
         f"Sweep {record.sweep} ({record.kind}) of {record.started_at:%Y-%m-%d %H:%M} UTC: "
         f"{len(news.new)} new and {len(news.changed)} changed findings, "

@@ -36,6 +36,8 @@ class RuleMeta:
     remediation_cli: str | None = None
     service: str = ""
     """What it looks at, e.g. `aws:ec2`, `k8s:pods` — rules are skipped when out of scope."""
+    reference: str | None = None
+    """The vendor's documentation of the risk and its fix (the SARIF rule's `helpUri`)."""
 
 
 @dataclass(frozen=True)

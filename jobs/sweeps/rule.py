@@ -36,6 +36,19 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What every rule judged in a frame needs before it can judge anything: credentials that
+    work, an API that answers. The runner checks each scope once per sweep, before any rule;
+    when the check fails its rules do not run and the sweep reports the failure once, not once
+    per rule."""
+
+    name: str
+    """How reports name it, e.g. `AWS`."""
+    check: Callable[[SweepContext], Awaitable[None]]
+    """Raises CollectError saying what is missing and what to do."""
+
+
+@dataclass(frozen=True)
 class Frame:
     """Where a rule judges: each place in turn, and what its findings say about where they are."""
 
@@ -46,6 +59,8 @@ class Frame:
     """A hit's default location, from the place it was judged in."""
     account: Callable[[SweepContext], Awaitable[str | None]]
     """The account findings belong to; asked only when there are findings."""
+    scope: Scope | None = None
+    """Checked once per sweep before any rule of this frame runs; None: nothing to check."""
 
 
 Judge = Callable[[SweepContext, str], Awaitable[list[Hit]]]

@@ -1,5 +1,6 @@
 """The AWS frames of the one rule style (`jobs.sweeps.rule`): a rule is judged once per region in
-scope, or once per account; and the metadata of a security rule, its service from its id.
+scope, or once per account, after the sweep checked once that AWS accepts its credentials; and
+the metadata of a security rule, its service from its id.
 
 Frames only name places and the account; the datasets behind them come from `collect`.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from daemon.models import Severity
 from jobs.sweeps.aws.collect import GLOBAL, home, identity, regions
 from jobs.sweeps.base import RuleMeta, SweepContext
-from jobs.sweeps.rule import Frame
+from jobs.sweeps.rule import Frame, Scope
 
 
 async def _account(ctx: SweepContext) -> str:
@@ -20,9 +21,15 @@ async def _home(ctx: SweepContext) -> tuple[str, ...]:
     return (await home(ctx),)  # global services answer from any region: ask one
 
 
-REGION = Frame("region", regions, lambda region: region, _account)
+async def _credentials(ctx: SweepContext) -> None:
+    await identity(ctx)  # GetCallerIdentity needs no permission: only working credentials
+
+
+AWS = Scope("AWS", _credentials)
+"""Every AWS rule needs credentials STS accepts; without them the sweep says so once."""
+REGION = Frame("region", regions, lambda region: region, _account, AWS)
 """Judged in each region in scope; findings are located in their region."""
-ACCOUNT = Frame("region", _home, lambda _: GLOBAL, _account)
+ACCOUNT = Frame("region", _home, lambda _: GLOBAL, _account, AWS)
 """Judged once, in the home region; findings are located "global" unless a hit says where."""
 
 SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2"}

@@ -125,6 +125,7 @@ def open_ports(ports: dict[int, str]) -> Judge:
     return judge
 
 
+SG_RULES_DOCS = "https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html"
 REVOKE = (
     "aws ec2 revoke-security-group-ingress --region {region} --group-id {group_id} "
     "--ip-permissions '{permissions}'"
@@ -142,6 +143,7 @@ sg_open_ssh = rule(
         risk="Anyone on the internet can try passwords and exploits against SSH.",
         remediation=RESTRICT,
         remediation_cli=REVOKE,
+        reference=SG_RULES_DOCS,
     ),
     REGION,
 )(open_ports({22: "SSH"}))
@@ -154,6 +156,7 @@ sg_open_rdp = rule(
         risk="RDP exposed to the internet is a leading ransomware entry point.",
         remediation=RESTRICT,
         remediation_cli=REVOKE,
+        reference=SG_RULES_DOCS,
     ),
     REGION,
 )(open_ports({3389: "RDP"}))
@@ -166,6 +169,7 @@ sg_open_db = rule(
         risk="Databases and caches reachable from anywhere invite brute force and data theft.",
         remediation="Remove the rule; let only the application's security group reach the port.",
         remediation_cli=REVOKE,
+        reference=SG_RULES_DOCS,
     ),
     REGION,
 )(open_ports(DB_PORTS))
@@ -179,6 +183,7 @@ sg_open_db = rule(
         risk="Every port of every attached resource is reachable from anywhere.",
         remediation="Replace the rule with rules for the ports and sources that are needed.",
         remediation_cli=REVOKE,
+        reference=SG_RULES_DOCS,
     ),
     REGION,
 )
@@ -230,6 +235,9 @@ async def exposure(
         "or a bastion.",
         remediation_cli="aws rds modify-{what} --region {region} --{what}-identifier {id} "
         "--no-publicly-accessible --apply-immediately",
+        reference=(
+            "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_VPC.WorkingWithRDSInstanceinaVPC.html"
+        ),
     ),
     REGION,
 )
@@ -262,6 +270,7 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
         "accounts only.",
         remediation_cli="aws rds modify-{what}-snapshot-attribute --region {region} "
         "--{what}-snapshot-identifier {id} --attribute-name restore --values-to-remove all",
+        reference="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ShareSnapshot.html",
     ),
     REGION,
 )
@@ -288,6 +297,7 @@ async def rds_snapshot_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Turn off public accessibility; reach the cluster through the VPC.",
         remediation_cli="aws redshift modify-cluster --region {region} --cluster-identifier {id} "
         "--no-publicly-accessible",
+        reference="https://docs.aws.amazon.com/redshift/latest/mgmt/managing-clusters-vpc.html",
     ),
     REGION,
 )
@@ -318,6 +328,7 @@ def anyone(principal: Any) -> bool:
         "principals or source IP conditions.",
         remediation_cli="aws opensearch update-domain-config --region {region} --domain-name "
         "{id} --access-policies file://restricted-policy.json",
+        reference="https://docs.aws.amazon.com/opensearch-service/latest/developerguide/vpc.html",
     ),
     REGION,
 )

@@ -37,6 +37,9 @@ EVERYONE = {
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers": "AuthenticatedUsers",
 }
 BLOCK_ALL = ",".join(f"{setting}=true" for setting in BLOCK_SETTINGS)
+S3_BLOCK_DOCS = (
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html"
+)
 
 
 # --- S3 ----------------------------------------------------------------------------------
@@ -52,6 +55,7 @@ BLOCK_ALL = ",".join(f"{setting}=true" for setting in BLOCK_SETTINGS)
         "CloudFront with origin access control instead.",
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
+        reference=S3_BLOCK_DOCS,
     ),
     ACCOUNT,
 )
@@ -90,6 +94,7 @@ async def s3_public(ctx: SweepContext, region: str) -> list[Hit]:
         "whole account).",
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
+        reference=S3_BLOCK_DOCS,
     ),
     ACCOUNT,
 )
@@ -128,6 +133,7 @@ async def s3_no_public_access_block(ctx: SweepContext, region: str) -> list[Hit]
         "moving any intentionally public content behind CloudFront).",
         remediation_cli="aws s3control put-public-access-block --account-id {account} "
         f"--public-access-block-configuration {BLOCK_ALL}",
+        reference=S3_BLOCK_DOCS,
     ),
     ACCOUNT,
 )
@@ -162,6 +168,7 @@ async def root(ctx: SweepContext) -> tuple[str, str]:
         risk="A leaked or guessed root password gives unlimited control of the account.",
         remediation="Sign in as the root user and assign an MFA device (Security credentials "
         "page); prefer a hardware key.",
+        reference="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa.html",
     ),
     ACCOUNT,
 )
@@ -181,6 +188,9 @@ async def iam_root_mfa(ctx: SweepContext, region: str) -> list[Hit]:
         risk="Root keys cannot be limited by any policy; leaked once, the account is lost.",
         remediation="Sign in as the root user and delete its access keys (Security credentials "
         "page); use IAM roles for automation.",
+        reference=(
+            "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
+        ),
     ),
     ACCOUNT,
 )
@@ -229,6 +239,9 @@ DEACTIVATE = "aws iam update-access-key --user-name {user} --access-key-id {key}
         remediation="Create a new key (aws iam create-access-key), move its users to it, "
         "deactivate the old key, and delete it once nothing broke. Better: use roles.",
         remediation_cli=DEACTIVATE,
+        reference=(
+            "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
+        ),
     ),
     ACCOUNT,
 )
@@ -253,6 +266,9 @@ async def iam_old_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         "to no one.",
         remediation="Deactivate the key; delete it if nobody asks for it.",
         remediation_cli=DEACTIVATE,
+        reference=(
+            "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
+        ),
     ),
     ACCOUNT,
 )
@@ -285,6 +301,7 @@ async def iam_unused_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         risk="Data, backups and snapshots are readable by anyone who gets the storage.",
         remediation="Encryption cannot be turned on in place: snapshot the instance, copy the "
         "snapshot with --kms-key-id, restore it as a new instance and switch over.",
+        reference="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.html",
     ),
     REGION,
 )
@@ -309,6 +326,7 @@ async def rds_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Turn on EBS encryption by default for the region; replace the volume with "
         "an encrypted copy (snapshot, copy-snapshot --encrypted, create-volume).",
         remediation_cli="aws ec2 enable-ebs-encryption-by-default --region {region}",
+        reference="https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html",
     ),
     REGION,
 )

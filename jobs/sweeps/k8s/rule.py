@@ -33,6 +33,15 @@ def each_workload(judge: Callable[[Workload], Hit | None]) -> Judge:
 
 
 def security_meta(
-    rule: str, title: str, severity: Severity, risk: str, fix: str, service: str = "k8s:pods"
+    rule: str,
+    title: str,
+    severity: Severity,
+    risk: str,
+    fix: str,
+    service: str = "k8s:pods",
+    *,
+    reference: str | None = None,
 ) -> RuleMeta:
-    return RuleMeta(rule, title, "security", severity, risk, fix, service=service)
+    return RuleMeta(
+        rule, title, "security", severity, risk, fix, service=service, reference=reference
+    )

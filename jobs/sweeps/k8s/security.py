@@ -20,6 +20,8 @@ from jobs.sweeps.rule import Hit, rule
 if TYPE_CHECKING:
     from kubernetes.client import V1Container, V1PodSecurityContext, V1SecurityContext
 
+PSS = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
+"""The Pod Security Standards: what the privileged, host and root rules measure against."""
 
 # --- pod templates ---------------------------------------------------------------------------
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         "A privileged container is root on the node: escaping it is trivial.",
         "Remove securityContext.privileged; grant only the capabilities the process needs "
         "(securityContext.capabilities.add) and enforce the baseline Pod Security Standard.",
+        reference=PSS,
     ),
     CONTEXT,
 )
@@ -69,6 +72,7 @@ _HOST_NAMESPACES = (
         "localhost, and see or signal every process on the node.",
         "Set hostNetwork, hostPID and hostIPC to false; expose ports through a Service "
         "instead of the node's network.",
+        reference=PSS,
     ),
     CONTEXT,
 )
@@ -124,6 +128,7 @@ def root_reason(pod: V1PodSecurityContext | None, own: V1SecurityContext | None)
         "write anything the image or its volumes hold.",
         "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (pod or container "
         "level), and build the image with a non-root USER.",
+        reference=PSS,
     ),
     CONTEXT,
 )
@@ -163,6 +168,7 @@ _SENSITIVE_PATHS = dict.fromkeys(_RUNTIME_SOCKETS, "the container runtime socket
         "paths are a direct route to the node.",
         "Replace hostPath volumes with emptyDir, PersistentVolumeClaims or CSI volumes; if "
         "one is unavoidable, mount it readOnly and as narrow a path as possible.",
+        reference=PSS,
     ),
     CONTEXT,
 )
@@ -227,6 +233,7 @@ def literal_secret_names(container: V1Container) -> list[str]:
         "and it lands in manifests, Git and kubectl output.",
         "Move the value into a Secret (or an external secret store) and reference it with "
         "env.valueFrom.secretKeyRef; rotate it, since it has been exposed.",
+        reference="https://kubernetes.io/docs/concepts/configuration/secret/",
     ),
     CONTEXT,
 )
@@ -271,6 +278,9 @@ def secret_env(w: Workload) -> Hit | None:
         "Set automountServiceAccountToken: false on the namespace's default ServiceAccount; "
         "give pods that call the API their own ServiceAccount with minimal RBAC.",
         "k8s:serviceaccounts",
+        reference=(
+            "https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/"
+        ),
     ),
     CONTEXT,
 )
@@ -335,6 +345,9 @@ _INTERNAL_ANNOTATIONS = {
         "Set spec.loadBalancerSourceRanges to the CIDRs that need access, or put the "
         "Service behind an Ingress/gateway with authentication.",
         "k8s:services",
+        reference=(
+            "https://kubernetes.io/docs/tasks/access-application-cluster/configure-cloud-provider-firewall/"
+        ),
     ),
     CONTEXT,
 )

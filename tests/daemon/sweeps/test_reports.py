@@ -1,10 +1,13 @@
-"""Sweep reports from hand-built runs: the JSON contract, Markdown, SARIF 2.1.0, and the
-notification of what changed."""
+"""Sweep reports from hand-built runs: the JSON contract, Markdown, and the notification of what
+changed (SARIF: test_sarif.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+from markdown_it import MarkdownIt
 
 from daemon.models import Severity
 from daemon.store.sweeps import FindingState, SweepRunRecord, TrackedFinding
@@ -14,9 +17,8 @@ from daemon.sweeps.reports import (
     notification,
     report_json,
     report_markdown,
-    report_sarif,
 )
-from tests.jobs.sweeps.fake_rules import finding, meta
+from tests.jobs.sweeps.fake_rules import finding
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SG = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-"
@@ -97,6 +99,7 @@ def test_json_follows_the_contract_exactly() -> None:
         "muted": 1,
         "est_monthly_savings_usd": 0.0,
         "rule_errors": [ERROR],
+        "scope_errors": [],
     }
 
 
@@ -152,73 +155,84 @@ def test_markdown_escapes_untrusted_evidence() -> None:
     )
 
 
+def command_item(markdown: str) -> list[tuple[str, str]]:
+    """The inline parts (type, content) of the report's `- Command: …` item, as a CommonMark
+    parser sees them."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    [item] = [t for t in tokens if t.type == "inline" and t.content.startswith("Command: ")]
+    return [(child.type, child.content) for child in item.children or []]
+
+
+@pytest.mark.parametrize(
+    "bucket",
+    ["my_bucket*[x]", "odd`name", "``fenced", "tail`", " spaced ", "back\\slash<b>@here"],
+)
+def test_a_remediation_command_is_a_code_span_holding_exactly_the_command(bucket: str) -> None:
+    command = f"aws s3api put-public-access-block --bucket {bucket} --block"
+    found = finding("aws.s3.public", f"arn:aws:s3:::{bucket}")
+    found = found.model_copy(update={"remediation_cli": command})
+    text = report_markdown(run_of(TrackedFinding(found, "new", NOW)))
+    assert command_item(text) == [("text", "Command: "), ("code_inline", command)]
+
+
+def test_a_line_break_in_a_command_stays_inside_its_code_span() -> None:
+    command = "kubectl delete pod evil\n# Heading\n- item `x`"
+    found = finding("k8s.pod.privileged", "prod/Pod/evil")
+    found = found.model_copy(update={"remediation_cli": command})
+    text = report_markdown(run_of(TrackedFinding(found, "new", NOW)))
+    shown = "kubectl delete pod evil\\x0a# Heading\\x0a- item `x`"
+    assert command_item(text) == [("text", "Command: "), ("code_inline", shown)]
+    tokens = MarkdownIt("commonmark").parse(text)
+    assert [t.tag for t in tokens if t.type == "heading_open"].count("h1") == 1
+
+
+SCRAMBLED = [
+    ("aws.b", "r1", Severity.LOW),
+    ("aws.z", "r2", Severity.CRITICAL),
+    ("aws.b", "r3", Severity.HIGH),
+    ("aws.a", "r9", Severity.HIGH),
+    ("aws.a", "r1", Severity.CRITICAL),
+]
+SORTED = ["aws.a:r1", "aws.z:r2", "aws.a:r9", "aws.b:r3", "aws.b:r1"]
+"""Most severe first, then by rule, then by resource."""
+
+
+def scrambled() -> list[TrackedFinding]:
+    return [tracked(resource, "new", rule=rule, severity=s) for rule, resource, s in SCRAMBLED]
+
+
+def test_findings_come_most_severe_first_then_by_rule_and_resource() -> None:
+    items = scrambled()
+    run = run_of(*items)
+    assert [f["id"] for f in report_json(run)["findings"]] == SORTED
+    markdown = report_markdown(run)
+    headings = [line for line in markdown.splitlines() if line.startswith("### ")]
+    assert [h.split(" on ", 1)[1] for h in headings] == [i.split(":", 1)[1] for i in SORTED]
+    assert [h.split("] ", 1)[1].split(" on ")[0] for h in headings] == [
+        i.split(":", 1)[0] for i in SORTED
+    ]
+    body = notification(run, Changes(new=items), None, []).body
+    listed = [line for line in body.splitlines() if line.startswith("- [")]
+    assert [line.split("`")[1] + ":" + line.split(" — ")[1].split(" (")[0] for line in listed] == (
+        SORTED
+    )
+
+
+def test_a_scope_that_could_not_be_swept_is_reported_once_with_the_rules_it_held_back() -> None:
+    failure = {"scope": "AWS", "error": "no AWS credentials found", "rules": ["aws.a", "aws.b"]}
+    run = run_of(tracked(SG + "1", "unknown"), scope_errors=[failure])
+    markdown = report_markdown(run)
+    assert markdown.count("no AWS credentials found") == 1
+    assert "## Could not sweep AWS" in markdown and "2 rules did not run" in markdown
+    body = notification(run, Changes(errors_changed=True), None, []).body
+    assert body.count("no AWS credentials found") == 1
+    assert "**Could not sweep AWS:** no AWS credentials found (2 rules did not run)" in body
+    assert report_json(run)["summary"]["scope_errors"] == [failure]
+
+
 def test_markdown_of_a_clean_cost_run_says_so() -> None:
     text = report_markdown(run_of(kind="cost"))
     assert "- Estimated monthly savings: $0.00" in text and text.endswith("No findings.\n")
-
-
-# -- SARIF ---------------------------------------------------------------------------------------
-
-
-def test_sarif_has_rules_results_and_suppressions() -> None:
-    metas = {
-        "aws.sg.open_ssh": meta("aws.sg.open_ssh"),
-        "aws.iam.root_keys": meta("aws.iam.root_keys"),
-    }
-    sarif = report_sarif(MIXED, metas, "0.1.0")
-    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
-    [run] = sarif["runs"]
-    driver = run["tool"]["driver"]
-    assert (driver["name"], driver["version"]) == ("watchkeeper", "0.1.0")
-    rules = {r["id"]: r for r in driver["rules"]}
-    assert set(rules) == {"aws.sg.open_ssh", "aws.iam.root_keys"}
-    ssh = rules["aws.sg.open_ssh"]
-    assert ssh["name"] == "AwsSgOpenSsh"
-    assert ssh["shortDescription"] == {"text": "aws.sg.open_ssh title"}
-    assert ssh["fullDescription"] == {"text": "aws.sg.open_ssh risk"}
-    assert ssh["help"]["text"] == "fix aws.sg.open_ssh\nCommand: fixit aws.sg.open_ssh"
-    assert ssh["properties"]["security-severity"] == "8.0"
-    results = run["results"]
-    # resolved ones are gone; new, open, not re-checked and muted remain, most severe first
-    assert [r["locations"][0]["logicalLocations"][0]["name"] for r in results] == [
-        SG + "1",
-        SG + "4",
-        SG + "2",
-        SG + "5",
-    ]
-    critical = results[0]
-    assert critical["ruleId"] == "aws.sg.open_ssh"
-    assert driver["rules"][critical["ruleIndex"]]["id"] == "aws.sg.open_ssh"
-    assert critical["level"] == "error" and critical["baselineState"] == "new"
-    assert critical["message"] == {"text": f"{SG}1 is exposed"}
-    assert critical["properties"]["security-severity"] == "9.5"
-    assert critical["locations"][0]["logicalLocations"][0]["kind"] == "resource"
-    assert results[-1]["suppressions"] == [
-        {"kind": "external", "justification": "bastion (SEC-12)"}
-    ]
-    [note] = run["invocations"][0]["toolExecutionNotifications"]
-    assert note == {
-        "level": "error",
-        "message": {"text": "AccessDenied on iam:GetAccountSummary"},
-        "descriptor": {"id": "aws.iam.root_keys"},
-    }
-
-
-def test_sarif_levels_follow_severity() -> None:
-    run = run_of(
-        *(tracked(f"{SG}{s.value}", "new", severity=s) for s in Severity),
-    )
-    levels = {
-        r["properties"]["security-severity"]: r["level"]
-        for r in report_sarif(run, {}, "x")["runs"][0]["results"]
-    }
-    assert levels == {
-        "9.5": "error",
-        "8.0": "error",
-        "5.5": "warning",
-        "3.0": "note",
-        "0.0": "note",
-    }
 
 
 # -- the notification ----------------------------------------------------------------------------
