@@ -2,15 +2,17 @@
 no clock.
 
 A cloud resource is not a file, but code scanning rejects a result without
-`physicalLocation.artifactLocation.uri`. Each result therefore names its resource as a relative
-URI under the `RESOURCE` base (`aws/<account>/<region>/<service>/<id>`,
-`k8s/<context>/<namespace>/<kind>/<name>`), the exact resource as a logical location, and the
-finding's stable id as its fingerprint, so an alert follows the resource from night to night.
-Evidence is untrusted: it never forms an embedded link or carries a control character.
+`physicalLocation.artifactLocation.uri` (and asks for a region). Each result therefore names its
+resource as a relative URI under the `RESOURCE` base (`aws/<account>/<region>/<service>/<id>`,
+`k8s/<context>/<namespace>/<kind>/<name>`) with the placeholder region 1:1 (there are no lines),
+the exact resource as a logical location, and a fingerprint made from the finding's stable id,
+so an alert follows the resource from night to night. Evidence is untrusted: it never forms an
+embedded link or carries a control character.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from urllib.parse import quote
 from daemon.models import Finding, Severity
 from daemon.store.sweeps import SweepRunRecord, TrackedFinding
 from daemon.sweeps.reports import code_fence, ordered, rule_errors, scope_errors
-from daemon.util.text import printable
+from daemon.util.text import clip, printable
 from daemon.util.time import iso_utc
 
 if TYPE_CHECKING:
@@ -31,6 +33,12 @@ SARIF_SCHEMA = (
 RESOURCE_BASE = "RESOURCE"
 """The `uriBaseId` of every result's location: the swept estate, which has no files."""
 FINGERPRINT = "watchkeeperFindingId/v1"
+LINE_HASH = "primaryLocationLineHash"
+"""The only fingerprint code scanning reads. For a file it hashes the alert's line; a resource
+has no lines, so it hashes what identifies the alert instead: the finding's id."""
+PLACEHOLDER_REGION = {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1}
+"""Code scanning requires a region; a resource has none, so every alert sits at its start."""
+DESCRIPTION_CHARS = 1024  # code scanning's limit for short and full descriptions
 SECURITY_SEVERITY = {
     Severity.CRITICAL: "9.5",
     Severity.HIGH: "8.0",
@@ -108,6 +116,12 @@ def resource_uri(finding: Finding) -> str:
     return _path(cloud, finding.account or "-", finding.location, *finding.resource.split("/"))
 
 
+def line_hash(finding: Finding) -> str:
+    """`<16 hex digits>:1`, as code scanning's own line hashes look, from the finding's id."""
+    digest = hashlib.sha256(finding.id.encode("utf-8")).hexdigest()[:16]
+    return f"{digest}:1"
+
+
 def _path(*segments: str) -> str:
     return "/".join(_segment(s) for s in segments)
 
@@ -139,16 +153,20 @@ def _rule(rule: str, meta: RuleMeta | None, present: Sequence[TrackedFinding]) -
     tags = ["security", rule.split(".", 1)[0]]
     if meta is not None and meta.service:
         tags.append(meta.service)
+    risk = meta.risk if meta is not None and meta.risk else title
     entry: dict[str, Any] = {
         "id": rule,
         "name": "".join(part.capitalize() for part in re.split(r"[._:-]", rule) if part),
-        "shortDescription": {"text": title},
+        "shortDescription": {"text": clip(title, DESCRIPTION_CHARS)},
+        "fullDescription": {"text": clip(risk, DESCRIPTION_CHARS)},
         "help": {"text": text, "markdown": markdown},
         "defaultConfiguration": {"level": LEVEL[severity]},
-        "properties": {"security-severity": SECURITY_SEVERITY[severity], "tags": tags},
+        "properties": {
+            "security-severity": SECURITY_SEVERITY[severity],
+            "precision": "very-high",  # rules read the configuration itself, nothing inferred
+            "tags": tags,
+        },
     }
-    if meta is not None and meta.risk:
-        entry["fullDescription"] = {"text": meta.risk}
     if meta is not None and meta.reference:
         entry["helpUri"] = meta.reference
     return entry
@@ -167,7 +185,8 @@ def _result(t: TrackedFinding, rule_index: int) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": resource_uri(f), "uriBaseId": RESOURCE_BASE}
+                    "artifactLocation": {"uri": resource_uri(f), "uriBaseId": RESOURCE_BASE},
+                    "region": dict(PLACEHOLDER_REGION),
                 },
                 "logicalLocations": [
                     {"name": f.resource, "fullyQualifiedName": f.resource, "kind": "resource"}
@@ -175,7 +194,7 @@ def _result(t: TrackedFinding, rule_index: int) -> dict[str, Any]:
                 "message": {"text": _text(f"{f.resource} in {f.location}")},
             }
         ],
-        "partialFingerprints": {FINGERPRINT: f.id},
+        "partialFingerprints": {LINE_HASH: line_hash(f), FINGERPRINT: f.id},
         "baselineState": "new" if t.state == "new" else "updated" if t.change else "unchanged",
         "properties": {
             "security-severity": SECURITY_SEVERITY[f.severity],

@@ -47,19 +47,21 @@ def schema_errors(document: dict[str, Any]) -> list[str]:
 
 def code_scanning_problems(document: dict[str, Any]) -> list[str]:
     """What GitHub code scanning requires beyond the schema ("SARIF support for code
-    scanning"): a rule has an id, a short description and help; a result has a ruleId, a
-    message text and at least one location with `physicalLocation.artifactLocation.uri`
-    (otherwise: "locationFromSarifResult: expected artifact location"), which is relative (an
-    absolute URI must share the checkout's scheme, or the upload is rejected); and fingerprints
-    so an alert is tracked across runs."""
+    scanning"): a rule has an id, a short and a full description (at most 1024 characters) and
+    help; a result has a ruleId, a message text and at least one location with
+    `physicalLocation.artifactLocation.uri` (otherwise: "locationFromSarifResult: expected
+    artifact location"), which is relative (an absolute URI must share the checkout's scheme, or
+    the upload is rejected), and a region; and a `primaryLocationLineHash` fingerprint, the
+    only one code scanning reads to track an alert across runs."""
     problems: list[str] = []
     for run in document["runs"]:
         for rule in run["tool"]["driver"]["rules"]:
             where = f"rule {rule.get('id')}"
             if not rule.get("id"):
                 problems.append(f"{where}: no id")
-            if not rule.get("shortDescription", {}).get("text"):
-                problems.append(f"{where}: no shortDescription.text")
+            for key in ("shortDescription", "fullDescription"):
+                if not 0 < len(rule.get(key, {}).get("text", "")) <= 1024:
+                    problems.append(f"{where}: {key}.text missing or over 1024 characters")
             if not rule.get("help", {}).get("text"):
                 problems.append(f"{where}: no help.text")
             score = float(rule.get("properties", {}).get("security-severity", "-1"))
@@ -71,17 +73,19 @@ def code_scanning_problems(document: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: no ruleId")
             if not result.get("message", {}).get("text"):
                 problems.append(f"{where}: no message.text")
-            uris = [
-                location.get("physicalLocation", {}).get("artifactLocation", {}).get("uri")
-                for location in result.get("locations", [])
-            ]
+            physical = [location.get("physicalLocation", {}) for location in result["locations"]]
+            uris = [p.get("artifactLocation", {}).get("uri") for p in physical]
+            regions = [p.get("region", {}) for p in physical]
+            keys = ("startLine", "startColumn", "endLine", "endColumn")
+            if not all(all(region.get(key, 0) >= 1 for key in keys) for region in regions):
+                problems.append(f"{where}: a location without a full region")
             if not uris or not all(uris):
                 problems.append(f"{where}: a location without physicalLocation.artifactLocation")
             problems += [
                 f"{where}: {uri} is absolute" for uri in uris if uri and urlsplit(uri).scheme
             ]
-            if not result.get("partialFingerprints"):
-                problems.append(f"{where}: no partialFingerprints")
+            if not result.get("partialFingerprints", {}).get("primaryLocationLineHash"):
+                problems.append(f"{where}: no partialFingerprints.primaryLocationLineHash")
     return problems
 
 
@@ -120,7 +124,9 @@ async def test_a_real_sweep_writes_sarif_that_code_scanning_accepts(
         }
         assert location["logicalLocations"][0]["fullyQualifiedName"] == arn
         assert "RESOURCE" in sarif_run["originalUriBaseIds"]
-        assert ssh["partialFingerprints"] == {"watchkeeperFindingId/v1": f"aws.sg.open_ssh:{arn}"}
+        assert ssh["partialFingerprints"]["watchkeeperFindingId/v1"] == f"aws.sg.open_ssh:{arn}"
+        hashes = [r["partialFingerprints"]["primaryLocationLineHash"] for r in results.values()]
+        assert len(set(hashes)) == len(hashes)  # one alert per finding
         assert f"--group-id {group}" in ssh["message"]["text"]  # the exact command to run
 
         rules = {r["id"]: r for r in driver["rules"]}
