@@ -21,7 +21,8 @@ from daemon.models import Finding, Severity
 from daemon.store import Store
 from daemon.sweeps.runner import SweepError, SweepRun, run_sweep
 from jobs.base import CheckContext
-from jobs.sweeps.base import CollectError
+from jobs.sweeps.base import CollectError, SweepContext
+from jobs.sweeps.rule import Frame, Hit, Scope, SweepRule
 from tests.jobs.sweeps.fake_rules import (
     FakeRule,
     HangingRule,
@@ -156,6 +157,44 @@ async def test_a_rule_still_running_at_the_sweep_timeout_is_recorded(
         {"rule": "aws.slow", "error": "timed out: the sweep's 0.2s limit was reached"}
     ]
     assert run.record.status == "partial"
+
+
+async def test_a_scope_that_cannot_be_swept_is_checked_once_and_holds_back_only_its_rules(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, store: Store, client: httpx.AsyncClient
+) -> None:
+    checks: list[str] = []
+
+    async def refuse(ctx: SweepContext) -> None:
+        checks.append("AWS")
+        raise CollectError("no AWS credentials found for the default profile")
+
+    async def places(ctx: SweepContext) -> list[str]:
+        return ["eu-west-1"]
+
+    async def judge(ctx: SweepContext, place: str) -> list[Hit]:
+        raise AssertionError("a rule of a scope that failed must not run")
+
+    async def no_account(ctx: SweepContext) -> None:
+        return None
+
+    frame = Frame("region", places, lambda place: place, no_account, Scope("AWS", refuse))
+    held = [SweepRule(meta(f"aws.held{i}"), judge, frame) for i in range(3)]
+    free = FakeRule(meta("aws.free"), [finding("aws.free", SG + "1")])
+    use(monkeypatch, *held, free)
+    run = await sweep(settings, store, client)
+    assert checks == ["AWS"]  # once for the sweep, not once per rule
+    assert run.record.detail["scope_errors"] == [
+        {
+            "scope": "AWS",
+            "error": "no AWS credentials found for the default profile",
+            "rules": ["aws.held0", "aws.held1", "aws.held2"],
+        }
+    ]
+    assert run.record.detail["rule_errors"] == []
+    assert (run.record.status, run.record.detail["rules_run"]) == ("partial", 1)
+    assert states(run) == {SG + "1": "new"}
+    assert run.message is not None
+    assert run.message.body.count("no AWS credentials found") == 1
 
 
 async def test_rules_out_of_scope_or_not_matching_the_globs_do_not_run(
