@@ -162,7 +162,7 @@ def report_markdown(run: SweepRunRecord) -> str:
     lines = [
         f"# {run.kind.capitalize()} sweep {md(run.sweep)} — {_clock(run.started_at)}",
         "",
-        f"Run `{run.id}` · {run.detail.get('rules_run', 0)} rules · "
+        f"Run `{run.id}` · {_rules_ran(run)} · "
         f"{_clock(run.started_at)} → {_clock(run.finished_at)} · status {run.status}",
     ]
     if run.detail.get("summary"):
@@ -215,6 +215,12 @@ def report_markdown(run: SweepRunRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rules_ran(run: SweepRunRecord) -> str:
+    ran = run.detail.get("rules_run", 0)
+    held = sum(len(e["rules"]) for e in scope_errors(run))
+    return f"{ran} of {ran + held} rules ran" if held else f"{ran} rules"
+
+
 def _finding_block(t: TrackedFinding) -> list[str]:
     f = t.finding
     block = [
@@ -262,13 +268,16 @@ def notification(
     title = f"[{run.kind.upper()}] {run.sweep}: " + ", ".join(change_counts(changes))
     if counts:
         title += f" ({counts})"
+    failures = scope_errors(run)
+    if changes.errors_changed and failures:
+        title += " — could not sweep " + ", ".join(f["scope"] for f in failures)
     body: list[str] = []
     if run.detail.get("summary"):
         body += [str(run.detail["summary"]), ""]
     body += _section("New", changes.new)
     body += _section("Changed", changes.changed, show_change=True)
     body += _section("Resolved", changes.resolved)
-    errors, failures = rule_errors(run), scope_errors(run)
+    errors = rule_errors(run)
     if changes.errors_changed:
         for failure in failures:
             body.append(

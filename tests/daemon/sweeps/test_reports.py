@@ -224,7 +224,10 @@ def test_a_scope_that_could_not_be_swept_is_reported_once_with_the_rules_it_held
     markdown = report_markdown(run)
     assert markdown.count("no AWS credentials found") == 1
     assert "## Could not sweep AWS" in markdown and "2 rules did not run" in markdown
-    body = notification(run, Changes(errors_changed=True), None, []).body
+    assert "· 12 of 14 rules ran ·" in markdown
+    message = notification(run, Changes(errors_changed=True), None, [])
+    assert message.title == "[SECURITY] nightly: 0 new, 0 resolved — could not sweep AWS"
+    body = message.body
     assert body.count("no AWS credentials found") == 1
     assert "**Could not sweep AWS:** no AWS credentials found (2 rules did not run)" in body
     assert report_json(run)["summary"]["scope_errors"] == [failure]
