@@ -73,9 +73,7 @@ def test_python_daemon_in_the_same_environment_is_named(
         _says_python_daemon_shadows(done, site)
 
 
-def test_python_daemon_earlier_on_the_path_is_named(
-    installed: Installed, tmp_path: Path
-) -> None:
+def test_python_daemon_earlier_on_the_path_is_named(installed: Installed, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     pip("install", "--target", str(target), "python-daemon")
     done = installed.wk("--version", PYTHONPATH=str(target))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import plistlib
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,6 @@ def test_the_wheel_carries_the_setup_files_and_the_entry_module(wheel: Path) -> 
         assert f"daemon/data/{name}" in names
     assert "_watchkeeper.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    import zipfile
-
     with zipfile.ZipFile(wheel) as archive:
         assert "watchkeeper = _watchkeeper:main" in archive.read(entry_points).decode()
 
@@ -81,7 +80,8 @@ def test_the_systemd_unit_names_this_installation(installed: Installed) -> None:
         check=False,
     )
     # The real ExecStart path exists here, so verify checks it as it would on a server.
-    assert [line for line in (verify.stdout + verify.stderr).splitlines() if unit.name in line] == []
+    complaints = (verify.stdout + verify.stderr).splitlines()
+    assert [line for line in complaints if unit.name in line] == []
 
 
 def test_the_launchd_plist_names_this_installation(installed: Installed) -> None:
