@@ -4,7 +4,6 @@ look for it, and say what to do next. It never overwrites a file."""
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -63,6 +62,8 @@ def init(path: Path | None) -> None:
 
 
 def next_steps(config: Path) -> list[str]:
+    import shlex
+
     c = f"--config {shlex.quote(str(config))}"
     if sys.platform == "darwin":
         unit = "~/Library/LaunchAgents/io.watchkeeper.agent.plist"

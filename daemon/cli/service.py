@@ -5,9 +5,7 @@ printed, or written to a new file. It never overwrites one."""
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-import sysconfig
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
@@ -63,6 +61,8 @@ def unit(
     write_to: Path | None,
 ) -> None:
     """Print (or --write) the service definition with this installation's paths filled in."""
+    import shlex
+
     from daemon import __version__
     from daemon.data import LAUNCHD_PLIST, SYSTEMD_UNIT, read_bytes, read_text
     from daemon.data.units import Install, hidden_paths, launchd_plist, systemd_unit
@@ -113,6 +113,8 @@ def unit(
 def _write(target: Path, data: bytes, launchd_home: PurePosixPath | None) -> None:
     """Write a new file; a launchd agent also gets its log directory, which launchd does not
     create. Then the commands that load it."""
+    import shlex
+
     from daemon.data import LAUNCHD_LABEL, write_new_file
     from daemon.data.units import log_dir
 
@@ -142,6 +144,8 @@ def this_command() -> tuple[str, ...]:
     interpreter (a venv or pipx), else in its scripts directory (pip install --user, a system
     install), else this interpreter with `-m daemon`. The interpreter path is kept as given,
     never resolved: a venv's python is a symlink to the system one."""
+    import sysconfig
+
     python = Path(os.path.abspath(sys.executable))
     schemes = [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")]
     for directory in (python.parent, *(Path(s) for s in schemes if s)):
