@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests import ROOT
+from tests import DATA
 
-UNIT = ROOT / "systemd" / "watchkeeper.service"
-PLIST = ROOT / "systemd" / "io.watchkeeper.agent.plist"
+UNIT = DATA / "watchkeeper.service"
+PLIST = DATA / "io.watchkeeper.agent.plist"
 MAX_EXPOSURE = 2.0
 DEFAULT_DRAIN_S = 20
 

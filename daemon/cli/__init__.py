@@ -13,16 +13,19 @@ import click
 from daemon import __version__
 from daemon.cli import (
     ask,
+    backup,
     checks,
     config,
     controls,
     costs,
     demo,
+    init,
     investigate,
     keys,
     models,
     notify,
     run,
+    service,
     sweeps,
 )
 
@@ -33,7 +36,7 @@ def main() -> None:
     """watchkeeper stands watch over your infrastructure: scheduled health checks, incidents
     notified once, and (with models configured) local triage and cloud root-cause analysis.
 
-    Start with `watchkeeper run --once --config config.example.toml`.
+    Start with `watchkeeper demo`; then `watchkeeper init` writes a starter config.
     Shell completion: eval "$(_WATCHKEEPER_COMPLETE=bash_source watchkeeper)".
     """
 
@@ -58,5 +61,8 @@ for command in (
     investigate.digest,
     sweeps.sweep,
     sweeps.findings,
+    init.init,
+    service.service,
+    backup.backup,
 ):
     main.add_command(command)

@@ -241,8 +241,8 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
     estate.close()
     printer(
         f"\ndemo finished in {time.monotonic() - started:.1f} s: {delivered} notifications "
-        "delivered through the real outbox. Next: `watchkeeper run --once --config "
-        "config.example.toml`, then point a config at your own services."
+        "delivered through the real outbox. Next: `watchkeeper init` writes a starter config "
+        "(checks of this machine); point it at your own services, then `watchkeeper run --once`."
     )
     return 0
 

@@ -52,7 +52,7 @@ def find_config(explicit: str | os.PathLike[str] | None) -> Path:
             ConfigProblem(
                 "",
                 f"no config file found (looked in {looked}); pass --config PATH or set "
-                "WATCHKEEPER_CONFIG — config.example.toml is a working start",
+                "WATCHKEEPER_CONFIG — `watchkeeper init` writes a commented starter config",
             )
         ],
     )

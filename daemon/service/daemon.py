@@ -24,10 +24,10 @@ from structlog.contextvars import bound_contextvars
 from daemon.config.load import load_settings
 from daemon.config.settings import Settings
 from daemon.engine.pipeline import TIMEOUT_GRACE_S
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, ConfigProblem
 from daemon.notify.digest import queue_digest
 from daemon.runtime import Runtime, open_runtime
-from daemon.service.health import HealthReport, serve_health
+from daemon.service.health import HealthReport, listen_problem, serve_health
 from daemon.service.sdnotify import SdNotifier
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
@@ -107,6 +107,14 @@ class Service:
         return self.rt
 
     async def serve(self) -> int:
+        listener = await self._listen()  # first: a taken address stops the start (exit 2)
+        try:
+            return await self._serve(listener)
+        finally:
+            if listener is not None:
+                listener.close()
+
+    async def _serve(self, listener: asyncio.Server | None) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         async with open_runtime(self.initial, self.now) as rt:
@@ -119,7 +127,9 @@ class Service:
             )
             self._schedule_all()
             self.scheduler.start()
-            helpers = await self._start_helpers()
+            helpers = self._start_helpers()
+            if listener is not None:
+                helpers.append(listener)
             self._install_signals()
             self.sd.ready()
             self._send_status()
@@ -128,20 +138,27 @@ class Service:
             await self._shutdown(helpers)
         return 0
 
-    async def _start_helpers(self) -> list[asyncio.Task[Any] | asyncio.Server]:
+    def _start_helpers(self) -> list[asyncio.Task[Any] | asyncio.Server]:
         rt = self.runtime
-        tasks: list[asyncio.Task[Any] | asyncio.Server] = [
+        return [
             asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
         ]
+
+    async def _listen(self) -> asyncio.Server | None:
+        """The health endpoint, bound before anything else starts; ConfigError (exit 2) when
+        the address cannot be had. Until the scheduler runs it answers 503."""
         listen = self.settings.daemon.health_listen
-        if listen:
-            host, port = parse_listen(listen)
-            try:
-                tasks.append(await serve_health(host, port, self.health))
-            except OSError as exc:
-                log.error("health endpoint not served", listen=listen, reason=exc.strerror)
-        return tasks
+        if not listen:
+            return None
+        host, port = parse_listen(listen)
+        try:
+            return await serve_health(host, port, self.health)
+        except OSError as exc:
+            raise ConfigError(
+                str(self.config_path),
+                [ConfigProblem("daemon.health_listen", listen_problem(listen, exc))],
+            ) from None
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -362,6 +379,11 @@ class Service:
         if new.daemon.state_dir != self.settings.daemon.state_dir:
             log.warning("daemon.state_dir changes need a restart; keeping the current one")
             new.daemon.state_dir = self.settings.daemon.state_dir
+        if new.daemon.health_listen != self.settings.daemon.health_listen:
+            log.warning(
+                "daemon.health_listen changes need a restart; still serving the current one",
+                listen=self.settings.daemon.health_listen,
+            )
         self.runtime.apply(new)
         self._schedule_all()
         self.reloads += 1

@@ -11,6 +11,7 @@ it is never the oldest idle one).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import re
@@ -92,6 +93,22 @@ async def serve_health(
             pool.leave(conn)
 
     return await asyncio.start_server(handle, host, port, limit=max_request_bytes)
+
+
+def listen_problem(listen: str, exc: OSError) -> str:
+    """Why the endpoint cannot listen on `listen`, for `daemon.health_listen: …`. The daemon
+    refuses to start rather than run without it: if another process holds the address, every
+    probe and self-check of /healthz would be watching that process instead."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{listen} is already in use by another process, whose /healthz would answer for "
+            "this daemon: stop that process, or choose another address (or unset it)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{listen} is not an address of this machine: choose one it has, e.g. 127.0.0.1"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {listen}: permission denied (ports below 1024 need privileges)"
+    return f"cannot listen on {listen}: {exc.strerror or exc}"
 
 
 @dataclass(eq=False)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import structlog
 
 from daemon.config.settings import Settings
+from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import CheckResult, IncidentEvent
 from daemon.notify.delivery import DeliveryReport
 from daemon.runtime import Runtime, open_runtime
-from daemon.service.health import HealthReport, serve_health
+from daemon.service.health import HealthReport, listen_problem, serve_health
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
 from daemon.util.time import utcnow
@@ -61,6 +62,7 @@ async def _serve_health(rt: Runtime) -> asyncio.Server | None:
     host, port = parse_listen(listen)
     try:
         return await serve_health(host, port, probe)
-    except OSError as exc:
-        log.warning("health endpoint not served", listen=listen, reason=exc.strerror)
-        return None
+    except OSError as exc:  # before any check ran: a self-check would watch another process
+        raise ConfigError(
+            "watchkeeper", [ConfigProblem("daemon.health_listen", listen_problem(listen, exc))]
+        ) from None

@@ -1,6 +1,7 @@
 """The state: one SQLite database (`database`) and a repository per concern over it —
 results, incidents, outbox, ledger (+ routes), sweeps, controls (acknowledgements and
-silences) — plus the one-daemon-per-directory lock.
+silences) — plus the one-daemon-per-directory lock and `backup`, a consistent copy taken
+while the daemon runs.
 
 Imports only `daemon.models`, `daemon.errors` and `daemon.util`; never the network, never a
 secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incidents.get(42)`.

@@ -30,11 +30,12 @@ from hypothesis import strategies as st
 from daemon.config.load import load_settings
 from daemon.config.settings import Settings
 from daemon.errors import ConfigError
-from tests.reliability import ROOT, child_env, cli
+from tests import DATA
+from tests.reliability import child_env, cli
 
 pytestmark = pytest.mark.reliability
 
-EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+EXAMPLE = (DATA / "config.example.toml").read_text(encoding="utf-8")
 LINE = re.compile(r"^.+?: .+")
 FUZZ = settings(
     max_examples=200,
@@ -200,6 +201,15 @@ def parent_of(doc: dict[str, Any], path: tuple[Any, ...]) -> Any:
 @st.composite
 def mutated_example(draw: st.DrawFn, *, allow_state_dir: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = tomllib.loads(EXAMPLE)
+    # The example's targets are commented out (it is safe to copy); mutate real ones.
+    doc.setdefault("notify", []).append(
+        {
+            "name": "local-webhook",
+            "url": "json://127.0.0.1:8788/watchkeeper",
+            "min_severity": "info",
+            "events": ["opened", "changed", "resolved", "report", "budget"],
+        }
+    )
     doc["notify"].append(
         {
             "name": "automation",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import ROOT
+from tests import DATA
 
 PY = sys.executable
 
@@ -75,7 +75,7 @@ def test_config_validate_prints_ok_for_the_example() -> None:
         "config",
         "validate",
         "--config",
-        str(ROOT / "config.example.toml"),
+        str(DATA / "config.example.toml"),
         env={"WATCHKEEPER_DAEMON__STATE_DIR": "/tmp/wk-cli-validate"},
     )
     assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from daemon.config.load import check_state_dir, find_config, json_schema, load_s
 from daemon.errors import ConfigError
 from daemon.models import Severity
 from jobs import CHECK_TYPES
-from tests import ROOT
+from tests import DATA
 
 MINIMAL = """
 [daemon]
@@ -38,11 +38,22 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_example_config_validates() -> None:
-    settings = load_settings(ROOT / "config.example.toml")
+    settings = load_settings(DATA / "config.example.toml")
     names = [c.name for c in settings.checks]
     assert "watchkeeper-health" in names
-    assert settings.daemon.health_listen == "127.0.0.1:8787"
     assert any(not c.enabled for c in settings.checks)
+
+
+def test_example_config_is_safe_to_copy() -> None:
+    """Copied to /etc as it is, it binds no port and notifies nobody: the enabled checks look
+    only at this machine, no [[notify]] target is active, the health endpoint is opt-in."""
+    settings = load_settings(DATA / "config.example.toml")
+    assert settings.daemon.health_listen is None
+    assert settings.notify == []
+    assert sorted(c.name for c in settings.enabled_checks) == ["localhost-dns", "root-disk"]
+    text = (DATA / "config.example.toml").read_text(encoding="utf-8")
+    assert '# health_listen = "127.0.0.1:8787"' in text  # documented, commented out
+    assert '# url = "json://127.0.0.1:8788/watchkeeper"' in text
 
 
 def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
