@@ -445,3 +445,21 @@ class Acknowledgement:
     by: str
     at: datetime
     note: str = ""
+
+
+PingKind = Literal["start", "success", "fail"]
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A job checking in on a `heartbeat` check: `GET/POST /ping/<token>[/start|/fail|/<code>]`
+    or `watchkeeper ping NAME`."""
+
+    check: str
+    at: datetime
+    kind: PingKind
+    exit_code: int | None = None
+    message: str = ""
+    """The first line of what the job sent (at most 200 characters), untrusted text."""
+    source: str = ""
+    """Where it came from: `http 10.0.0.7` or `cli alice`."""

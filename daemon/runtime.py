@@ -9,7 +9,7 @@ runtime, so they behave the same. Nothing here schedules, listens or handles sig
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,7 @@ from daemon.engine.baselines import BaselinePolicy, Baselines
 from daemon.engine.investigator import Investigator
 from daemon.engine.pipeline import Pipeline
 from daemon.logging import add_known_secret
-from daemon.models import Message
+from daemon.models import Message, Ping
 from daemon.notify.delivery import Notifier
 from daemon.notify.routing import route_message
 from daemon.store import Store
@@ -91,6 +91,15 @@ class Runtime:
         self.wake.set()
 
 
+def ping_reader(store: Store) -> Callable[[str], Awaitable[list[Ping]]]:
+    """What `heartbeat` checks read: the newest pings of a check, from the store's thread."""
+
+    async def pings(check: str) -> list[Ping]:
+        return await store_io(store.heartbeats.recent, check)
+
+    return pings
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, now: Callable[[], datetime] = utcnow
@@ -106,7 +115,9 @@ async def open_runtime(
         ) as client:
             resolve = secret_resolver()
             wake = asyncio.Event()
-            ctx = CheckContext(http=client, now=now, resolve_secret=resolve)
+            ctx = CheckContext(
+                http=client, now=now, resolve_secret=resolve, pings=ping_reader(store)
+            )
             notifier = Notifier(store, settings.notify, settings.delivery, resolve, now)
             holder: list[Runtime] = []
             ai = AI(

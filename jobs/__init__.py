@@ -27,6 +27,7 @@ CHECK_TYPES: dict[str, str] = {
     "aws_cloudwatch": "jobs.aws.cloudwatch:CloudWatchCheck",
     "aws_rds": "jobs.aws.rds:RdsCheck",
     "aws_ecs": "jobs.aws.ecs:EcsCheck",
+    "heartbeat": "jobs.heartbeat:HeartbeatCheck",
 }
 
 

@@ -6,14 +6,14 @@ every expected failure into a `CheckResult` with exact evidence — only bugs ra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from daemon.models import CheckResult, ContextBlock, Duration, Severity, Status
+from daemon.models import CheckResult, ContextBlock, Duration, Ping, Severity, Status
 from daemon.util.net import masked_url
 from daemon.util.time import utcnow
 
@@ -64,6 +64,8 @@ class CheckContext:
     clients: dict[str, Any] = field(default_factory=dict)
     """Heavy API clients (Kubernetes, AWS) built once per configuration and reused across
     runs; each check module owns its keys (e.g. "kubernetes:<kubeconfig>:<context>")."""
+    pings: Callable[[str], Awaitable[list[Ping]]] | None = None
+    """The newest pings of a `heartbeat` check, newest first (from the state database)."""
 
 
 class CheckSpec(BaseModel):

@@ -148,7 +148,8 @@ async def run_named(
 
     from daemon import USER_AGENT
     from daemon.engine.pipeline import run_check
-    from daemon.runtime import open_runtime, secret_resolver
+    from daemon.runtime import open_runtime, ping_reader, secret_resolver
+    from daemon.store import Store
     from daemon.store.lock import StateLock
     from daemon.util.time import utcnow
     from jobs.base import CheckContext
@@ -161,7 +162,19 @@ async def run_named(
                 await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
                 await rt.notifier.deliver_due()
                 return results, events
-    async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
-        ctx = CheckContext(http=client, now=utcnow, resolve_secret=secret_resolver())
-        batches = await asyncio.gather(*(run_check(spec, ctx) for spec in specs))
+    store = None
+    if any(spec.type == "heartbeat" for spec in specs):  # they judge the pings it holds
+        store = Store.open(settings.daemon.state_dir)
+    try:
+        async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
+            ctx = CheckContext(
+                http=client,
+                now=utcnow,
+                resolve_secret=secret_resolver(),
+                pings=None if store is None else ping_reader(store),
+            )
+            batches = await asyncio.gather(*(run_check(spec, ctx) for spec in specs))
+    finally:
+        if store is not None:
+            store.close()
     return [r for batch in batches for r in batch], []

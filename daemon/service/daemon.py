@@ -26,8 +26,9 @@ from daemon.config.settings import Settings
 from daemon.engine.pipeline import TIMEOUT_GRACE_S
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.notify.digest import queue_digest
-from daemon.runtime import Runtime, open_runtime
+from daemon.runtime import Runtime, open_runtime, secret_resolver
 from daemon.service.health import HealthReport, listen_problem, serve_health
+from daemon.service.pings import PingDesk, configured_tokens
 from daemon.service.sdnotify import SdNotifier
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
@@ -93,6 +94,8 @@ class Service:
         self.last_beat = time.monotonic()
         self.scheduler: Any = None
         self.rt: Runtime | None = None
+        self.desk: PingDesk | None = None
+        """Where heartbeat pings from the listener go, once the runtime is open."""
         self.reloads = 0
 
     @property
@@ -119,6 +122,8 @@ class Service:
 
         async with open_runtime(self.initial, self.now) as rt:
             self.rt = rt
+            self.desk = PingDesk(rt.store, self.now)
+            self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             await rt.pipeline.state()
             await rt.pipeline.resume_investigations()
             self.scheduler = AsyncIOScheduler(
@@ -145,6 +150,12 @@ class Service:
             asyncio.create_task(self._watchdog()),
         ]
 
+    async def _ping(self, token: str, suffix: str, body: bytes, client: str) -> bool:
+        """A heartbeat ping from the listener; unknown (404) until the runtime is open."""
+        if self.desk is None:
+            return False
+        return await self.desk.receive(token, suffix, body, client)
+
     async def _listen(self) -> asyncio.Server | None:
         """The health endpoint, bound before anything else starts; ConfigError (exit 2) when
         the address cannot be had. Until the scheduler runs it answers 503."""
@@ -153,7 +164,7 @@ class Service:
             return None
         host, port = parse_listen(listen)
         try:
-            return await serve_health(host, port, self.health)
+            return await serve_health(host, port, self.health, pings=self._ping)
         except OSError as exc:
             raise ConfigError(
                 str(self.config_path),
@@ -385,6 +396,8 @@ class Service:
                 listen=self.settings.daemon.health_listen,
             )
         self.runtime.apply(new)
+        if self.desk is not None:
+            self.desk.apply(configured_tokens(new, secret_resolver()))
         self._schedule_all()
         self.reloads += 1
         log.info("configuration reloaded", checks=len(new.enabled_checks))

@@ -15,7 +15,7 @@ import errno
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +38,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    413: "Content Too Large",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
@@ -67,6 +68,7 @@ async def serve_health(
     max_request_bytes: int = MAX_REQUEST_BYTES,
     max_connections: int = MAX_CONNECTIONS,
     per_client: int = PER_CLIENT,
+    pings: Pings | None = None,
 ) -> asyncio.Server:
     """Start serving; the caller owns the returned server (`close()` + `await wait_closed()`)."""
     pool = _Connections(max_connections, per_client)
@@ -78,7 +80,7 @@ async def serve_health(
             return
         try:
             try:
-                await _handle(reader, writer, probe, read_timeout, conn)
+                await _handle(reader, writer, probe, read_timeout, conn, pings)
             except Exception:  # a bug here must not kill the server or spam asyncio's handler
                 log.exception("health endpoint: unexpected error")
             writer.close()
@@ -157,6 +159,7 @@ async def _handle(
     probe: Callable[[], HealthReport],
     read_timeout: float,
     conn: _Connection,
+    pings: Pings | None = None,
 ) -> None:
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), read_timeout)
@@ -169,8 +172,66 @@ async def _handle(
     except (asyncio.IncompleteReadError, ConnectionError):
         return  # the client went away (or was evicted) before finishing its request
     conn.idle = False
+    if pings is not None and (ping := _ping_request(head)) is not None:
+        response = await _ping(reader, writer, head, ping, pings, read_timeout)
+        await _send(writer, reader, response, linger=response.status == 413)
+        return
     response, head_only = _route(head, probe)
     await _send(writer, reader, response, linger=False, head_only=head_only)
+
+
+Pings = Callable[[str, str, bytes, str], Awaitable[bool]]
+"""(token, suffix, body, client address) → whether the token named a heartbeat check."""
+
+
+def _ping_request(head: bytes) -> tuple[str, str, str] | None:
+    """(method, token, suffix) of a well-formed `GET|POST /ping/…` request, else None."""
+    from daemon.service.pings import parse_ping_path
+
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    match = _REQUEST_LINE.match(line)
+    if match is None or match.group(1) not in ("GET", "POST"):
+        return None
+    parsed = parse_ping_path(match.group(2).split("?", 1)[0])
+    return None if parsed is None else (match.group(1), *parsed)
+
+
+async def _ping(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    head: bytes,
+    request: tuple[str, str, str],
+    pings: Pings,
+    read_timeout: float,
+) -> _Response:
+    """Read the body (a job's message, at most MAX_BODY_BYTES), hand it on. A known and an
+    unknown token differ only in the answer's status — like any unknown path."""
+    from daemon.service.pings import MAX_BODY_BYTES
+
+    method, token, suffix = request
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                return _error(400, "bad Content-Length")
+    if length < 0:
+        return _error(400, "bad Content-Length")
+    if length > MAX_BODY_BYTES:
+        return _error(413, f"a ping's body is at most {MAX_BODY_BYTES} bytes")
+    body = b""
+    if method == "POST" and length:
+        try:
+            body = await asyncio.wait_for(reader.readexactly(length), read_timeout)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            return _error(408, "request body not received in time")
+    peer = writer.get_extra_info("peername")
+    client = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+    if await pings(token, suffix, body, client):
+        return _Response(200, {"status": "ok"})
+    return _error(404, "not found; try GET /healthz")
 
 
 def _route(head: bytes, probe: Callable[[], HealthReport]) -> tuple[_Response, bool]:

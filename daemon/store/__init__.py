@@ -1,7 +1,7 @@
 """The state: one SQLite database (`database`) and a repository per concern over it —
 results, incidents, outbox, ledger (+ routes), sweeps, controls (acknowledgements and
-silences) — plus the one-daemon-per-directory lock and `backup`, a consistent copy taken
-while the daemon runs.
+silences), heartbeats — plus the one-daemon-per-directory lock and `backup`, a consistent copy
+taken while the daemon runs.
 
 Imports only `daemon.models`, `daemon.errors` and `daemon.util`; never the network, never a
 secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incidents.get(42)`.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from daemon.store.controls import Controls
 from daemon.store.database import Database
+from daemon.store.heartbeats import Heartbeats
 from daemon.store.incidents import Incidents
 from daemon.store.ledger import Ledger, Routes
 from daemon.store.outbox import Outbox
@@ -33,6 +34,7 @@ class Store:
         self.routes = Routes(db)
         self.sweeps = Sweeps(db)
         self.controls = Controls(db)
+        self.heartbeats = Heartbeats(db)
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:

@@ -14,6 +14,8 @@ repository that owns each:
 - `sweep_runs`, `sweep_findings` (sweeps): each sweep run and its findings.
 - `acknowledgements`, `silences` (controls): what operators told it — written by the CLI
   while a daemon runs, read by the daemon every cycle (it never owns these rows).
+- `heartbeat_pings`, `heartbeat_tokens` (heartbeats): jobs checking in, and the SHA-256 of
+  each generated ping token (never the token itself).
 """
 
 from __future__ import annotations
@@ -107,7 +109,15 @@ CREATE TABLE silences (id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_by TEXT NOT NULL, created_at TEXT NOT NULL, expired_at TEXT);
 CREATE INDEX silences_by_end ON silences (ends_at);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9 = """
+CREATE TABLE heartbeat_pings (id INTEGER PRIMARY KEY AUTOINCREMENT, check_name TEXT NOT NULL,
+    at TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('start', 'success', 'fail')),
+    exit_code INTEGER, message TEXT NOT NULL, source TEXT NOT NULL);
+CREATE INDEX heartbeat_pings_by_check ON heartbeat_pings (check_name, id);
+CREATE TABLE heartbeat_tokens (check_name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -188,3 +188,118 @@ def test_silence_and_ack_refuse_what_cannot_work(tmp_path: Path) -> None:
     missing = wk(path, "ack", "7")
     assert missing.returncode == 1 and "no incident #7" in missing.stderr
     assert wk(path, "silence", "expire", "9").returncode == 1
+
+
+def heartbeat_config(tmp_path: Path, hook: WebhookReceiver, listen: int) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "{tmp_path / "state"}"
+cycle_window = "0s"
+jitter = "0s"
+health_listen = "127.0.0.1:{listen}"
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{hook.port}/hook"
+[[checks]]
+name = "nightly-backup"
+type = "heartbeat"
+period = "2s"
+grace = "1s"
+interval = "1s"
+token = "secret:HB_TOKEN"
+[[checks]]
+name = "report-job"
+type = "heartbeat"
+period = "1h"
+interval = "1s"
+""")
+    return path
+
+
+def test_a_missed_heartbeat_pages_once_and_recovers(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    import httpx
+
+    listen = free_port()
+    path = heartbeat_config(tmp_path, webhook_receiver, listen)
+    token = "tok-9f8e7d6c5b4a"
+    base = f"http://127.0.0.1:{listen}"
+    proc = subprocess.Popen(
+        [PY, "-m", "daemon", "run", "--config", str(path)],
+        env=child_env(HB_TOKEN=token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _get(base + "/healthz") == 200, "the listener", DEADLINE_S)
+        answer = httpx.post(f"{base}/ping/{token}", content=b"42 GB in 3 min\nmore detail")
+        assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+        # An unknown token is answered exactly like any unknown path: no oracle.
+        unknown = httpx.post(f"{base}/ping/not-{token}")
+        other = httpx.post(f"{base}/nothing-here")
+        assert (unknown.status_code, unknown.content) == (other.status_code, other.content)
+        assert unknown.status_code == 404
+        too_big = httpx.post(f"{base}/ping/{token}", content=b"x" * 20_000)
+        assert too_big.status_code == 413
+
+        wait_for(lambda: "opened" in events(webhook_receiver), "the missed ping's page", 15)
+        opened = webhook_receiver.messages[0]
+        assert opened["title"] == "[HIGH] nightly-backup failing — incident #1"
+        assert opened["evidence"].startswith("last ping ")
+        assert opened["evidence"].endswith(
+            "expected every 2s, grace 1s: 42 GB in 3 min more detail"
+        )
+        time.sleep(2)
+        assert events(webhook_receiver) == ["opened"]  # once
+
+        assert httpx.get(f"{base}/ping/{token}/0").status_code == 200
+        wait_for(lambda: "resolved" in events(webhook_receiver), "the recovery", 15)
+
+        # A generated token works the same way; the token itself is never stored.
+        made = wk(path, "heartbeat", "token", "report-job")
+        assert made.returncode == 0, made.stderr
+        url = made.stdout.strip()
+        assert url.startswith(f"{base}/ping/")
+        assert httpx.post(url + "/fail", content=b"exit 3: no space left").status_code == 200
+        wait_for(lambda: events(webhook_receiver).count("opened") == 2, "report-job's failure", 15)
+        failed = webhook_receiver.messages[-1]
+        assert failed["evidence"].startswith("the job reported a failure ")
+        assert failed["evidence"].endswith(": exit 3: no space left")
+        db = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("watchkeeper.db*"))
+        assert url.rsplit("/", 1)[1].encode() not in db and token.encode() not in db
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == 0, out[-3000:]
+    assert token not in out
+
+
+def test_watchkeeper_ping_runs_a_job_and_reports_its_exit(tmp_path: Path) -> None:
+    path = heartbeat_config(tmp_path, WebhookReceiver(), free_port())
+    job = ("sh", "-c", "echo working; echo 'disk full' >&2; exit 3")
+    ran = cli("ping", "--config", str(path), "report-job", "--", *job)
+    assert ran.returncode == 3
+    assert "working" in ran.stdout and "disk full" in ran.stderr
+    checked = json.loads(wk(path, "check", "report-job", "--json").stdout)
+    (result,) = checked if isinstance(checked, list) else checked["results"]
+    assert result["status"] == "failing"
+    assert result["evidence"].endswith("(exit 3): disk full")
+    assert wk(path, "ping", "report-job", "-m", "all good").returncode == 0
+    checked = json.loads(wk(path, "check", "report-job", "--json").stdout)
+    (result,) = checked if isinstance(checked, list) else checked["results"]
+    assert result["status"] == "ok" and result["evidence"].endswith(": all good")
+    wrong = wk(path, "ping", "nope")
+    assert wrong.returncode == 2 and "no heartbeat check named 'nope'" in wrong.stderr
+
+
+def _get(url: str) -> int:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1).status_code
+    except httpx.HTTPError:
+        return 0
