@@ -165,9 +165,10 @@ def heartbeat_token(name: str, config_path: Path | None) -> None:
     _, settings = load(config_path)
     _heartbeat(settings, name)
     spec = settings.check(name)
-    if getattr(spec, "token", None):
+    configured = getattr(spec, "token", None)
+    if configured:
         raise click.UsageError(
-            f"{name} has a configured token ({spec.token}); change that secret "
+            f"{name} has a configured token ({configured}); change that secret "
             "instead, or remove `token` to use a generated one"
         )
     token = secrets.token_urlsafe(24)
