@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from tests import ROOT
+from tests.cli import run_cli
 
 PY = sys.executable
 
 
 def wk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`watchkeeper ARGS` in process (tests.cli): none of these tests is about the process."""
     full = {k: v for k, v in os.environ.items() if k != "WATCHKEEPER_CONFIG"}
     full.update(env or {})
-    return subprocess.run(
-        [PY, "-m", "daemon", *args], capture_output=True, text=True, timeout=60, env=full
-    )
+    return run_cli(*args, env=full)
 
 
 def closed_port() -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests import ROOT
+from tests.cli import run_cli
 from tests.peers.providers.anthropic import FakeAnthropic
 from tests.peers.providers.cohere import FakeCohere
 from tests.peers.providers.google import FakeGemini
@@ -43,14 +44,8 @@ class Estate:
     env: dict[str, str]
 
     def wk(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PY, "-m", "daemon", *args, "--config", str(self.config)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            input=stdin,
-        )
+        """`watchkeeper ARGS --config CONFIG` in process (tests.cli), in `env`."""
+        return run_cli(*args, "--config", str(self.config), env=self.env, input=stdin)
 
 
 @pytest.fixture
@@ -334,12 +329,7 @@ def test_bad_since_is_a_usage_error(estate: Estate) -> None:
 def test_unknown_provider_in_routing_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[routing]\nrca = ["acme/brain-9", "nonsense"]\n')
-    result = subprocess.run(
-        [PY, "-m", "daemon", "config", "validate", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("config", "validate", "--config", str(config))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert any(": routing.rca[0]: unknown provider 'acme'" in line for line in lines)
