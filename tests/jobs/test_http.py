@@ -11,13 +11,9 @@ from pydantic import ValidationError
 
 from jobs.base import CheckContext
 from jobs.http import HttpCheck
-from tests.jobs.conftest import (
-    HttpPeer,
-    StartServer,
-    assert_options_described,
-    issue,
-    server_context,
-)
+from tests.jobs.conftest import assert_options_described
+from tests.peers.targets import HttpPeer, StartServer
+from tests.peers.tls import issue, server_context
 
 
 def check(url: str, **options: Any) -> HttpCheck:

@@ -2,14 +2,13 @@
 and concurrent budgets. Marked `reliability`; `pytest -m reliability` runs only them.
 
 The small helpers below are shared by those modules (driving `python -m daemon` as a real
-process, waiting without fixed sleeps, free loopback ports); they never reach past loopback.
+process, waiting without fixed sleeps); they never reach past loopback.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -73,11 +72,3 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 20.0) 
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

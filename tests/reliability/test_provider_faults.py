@@ -28,6 +28,7 @@ from daemon.config.load import load_settings
 from daemon.engine.rca import RcaOutput
 from daemon.llm.types import ModelRequest
 from daemon.store import Store
+from tests.peers.loopback import free_port
 from tests.peers.providers import anthropic as fake_anthropic
 from tests.peers.providers import cohere as fake_cohere
 from tests.peers.providers import google as fake_google
@@ -39,7 +40,7 @@ from tests.peers.providers.ollama import FakeOllama
 from tests.peers.providers.openai import FakeOpenAI
 from tests.peers.receivers import WebhookReceiver
 from tests.peers.scripted import FakeServer, Recorded, Scripted
-from tests.reliability import child_env, cli, free_port
+from tests.reliability import child_env, cli
 
 pytestmark = pytest.mark.reliability
 

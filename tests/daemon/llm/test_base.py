@@ -3,7 +3,6 @@ through the OpenAI provider against its loopback fake."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -20,6 +19,7 @@ from daemon.llm.types import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from tests.peers.loopback import free_port
 from tests.peers.providers.openai import (
     DEFAULT_KEY,
     FakeOpenAI,
@@ -270,9 +270,7 @@ async def test_hang_past_the_deadline_is_a_timeout(
 
 
 async def test_connection_refused_is_unavailable(client: httpx.AsyncClient, sleeps: Sleeps) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.raises(ProviderUnavailable) as caught:
         await provider(client, f"http://127.0.0.1:{port}/v1", sleeps, max_retries=2).complete(
             "gpt-4.1", ASK

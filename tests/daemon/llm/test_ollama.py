@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from daemon.llm.types import (
     StructuredOutputError,
     Usage,
 )
+from tests.peers.loopback import free_port
 from tests.peers.providers.ollama import FakeOllama, ollama_error
 from tests.peers.scripted import Scripted, serving
 
@@ -66,13 +66,6 @@ def provider(
         name="ollama", base_url=base_url, local=True, keep_alive=keep_alive, num_ctx=num_ctx
     )
     return OllamaProvider(options, None, client, sleep=sleep or Sleeps())
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_registered_under_its_api() -> None:
@@ -249,7 +242,7 @@ async def test_probe(
 
 
 async def test_probe_unreachable(client: httpx.AsyncClient) -> None:
-    usable, reason = await provider(client, f"http://127.0.0.1:{closed_port()}").probe(MODEL)
+    usable, reason = await provider(client, f"http://127.0.0.1:{free_port()}").probe(MODEL)
     assert usable is False
     assert reason.startswith("unreachable: cannot connect to 127.0.0.1")
 
