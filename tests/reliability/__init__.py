@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from tests import ROOT
+from tests.peers.providers import key_variables
 
 PY = sys.executable
 SEED_ENV = "WATCHKEEPER_RELIABILITY_SEED"
@@ -34,15 +35,7 @@ def child_env(**extra: str) -> dict[str, str]:
     it at the caller's systemd, config or keys; plus `extra`."""
     drop = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "WATCHKEEPER_", "LISTEN_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    for name in (
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "COHERE_API_KEY",
-        "CO_API_KEY",
-        "CREDENTIALS_DIRECTORY",
-    ):
+    for name in (*key_variables(), "CREDENTIALS_DIRECTORY"):
         base.pop(name, None)
     base["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     base["PYTHONPATH"] = str(ROOT)
