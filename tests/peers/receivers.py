@@ -137,9 +137,11 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            request = ReceivedRequest(
-                self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
-            )
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request: there is nothing to answer
+                self.close_connection = True
+                return
+            request = ReceivedRequest(self.command, self.path, dict(self.headers.items()), body)
             status = receiver._handle(request)
             if status == 0:
                 receiver._released.wait(receiver.hold_s)
