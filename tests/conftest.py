@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 # The SMTP sink and webhook receivers serve tests in every folder, not only tests/daemon.
+from tests.peers.providers import key_variables
 from tests.peers.receivers import (  # noqa: F401
     make_webhook_receiver,
     smtp_sink,
@@ -23,6 +24,9 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 # Client threads (urllib3 retries in boto3/kubernetes, aiosmtpd) may log after pytest closed
 # the stream a test configured logging with; that is not the code under test failing.
 logging.raiseExceptions = False
+
+PROVIDER_KEY_VARIABLES = key_variables()
+"""Cleared for every test: a developer's real keys must never reach a test (or a fake)."""
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -66,15 +70,6 @@ def _no_real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)
-    for var in (
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "COHERE_API_KEY",
-        "CO_API_KEY",
-        "CREDENTIALS_DIRECTORY",
-        "WATCHKEEPER_CONFIG",
-    ):
+    for var in (*PROVIDER_KEY_VARIABLES, "CREDENTIALS_DIRECTORY", "WATCHKEEPER_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     yield

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from daemon.models import CheckResult
 from jobs.alertmanager import AlertmanagerCheck
 from jobs.base import CheckContext
-from tests.jobs.conftest import StartServer, assert_options_described
+from tests.jobs.conftest import assert_options_described
 from tests.peers.prometheus import FakeProm, alert, params
+from tests.peers.targets import StartServer
 
 NOW = datetime(2024, 11, 27, 14, 40, 30, tzinfo=UTC)
 SINCE = datetime(2024, 11, 27, 14, 2, 11, tzinfo=UTC)

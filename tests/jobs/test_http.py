@@ -14,13 +14,9 @@ from daemon.config.load import load_settings
 from daemon.errors import ConfigError
 from jobs.base import CheckContext
 from jobs.http import HttpCheck
-from tests.jobs.conftest import (
-    HttpPeer,
-    StartServer,
-    assert_options_described,
-    issue,
-    server_context,
-)
+from tests.jobs.conftest import assert_options_described
+from tests.peers.targets import HttpPeer, StartServer
+from tests.peers.tls import issue, server_context
 
 
 def check(url: str, **options: Any) -> HttpCheck:

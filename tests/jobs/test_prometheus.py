@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from daemon.models import CheckResult
 from jobs.base import CheckContext
 from jobs.prometheus import PrometheusCheck
-from tests.jobs.conftest import StartServer, assert_options_described, issue, server_context
+from tests.jobs.conftest import assert_options_described
 from tests.peers.prometheus import (
     EVAL_TIME,
     Answer,
@@ -26,6 +26,8 @@ from tests.peers.prometheus import (
     string,
     vector,
 )
+from tests.peers.targets import StartServer
+from tests.peers.tls import issue, server_context
 
 CPU = "node_cpu_busy"
 WEB1 = {"__name__": CPU, "instance": "web-1:9100", "job": "node"}

@@ -8,7 +8,8 @@ from typing import Any
 from daemon.models import CheckResult
 from jobs.base import CheckContext
 from jobs.tcp import READ_LIMIT, TcpCheck
-from tests.jobs.conftest import StartServer, assert_options_described
+from tests.jobs.conftest import assert_options_described
+from tests.peers.targets import StartServer
 
 
 async def run_tcp(ctx: CheckContext, port: int, **options: Any) -> CheckResult:

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from daemon.models import CheckResult
 from jobs.base import CheckContext
 from jobs.tls import TlsCheck
-from tests.jobs.conftest import StartServer, assert_options_described, issue, server_context
+from tests.jobs.conftest import assert_options_described
+from tests.peers.targets import StartServer
+from tests.peers.tls import issue, server_context
 
 
 async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -10,13 +10,15 @@ import json
 import sys
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.peers.loopback import serve_in_thread
 
 Obj = dict[str, Any]
 TOKEN = "fake-token-for-tests"
@@ -101,9 +103,7 @@ class FakeKubernetes:
     def __init__(self, cluster: FakeCluster | None = None) -> None:
         self.cluster = cluster or FakeCluster()
         self.server = _Server(("127.0.0.1", 0), _handler_for(self.cluster))
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._stop: Callable[[], None] = lambda: None
 
     @property
     def port(self) -> int:
@@ -115,15 +115,13 @@ class FakeKubernetes:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeKubernetes:
-        self.thread.start()
+        self._stop = serve_in_thread(self.server)
         return self
 
     def stop(self) -> None:
         if self.cluster.hang is not None:
             self.cluster.hang.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self._stop()
 
     def kubeconfig(
         self, path: Path, *, token: str = TOKEN, contexts: Iterable[str] = ("fake",)

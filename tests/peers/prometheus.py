@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.jobs.conftest import HttpPeer, Request
+from tests.peers.targets import HttpPeer, Request
 
 EVAL_TIME = 1732711320.123
 HTML_503 = (

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.peers.loopback import serve_in_thread
+
 
 @dataclass
 class Recorded:
@@ -56,6 +58,7 @@ class FakeServer:
         self.queued: list[Scripted] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._stop: Callable[[], None] = lambda: None
 
     @property
     def url(self) -> str:
@@ -113,15 +116,12 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._stop = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._stop()
             self._server = None
 
 

@@ -2,20 +2,20 @@
 and concurrent budgets. Marked `reliability`; `pytest -m reliability` runs only them.
 
 The small helpers below are shared by those modules (driving `python -m daemon` as a real
-process, waiting without fixed sleeps, free loopback ports); they never reach past loopback.
+process, waiting without fixed sleeps); they never reach past loopback.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 from tests import ROOT
+from tests.peers.providers import key_variables
 
 PY = sys.executable
 SEED_ENV = "WATCHKEEPER_RELIABILITY_SEED"
@@ -35,15 +35,7 @@ def child_env(**extra: str) -> dict[str, str]:
     it at the caller's systemd, config or keys; plus `extra`."""
     drop = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "WATCHKEEPER_", "LISTEN_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    for name in (
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "COHERE_API_KEY",
-        "CO_API_KEY",
-        "CREDENTIALS_DIRECTORY",
-    ):
+    for name in (*key_variables(), "CREDENTIALS_DIRECTORY"):
         base.pop(name, None)
     base["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     base["PYTHONPATH"] = str(ROOT)
@@ -73,11 +65,3 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 20.0) 
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

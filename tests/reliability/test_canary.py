@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.peers.loopback import free_port
 from tests.peers.providers.anthropic import FakeAnthropic
 from tests.peers.providers.cohere import FakeCohere
 from tests.peers.providers.google import FakeGemini
@@ -29,7 +30,7 @@ from tests.peers.providers.ollama import FakeOllama
 from tests.peers.providers.openai import FakeOpenAI
 from tests.peers.receivers import WebhookReceiver
 from tests.peers.scripted import Recorded
-from tests.reliability import child_env, cli, free_port
+from tests.reliability import child_env, cli
 
 pytestmark = pytest.mark.reliability
 

@@ -15,27 +15,27 @@ What must hold at the end (README.md in this folder states the contract):
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import signal
-import socketserver
 import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from tests.peers.loopback import free_port
 from tests.peers.providers.anthropic import FakeAnthropic
-from tests.peers.receivers import WebhookReceiver
-from tests.reliability import PY, ROOT, child_env, free_port, seed, wait_for
+from tests.peers.receivers import ReceivedRequest, WebhookReceiver, receiving
+from tests.peers.scripted import FakeServer, Recorded, Scripted
+from tests.peers.targets import TcpTarget
+from tests.reliability import PY, ROOT, child_env, seed, wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -60,38 +60,57 @@ class Ack:
 
 
 @dataclass
-class FlakyReceiver:
-    rng: random.Random
+class FlakyReceiver(WebhookReceiver):
+    """The shared webhook receiver, answering at random: 500 (`fail_rate`), held open for
+    HANG_S then closed unanswered (`hang_rate`), else 200 — until `flaky` is switched off."""
+
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
     fail_rate: float = 0.2
     hang_rate: float = 0.1
     flaky: bool = True
-    port: int = 0
-    acks: list[Ack] = field(default_factory=list)
-    answered_500: int = 0
-    hung: int = 0
-    hang_next: bool = False
-    holding: threading.Event = field(default_factory=threading.Event)
+    hold_s: float = HANG_S
     kill_after_ack: int | None = None
     """A pid to SIGKILL right after the next 200 is written: a kill inside the at-least-once
     window (the daemon has the receiver's answer but has not marked the row delivered)."""
     killed_after_ack: threading.Event = field(default_factory=threading.Event)
     kill_sent_at: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stop: threading.Event = field(default_factory=threading.Event)
 
-    def decide(self) -> str:
-        with self.lock:
-            if self.hang_next:
-                self.hang_next = False
-                return "hang"
-            if not self.flaky:
-                return "ok"
-            roll = self.rng.random()
+    def answer(self, request: ReceivedRequest) -> int:
+        if not self.flaky:
+            return 200
+        roll = self.rng.random()
         if roll < self.hang_rate:
-            return "hang"
+            return 0
         if roll < self.hang_rate + self.fail_rate:
-            return "fail"
-        return "ok"
+            return 500
+        return 200
+
+    def on_answered(self, request: ReceivedRequest) -> None:
+        if request.status != 200:
+            return
+        with self.lock:
+            pid, self.kill_after_ack = self.kill_after_ack, None
+            if pid is not None:
+                self.kill_sent_at = time.monotonic()
+                os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            self.killed_after_ack.set()
+
+    def acks(self) -> list[Ack]:
+        """Every request whose 200 was written in full, in arrival order."""
+        with self.lock:
+            answered = [r for r in self.requests if r.status == 200 and r.answered]
+        return [_ack_of(r) for r in answered]
+
+    def count(self, status: int) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if r.status == status)
+
+
+def _ack_of(request: ReceivedRequest) -> Ack:
+    target = request.path.strip("/")
+    payload = request.json()
+    return Ack(target, message_key(target, request.headers, payload), payload, request.at)
 
 
 def message_key(target: str, headers: dict[str, str], payload: dict[str, object]) -> str:
@@ -104,132 +123,43 @@ def message_key(target: str, headers: dict[str, str], payload: dict[str, object]
 
 @pytest.fixture
 def receiver() -> Iterator[FlakyReceiver]:
-    state = FlakyReceiver(random.Random(0))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            target = self.path.strip("/")
-            verdict = state.decide()
-            if verdict == "hang":
-                with state.lock:
-                    state.hung += 1
-                state.holding.set()
-                state.stop.wait(HANG_S)
-                self.close_connection = True
-                return  # closed unanswered: never acknowledged
-            if verdict == "fail":
-                with state.lock:
-                    state.answered_500 += 1
-                self.send_response(500)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            payload = json.loads(body)
-            key = message_key(target, dict(self.headers.items()), payload)
-            decided = time.monotonic()
-            try:
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                self.wfile.flush()
-            except OSError:
-                return  # the sender is gone: not acknowledged
-            with state.lock:
-                state.acks.append(Ack(target, key, payload, decided))
-                pid, state.kill_after_ack = state.kill_after_ack, None
-                if pid is not None:
-                    state.kill_sent_at = time.monotonic()
-                    os.kill(pid, signal.SIGKILL)
-            if pid is not None:
-                state.killed_after_ack.set()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    state.stop.set()
-    server.shutdown()
-    server.server_close()
+    with receiving(FlakyReceiver()) as flaky:
+        yield flaky
 
 
 # -- targets the test flips --------------------------------------------------------------------
 
 
-class _Quiet(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        pass
-
-
-class _ReusableTCPServer(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-class TcpTarget:
-    """A loopback port that listens while healthy and refuses while failing."""
+class TcpCheckTarget(TcpTarget):
+    """A `tcp` check's target: listens while healthy, refuses while failing."""
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
-        self.port = free_port()
-        self._server: _ReusableTCPServer | None = None
-
-    def set_healthy(self, healthy: bool) -> None:
-        if healthy and self._server is None:
-            end = time.monotonic() + 5
-            while True:
-                try:
-                    self._server = _ReusableTCPServer(("127.0.0.1", self.port), _Quiet)
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        raise
-                    time.sleep(0.05)
-            threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        elif not healthy and self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def config(self) -> str:
         return f'type = "tcp"\nhost = "127.0.0.1"\nport = {self.port}\n'
 
 
 class HttpTargets:
-    """One loopback HTTP server; each path answers 200 while healthy, 503 while failing."""
+    """One scripted loopback HTTP server; each path answers 200 while healthy, 503 while
+    failing."""
 
     def __init__(self) -> None:
         self.healthy: dict[str, bool] = {}
-        targets = self
+        self.server = FakeServer(self._answer).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                ok = targets.healthy.get(self.path.strip("/"), False)
-                body = b"ok" if ok else b"unavailable"
-                self.send_response(200 if ok else 503)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+    def _answer(self, request: Recorded) -> Scripted:
+        if self.healthy.get(request.path.strip("/"), False):
+            return Scripted(200, b"ok")
+        return Scripted(503, b"unavailable")
 
     def target(self, name: str) -> HttpTarget:
         self.healthy[name] = True
         return HttpTarget(name, self)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @dataclass
@@ -241,11 +171,10 @@ class HttpTarget:
         self.owner.healthy[self.name] = healthy
 
     def config(self) -> str:
-        port = self.owner.server.server_address[1]
-        return f'type = "http"\nurl = "http://127.0.0.1:{port}/{self.name}"\n'
+        return f'type = "http"\nurl = "{self.owner.server.url}/{self.name}"\n'
 
 
-Target = TcpTarget | HttpTarget
+Target = TcpCheckTarget | HttpTarget
 
 
 def write_config(tmp_path: Path, receiver_port: int, targets: list[Target]) -> Path:
@@ -380,8 +309,7 @@ def settled(db: Path, receiver: FlakyReceiver) -> bool:
     open_incidents = query(db, "SELECT count(*) FROM incidents WHERE status = 'open'")[0][0]
     pending = query(db, "SELECT count(*) FROM outbox WHERE status != 'delivered'")[0][0]
     rows = len(query(db, "SELECT id FROM outbox"))
-    with receiver.lock:
-        acked = {(a.target, a.key) for a in receiver.acks}
+    acked = {(a.target, a.key) for a in receiver.acks()}
     return open_incidents == 0 and pending == 0 and len(acked) >= rows
 
 
@@ -429,14 +357,13 @@ def run_segment(
                 flip_some(rng, targets, state)
         return daemon.kill(mode)
     if mode == "during-hold":
-        receiver.holding.clear()
         with receiver.lock:
-            receiver.hang_next = True
+            before = len(receiver.requests)
+        receiver.hang_next(1)
         flip_some(rng, targets, state)
-        receiver.holding.wait(8)
+        receiver.wait_until(lambda requests: any(r.status == 0 for r in requests[before:]), 8)
         time.sleep(rng.uniform(0.0, 0.5))
-        with receiver.lock:
-            receiver.hang_next = False
+        receiver.forget_scripted()
         return daemon.kill(mode)
     receiver.killed_after_ack.clear()
     with receiver.lock:
@@ -457,8 +384,8 @@ def test_many_kill_9s_lose_nothing_and_repeat_only_what_was_in_flight(
     receiver.rng = random.Random(seed_value + 1)
     http = HttpTargets()
     targets: list[Target] = [
-        TcpTarget("cache-tcp"),
-        TcpTarget("db-tcp"),
+        TcpCheckTarget("cache-tcp"),
+        TcpCheckTarget("db-tcp"),
         http.target("api-http"),
         http.target("web-http"),
     ]
@@ -486,6 +413,8 @@ def test_many_kill_9s_lose_nothing_and_repeat_only_what_was_in_flight(
         daemon.ensure_dead()
         for t in targets:
             t.set_healthy(False)
+            if isinstance(t, TcpCheckTarget):
+                t.close()
         http.close()
     logs = "".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("daemon-*.log")))
     assert code == 0, daemon.log.read_text()
@@ -503,7 +432,8 @@ def verify(db: Path, receiver: FlakyReceiver, kills: list[Kill], seed_value: int
         key = str(row_id) if target == "hook" else f"event {event_id}"
         by_key[(str(target), key)] = int(str(row_id))
     acks_by_row: dict[int, list[Ack]] = {}
-    for ack in receiver.acks:
+    received = receiver.acks()
+    for ack in received:
         row_id = by_key.get((ack.target, ack.key))
         assert row_id is not None, (note, "acknowledged a message the outbox never had", ack)
         acks_by_row.setdefault(row_id, []).append(ack)
@@ -542,7 +472,7 @@ def verify(db: Path, receiver: FlakyReceiver, kills: list[Kill], seed_value: int
                 assert row in acked_rows, (note, incident_id, kind, target, "never acknowledged")
     hook_payloads = {
         (a.payload["event"], a.payload["incident"]["id"])  # type: ignore[index]
-        for a in receiver.acks
+        for a in received
         if a.target == "hook"
     }
     for incident_id, *_ in incidents:
@@ -560,8 +490,8 @@ def verify(db: Path, receiver: FlakyReceiver, kills: list[Kill], seed_value: int
     print(
         f"kill9: {len(kills)} kills ({', '.join(k.mode for k in kills)}), "
         f"{len(incidents)} incidents, {len(rows)} outbox rows, "
-        f"{sum(duplicates.values())} duplicates, {receiver.answered_500} answered 500, "
-        f"{receiver.hung} hung; events {sorted(str(e[2]) for e in events)}"
+        f"{sum(duplicates.values())} duplicates, {receiver.count(500)} answered 500, "
+        f"{receiver.count(0)} hung; events {sorted(str(e[2]) for e in events)}"
     )
 
 

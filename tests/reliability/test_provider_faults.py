@@ -26,8 +26,11 @@ import pytest
 from daemon.ai.runner import AI
 from daemon.config.load import load_settings
 from daemon.engine.rca import RcaOutput
+from daemon.llm import PROVIDERS as REGISTERED
+from daemon.llm import provider_info
 from daemon.llm.types import ModelRequest
 from daemon.store import Store
+from tests.peers.loopback import free_port
 from tests.peers.providers import anthropic as fake_anthropic
 from tests.peers.providers import cohere as fake_cohere
 from tests.peers.providers import google as fake_google
@@ -39,13 +42,17 @@ from tests.peers.providers.ollama import FakeOllama
 from tests.peers.providers.openai import FakeOpenAI
 from tests.peers.receivers import WebhookReceiver
 from tests.peers.scripted import FakeServer, Recorded, Scripted
-from tests.reliability import child_env, cli, free_port
+from tests.reliability import child_env, cli
 
 pytestmark = pytest.mark.reliability
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 RETRY_AFTER_S = 0.2
 TIMEOUT = "600ms"
+"""The faulty provider's per-call deadline in the timeout case (its fake answers after 1.5 s)."""
+DEADLINE = "10s"
+"""Its deadline in every other case: long enough for two attempts and a back-off (0.5 s) on a
+loaded machine, so the fault under test, not the clock, decides the outcome."""
 GOOD_RCA: dict[str, Any] = {
     "root_cause": "the cache ran out of memory after the 13:55 deploy",
     "confidence": "medium",
@@ -59,14 +66,17 @@ HTML = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
     "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
 )
-KEYS = {
-    "anthropic": ("ANTHROPIC_API_KEY", "sk-ant-api03-reliability-matrix-0001"),
-    "openai": ("OPENAI_API_KEY", "sk-proj-reliability-matrix-0002"),
-    "google": ("GEMINI_API_KEY", "AIzaSyReliabilityMatrix-000000000003"),
-    "cohere": ("COHERE_API_KEY", "co-reliability-matrix-00000000000000000004"),
+CANARY_KEYS = {
+    "anthropic": "sk-ant-api03-reliability-matrix-0001",
+    "openai": "sk-proj-reliability-matrix-0002",
+    "google": "AIzaSyReliabilityMatrix-000000000003",
+    "cohere": "co-reliability-matrix-00000000000000000004",
 }
+KEYS = {name: (provider_info(name).key_env[0], key) for name, key in CANARY_KEYS.items()}
+"""provider → (the first variable it declares for its key, a canary key)."""
 WRONG_KEY = "sk-wrong-reliability-matrix-key-9999"
-PROVIDERS = ("ollama", "openai", "anthropic", "google", "cohere")
+PROVIDERS = tuple(REGISTERED)
+"""Every registered provider: a new one fails here until it has a fake, a model and faults."""
 MODELS = {
     "ollama": "gemma4:27b",
     "openai": "gpt-5.4",
@@ -113,13 +123,14 @@ class Fault:
     """POSTs the faulty provider receives: max_retries is 1, so retryable faults get two."""
     inject: Callable[[str], Scripted] | None = None
     """The answer to every POST; None when the fault is in the key or the content."""
+    deadline: str = DEADLINE
 
 
 FAULTS = (
     Fault("auth", "auth", 1),
     Fault("rate_limited", "rate_limited", 2, rate_limit),
     Fault("server_error", "http_error", 2, server_error),
-    Fault("timeout", "timeout", 1, lambda p: Scripted(200, {}, delay_s=1.5)),
+    Fault("timeout", "timeout", 1, lambda p: Scripted(200, {}, delay_s=1.5), TIMEOUT),
     Fault(
         "truncated_json",
         "bad_response",
@@ -228,7 +239,7 @@ async def test_a_provider_fault_falls_back_and_is_recorded(
 state_dir = "state"
 [providers.{provider}]
 base_url = "{url}"
-timeout = "{TIMEOUT}"
+timeout = "{fault.deadline}"
 max_retries = 1
 {fallback_table}base_url = "{backup.url}"
 timeout = "5s"

@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from tests.peers.receivers import WebhookReceiver
-from tests.reliability import PY, child_env, free_port, wait_for
+from tests.peers.loopback import free_port
+from tests.reliability import PY, child_env, wait_for
 
 pytestmark = [
     pytest.mark.reliability,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,24 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests import DATA
+from tests.cli import run_cli
+from tests.peers.loopback import free_port
 
 PY = sys.executable
 
 
 def wk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`watchkeeper ARGS` in process (tests.cli): none of these tests is about the process."""
     full = {k: v for k, v in os.environ.items() if k != "WATCHKEEPER_CONFIG"}
     full.update(env or {})
-    return subprocess.run(
-        [PY, "-m", "daemon", *args], capture_output=True, text=True, timeout=60, env=full
-    )
-
-
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
+    return run_cli(*args, env=full)
 
 
 @pytest.fixture
@@ -44,7 +36,7 @@ state_dir = "state"
 name = "dead"
 type = "tcp"
 host = "127.0.0.1"
-port = {closed_port()}
+port = {free_port()}
 timeout = "2s"
 failure_threshold = 1
 
@@ -174,7 +166,7 @@ def test_notify_test_without_targets_is_a_usage_error(config: Path) -> None:
 def test_notify_test_reports_each_target(config: Path) -> None:
     text = (
         config.read_text()
-        + f'\n[[notify]]\nname = "nobody"\nurl = "json://127.0.0.1:{closed_port()}/x"\n'
+        + f'\n[[notify]]\nname = "nobody"\nurl = "json://127.0.0.1:{free_port()}/x"\n'
     )
     config.write_text(text)
     result = wk("notify", "test", "--config", str(config))
@@ -194,7 +186,7 @@ def test_unwritable_state_dir_exits_2(tmp_path: Path) -> None:
 
 
 def test_demo_opens_and_resolves_an_incident_on_loopback() -> None:
-    env = {"OLLAMA_HOST": f"http://127.0.0.1:{closed_port()}"}  # no model: deterministic path
+    env = {"OLLAMA_HOST": f"http://127.0.0.1:{free_port()}"}  # no model: deterministic path
     result = wk("demo", "--pause", "0", env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from daemon.llm import PROVIDERS, provider_info
 from tests import ROOT
+from tests.cli import run_cli
+from tests.peers.providers import key_variables
 from tests.peers.providers.anthropic import FakeAnthropic
 from tests.peers.providers.cohere import FakeCohere
 from tests.peers.providers.google import FakeGemini
@@ -28,12 +31,8 @@ KEYS = {
     "google": "AIzaCanaryKey0123456789abcdefghijklmnop",
     "cohere": "co-canary-9z8y7x6w5v4u3t",
 }
-ENV_VARS = {
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "google": "GEMINI_API_KEY",
-    "cohere": "COHERE_API_KEY",
-}
+ENV_VARS = {provider: provider_info(provider).key_env[0] for provider in KEYS}
+"""The variable each provider's canary key is given in: the first one it declares."""
 
 
 @dataclass
@@ -43,14 +42,8 @@ class Estate:
     env: dict[str, str]
 
     def wk(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PY, "-m", "daemon", *args, "--config", str(self.config)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            input=stdin,
-        )
+        """`watchkeeper ARGS --config CONFIG` in process (tests.cli), in `env`."""
+        return run_cli(*args, "--config", str(self.config), env=self.env, input=stdin)
 
 
 @pytest.fixture
@@ -112,7 +105,7 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
             + providers
             + '[routing]\nask = ["ollama/gemma4:27b"]\n'
         )
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS.values()}
+        env = {k: v for k, v in os.environ.items() if k not in key_variables()}
         env.update({ENV_VARS[p]: key for p, key in KEYS.items()})
         yield Estate(config, fakes, env)
 
@@ -167,7 +160,7 @@ def test_ask_sends_the_estate_state_and_the_question(estate: Estate) -> None:
     assert chat["messages"][0]["role"] == "system"
 
 
-@pytest.mark.parametrize("provider", ["ollama", "anthropic", "openai", "google", "cohere"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_keys_test_makes_the_smallest_real_call(estate: Estate, provider: str) -> None:
     result = estate.wk("keys", "test", provider)
     assert result.returncode == 0, result.stderr
@@ -334,12 +327,7 @@ def test_bad_since_is_a_usage_error(estate: Estate) -> None:
 def test_unknown_provider_in_routing_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[routing]\nrca = ["acme/brain-9", "nonsense"]\n')
-    result = subprocess.run(
-        [PY, "-m", "daemon", "config", "validate", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("config", "validate", "--config", str(config))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert any(": routing.rca[0]: unknown provider 'acme'" in line for line in lines)

@@ -1,9 +1,8 @@
 """`watchkeeper sweep` and `watchkeeper findings` as a user runs them.
 
-Runs that need rules are in-process (click's CliRunner) with the fake rules of
-tests/jobs/sweeps/fake_rules.py patched into `jobs.sweeps.RULE_MODULES` — production code has
-no switch for test rules. Argument and exit-code behaviour that runs no rule is tested
-through a real subprocess.
+Every run is in-process (tests.cli: click's CliRunner, answering like a fresh process), so
+the fake rules of tests/jobs/sweeps/fake_rules.py can be patched into `jobs.sweeps.RULE_MODULES`
+— production code has no switch for test rules.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from daemon.cli import main
 from daemon.models import Severity
 from jobs.sweeps.base import CollectError
+from tests.cli import run_cli
 from tests.jobs.sweeps.fake_rules import FakeRule, finding, meta, use
 from tests.peers.receivers import WebhookReceiver
 
@@ -39,19 +36,9 @@ def write_config(tmp_path: Path, text: str = SWEEP) -> Path:
     return path
 
 
-def wk(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
-
-
-def wk_process(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def wk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "WATCHKEEPER_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return run_cli(*args, "--config", str(config), env=env)
 
 
 @pytest.fixture
@@ -74,7 +61,7 @@ def test_sweep_json_prints_the_contract_and_exits_0_with_findings(
 ) -> None:
     config = write_config(tmp_path)
     result = wk(config, "sweep", "security", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert list(document) == ["sweep", "findings", "summary"]
     assert document["sweep"]["name"] == "nightly" and document["sweep"]["kind"] == "security"
@@ -91,7 +78,7 @@ def test_sweep_json_prints_the_contract_and_exits_0_with_findings(
 
 def test_findings_lists_the_latest_run_with_filters(tmp_path: Path, rule: FakeRule) -> None:
     config = write_config(tmp_path)
-    assert wk(config, "sweep", "security").exit_code == 0
+    assert wk(config, "sweep", "security").returncode == 0
     [document] = json.loads(wk(config, "findings", "--json").stdout)
     assert states(document) == {SG + "1": "new", SG + "2": "new"}
     [high] = json.loads(wk(config, "findings", "--severity", "high", "--json").stdout)
@@ -110,7 +97,7 @@ def test_sweep_text_output_names_what_is_new_and_the_reports(
     tmp_path: Path, rule: FakeRule
 ) -> None:
     result = wk(write_config(tmp_path), "sweep", "security")
-    assert result.exit_code == 0
+    assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "nightly (security, partial): 2 open — 2 new · 0 resolved · 0 muted"
     assert f"  new [CRITICAL] aws.sg.open_ssh {SG}1 — aws.sg.open_ssh on {SG}1" in lines
@@ -123,7 +110,7 @@ def test_a_sweep_where_every_rule_failed_exits_1(
 ) -> None:
     use(monkeypatch, FakeRule(meta("aws.sg.open_ssh"), error=CollectError("AccessDenied")))
     result = wk(write_config(tmp_path), "sweep", "security", "--json")
-    assert result.exit_code == 1
+    assert result.returncode == 1
     assert json.loads(result.stdout)["summary"]["rule_errors"][0]["error"] == "AccessDenied"
 
 
@@ -132,7 +119,7 @@ def test_a_sweep_with_no_applicable_rule_exits_1_with_the_reason(
 ) -> None:
     use(monkeypatch, FakeRule(meta("k8s.pod.privileged", service="k8s:pods")))
     result = wk(write_config(tmp_path), "sweep", "security")
-    assert result.exit_code == 1
+    assert result.returncode == 1
     assert "no security rule applies" in result.stderr
 
 
@@ -150,7 +137,7 @@ def test_notify_delivers_only_what_changed(
     target = f'[[notify]]\nname = "oncall"\nurl = "{webhook_receiver.url()}"\n'
     config = write_config(tmp_path, target + SWEEP)
     first = wk(config, "sweep", "security", "--notify")
-    assert first.exit_code == 0 and "notification queued for 1 target(s)" in first.stdout
+    assert first.returncode == 0 and "notification queued for 1 target(s)" in first.stdout
     [message] = webhook_receiver.messages
     assert message["title"] == "[SECURITY] nightly: 2 new, 0 resolved (1 critical · 1 medium)"
     assert "Full report: " in message["message"]
@@ -176,7 +163,7 @@ def test_progress_lines_name_the_sweep_and_the_rule(capsys: pytest.CaptureFixtur
 
 
 def test_no_sweep_of_that_kind_is_a_usage_error(tmp_path: Path) -> None:
-    result = wk_process(write_config(tmp_path), "sweep", "cost")
+    result = wk(write_config(tmp_path), "sweep", "cost")
     assert result.returncode == 2
     assert 'no enabled cost sweep is configured: add a [[sweeps]] table with kind = "cost"' in (
         result.stderr
@@ -184,13 +171,13 @@ def test_no_sweep_of_that_kind_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_sweep_name_is_a_usage_error(tmp_path: Path) -> None:
-    result = wk_process(write_config(tmp_path), "sweep", "security", "--name", "nope")
+    result = wk(write_config(tmp_path), "sweep", "security", "--name", "nope")
     assert result.returncode == 2
     assert "no security sweep named 'nope'; configured: nightly" in result.stderr
 
 
 def test_an_unknown_kind_is_a_usage_error(tmp_path: Path) -> None:
-    result = wk_process(write_config(tmp_path), "sweep", "compliance")
+    result = wk(write_config(tmp_path), "sweep", "compliance")
     assert result.returncode == 2 and "'compliance' is not one of 'security', 'cost'" in (
         result.stderr
     )
@@ -198,12 +185,12 @@ def test_an_unknown_kind_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_findings_before_any_sweep_is_an_empty_list(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = wk_process(config, "findings", "--json")
+    result = wk(config, "findings", "--json")
     assert (result.returncode, json.loads(result.stdout)) == (0, [])
-    assert "no sweep has run yet" in wk_process(config, "findings").stdout
+    assert "no sweep has run yet" in wk(config, "findings").stdout
 
 
 def test_a_bad_sweep_table_is_a_config_error(tmp_path: Path) -> None:
-    result = wk_process(write_config(tmp_path, SWEEP + 'notify = ["pager"]\n'), "findings")
+    result = wk(write_config(tmp_path, SWEEP + 'notify = ["pager"]\n'), "findings")
     assert result.returncode == 2
     assert "sweeps[nightly].notify: 'pager' is not a [[notify]] target" in result.stderr

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -22,6 +22,7 @@ from daemon.llm.types import (
     StructuredOutputError,
     Usage,
 )
+from tests.daemon.llm.conftest import Sleeps, assert_key_never_shown, build
 from tests.peers.providers.anthropic import FakeAnthropic, message_body, overloaded, rate_limited
 from tests.peers.scripted import Scripted
 
@@ -39,17 +40,6 @@ VALID = {"severity": "high", "summary": "cache is down"}
 USAGE = {"input_tokens": 100, "output_tokens": 20}
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeAnthropic]:
     with FakeAnthropic(key=KEY) as server:
@@ -57,18 +47,9 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 def make(
-    fake: FakeAnthropic,
-    client: httpx.AsyncClient,
-    key: str | None = KEY,
-    sleep: Sleeps | None = None,
-    **options: Any,
+    fake: FakeAnthropic, client: httpx.AsyncClient, key: str | None = KEY, **options: Any
 ) -> AnthropicProvider:
-    return AnthropicProvider(
-        ProviderOptions(name="anthropic", base_url=fake.url, **options),
-        key,
-        client,
-        sleep=Sleeps() if sleep is None else sleep,
-    )
+    return build(AnthropicProvider, fake.url, client, key, **options)
 
 
 def test_registry_points_at_this_module() -> None:
@@ -215,7 +196,7 @@ async def test_rejected_key_is_an_auth_error_that_never_shows_the_key(
     error = info.value
     assert "anthropic" in str(error)
     assert "authentication_error" in str(error)
-    assert CANARY not in str(error) + repr(error) + error.body_excerpt
+    assert_key_never_shown(error, CANARY)
     assert error.status == 401
     assert len(fake.requests) == 1  # never retried
 
@@ -229,22 +210,20 @@ async def test_missing_key_fails_before_any_request(
 
 
 async def test_rate_limit_waits_as_long_as_retry_after_says(
-    fake: FakeAnthropic, client: httpx.AsyncClient
+    fake: FakeAnthropic, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(rate_limited(retry_after=7))
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [7.0]
+    assert sleeps.delays == [7.0]
     assert response.attempts == 2
 
 
 async def test_overloaded_529_is_retried_with_backoff(
-    fake: FakeAnthropic, client: httpx.AsyncClient
+    fake: FakeAnthropic, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(overloaded(), overloaded())
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [0.5, 1.0]
+    assert sleeps.delays == [0.5, 1.0]
     assert response.attempts == 3
 
 

@@ -3,13 +3,12 @@ through the OpenAI provider against its loopback fake."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from daemon.llm.base import EXCERPT_CHARS, ProviderOptions
+from daemon.llm.base import EXCERPT_CHARS
 from daemon.llm.openai import OpenAIProvider
 from daemon.llm.types import (
     ModelRequest,
@@ -20,6 +19,8 @@ from daemon.llm.types import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from tests.daemon.llm.conftest import Sleeps, build
+from tests.peers.loopback import free_port
 from tests.peers.providers.openai import (
     DEFAULT_KEY,
     FakeOpenAI,
@@ -41,31 +42,10 @@ NGINX_502 = """<html>
 """
 
 
-class Sleeps:
-    """Records the delays the provider asks for instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def provider(
@@ -77,10 +57,15 @@ def provider(
     timeout_s: float = 60.0,
     max_retries: int = 3,
 ) -> OpenAIProvider:
-    options = ProviderOptions(
-        name="openai", base_url=base_url, timeout_s=timeout_s, max_retries=max_retries
+    return build(
+        OpenAIProvider,
+        base_url,
+        client,
+        key,
+        sleep=sleeps,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
     )
-    return OpenAIProvider(options, key, client, sleep=sleeps)
 
 
 # -- retries ----------------------------------------------------------------------------------
@@ -270,9 +255,7 @@ async def test_hang_past_the_deadline_is_a_timeout(
 
 
 async def test_connection_refused_is_unavailable(client: httpx.AsyncClient, sleeps: Sleeps) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.raises(ProviderUnavailable) as caught:
         await provider(client, f"http://127.0.0.1:{port}/v1", sleeps, max_retries=2).complete(
             "gpt-4.1", ASK

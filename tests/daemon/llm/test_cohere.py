@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -8,7 +8,6 @@ import pytest
 from pydantic import BaseModel
 
 from daemon.llm import provider_class
-from daemon.llm.base import ProviderOptions
 from daemon.llm.cohere import CohereProvider
 from daemon.llm.types import (
     ChatMessage,
@@ -20,6 +19,7 @@ from daemon.llm.types import (
     StructuredOutputError,
     Usage,
 )
+from tests.daemon.llm.conftest import Sleeps, assert_key_never_shown, build
 from tests.peers.providers.cohere import FakeCohere, error_response, rate_limited
 from tests.peers.scripted import Scripted
 
@@ -40,17 +40,6 @@ USAGE = {
 }
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeCohere]:
     with FakeCohere(key=KEY) as server:
@@ -58,18 +47,9 @@ def fake() -> Iterator[FakeCohere]:
 
 
 def make(
-    fake: FakeCohere,
-    client: httpx.AsyncClient,
-    key: str | None = KEY,
-    sleep: Sleeps | None = None,
-    **options: Any,
+    fake: FakeCohere, client: httpx.AsyncClient, key: str | None = KEY, **options: Any
 ) -> CohereProvider:
-    return CohereProvider(
-        ProviderOptions(name="cohere", base_url=fake.url, **options),
-        key,
-        client,
-        sleep=Sleeps() if sleep is None else sleep,
-    )
+    return build(CohereProvider, fake.url, client, key, **options)
 
 
 def test_registry_points_at_this_module() -> None:
@@ -163,7 +143,7 @@ async def test_rejected_key_is_an_auth_error_that_never_shows_the_key(
     error = info.value
     assert "cohere" in str(error)
     assert "invalid api token" in str(error)
-    assert CANARY not in str(error) + repr(error) + error.body_excerpt
+    assert_key_never_shown(error, CANARY)
     assert len(fake.requests) == 1
 
 
@@ -176,22 +156,20 @@ async def test_missing_key_fails_before_any_request(
 
 
 async def test_rate_limit_waits_as_long_as_retry_after_says(
-    fake: FakeCohere, client: httpx.AsyncClient
+    fake: FakeCohere, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(rate_limited(retry_after=3))
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [3.0]
+    assert sleeps.delays == [3.0]
     assert response.attempts == 2
 
 
 async def test_a_server_error_is_retried_with_backoff(
-    fake: FakeCohere, client: httpx.AsyncClient
+    fake: FakeCohere, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(error_response(503, "upstream connect error"))
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [0.5]
+    assert sleeps.delays == [0.5]
     assert response.attempts == 2
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -11,7 +11,6 @@ import pytest
 from pydantic import BaseModel, Field
 
 from daemon.llm import provider_class
-from daemon.llm.base import ProviderOptions
 from daemon.llm.google import GoogleProvider, gemini_schema
 from daemon.llm.types import (
     ChatMessage,
@@ -23,6 +22,7 @@ from daemon.llm.types import (
     ProviderUnavailable,
     Usage,
 )
+from tests.daemon.llm.conftest import Sleeps, assert_key_never_shown, build
 from tests.peers.providers.google import FakeGemini, error_response, rate_limited
 from tests.peers.scripted import Scripted
 
@@ -54,17 +54,6 @@ VALID = {"severity": "high", "summary": "cache is down", "steps": []}
 USAGE = {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120}
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeGemini]:
     with FakeGemini(key=KEY) as server:
@@ -72,18 +61,9 @@ def fake() -> Iterator[FakeGemini]:
 
 
 def make(
-    fake: FakeGemini,
-    client: httpx.AsyncClient,
-    key: str | None = KEY,
-    sleep: Sleeps | None = None,
-    **options: Any,
+    fake: FakeGemini, client: httpx.AsyncClient, key: str | None = KEY, **options: Any
 ) -> GoogleProvider:
-    return GoogleProvider(
-        ProviderOptions(name="google", base_url=fake.url, **options),
-        key,
-        client,
-        sleep=Sleeps() if sleep is None else sleep,
-    )
+    return build(GoogleProvider, fake.url, client, key, **options)
 
 
 def test_registry_points_at_this_module() -> None:
@@ -285,7 +265,7 @@ async def test_an_invalid_key_says_the_key_was_rejected_and_never_shows_it(
     assert error.status == 400
     assert error.outcome == "auth"
     assert "key for google rejected (API_KEY_INVALID)" in str(error)
-    assert CANARY not in str(error) + repr(error) + error.body_excerpt
+    assert_key_never_shown(error, CANARY)
     assert not error.retryable
     assert len(fake.requests) == 1
 
@@ -310,22 +290,20 @@ async def test_missing_key_fails_before_any_request(
 
 
 async def test_rate_limit_waits_as_long_as_retry_after_says(
-    fake: FakeGemini, client: httpx.AsyncClient
+    fake: FakeGemini, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(rate_limited(12, retry_after_header=True))
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [12.0]
+    assert sleeps.delays == [12.0]
     assert response.attempts == 2
 
 
 async def test_rate_limit_honours_the_retry_info_delay_in_the_body(
-    fake: FakeGemini, client: httpx.AsyncClient
+    fake: FakeGemini, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    sleeps = Sleeps()
     fake.server.queue(rate_limited(30))
     response = await make(fake, client, sleep=sleeps).complete(MODEL, ModelRequest.ask("hi"))
-    assert sleeps == [30.0]  # google.rpc.RetryInfo.retryDelay in the error body
+    assert sleeps.delays == [30.0]  # google.rpc.RetryInfo.retryDelay in the error body
     assert response.attempts == 2
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 from pydantic import BaseModel
 
 from daemon.llm import provider_class
-from daemon.llm.base import ProviderOptions
 from daemon.llm.ollama import OllamaProvider, strip_think
 from daemon.llm.types import (
     ModelRequest,
@@ -20,6 +18,8 @@ from daemon.llm.types import (
     StructuredOutputError,
     Usage,
 )
+from tests.daemon.llm.conftest import Sleeps, build
+from tests.peers.loopback import free_port
 from tests.peers.providers.ollama import FakeOllama, ollama_error
 from tests.peers.scripted import Scripted, serving
 
@@ -32,20 +32,6 @@ class Triage(BaseModel):
 
 
 VALID = '{"severity": "high", "escalate": true}'
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 @pytest.fixture
@@ -62,17 +48,16 @@ def provider(
     keep_alive: str | None = None,
     num_ctx: int | None = None,
 ) -> OllamaProvider:
-    options = ProviderOptions(
-        name="ollama", base_url=base_url, local=True, keep_alive=keep_alive, num_ctx=num_ctx
+    return build(
+        OllamaProvider,
+        base_url,
+        client,
+        None,
+        sleep=sleep,
+        local=True,
+        keep_alive=keep_alive,
+        num_ctx=num_ctx,
     )
-    return OllamaProvider(options, None, client, sleep=sleep or Sleeps())
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_registered_under_its_api() -> None:
@@ -249,7 +234,7 @@ async def test_probe(
 
 
 async def test_probe_unreachable(client: httpx.AsyncClient) -> None:
-    usable, reason = await provider(client, f"http://127.0.0.1:{closed_port()}").probe(MODEL)
+    usable, reason = await provider(client, f"http://127.0.0.1:{free_port()}").probe(MODEL)
     assert usable is False
     assert reason.startswith("unreachable: cannot connect to 127.0.0.1")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -11,7 +11,6 @@ import pytest
 from pydantic import BaseModel, Field
 
 from daemon.llm import provider_class
-from daemon.llm.base import ProviderOptions
 from daemon.llm.openai import OpenAIProvider, strict_schema
 from daemon.llm.types import (
     ModelRequest,
@@ -21,6 +20,7 @@ from daemon.llm.types import (
     StructuredOutputError,
     Usage,
 )
+from tests.daemon.llm.conftest import build
 from tests.peers.providers.openai import DEFAULT_KEY, FakeOpenAI, Tokens, strict_problem
 
 
@@ -50,12 +50,6 @@ VALID = '{"severity": "high", "summary": "cache is down", "escalate": true}'
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
@@ -64,7 +58,7 @@ def fake() -> Iterator[FakeOpenAI]:
 def provider(
     client: httpx.AsyncClient, base_url: str, key: str | None = DEFAULT_KEY
 ) -> OpenAIProvider:
-    return OpenAIProvider(ProviderOptions(name="openai", base_url=base_url), key, client)
+    return build(OpenAIProvider, base_url, client, key)
 
 
 def test_registered_under_its_api() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +19,7 @@ from daemon.models import CheckResult, EngineState, Incident, Severity, Status, 
 from daemon.notify.digest import collect, digest, render_digest
 from daemon.store import Store
 from daemon.store.ledger import LedgerRow
+from tests.peers.loopback import free_port
 from tests.peers.providers.anthropic import FakeAnthropic
 from tests.peers.providers.ollama import FakeOllama
 
@@ -285,10 +285,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def test_summary_from_the_local_model_is_prepended_and_labelled(

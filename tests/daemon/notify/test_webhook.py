@@ -5,11 +5,9 @@ import logging
 import re
 import sqlite3
 import textwrap
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,6 +32,7 @@ from daemon.store.database import DB_NAME
 from daemon.store.outbox import OutboxItem
 from daemon.store.schema import _MIGRATIONS
 from tests.peers.receivers import ReceivedRequest, WebhookReceiver
+from tests.peers.scripted import FakeServer, Scripted, serving
 
 T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
 CANARY = "wk-canary-7c1e"
@@ -379,34 +378,19 @@ async def test_delivery_id_is_stable_across_a_retry(
 @dataclass
 class Redirector:
     url: str
-    hits: list[str]
+    server: FakeServer
+
+    @property
+    def hits(self) -> list[str]:
+        return [request.path for request in self.server.requests]
 
 
 @pytest.fixture
 def redirector(webhook_receiver: WebhookReceiver) -> Iterator[Redirector]:
     """Answers every POST with 307 to the webhook receiver: following it would deliver there."""
-    hits: list[str] = []
     location = webhook_receiver.url("stolen", scheme="http")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            hits.append(self.path)
-            self.send_response(307)
-            self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield Redirector(f"http://127.0.0.1:{server.server_address[1]}/hook", hits)
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(lambda request: Scripted(307, b"", headers={"Location": location})) as server:
+        yield Redirector(f"{server.url}/hook", server)
 
 
 async def test_a_redirect_is_not_followed_and_is_a_failure(

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.peers.loopback import free_port
 from tests.peers.receivers import WebhookReceiver
-from tests.reliability import PY, child_env, cli, free_port, wait_for
+from tests.reliability import PY, child_env, cli, wait_for
 
 DEADLINE_S = 20.0
 

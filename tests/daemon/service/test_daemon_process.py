@@ -9,76 +9,34 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_cli
+from tests.peers.loopback import free_port
+from tests.peers.receivers import ReceivedRequest, WebhookReceiver
 
 PY = sys.executable
 DEADLINE_S = 20.0
 
 
-@dataclass
-class Receiver:
-    """A JSON webhook that records messages, and can hold one request open on demand."""
-
-    port: int = 0
-    acked: list[dict[str, str]] = field(default_factory=list)
-    abandoned: list[dict[str, str]] = field(default_factory=list)
-    hold_next: threading.Event = field(default_factory=threading.Event)
-    holding: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def titles(self) -> list[str]:
-        with self.lock:
-            return [m["title"] for m in self.acked]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if state.hold_next.is_set():
-                state.hold_next.clear()
-                state.holding.set()
-                state.release.wait(30)
-                with state.lock:
-                    state.abandoned.append(body)
-                return  # the sender is gone by now: this one was never acknowledged
-            with state.lock:
-                state.acked.append(body)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
+def receiver(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    """The JSON webhook the daemon notifies (tests/peers/receivers.py); `hang_next` holds a
+    request open, unanswered, until `release()`."""
+    return webhook_receiver
 
 
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
+def acked(receiver: WebhookReceiver) -> list[str]:
+    """Titles of the messages the receiver acknowledged (answered 2xx), in order."""
+    return [m["title"] for m in receiver.messages]
+
+
+def held(requests: list[ReceivedRequest]) -> bool:
+    """Whether one of `requests` was held open (never answered)."""
+    return any(r.status == 0 for r in requests)
 
 
 def write_config(tmp_path: Path, receiver_port: int, extra: str = "") -> Path:
@@ -103,7 +61,7 @@ url = "json://127.0.0.1:{receiver_port}/hook"
 name = "dead-port"
 type = "tcp"
 host = "127.0.0.1"
-port = {closed_port()}
+port = {free_port()}
 interval = "1s"
 timeout = "2s"
 failure_threshold = 1
@@ -153,15 +111,10 @@ class NotifySocket:
 
 
 def outbox(config: Path) -> dict[str, int]:
-    out = subprocess.run(
-        [PY, "-m", "daemon", "status", "--json", "--config", str(config)],
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_S,
-        check=True,
-    ).stdout
-    counts: dict[str, int] = json.loads(out)["outbox"]
+    """The outbox counts `watchkeeper status --json` reports (run in process: tests.cli)."""
+    done = run_cli("status", "--json", "--config", str(config), env=env())
+    assert done.returncode == 0, done.stderr
+    counts: dict[str, int] = json.loads(done.stdout)["outbox"]
     return {k: v for k, v in counts.items() if v}
 
 
@@ -182,7 +135,7 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, out
 
 
-def test_systemd_notify_sequence_reload_and_stop(tmp_path: Path, receiver: Receiver) -> None:
+def test_systemd_notify_sequence_reload_and_stop(tmp_path: Path, receiver: WebhookReceiver) -> None:
     config = write_config(tmp_path, receiver.port)
     notify = NotifySocket(tmp_path)
     proc = start(config, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="1000000")
@@ -221,7 +174,9 @@ def test_systemd_notify_sequence_reload_and_stop(tmp_path: Path, receiver: Recei
     assert "Traceback" not in out
 
 
-def test_second_instance_on_the_same_state_dir_refuses(tmp_path: Path, receiver: Receiver) -> None:
+def test_second_instance_on_the_same_state_dir_refuses(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
     config = write_config(tmp_path, receiver.port)
     notify = NotifySocket(tmp_path)
     first = start(config, NOTIFY_SOCKET=notify.path)
@@ -244,7 +199,9 @@ def test_second_instance_on_the_same_state_dir_refuses(tmp_path: Path, receiver:
     assert code == 0
 
 
-def test_sigterm_drains_a_running_check_then_exits_zero(tmp_path: Path, receiver: Receiver) -> None:
+def test_sigterm_drains_a_running_check_then_exits_zero(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
     marker = tmp_path / "started"
     slow = f"""
 [[checks]]
@@ -272,7 +229,7 @@ timeout = "10s"
 
 
 def test_run_once_notifies_once_per_incident_and_once_on_resolve(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, receiver.port)
 
@@ -289,23 +246,23 @@ def test_run_once_notifies_once_per_incident_and_once_on_resolve(
     assert first.returncode == 0, first.stderr
     assert "dead-port" in first.stdout and "FAILING" in first.stdout
     assert "incident #1 opened" in first.stdout
-    assert receiver.titles() == ["[HIGH] dead-port failing — incident #1"]
+    assert acked(receiver) == ["[HIGH] dead-port failing — incident #1"]
 
     second = once()
     assert second.returncode == 0
-    assert receiver.titles() == ["[HIGH] dead-port failing — incident #1"]
+    assert acked(receiver) == ["[HIGH] dead-port failing — incident #1"]
 
     text = config.read_text()
     config.write_text(text[: text.index("[[checks]]")])  # the check is removed
     third = once()
     assert third.returncode == 0, third.stderr
-    titles = receiver.titles()
+    titles = acked(receiver)
     assert len(titles) == 2
     assert titles[1].startswith("[RESOLVED] dead-port")
 
 
 def test_kill_9_during_delivery_loses_nothing_and_repeats_nothing(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     flag = tmp_path / "healthy"
     flag.write_text("ok")
@@ -321,31 +278,33 @@ failure_threshold = 1
     config = write_config(tmp_path, receiver.port, second_check)
     proc = start(config)
     try:
-        wait_for(lambda: len(receiver.titles()) == 1, "the first incident's message")
-        assert receiver.titles() == ["[HIGH] dead-port failing — incident #1"]
+        wait_for(lambda: len(acked(receiver)) == 1, "the first incident's message")
+        assert acked(receiver) == ["[HIGH] dead-port failing — incident #1"]
 
-        receiver.hold_next.set()
+        receiver.hang_next(1)
         flag.unlink()  # the second check starts failing: its message will hang
-        assert receiver.holding.wait(DEADLINE_S)
+        assert receiver.wait_until(held, DEADLINE_S)
         proc.kill()  # kill -9 while the delivery is in flight
         proc.wait(DEADLINE_S)
     finally:
         if proc.poll() is None:
             proc.kill()
-    receiver.release.set()
+    receiver.release()
 
     restarted = start(config)
     try:
-        wait_for(lambda: len(receiver.titles()) == 2, "the interrupted message after restart")
+        wait_for(lambda: len(acked(receiver)) == 2, "the interrupted message after restart")
         wait_for(lambda: outbox(config) == {"delivered": 2}, "the outbox to settle")
     finally:
         code, out = stop(restarted)
     assert code == 0, out
-    assert receiver.titles() == [
+    assert acked(receiver) == [
         "[HIGH] dead-port failing — incident #1",
         "[HIGH] flag-file failing — incident #2",
     ]
-    assert [m["title"] for m in receiver.abandoned] == ["[HIGH] flag-file failing — incident #2"]
+    assert [r.json()["title"] for r in receiver.requests if held([r])] == [
+        "[HIGH] flag-file failing — incident #2"
+    ]
     db = sqlite3.connect(tmp_path / "state" / "watchkeeper.db")
     try:
         opened = db.execute("SELECT count(*) FROM incidents").fetchone()[0]

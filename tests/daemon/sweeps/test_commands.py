@@ -7,10 +7,10 @@ real webhook receiver on loopback."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 
 from daemon.models import Severity
 from tests.daemon.cli.test_sweep_commands import SG, SWEEP, wk, write_config
@@ -38,14 +38,14 @@ def test_the_summary_and_the_notification_count_the_same_new_and_resolved(
     use(monkeypatch, rule)
     target = f'[[notify]]\nname = "oncall"\nurl = "{webhook_receiver.url()}"\n'
     config = write_config(tmp_path, target + SWEEP)
-    assert wk(config, "sweep", "security", "--notify").exit_code == 0
+    assert wk(config, "sweep", "security", "--notify").returncode == 0
     # a run nobody was told about, then one that tells: `a` still open, `b` resolved, `c` and
     # `d` new to the targets (`c` was first seen by the quiet run)
     rule.findings = [finding("aws.sg.open", SG + s) for s in "abc"]
-    assert wk(config, "sweep", "security").exit_code == 0
+    assert wk(config, "sweep", "security").returncode == 0
     rule.findings = [finding("aws.sg.open", SG + s) for s in "acd"]
     result = wk(config, "sweep", "security", "--notify")
-    assert result.exit_code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
 
     lines = result.stdout.splitlines()
     _first, told = webhook_receiver.messages
@@ -87,8 +87,8 @@ def test_findings_and_the_sweep_summary_list_the_most_severe_first(
     assert [row[0] for row in rows] == ["CRITICAL", "CRITICAL", "HIGH", "LOW"]
 
 
-def usage_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
+def usage_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
     return " ".join(result.stderr.split())
 
 
@@ -103,7 +103,7 @@ def test_asking_for_a_disabled_sweep_names_it_and_says_how_to_enable_it(
     assert "`watchkeeper sweep security --name nightly`" in message
 
     by_name = wk(config, "sweep", "security", "--name", "nightly")
-    assert by_name.exit_code == 0
+    assert by_name.returncode == 0
     assert "sweep nightly is disabled" in by_name.stderr and "running it once" in by_name.stderr
     assert by_name.stdout.startswith("nightly (security, ok): 1 open")
 
@@ -118,9 +118,9 @@ def test_findings_of_a_kind_that_never_ran_name_the_command_that_runs_it(
 ) -> None:
     use(monkeypatch, FakeRule(meta("aws.sg.open"), [finding("aws.sg.open", SG + "1")]))
     config = write_config(tmp_path, SWEEP + COST)
-    assert wk(config, "sweep", "security").exit_code == 0
+    assert wk(config, "sweep", "security").returncode == 0
     result = wk(config, "findings", "--kind", "cost")
-    assert result.exit_code == 0
+    assert result.returncode == 0
     assert result.stdout.strip() == (
         "no cost sweep has run yet (`watchkeeper sweep cost` runs one now)"
     )

@@ -3,7 +3,6 @@ notifications only on change, report files, and the model summary (real AI, fake
 
 from __future__ import annotations
 
-import socket
 import stat
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +31,7 @@ from tests.jobs.sweeps.fake_rules import (
     meta,
     use,
 )
+from tests.peers.loopback import free_port
 from tests.peers.providers.ollama import FakeOllama
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -468,10 +468,7 @@ async def test_the_run_is_stored_and_read_back(
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def ai_settings(tmp_path: Path, ollama_url: str) -> Settings:
