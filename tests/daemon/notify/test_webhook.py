@@ -440,7 +440,7 @@ async def test_a_refused_connection_and_a_timeout_are_retried(
     assert (await n.deliver_due()).retried == 2
     errors = {target: error for _, target, _, error, _ in outbox(store)}
     assert errors == {
-        "down": "http://127.0.0.1:9/... could not be reached (ConnectError)",
+        "down": "http://127.0.0.1:9/... could not be reached: connection refused",
         "slow": f"http://127.0.0.1:{webhook_receiver.port}/... timed out after 0.5s",
     }
 
