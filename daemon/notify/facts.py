@@ -146,7 +146,7 @@ def severity_text(payload: dict[str, Any]) -> str:
 def status_text(payload: dict[str, Any]) -> str:
     incident = payload.get("incident") or {}
     duration = incident.get("duration_s")
-    age = "" if duration is None else format_duration(timedelta(seconds=float(duration)))
+    age = "" if not duration else format_duration(timedelta(seconds=float(duration)))
     if incident.get("status") == "resolved":
         return f"resolved after {age}" if age else "resolved"
     kind = payload.get("event")

@@ -14,6 +14,7 @@ Pure: payload in, JSON-ready dict out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ LIST_MAX = 10
 ELLIPSIS = "…"
 
 Block = dict[str, Any]
+_BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.I)
 
 
 # -- escaping ---------------------------------------------------------------------------------
@@ -61,13 +63,19 @@ def inert(text: str) -> str:
 
 def code_span(text: str) -> str:
     """`name` in mrkdwn: escaped, with no backtick that could end the span."""
-    return "`" + escape(printable(text)).replace("`", "\u02cb").replace("\n", " ") + "`"
+    return "`" + _quiet(escape(printable(text))).replace("`", "\u02cb").replace("\n", " ") + "`"
 
 
 def code_block(text: str) -> str:
     """```text``` in mrkdwn: escaped, and no run of three backticks that could close it."""
-    body = escape(printable(text)).replace("```", "`" + ZERO_WIDTH_SPACE + "``")
+    body = _quiet(escape(printable(text))).replace("```", "`" + ZERO_WIDTH_SPACE + "``")
     return f"```\n{body}\n```"
+
+
+def _quiet(text: str) -> str:
+    """Slack's broadcast words defused inside code too (`@here`, `@channel`, `@everyone`),
+    leaving other `@`s — e-mail addresses in evidence — as they are, for copying."""
+    return _BROADCAST.sub("@" + ZERO_WIDTH_SPACE, text)
 
 
 def fit(text: str, limit: int, render: Callable[[str], str]) -> str:
@@ -175,7 +183,7 @@ def slack_message(payload: dict[str, Any], reference: str = "") -> dict[str, Any
 def fallback(payload: dict[str, Any]) -> str:
     """What a phone's notification shows: the title and the evidence, inert."""
     title = str(payload.get("title", ""))
-    evidence = str(payload.get("evidence") or "")
+    evidence = evidence_view(str(payload.get("evidence") or "")).summary  # not the document
     line = f"{title}: {' '.join(evidence.split())}" if evidence else title
     return fit(line, FALLBACK_MAX, inert)
 
@@ -205,6 +213,8 @@ def event_blocks(payload: dict[str, Any]) -> list[Block]:
         blocks += rca_blocks(payload["rca"])
     if payload.get("ai_note"):
         blocks.append(context_mrkdwn(note_markup(str(payload["ai_note"]))))
+    elif payload.get("rca_skipped"):
+        blocks.append(context([f"No root-cause analysis: {flat(payload['rca_skipped'], 1000)}"]))
     costs = cost_lines(payload.get("costs"))
     if costs:
         blocks.append(context(costs))

@@ -132,6 +132,9 @@ def event_body(payload: dict[str, Any]) -> list[Element]:
         body += rca_elements(payload["rca"])
     if payload.get("ai_note"):
         body.append(runs(code_runs(flat(payload["ai_note"], 300)), separator=True))
+    elif payload.get("rca_skipped"):
+        why = f"No root-cause analysis: {flat(payload['rca_skipped'], 1000)}"
+        body.append(runs([run(why, subtle=True)], separator=True))
     costs = cost_lines(payload.get("costs"))
     if costs:
         body.append(runs([run("\n".join(costs), subtle=True)]))

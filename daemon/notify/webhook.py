@@ -18,9 +18,10 @@ Request
 
 Any 2xx means delivered. Anything else — a 3xx (never followed: point `url` at the final
 address), 4xx, 5xx, a timeout, a refused connection — is retried with the outbox backoff until
-`delivery.max_age`. Delivery is at least once: a message can arrive twice (a crash between the
-receiver's 2xx and our commit), so de-duplicate on X-Watchkeeper-Delivery (row ids are never
-reused within one state database). Each attempt has a fresh timestamp, signature and `sent_at`.
+`delivery.max_age` (after a 429 or 503, never sooner than its Retry-After). Delivery is at
+least once: a message can arrive twice (a crash between the receiver's 2xx and our commit), so
+de-duplicate on X-Watchkeeper-Delivery (row ids are never reused within one state database).
+Each attempt has a fresh timestamp, signature and `sent_at`.
 
 Payload of an incident event (`schema` "watchkeeper.event/1"); times are RFC 3339 UTC strings
 such as "2026-11-27T14:02:00Z"::
@@ -55,6 +56,13 @@ such as "2026-11-27T14:02:00Z"::
                   input_tokens, output_tokens, cost_usd, outcome}], `incident_total_usd`,
                   `today_usd`, `month_usd`, `local_triage_saved_today_usd`,
                   `savings_reference_model`; an unknown cost is null, never 0
+    ai_off        bool: no model could take part although one was wanted (none configured,
+                  no key, unreachable): `ai_note` then stands in for the triage line
+    ai_note       null, or the one line the message carries about an AI step that could not
+                  run: "AI off: no model reachable — run `watchkeeper models`" (neither
+                  triage nor RCA), "Triage off: …" (only triage was due), "RCA skipped: no
+                  model usable for rca — …"; the detail is in `triage.by`, `rca_skipped`,
+                  the ledger's skips and `watchkeeper models`
     links         object: name → URL (empty for now)
     sent_at       when this attempt was made
     rca_skipped   "investigation" events only: why no model answered, else null

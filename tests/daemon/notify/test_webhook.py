@@ -141,6 +141,8 @@ def test_opened_event_payload_has_the_documented_shape() -> None:
         "triage",
         "rca",
         "costs",
+        "ai_off",
+        "ai_note",
         "links",
         "sent_at",
     ]
@@ -167,6 +169,7 @@ def test_opened_event_payload_has_the_documented_shape() -> None:
     assert {
         k: payload[k] for k in ("event_id", "triage", "rca", "costs", "sent_at")
     } == dict.fromkeys(("event_id", "triage", "rca", "costs", "sent_at"))
+    assert (payload["ai_off"], payload["ai_note"]) == (False, None)
     assert payload["links"] == {}
     assert json.loads(json.dumps(payload)) == payload  # JSON-native values only
 
