@@ -7,8 +7,10 @@ does I/O, and nothing here may hold a secret value.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -210,7 +212,16 @@ def fingerprint(check: str) -> str:
     return hashlib.sha256(f"check:{check}".encode()).hexdigest()[:16]
 
 
-EventKind = Literal["opened", "changed", "reminder", "resolved", "flapping", "investigation"]
+EventKind = Literal[
+    "opened",
+    "changed",
+    "reminder",
+    "resolved",
+    "flapping",
+    "investigation",
+    "acknowledged",
+    "released",
+]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "opened",
     "changed",
@@ -218,7 +229,11 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "resolved",
     "flapping",
     "investigation",
+    "acknowledged",
+    "released",
 )
+"""`acknowledged`: someone said "I'm on it" (`watchkeeper ack`). `released`: a silence or
+maintenance window that held an incident's notifications ended while it is still open."""
 
 
 class CheckState(BaseModel):
@@ -263,6 +278,9 @@ class Incident(BaseModel):
     """Set when triage raised the severity: the rules never take it back below this."""
     last_status: Status | None = None
     """The root check's latest status (degraded, failing, error, ok)."""
+    held: str | None = None
+    """Why its notifications are being held (a silence, a maintenance window): set when an
+    event was held, cleared by the `released` event once the quiet ends."""
 
     @property
     def duration(self) -> timedelta | None:
@@ -289,6 +307,10 @@ class IncidentEvent(BaseModel):
     """Set on `resolved`: how long the incident was open."""
     detail: str = ""
     """One extra human line: why it changed, that it is flapping, and so on."""
+    acknowledged_by: str | None = None
+    """Who acknowledged the incident (`watchkeeper ack`), when someone has."""
+    held: str | None = None
+    """Why this event was recorded but not notified (a silence or maintenance window)."""
 
 
 class InvestigationCall(BaseModel):
@@ -373,3 +395,53 @@ class EngineState(BaseModel):
     incidents: dict[int, Incident] = Field(default_factory=dict)
     """Open incidents, by id. Resolved ones live only in the store."""
     next_incident_id: int = 1
+
+
+SilenceMatcher = Literal["check", "tag", "match"]
+
+
+@dataclass(frozen=True)
+class Silence:
+    """`watchkeeper silence add`: hold the notifications of matching checks until `ends_at`.
+    Checks keep running and incidents keep opening and resolving; only paging waits."""
+
+    id: int
+    matcher: SilenceMatcher
+    """`check`: a check name; `tag`: a tag; `match`: a shell-style glob over check names."""
+    pattern: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+    expired_at: datetime | None = None
+    """Set by `silence expire`: it ended early, at that moment."""
+
+    @property
+    def until(self) -> datetime:
+        return self.ends_at if self.expired_at is None else min(self.ends_at, self.expired_at)
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.until
+
+    def matches(self, check: str, tags: Iterable[str]) -> bool:
+        if self.matcher == "check":
+            return check == self.pattern
+        if self.matcher == "tag":
+            return self.pattern in tags
+        return fnmatch.fnmatchcase(check, self.pattern)
+
+    @property
+    def label(self) -> str:
+        """`silence #3 (--tag db: schema migration)`."""
+        return f"silence #{self.id} (--{self.matcher} {self.pattern}: {self.reason})"
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """`watchkeeper ack`: someone is on it. Reminders stop; changes and resolution still page."""
+
+    incident_id: int
+    by: str
+    at: datetime
+    note: str = ""

@@ -48,9 +48,24 @@ def cross_check(settings: Settings) -> list[ConfigProblem]:
         problems += _schedule_problems(spec)
     problems += _cycle_problems(settings.checks)
     problems += _crontab_problem("digest.cron", settings.digest.cron)
+    problems += _maintenance_problems(settings, names)
     problems += _notify_problems(settings.notify)
     problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
     problems += sweep_problems(settings.sweeps, {t.name: t.events for t in settings.notify})
+    return problems
+
+
+def _maintenance_problems(settings: Settings, checks: set[str]) -> list[ConfigProblem]:
+    problems = _unique([w.name for w in settings.maintenance], "maintenance")
+    for window in settings.maintenance:
+        key = f"maintenance[{window.name}]"
+        if window.cron is not None:
+            problems += _crontab_problem(f"{key}.cron", window.cron)
+        problems += [
+            ConfigProblem(f"{key}.checks", f"{name!r} is not a configured check; fix the name")
+            for name in window.checks
+            if name not in checks
+        ]
     return problems
 
 

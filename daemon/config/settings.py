@@ -30,6 +30,7 @@ from daemon.config.ai import (
     TriageSettings,
 )
 from daemon.config.checks import AnyCheck
+from daemon.config.maintenance import MaintenanceWindow
 from daemon.config.sweeps import SweepConfig
 from daemon.models import EVENT_KINDS, Duration, Severity
 from daemon.secrets import SECRET_PREFIX
@@ -118,6 +119,11 @@ class IncidentSettings(_Strict):
         ge=1,
         description="More state changes than this inside flap_window = flapping: one notice, "
         "then quiet until stable for a whole window.",
+    )
+    notify_acknowledged: bool = Field(
+        default=True,
+        description="Send a short 'acknowledged by …' notice when someone runs `watchkeeper "
+        "ack` (targets may also leave 'acknowledged' out of their events).",
     )
 
 
@@ -288,6 +294,8 @@ class NotifyTarget(_Strict):
             "resolved",
             "flapping",
             "investigation",
+            "acknowledged",
+            "released",
             "report",
             "budget",
         ]
@@ -401,6 +409,10 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notify: list[NotifyTarget] = Field(default_factory=list)
     checks: list[AnyCheck] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="Planned windows in which matching checks do not page.",
+    )
     providers: dict[str, ProviderConfig] = Field(
         default_factory=dict,
         description="Provider settings by name: the built-ins (ollama, anthropic, openai, "

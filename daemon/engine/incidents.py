@@ -7,6 +7,7 @@ the input state is never mutated — every call works on a deep copy and returns
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from graphlib import TopologicalSorter
@@ -94,12 +95,14 @@ def evaluate(
     checks: Mapping[str, CheckPolicy],
     policy: IncidentPolicy,
     now: datetime,
+    acknowledged: AbstractSet[int] = frozenset(),
 ) -> Evaluation:
     """Fold one batch of results into the state; return the new state and what to announce.
 
     `results` may cover any subset of the configured checks: checks without a result keep
     their counters, but time-based transitions (flap settling, reminders) still happen.
-    Reminders due at `now` are included, so calling `reminders` separately is optional.
+    Reminders due at `now` are included (never for `acknowledged` incidents), so calling
+    `reminders` separately is optional.
     Event order: `resolved` as they happen, then by incident id `opened`/`changed` and
     `flapping`, then `reminder`.
     """
@@ -118,14 +121,20 @@ def evaluate(
     for name in topological_order(checks):
         _place(cycle, name)
     _refresh_incidents(cycle)
-    events = cycle.events + _announce(cycle) + _remind(cycle.state, policy, now)
+    events = cycle.events + _announce(cycle) + _remind(cycle.state, policy, now, acknowledged)
     return Evaluation(state=cycle.state, events=events, resolved=cycle.resolved)
 
 
-def reminders(state: EngineState, policy: IncidentPolicy, now: datetime) -> Evaluation:
-    """A `reminder` for every open incident that has been quiet for `reminder_interval`."""
+def reminders(
+    state: EngineState,
+    policy: IncidentPolicy,
+    now: datetime,
+    acknowledged: AbstractSet[int] = frozenset(),
+) -> Evaluation:
+    """A `reminder` for every open incident that has been quiet for `reminder_interval`,
+    unless someone acknowledged it."""
     new = state.model_copy(deep=True)
-    return Evaluation(state=new, events=_remind(new, policy, now), resolved=[])
+    return Evaluation(state=new, events=_remind(new, policy, now, acknowledged), resolved=[])
 
 
 def observe(results: list[CheckResult], checks: Mapping[str, CheckPolicy]) -> dict[str, _Observed]:
@@ -313,7 +322,7 @@ def _resolve(cycle: _Cycle, incident: Incident, detail: str) -> None:
     incident.last_notified_at = cycle.now
     del cycle.state.incidents[incident.id]
     cycle.resolved.append(incident)
-    cycle.events.append(_event(incident, "resolved", cycle.now, detail))
+    cycle.events.append(event_for(incident, "resolved", cycle.now, detail))
 
 
 # --- phase 3: bring open incidents up to date and say what changed ----------------------------
@@ -365,7 +374,7 @@ def _announce(cycle: _Cycle) -> list[IncidentEvent]:
                 f"{cycle.policy.flap_threshold} state changes in "
                 f"{format_duration(cycle.policy.flap_window)}; open/resolve muted until stable"
             )
-            news.append(_event(incident, "flapping", cycle.now, detail))
+            news.append(event_for(incident, "flapping", cycle.now, detail))
         if news:
             incident.last_notified_at = cycle.now
         events.extend(news)
@@ -376,7 +385,7 @@ def _news(cycle: _Cycle, incident: Incident) -> list[IncidentEvent]:
     """`opened` for a new incident, one `changed` for a grown or re-rated one, else nothing."""
     notes = cycle.notes.get(incident.id, [])
     if incident.id not in cycle.before:  # the event's blast_radius field carries the rest
-        return [_event(incident, "opened", cycle.now, "; ".join(notes))]
+        return [event_for(incident, "opened", cycle.now, "; ".join(notes))]
     severity, radius = cycle.before[incident.id]
     flappers = cycle.flapped.get(incident.id, [])  # their `flapping` notice says it already
     added = [n for n in incident.blast_radius if n not in radius and n not in flappers]
@@ -388,28 +397,35 @@ def _news(cycle: _Cycle, incident: Incident) -> list[IncidentEvent]:
         changes.append(f"blast radius grew: {', '.join(added)}")
     if not changes:
         return []
-    event = _event(incident, "changed", cycle.now, "; ".join(changes))
+    event = event_for(incident, "changed", cycle.now, "; ".join(changes))
     event.previous_severity = severity if incident.severity != severity else None
     return [event]
 
 
-def _remind(state: EngineState, policy: IncidentPolicy, now: datetime) -> list[IncidentEvent]:
+def _remind(
+    state: EngineState, policy: IncidentPolicy, now: datetime, acknowledged: AbstractSet[int]
+) -> list[IncidentEvent]:
     """Mutates `state`: due incidents get `last_reminder_at`/`last_notified_at` = now."""
     interval = policy.reminder_interval
     if interval is None or interval <= timedelta(0):
         return []
     events: list[IncidentEvent] = []
     for incident in sorted(state.incidents.values(), key=lambda i: i.id):
+        if incident.id in acknowledged:
+            continue  # someone is on it: no more reminders (changes still page)
         if now - (incident.last_notified_at or incident.opened_at) < interval:
             continue
         incident.last_reminder_at = now
         incident.last_notified_at = now
         detail = f"still open after {format_duration(now - incident.opened_at)}"
-        events.append(_event(incident, "reminder", now, detail))
+        events.append(event_for(incident, "reminder", now, detail))
     return events
 
 
-def _event(incident: Incident, kind: EventKind, now: datetime, detail: str = "") -> IncidentEvent:
+def event_for(
+    incident: Incident, kind: EventKind, now: datetime, detail: str = ""
+) -> IncidentEvent:
+    """An event about `incident` as it stands now."""
     duration = incident.duration if kind == "resolved" else None
     return IncidentEvent(
         incident_id=incident.id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,17 @@ from structlog.contextvars import bound_contextvars
 from daemon.ai import reports
 from daemon.config.settings import Settings
 from daemon.engine import incidents, messages
+from daemon.engine.quiet import Quietness, hold, release
 from daemon.errors import SecretError, StateError
 from daemon.logging import redact
-from daemon.models import CheckResult, EngineState, IncidentEvent, Investigation, Message
+from daemon.models import (
+    Acknowledgement,
+    CheckResult,
+    EngineState,
+    IncidentEvent,
+    Investigation,
+    Message,
+)
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.render import render_event
 from daemon.notify.routing import route
@@ -39,6 +47,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+ESCALATING = ("opened", "changed", "released")
+"""Events after which an incident may be investigated (never while its paging is held)."""
 TIMEOUT_GRACE_S = 2.0
 """Checks enforce their own timeout; the pipeline cancels them only this much later."""
 
@@ -230,10 +240,19 @@ class Pipeline:
             if self.baselines is not None:
                 await store_io(self.baselines.prepare, results, self.now())
                 results, anomalies = self.baselines.apply(results, self.now())
+            acks, quiet = await self._controls()
             evaluation = incidents.evaluate(
-                state, results, policies(self.settings), incident_policy(self.settings), self.now()
+                state,
+                results,
+                policies(self.settings),
+                incident_policy(self.settings),
+                self.now(),
+                acknowledged=acks.keys(),
             )
-            report = await self._triage(evaluation.events, self._fresh(results, anomalies))
+            self._quiet(evaluation, acks, quiet)
+            report = await self._triage(
+                [e for e in evaluation.events if e.held is None], self._fresh(results, anomalies)
+            )
             if report is not None:
                 apply_triage(evaluation, report)
             skipped = await self._rca_preflight(evaluation, report)
@@ -265,11 +284,38 @@ class Pipeline:
         """Emit reminders for open incidents that are due one."""
         async with self._lock:
             state = await self.state()
-            evaluation = incidents.reminders(state, incident_policy(self.settings), self.now())
+            acks, quiet = await self._controls()
+            evaluation = incidents.reminders(
+                state, incident_policy(self.settings), self.now(), acknowledged=acks.keys()
+            )
+            self._quiet(evaluation, acks, quiet)
             if evaluation.events:
                 composed = [render_event(e) for e in evaluation.events]
                 await self._commit([], evaluation, composed)
         return evaluation.events
+
+    async def _controls(self) -> tuple[dict[int, Acknowledgement], Quietness]:
+        """What operators said: acknowledgements of open incidents, and what is quiet now
+        (silences in force, maintenance windows)."""
+        now = self.now()
+        acks = await store_io(self.store.controls.open_acknowledgements)
+        silences = await store_io(self.store.controls.silences, active_at=now)
+        tags = {spec.name: spec.tags for spec in self.settings.checks}
+        return acks, Quietness(silences, self.settings.maintenance, tags, now)
+
+    def _quiet(
+        self,
+        evaluation: incidents.Evaluation,
+        acks: Mapping[int, Acknowledgement],
+        quiet: Quietness,
+    ) -> None:
+        """Release incidents whose quiet ended, hold the events of quiet checks, and say who
+        acknowledged what. Mutates `evaluation`."""
+        evaluation.events.extend(release(evaluation.state, quiet, self.now()))
+        for event in evaluation.events:
+            ack = acks.get(event.incident_id)
+            event.acknowledged_by = ack.by if ack else None
+        hold(evaluation.events, evaluation.state, quiet)
 
     async def _triage(
         self, events: list[IncidentEvent], anomalies: list[Anomaly]
@@ -291,7 +337,7 @@ class Pipeline:
         candidates = []
         for event in evaluation.events:
             incident = evaluation.state.incidents.get(event.incident_id)
-            if event.kind not in ("opened", "changed") or incident is None:
+            if event.kind not in ESCALATING or event.held or incident is None:
                 continue
             asked = bool(report and (d := report.decisions.get(incident.id)) and d.escalate)
             if await self.investigator.due(incident, asked):
@@ -308,7 +354,7 @@ class Pipeline:
         message = render_event(event)
         triage = costs = None
         decision = report.decisions.get(event.incident_id) if report else None
-        rca_skipped = event.incident_id in skipped and event.kind in ("opened", "changed")
+        rca_skipped = event.incident_id in skipped and event.kind in ESCALATING
         note, ai_off = messages.ai_note(report if decision else None, rca_skipped)
         if report is not None and decision is not None:
             triage = messages.triage_section(decision, report)
@@ -389,7 +435,9 @@ class Pipeline:
         """Investigations run in the background: the opened message never waits for them."""
         if self.investigator is None or not self.settings.escalation.enabled:
             return
-        touched = {e.incident_id for e in evaluation.events if e.kind in ("opened", "changed")}
+        touched = {
+            e.incident_id for e in evaluation.events if e.kind in ESCALATING and e.held is None
+        }
         for incident_id in sorted(touched - set(skipped)):
             incident = evaluation.state.incidents.get(incident_id)
             if incident is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from daemon.llm.types import ModelRequest
 from daemon.models import (
     STATUS_RANK,
     Incident,
+    IncidentEvent,
     Message,
     ModelRef,
     Status,
@@ -71,6 +72,8 @@ class IncidentFigures:
     mean_to_resolve: timedelta | None
     max_to_resolve: timedelta | None
     noisiest: list[tuple[str, int]]
+    held: list[IncidentEvent] = field(default_factory=list)
+    """Events a silence or maintenance window held back (recorded, not sent)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ def _incident_figures(store: Store, since: datetime, until: datetime) -> Inciden
         mean_to_resolve=sum(durations, timedelta()) / len(durations) if durations else None,
         max_to_resolve=max(durations, default=None),
         noisiest=sorted(noisy, key=lambda cn: (-cn[1], cn[0]))[:3],
+        held=store.incidents.held_events(since, until),
     )
 
 
@@ -237,6 +241,21 @@ def _incident_lines(data: IncidentFigures, until: datetime) -> list[str]:
         shown = [_open_for(i, until) for i in data.still_open[:MAX_OPEN_SHOWN]]
         more = len(data.still_open) - MAX_OPEN_SHOWN
         lines.append("Open now: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    return lines + _held_lines(data.held, until.tzinfo)
+
+
+def _held_lines(events: list[IncidentEvent], tz: tzinfo | None) -> list[str]:
+    """What happened while paging was held, one line per incident: its events and why."""
+    by_incident: dict[int, list[IncidentEvent]] = {}
+    for event in events:
+        by_incident.setdefault(event.incident_id, []).append(event)
+    if not by_incident:
+        return []
+    lines = [f"Held by silences and maintenance windows ({len(by_incident)}):"]
+    for incident_id, held in by_incident.items():
+        what = ", ".join(f"{e.kind} {_aware(e.at).astimezone(tz):%H:%M}" for e in held)
+        why = held[0].held or ""
+        lines.append(f"- #{incident_id} {untrusted(held[0].check)}: {what} — {untrusted(why)}")
     return lines
 
 

@@ -27,6 +27,7 @@ SEVERITY_MARK = {
     "info": "⚪",
 }
 RESOLVED_MARK = "✅"
+ACKNOWLEDGED_MARK = "👀"
 
 # `…; body: "{\"status\": \"down\"}"` — how the http check quotes a body (a JSON string)
 _QUOTED_BODY = re.compile(r'(?:[;,]\s*)?\bbody:\s*(?P<literal>"(?:[^"\\]|\\.)*")\s*$', re.S)
@@ -150,15 +151,20 @@ def status_text(payload: dict[str, Any]) -> str:
     if incident.get("status") == "resolved":
         return f"resolved after {age}" if age else "resolved"
     kind = payload.get("event")
-    word = {"flapping": "flapping", "reminder": "still open"}.get(str(kind), "open")
+    word = {"flapping": "flapping", "reminder": "still open", "released": "still open"}.get(
+        str(kind), "open"
+    )
     return f"{word} for {age}" if age else word
 
 
 def mark(payload: dict[str, Any]) -> str:
-    """The emoji that leads a card's title: a colour per severity, a tick when resolved."""
+    """The emoji that leads a card's title: a colour per severity, a tick when resolved, eyes
+    when someone acknowledged it."""
     incident = payload.get("incident") or {}
     if incident.get("status") == "resolved":
         return RESOLVED_MARK
+    if payload.get("event") == "acknowledged":
+        return ACKNOWLEDGED_MARK
     return SEVERITY_MARK.get(str(incident.get("severity")), "")
 
 

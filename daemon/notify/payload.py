@@ -135,6 +135,7 @@ def event_payload(
             "opened_at": iso_utc(event.opened_at),
             "duration_s": round(open_for(event).total_seconds(), 3),
             "blast_radius": list(event.blast_radius),
+            "acknowledged_by": event.acknowledged_by,
         },
         "evidence": event.evidence,
         "detail": event.detail,

@@ -23,6 +23,8 @@ def render_event(event: IncidentEvent) -> Message:
         lines.append(untrusted(f"Blast radius: {names} (depend on {event.check})"))
     if event.detail:
         lines.append(untrusted(event.detail))
+    if event.acknowledged_by and event.kind != "acknowledged":
+        lines.append(untrusted(f"Acknowledged by {event.acknowledged_by}."))
     lines.append(f"Incident #{event.incident_id} · fingerprint {fingerprint(event.check)}")
     return Message(title=_title(event), body="\n".join(lines), notify_type=_notify_type(event))
 
@@ -56,6 +58,10 @@ def _title(event: IncidentEvent) -> str:
     if event.kind == "reminder":
         age = format_duration(open_for(event))
         return f"{tag} {event.check} still {_state(event)} — {ref} (open {age})"
+    if event.kind == "acknowledged":
+        return f"{tag} {event.check} acknowledged by {event.acknowledged_by or '?'} — {ref}"
+    if event.kind == "released":
+        return f"{tag} {event.check} still {_state(event)} after a quiet period — {ref}"
     previous = event.previous_severity
     if previous is None or previous == event.severity:
         return f"{tag} {event.check} changed — {ref}"
@@ -74,6 +80,8 @@ def _timeline(event: IncidentEvent) -> str:
 def _notify_type(event: IncidentEvent) -> NotifyType:
     if event.kind == "resolved":
         return "success"
+    if event.kind == "acknowledged":
+        return "info"
     if event.kind == "flapping":
         return "warning"
     return "failure" if event.severity >= Severity.HIGH else "warning"

@@ -25,12 +25,15 @@ def route(
     messages: Sequence[Message] | None = None,
     sections: Sequence[Sections] | None = None,
 ) -> list[OutboxItem]:
-    """One item per (event, target) the target asked for: its `events` include the kind, the
+    """One item per (event, target) the target asked for — none for a held event: its
+    `events` include the kind, the
     event's severity reaches `min_severity`, and its `tags` (if any) meet the check's tags.
     `messages[i]`, when given, is event i's composed message (triage, RCA and cost lines added
     to the rules' own, else the rules' own); `sections[i]` what a model added to its payload."""
     items: list[OutboxItem] = []
     for index, event in enumerate(events):
+        if event.held is not None:
+            continue  # a silence or maintenance window holds it: recorded, not sent
         check_tags = set(tags_by_check.get(event.check, []))
         wanted = [
             target

@@ -201,6 +201,7 @@ def event_blocks(payload: dict[str, Any]) -> list[Block]:
                 ("Since", escape(clock(incident.get("opened_at")))),
                 ("Status", escape(status_text(payload))),
                 ("Blast radius", names([str(n) for n in radius]) or "none"),
+                *acknowledged(incident),
             ]
         ),
     ]
@@ -219,6 +220,11 @@ def event_blocks(payload: dict[str, Any]) -> list[Block]:
     if costs:
         blocks.append(context(costs))
     return blocks
+
+
+def acknowledged(incident: dict[str, Any]) -> list[tuple[str, str]]:
+    who = incident.get("acknowledged_by")
+    return [("Acknowledged by", fit(str(who), 200, code_span))] if who else []
 
 
 def evidence_blocks(evidence: str) -> list[Block]:

@@ -113,6 +113,11 @@ def event_body(payload: dict[str, Any]) -> list[Element]:
                 {"title": "Since", "value": untrusted(clock(incident.get("opened_at")), 200)},
                 {"title": "Status", "value": untrusted(status_text(payload), 200)},
                 {"title": "Blast radius", "value": untrusted(", ".join(radius), 1000) or "none"},
+                *(
+                    [{"title": "Acknowledged by", "value": untrusted(str(who), 200)}]
+                    if (who := incident.get("acknowledged_by"))
+                    else []
+                ),
             ],
         },
     ]
@@ -198,10 +203,13 @@ def message_body(payload: dict[str, Any]) -> list[Element]:
 
 
 def _color(payload: dict[str, Any]) -> str:
-    """Green when resolved, red for critical and high, amber for the rest (and flapping)."""
+    """Green when resolved, blue when acknowledged, red for critical and high, amber for the
+    rest (and flapping)."""
     incident = payload.get("incident") or {}
     if incident.get("status") == "resolved":
         return "Good"
+    if payload.get("event") == "acknowledged":
+        return "Accent"
     if payload.get("event") != "flapping" and incident.get("severity") in ("critical", "high"):
         return "Attention"
     return "Warning"

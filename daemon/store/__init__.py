@@ -1,5 +1,6 @@
 """The state: one SQLite database (`database`) and a repository per concern over it —
-results, incidents, outbox, ledger (+ routes), sweeps — plus the one-daemon-per-directory lock.
+results, incidents, outbox, ledger (+ routes), sweeps, controls (acknowledgements and
+silences) — plus the one-daemon-per-directory lock.
 
 Imports only `daemon.models`, `daemon.errors` and `daemon.util`; never the network, never a
 secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incidents.get(42)`.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from daemon.store.controls import Controls
 from daemon.store.database import Database
 from daemon.store.incidents import Incidents
 from daemon.store.ledger import Ledger, Routes
@@ -29,6 +31,7 @@ class Store:
         self.ledger = Ledger(db)
         self.routes = Routes(db)
         self.sweeps = Sweeps(db)
+        self.controls = Controls(db)
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:

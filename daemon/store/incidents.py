@@ -49,7 +49,7 @@ class Incidents:
             )
             for incident in [*state.incidents.values(), *resolved]:
                 _upsert_incident(conn, incident)
-            event_ids = [_insert_event(conn, event) for event in events]
+            event_ids = [insert_event(conn, event) for event in events]
             for item in outbox:
                 index = item.event_index
                 event_id = None if index is None else event_ids[index]
@@ -108,6 +108,17 @@ class Incidents:
             ).fetchall()
         return [Incident.model_validate_json(row[0]) for row in rows]
 
+    def held_events(self, since: datetime, until: datetime) -> list[IncidentEvent]:
+        """Events in [since, until) that a silence or maintenance window held back: recorded,
+        never sent. Oldest first."""
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT data FROM incident_events WHERE at >= ? AND at < ? "
+                "AND json_extract(data, '$.held') IS NOT NULL ORDER BY id",
+                (db_ts(since), db_ts(until)),
+            ).fetchall()
+        return [IncidentEvent.model_validate_json(row[0]) for row in rows]
+
     # -- investigations (root-cause analyses) -----------------------------------------------
 
     def add_investigation(self, record: Investigation) -> int:
@@ -128,7 +139,7 @@ class Incidents:
         stamp = db_ts(now or utcnow())
         with self.db.transaction() as conn:
             record_id = _insert_investigation(conn, record)
-            event_id = _insert_event(conn, event)
+            event_id = insert_event(conn, event)
             for item in outbox:
                 insert_outbox(conn, item, event_id, stamp)
         return record_id
@@ -181,7 +192,7 @@ def _insert_investigation(conn: sqlite3.Connection, record: Investigation) -> in
     return rowid(cursor)
 
 
-def _insert_event(conn: sqlite3.Connection, event: IncidentEvent) -> int:
+def insert_event(conn: sqlite3.Connection, event: IncidentEvent) -> int:
     cursor = conn.execute(
         "INSERT INTO incident_events (incident_id, kind, at, data) VALUES (?, ?, ?, ?)",
         (event.incident_id, event.kind, db_ts(event.at), event.model_dump_json()),

@@ -12,6 +12,8 @@ repository that owns each:
 - `ledger`, `budget_reservations`, `budget_notices`, `routing_overrides` (ledger): model calls,
   budget holds of calls in flight, the once-per-period notices, runtime routes.
 - `sweep_runs`, `sweep_findings` (sweeps): each sweep run and its findings.
+- `acknowledgements`, `silences` (controls): what operators told it — written by the CLI
+  while a daemon runs, read by the daemon every cycle (it never owns these rows).
 """
 
 from __future__ import annotations
@@ -96,7 +98,16 @@ ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
 _V7 = """
 ALTER TABLE ledger ADD COLUMN reserved_usd TEXT;
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = """
+CREATE TABLE acknowledgements (incident_id INTEGER PRIMARY KEY REFERENCES incidents (id),
+    by_whom TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL);
+CREATE TABLE silences (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    matcher TEXT NOT NULL CHECK (matcher IN ('check', 'tag', 'match')), pattern TEXT NOT NULL,
+    starts_at TEXT NOT NULL, ends_at TEXT NOT NULL, reason TEXT NOT NULL,
+    created_by TEXT NOT NULL, created_at TEXT NOT NULL, expired_at TEXT);
+CREATE INDEX silences_by_end ON silences (ends_at);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -363,3 +363,28 @@ async def test_a_cloud_summary_is_labelled_with_its_cost(
         f"Summary ({OPUS}, cloud $0.01): One critical cache incident is open.\n\nWindow: "
     )
     assert result is not None and result.cost_usd == Decimal("0.01")
+
+
+def test_the_digest_lists_what_happened_while_paging_was_held(store: Store) -> None:
+    from daemon.models import IncidentEvent
+
+    why = "maintenance backup: nightly dump until 2026-11-27 03:00 UTC"
+    db = incident(8, "db", at(1, 10, day=27), at(1, 40, day=27))
+
+    def held(kind: str, when: datetime) -> IncidentEvent:
+        return IncidentEvent(
+            incident_id=8,
+            kind=kind,  # type: ignore[arg-type]
+            at=when,
+            check="db",
+            severity=Severity.HIGH,
+            evidence="503",
+            opened_at=db.opened_at,
+            held=why,
+        )
+
+    events = [held("opened", at(1, 10, day=27)), held("resolved", at(1, 40, day=27))]
+    store.incidents.commit_cycle([], EngineState(next_incident_id=9), events, [db], [], now=NOW)
+    text = render_digest(collect(store, NOW)).body
+    assert "Held by silences and maintenance windows (1):" in text
+    assert "- #8 db: opened 01:10, resolved 01:40 — maintenance backup: nightly dump" in text

@@ -159,6 +159,7 @@ def test_opened_event_payload_has_the_documented_shape() -> None:
         "opened_at": "2026-11-27T14:02:00Z",
         "duration_s": 0.0,
         "blast_radius": ["web"],
+        "acknowledged_by": None,
     }
     assert (payload["evidence"], payload["detail"]) == (
         "GET /health returned 503",

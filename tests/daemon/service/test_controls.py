@@ -1,0 +1,190 @@
+"""Operator controls against a running daemon: `ack` stops reminders, a silence holds and then
+releases exactly one notice, a maintenance window keeps a check from paging."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.peers.receivers import WebhookReceiver
+from tests.reliability import PY, child_env, cli, free_port, wait_for
+
+DEADLINE_S = 20.0
+
+
+def config(tmp_path: Path, hook: WebhookReceiver, port: int, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "{tmp_path / "state"}"
+cycle_window = "0s"
+jitter = "0s"
+[incidents]
+reminder_interval = "2s"
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{hook.port}/hook"
+[[checks]]
+name = "db-main"
+type = "tcp"
+host = "127.0.0.1"
+port = {port}
+interval = "1s"
+timeout = "1s"
+failure_threshold = 1
+tags = ["db"]
+{extra}
+""")
+    return path
+
+
+@contextmanager
+def daemon(path: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [PY, "-m", "daemon", "run", "--config", str(path)],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=DEADLINE_S)
+        assert proc.returncode == 0, out[-3000:]
+        assert "Traceback" not in out
+
+
+def events(hook: WebhookReceiver) -> list[str]:
+    return [m["event"] for m in hook.messages]
+
+
+def wk(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli(*args, "--config", str(path))
+
+
+def test_ack_stops_reminders_but_not_the_resolution(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    path = config(tmp_path, webhook_receiver, listener.getsockname()[1])
+    with daemon(path):
+        wait_for(lambda: "reminder" in events(webhook_receiver), "a reminder", DEADLINE_S)
+        acked = wk(path, "ack", "1", "--by", "alice", "--note", "restarting the primary")
+        assert acked.returncode == 0, acked.stderr
+        assert acked.stdout.startswith("acknowledged incident #1 (db-main) as alice")
+        wait_for(lambda: "acknowledged" in events(webhook_receiver), "the notice")
+        notice = next(m for m in webhook_receiver.messages if m["event"] == "acknowledged")
+        assert notice["title"] == "[HIGH] db-main acknowledged by alice — incident #1"
+        assert "Acknowledged by alice: restarting the primary" in notice["text"]
+        assert notice["incident"]["acknowledged_by"] == "alice"
+        seen = len(webhook_receiver.messages)
+        time.sleep(5)  # two and a half reminder intervals
+        assert events(webhook_receiver)[seen:] == []
+        again = wk(path, "ack", "1", "--json")
+        assert json.loads(again.stdout)["already_acknowledged"] is True
+
+        listener.listen()
+        wait_for(lambda: "resolved" in events(webhook_receiver), "the resolution")
+    listener.close()
+    resolved = webhook_receiver.messages[-1]
+    assert resolved["incident"]["acknowledged_by"] == "alice"
+    assert "Acknowledged by alice." in resolved["text"]
+    shown = json.loads(wk(path, "incidents", "show", "1", "--json").stdout)
+    kinds = [e["kind"] for e in shown["events"]]
+    assert kinds.count("acknowledged") == 1 and kinds[-1] == "resolved"
+    resolved_ack = wk(path, "ack", "1")
+    assert resolved_ack.returncode == 1
+    assert "incident #1 is resolved: nothing to acknowledge" in resolved_ack.stderr
+
+
+def test_a_silence_holds_then_releases_exactly_one_notice(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    path = config(tmp_path, webhook_receiver, free_port())
+    added = wk(path, "silence", "add", "--tag", "db", "--for", "8s", "--reason", "failover drill")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("silence #1 holds notifications of --tag db from ")
+    with daemon(path):
+        wait_for(
+            lambda: "db-main" in wk(path, "incidents").stdout, "the incident, recorded", DEADLINE_S
+        )
+        listed = json.loads(wk(path, "silence", "list", "--json").stdout)
+        assert [(s["id"], s["state"], s["reason"]) for s in listed] == [
+            (1, "active", "failover drill")
+        ]
+        assert webhook_receiver.messages == []  # opened and reminders: held
+        wait_for(lambda: "released" in events(webhook_receiver), "the release", DEADLINE_S)
+        time.sleep(3)  # reminders are due every 2 s again; the release itself comes once
+    kinds = events(webhook_receiver)
+    assert kinds.count("released") == 1 and "opened" not in kinds
+    released = next(m for m in webhook_receiver.messages if m["event"] == "released")
+    assert released["title"] == "[HIGH] db-main still failing after a quiet period — incident #1"
+    assert released["detail"].startswith(
+        "notifications were held (silence #1 (--tag db: failover drill)"
+    )
+    shown = json.loads(wk(path, "incidents", "show", "1", "--json").stdout)
+    held = [e for e in shown["events"] if e["held"]]
+    assert held and held[0]["kind"] == "opened"
+
+
+def test_an_expired_silence_releases_at_once_and_a_resolved_incident_stays_quiet(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    path = config(tmp_path, webhook_receiver, listener.getsockname()[1])
+    wk(path, "silence", "add", "--check", "db-main", "--for", "1h", "--reason", "migration")
+    with daemon(path):
+        wait_for(lambda: "db-main" in wk(path, "incidents").stdout, "incident #1", DEADLINE_S)
+        listener.listen()  # resolves while silenced: nobody is told it opened, nor resolved
+        wait_for(lambda: "no incidents" in wk(path, "incidents").stdout, "its resolution")
+        expired = wk(path, "silence", "expire", "1")
+        assert expired.returncode == 0 and "silence #1 expired" in expired.stdout
+        time.sleep(3)
+    listener.close()
+    assert webhook_receiver.messages == []
+    assert json.loads(wk(path, "silence", "list", "--all", "--json").stdout)[0]["state"] == (
+        "expired"
+    )
+
+
+def test_a_maintenance_window_keeps_a_check_from_paging(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    window = (
+        '[[maintenance]]\nname = "always"\nchecks = ["db-main"]\ncron = "* * * * *"\n'
+        'duration = "5m"\nreason = "rebuilding the primary"\n'
+    )
+    path = config(tmp_path, webhook_receiver, free_port(), window)
+    with daemon(path):
+        wait_for(lambda: "db-main" in wk(path, "incidents").stdout, "incident #1", DEADLINE_S)
+        time.sleep(3)
+    assert webhook_receiver.messages == []
+    shown = json.loads(wk(path, "incidents", "show", "1", "--json").stdout)
+    assert shown["events"][0]["held"].startswith(
+        "maintenance always: rebuilding the primary until "
+    )
+
+
+def test_silence_and_ack_refuse_what_cannot_work(tmp_path: Path) -> None:
+    path = config(tmp_path, WebhookReceiver(), free_port())
+    both = wk(path, "silence", "add", "--check", "db-main", "--tag", "db", "--for", "1h",
+              "--reason", "x")  # fmt: skip
+    assert both.returncode == 2 and "exactly one of --check, --tag or --match" in both.stderr
+    unknown = wk(path, "silence", "add", "--check", "nope", "--for", "1h", "--reason", "x")
+    assert unknown.returncode == 2 and "no check named 'nope'" in unknown.stderr
+    bad = wk(path, "silence", "add", "--tag", "db", "--for", "soon", "--reason", "x")
+    assert bad.returncode == 2 and "--for" in bad.stderr
+    missing = wk(path, "ack", "7")
+    assert missing.returncode == 1 and "no incident #7" in missing.stderr
+    assert wk(path, "silence", "expire", "9").returncode == 1
