@@ -32,6 +32,8 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 EVIDENCE_MAX = 4000
 PROSE_MAX = 2000
 LIST_MAX = 10
+MESSAGE_MAX = 16000
+"""Characters of a report's text a card carries: Teams refuses messages over about 28 KB."""
 
 Element = dict[str, Any]
 
@@ -196,9 +198,16 @@ def message_body(payload: dict[str, Any]) -> list[Element]:
         )
     ]
     text = plain(str(payload.get("text", "")))
+    budget = MESSAGE_MAX
     for paragraph in (p.strip() for p in text.split("\n\n")):
-        if paragraph:
-            body.append(runs([run(clip(paragraph, PROSE_MAX, flat=False))]))
+        if not paragraph:
+            continue
+        if budget <= 0:  # Teams refuses a message over 28 KB
+            body.append(runs([run("(more was cut to fit a Teams message)", subtle=True)]))
+            break
+        shown = clip(paragraph, min(PROSE_MAX, budget), flat=False)
+        body.append(runs([run(shown)]))
+        budget -= len(shown)
     return body
 
 

@@ -144,6 +144,16 @@ def test_resolved_says_how_long_it_was_open_with_a_tick() -> None:
     assert status == "*Status*\nresolved after 5m"
 
 
+def test_an_acknowledgement_shows_who_with_eyes_and_stays_inert() -> None:
+    message = rendered("acknowledged", acknowledged_by="alice <!here> @channel")
+    assert block_kit_problems(message) == []
+    assert block(message, "header")["text"]["text"].startswith(
+        "👀 [HIGH] session-cache acknowledged"
+    )
+    ack = block(message, "section")["fields"][5]["text"]
+    assert ack == f"*Acknowledged by*\n`alice &lt;!here&gt; @{ZERO_WIDTH_SPACE}channel`"
+
+
 def test_the_ai_off_line_stands_in_for_the_triage_section() -> None:
     deterministic = triage("no model summary; severity high as the rules set it")
     message = rendered(sections=Sections(triage=deterministic, ai_note=AI_OFF, ai_off=True))

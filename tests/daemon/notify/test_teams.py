@@ -179,6 +179,15 @@ def test_resolved_is_green_with_how_long_it_was_open() -> None:
     assert facts[3] == {"title": "Status", "value": "resolved after 5m"}
 
 
+def test_an_acknowledgement_is_blue_and_names_who() -> None:
+    message = card_of("acknowledged", acknowledged_by="alice_ops")
+    assert teams_message_problems(message) == []
+    card = message["attachments"][0]["content"]
+    assert card["body"][0]["color"] == "Accent"
+    facts = next(e for e in elements(card) if e["type"] == "FactSet")["facts"]
+    assert facts[-1] == {"title": "Acknowledged by", "value": "alice\\_ops"}
+
+
 def test_forged_text_never_reaches_markdown_and_no_mention_exists() -> None:
     message = card_of(sections=full(FORGED), evidence=FORGED, detail=FORGED)
     assert teams_message_problems(message) == []
@@ -200,6 +209,15 @@ def test_limits_keep_the_card_small_and_valid() -> None:
     message = card_of(sections=full(huge), evidence=huge, detail=huge)
     assert teams_message_problems(message) == []
     assert len(json.dumps(message)) < 28 * 1024  # Teams' message size limit
+
+
+def test_a_long_report_is_cut_to_fit_a_teams_message() -> None:
+    body = "\n\n".join(f"**Finding {n}:** " + "y" * 900 for n in range(200))
+    payload = message_payload(Message("security sweep", body, "warning"), "report")
+    message = teams_message(payload)
+    assert teams_message_problems(message) == []
+    assert len(json.dumps(message)) < 28 * 1024
+    assert runs_of(message)[-1] == "(more was cut to fit a Teams message)"
 
 
 def test_reports_are_plain_runs_without_markdown() -> None:
