@@ -160,16 +160,12 @@ def context_mrkdwn(text: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(text[:CONTEXT_TEXT_MAX])]}
 
 
-def divider() -> Block:
-    return {"type": "divider"}
-
-
 # -- messages ---------------------------------------------------------------------------------
 
 
 def slack_message(payload: dict[str, Any], reference: str = "") -> dict[str, Any]:
     """`{"text": …, "blocks": […]}` for one payload (an incident event or another message)."""
-    if payload.get("schema", "").startswith("watchkeeper.event/"):
+    if str(payload.get("schema", "")).startswith("watchkeeper.event/"):
         blocks = event_blocks(payload)
     else:
         blocks = message_blocks(payload)

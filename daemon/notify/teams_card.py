@@ -67,14 +67,14 @@ def text_block(markdown: str, **style: Any) -> Element:
     return {"type": "TextBlock", "text": markdown, "wrap": True, **style}
 
 
-def run(text: str, **style: Any) -> Element:
-    """A TextRun: shown literally, whatever it contains. `subtle`/`bold`/`mono` style it."""
+def run(text: str, *, subtle: bool = False, bold: bool = False, mono: bool = False) -> Element:
+    """A TextRun: shown literally, whatever it contains (controls made visible)."""
     element: Element = {"type": "TextRun", "text": printable(text)}
-    if style.pop("subtle", False):
+    if subtle:
         element["isSubtle"] = True
-    if style.pop("bold", False):
+    if bold:
         element["weight"] = "Bolder"
-    if style.pop("mono", False):
+    if mono:
         element["fontType"] = "Monospace"
     return element
 
