@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config.ai import ai_problems
-from daemon.config.settings import NotifyTarget, Settings, webhook_url_problem
+from daemon.config.settings import (
+    NotifyTarget,
+    Settings,
+    apprise_url_problem,
+    https_url_problem,
+    notify_target_problems,
+    webhook_url_problem,
+)
 from daemon.config.sweeps import sweep_problems
 from daemon.errors import ConfigProblem
 from daemon.secrets import SECRET_PREFIX
@@ -150,42 +157,35 @@ def _apprise_accepts(apprise: Any, url: str) -> bool:
 def _notify_problems(targets: list[NotifyTarget]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for target in targets:
+        problems += [
+            ConfigProblem(f"notify[{target.name}].{key}", message)
+            for key, message in notify_target_problems(target)
+        ]
         if target.kind == "webhook":
             problems += _webhook_problems(target)
-            continue
-        for key in ("signing_secret", "headers"):
-            if getattr(target, key):
-                problems.append(
-                    ConfigProblem(
-                        f"notify[{target.name}].{key}",
-                        'only webhook targets take this key; set kind = "webhook" or remove it',
-                    )
-                )
-    plain = [t for t in targets if t.kind == "apprise" and not t.url.startswith(SECRET_PREFIX)]
+        elif target.kind in ("slack", "teams") and target.url is not None:
+            what = "a Slack webhook URL" if target.kind == "slack" else "a Teams Workflows URL"
+            if not target.url.startswith(SECRET_PREFIX):  # else checked the same at delivery
+                problem = https_url_problem(target.url, what)
+                if problem is not None:
+                    problems.append(ConfigProblem(f"notify[{target.name}].url", problem))
+    plain = {
+        t.name: t.url
+        for t in targets
+        if t.kind == "apprise" and t.url is not None and not t.url.startswith(SECRET_PREFIX)
+    }
     if not plain:
         return problems
     import apprise
 
-    for target in plain:
-        if not _apprise_accepts(apprise, target.url):
-            scheme = target.url.split("://", 1)[0] if "://" in target.url else "(none)"
-            hint = (
-                'for a JSON POST to this address set kind = "webhook", or '
-                if scheme.lower() in ("http", "https")
-                else ""
-            )
-            problems.append(
-                ConfigProblem(
-                    f"notify[{target.name}].url",
-                    f"apprise cannot use this URL (scheme {scheme!r}); {hint}see "
-                    "https://github.com/caronc/apprise/wiki for the URL of each service",
-                )
-            )
+    for name, url in plain.items():
+        if not _apprise_accepts(apprise, url):
+            problems.append(ConfigProblem(f"notify[{name}].url", apprise_url_problem(url)))
     return problems
 
 
 def _webhook_problems(target: NotifyTarget) -> list[ConfigProblem]:
-    if target.url.startswith(SECRET_PREFIX):
+    if target.url is None or target.url.startswith(SECRET_PREFIX):
         return []  # resolved (and checked the same way) at delivery
     problem = webhook_url_problem(target.url)
     return [] if problem is None else [ConfigProblem(f"notify[{target.name}].url", problem)]

@@ -183,18 +183,92 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
+NotifyKind = Literal["apprise", "webhook", "slack", "teams"]
+_SLACK_CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+# What an apprise URL that apprise cannot parse is missing, for the services people most
+# often get wrong (their URLs carry tokens in the path); never quotes the URL.
+APPRISE_HINTS = {
+    "slack": "slack:// needs three tokens: slack://TokenA/TokenB/TokenC — "
+    'or use kind = "slack" with a webhook URL',
+    "msteams": "msteams:// needs the tokens of an Office 365 connector URL, and those "
+    'connectors are retired — use kind = "teams" with a Workflows webhook URL',
+}
+
+
+def apprise_url_problem(url: str) -> str:
+    """Why apprise refused `url`, as helpfully as its scheme allows. Never quotes it."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    hint = APPRISE_HINTS.get(scheme.lower())
+    if hint is not None:
+        return hint
+    shown = repr(scheme) if _SCHEME.match(scheme) else "(none)"
+    webhook = (
+        'for a JSON POST to this address set kind = "webhook", or '
+        if scheme.lower() in ("http", "https")
+        else ""
+    )
+    return (
+        f"apprise cannot use this URL (scheme {shown}); {webhook}see "
+        "https://github.com/caronc/apprise/wiki for the URL of each service"
+    )
+
+
+def https_url_problem(url: str, what: str) -> str | None:
+    """Why `url` cannot be `what`, which must be an https:// URL, or None. Never quotes it."""
+    import httpx
+
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError on a port that is not a number in range
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return f"{what} is not a valid URL; write https://host/path"
+    if parts.scheme.lower() != "https":
+        return f"{what} must start with https://"
+    if not parts.hostname:
+        return f"{what} needs a host"
+    return None
+
+
 class NotifyTarget(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    kind: Literal["apprise", "webhook"] = Field(
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Unique name, used by `notify test NAME` and in logs.",
+    )
+    kind: NotifyKind = Field(
         default="apprise",
         description="apprise: `url` is an apprise URL. webhook: a JSON POST of watchkeeper's "
-        "documented payload to `url` (n8n, Zapier, your own receiver), optionally signed.",
+        "documented payload to `url` (n8n, Zapier, your own receiver), optionally signed. "
+        "slack: a Block Kit message to a Slack incoming-webhook `url`, or with a bot `token` "
+        "to `channel`. teams: an Adaptive Card to a Microsoft Teams Workflows webhook `url`.",
     )
-    url: str = Field(
+    url: str | None = Field(
+        default=None,
         min_length=1,
         description="apprise: any apprise URL (slack://…, mailto://…, json://…); webhook: an "
-        "http(s):// URL. Or secret:NAME to read it from a systemd credential, the keyring or "
-        "the environment.",
+        "http(s):// URL; slack: the incoming-webhook URL (https://hooks.slack.com/services/…); "
+        "teams: the https:// URL of a Teams Workflows webhook. Or secret:NAME to read it from "
+        "a systemd credential, the keyring or the environment. Required, except for a slack "
+        "target with `token`.",
+    )
+    token: str | None = Field(
+        default=None,
+        description="slack only, instead of `url`: secret:NAME of a bot token (xoxb-…) with "
+        "the chat:write scope; messages then go through chat.postMessage to `channel`. "
+        "Never the token itself.",
+    )
+    channel: str | None = Field(
+        default=None,
+        description="slack with `token`: where to post, #name or a channel ID (C0123ABC); "
+        "invite the bot to it first.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="slack with `token`: the Slack Web API base URL. Default "
+        "https://slack.com/api (GovSlack: https://slack-gov.com/api).",
     )
     signing_secret: str | None = Field(
         default=None,
@@ -230,7 +304,7 @@ class NotifyTarget(_Strict):
         description="Which events to send.",
     )
 
-    @field_validator("signing_secret")
+    @field_validator("signing_secret", "token")
     @classmethod
     def _secret_reference(cls, value: str | None) -> str | None:
         # never echo the value: a literal here is most likely the key itself
@@ -256,6 +330,55 @@ class NotifyTarget(_Strict):
             if any(c in text for c in "\r\n\0"):
                 raise ValueError(f"the value of header {name!r} contains a line break or NUL")
         return value
+
+
+NOTIFY_KEYS: dict[str, tuple[NotifyKind, ...]] = {
+    "signing_secret": ("webhook",),
+    "headers": ("webhook",),
+    "token": ("slack",),
+    "channel": ("slack",),
+    "api_url": ("slack",),
+}
+
+
+def notify_target_problems(target: NotifyTarget) -> list[tuple[str, str]]:
+    """(key, what is wrong) for each combination of keys `target.kind` does not take: a URL
+    where it needs one, exactly one of url/token for Slack, keys of another kind. Checks no
+    URL's content (secret:NAME is resolved only at delivery)."""
+    problems: list[tuple[str, str]] = []
+    for key, kinds in NOTIFY_KEYS.items():
+        if getattr(target, key) and target.kind not in kinds:
+            (kind,) = kinds
+            problems.append(
+                (key, f'only {kind} targets take this key; set kind = "{kind}" or remove it')
+            )
+    if target.kind == "slack":
+        if target.url is not None and target.token is not None:
+            problems.append(("token", "set url (an incoming webhook) or token, not both"))
+        elif target.url is None and target.token is None:
+            problems.append(
+                ("url", "a slack target needs url (an incoming webhook) or token (a bot token)")
+            )
+        elif target.token is not None and not target.channel:
+            problems.append(("channel", 'a bot token needs a channel to post to, e.g. "#ops"'))
+        elif target.url is not None and (target.channel or target.api_url):
+            key = "channel" if target.channel else "api_url"
+            problems.append(
+                (
+                    key,
+                    "an incoming webhook posts where it was created; remove this key, or "
+                    "post with a bot token instead of url",
+                )
+            )
+        if target.channel and not _SLACK_CHANNEL.match(target.channel):
+            problems.append(("channel", "write #name or a channel ID such as C0123ABC"))
+        if target.api_url:
+            problem = https_url_problem(target.api_url, "api_url")
+            if problem is not None:
+                problems.append(("api_url", problem))
+    elif target.url is None:
+        problems.append(("url", f"a {target.kind} target needs a url"))
+    return problems
 
 
 toml_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(

@@ -140,6 +140,7 @@ class Investigator:
             ],
         )
         rca = None
+        off = False
         if result.response is not None and result.response.data is not None:
             rca = RcaOutput.model_validate(result.response.data)
             where = "local" if result.local else result.response.host
@@ -147,10 +148,11 @@ class Investigator:
             message = messages.investigation(incident, rca, f"{result.ref}, {where}", why, dropped)
         else:
             record.skipped = result.reason or "no model configured for rca"
+            off = messages.no_model(result.calls)
             message = Message(
                 title=f"[{incident.severity.value.upper()}] {incident.check} — RCA not available "
                 f"(incident #{incident.id})",
-                body=messages.rca_skipped(incident, record.skipped)
+                body=messages.rca_skipped(incident, record.skipped, off=off)
                 + (
                     "\nThe incident stays open and is tracked as usual."
                     if incident.status == "open"
@@ -164,6 +166,8 @@ class Investigator:
             rca=None if rca is None else messages.rca_section(rca, record.model, why, dropped),
             rca_skipped=record.skipped,
             costs=CostsSection.from_block(block),
+            ai_note=messages.AI_OFF if off else None,
+            ai_off=off,
         )
         await self.commit(incident, record, message if notify_targets else None, sections)
         return Outcome(record, message, result)

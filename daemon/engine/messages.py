@@ -15,7 +15,42 @@ from daemon.engine.rca import RcaOutput
 from daemon.engine.triage import TriageDecision, TriageReport
 from daemon.models import Incident, Message, Severity
 from daemon.notify.payload import RcaSection, TriageSection
+from daemon.store.ledger import LedgerRow
 from daemon.util.text import untrusted
+
+AI_OFF = "AI off: no model reachable — run `watchkeeper models`"
+"""What a notification says when no model could take part although one was wanted: one line,
+not a paragraph per provider. The detail stays in `watchkeeper models`, the ledger's skips,
+the payload's `triage.by` and the stored investigation."""
+TRIAGE_OFF = "Triage off: no model reachable — run `watchkeeper models`"
+"""The same when only triage was wanted (the incident is below `[escalation] min_severity`)."""
+RCA_OFF = "RCA skipped: no model usable for rca — run `watchkeeper models`"
+"""When triage answered (or failed for another reason) but no rca model was usable."""
+
+# Skips that mean "there is no model here" (none configured, no key, not reachable or not
+# pulled) — not a budget spent or a deadline passed, which say something else.
+_NO_MODEL = frozenset({"missing_key", "unreachable", "skipped"})
+
+
+def no_model(calls: Sequence[LedgerRow]) -> bool:
+    """True when every model of a chain was skipped for want of a usable model (or the chain
+    was empty): nothing answered because nothing could be asked."""
+    return all(row.outcome in _NO_MODEL for row in calls)
+
+
+def ai_note(report: TriageReport | None, rca_skipped: bool) -> tuple[str | None, bool]:
+    """The one line about AI an incident message carries, and whether it stands in for the
+    triage line (`ai_off`). `report` is the triage of this incident (None: none ran);
+    `rca_skipped`: its RCA was due but no rca model was usable."""
+    triage_off = (
+        report is not None
+        and report.deterministic
+        and report.result is not None
+        and no_model(report.result.calls)
+    )
+    if rca_skipped:
+        return (AI_OFF, True) if report is None or triage_off else (RCA_OFF, False)
+    return (TRIAGE_OFF, True) if triage_off else (None, False)
 
 
 def triage_section(decision: TriageDecision, report: TriageReport) -> TriageSection:
@@ -75,6 +110,11 @@ def with_note(message: Message, note: str) -> Message:
     return replace(message, body=message.body + "\n\n" + untrusted(note))
 
 
+def with_line(message: Message, line: str) -> Message:
+    """`line` is ours (`AI_OFF`): Markdown as written."""
+    return replace(message, body=message.body + "\n\n" + line)
+
+
 def investigation(
     incident: Incident,
     rca: RcaOutput,
@@ -108,5 +148,9 @@ def investigation(
     )
 
 
-def rca_skipped(incident: Incident, reason: str) -> str:
+def rca_skipped(incident: Incident, reason: str, *, off: bool = False) -> str:
+    """Why an investigation has no root cause: `AI_OFF` when no model could be asked (the
+    reason, one clause per model, stays in the stored investigation), else the reason."""
+    if off:
+        return AI_OFF
     return f"RCA skipped for incident #{incident.id}: {untrusted(reason)}"

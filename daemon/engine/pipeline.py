@@ -354,18 +354,21 @@ class Pipeline:
         message = render_event(event)
         triage = costs = None
         decision = report.decisions.get(event.incident_id) if report else None
+        rca_skipped = event.incident_id in skipped and event.kind in ESCALATING
+        note, ai_off = messages.ai_note(report if decision else None, rca_skipped)
         if report is not None and decision is not None:
-            message = messages.with_triage(message, decision, report)
             triage = messages.triage_section(decision, report)
-        if event.incident_id in skipped and event.kind in ESCALATING:
-            message = messages.with_note(message, f"RCA skipped: {skipped[event.incident_id]}")
+            if not ai_off:  # one line says it all; the detail stays in the payload
+                message = messages.with_triage(message, decision, report)
+        if note is not None:
+            message = messages.with_line(message, note)
         calls = reports.billed(report.result.calls) if report and report.result and decision else []
         if self.ai is not None and (calls or event.kind == "resolved"):
             block = await self._cost_block(event.incident_id, calls)
             if calls or (event.kind == "resolved" and block.incident_total):
                 message = messages.with_costs(message, block)
                 costs = CostsSection.from_block(block)
-        return message, Sections(triage=triage, costs=costs)
+        return message, Sections(triage=triage, costs=costs, ai_note=note, ai_off=ai_off)
 
     async def _cost_block(self, incident_id: int, calls: list[Any]) -> reports.CostBlock:
         assert self.ai is not None

@@ -1,21 +1,19 @@
-"""How a message leaves: the channel protocol, the apprise channel, and masked URLs.
+"""How a message leaves: the channel protocol, what one attempt carries, how it fails, and
+masked URLs.
 
 A channel never raises into delivery and never returns, logs or stores a raw URL or a secret:
 errors are built from masked URLs (`scheme://host:port/...`) and status words only. The
-signed JSON webhook is the other channel (`daemon.notify.webhook`).
+channels are apprise (`daemon.notify.via_apprise`), the signed JSON webhook
+(`daemon.notify.webhook`), Slack (`daemon.notify.slack`) and Teams (`daemon.notify.teams`).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import apprise
-
-from daemon.logging import redact
 from daemon.models import NotifyType
 
 
@@ -44,58 +42,31 @@ class Outgoing:
     attach: str | None = None
     """A report file to attach where the target supports it (email); Slack webhooks and
     the like send the text alone, which always names the report's path."""
+    reference: str = ""
+    """`ref: incident #42 · event 17` (or `ref: message 9`): what receivers de-duplicate on;
+    the Markdown body already ends with it, native cards show it in their footer."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an attempt did not deliver, safe to store and show (masked URL, status words).
+
+    `permanent`: sending the same message again cannot succeed (the target refused its
+    content, or no longer exists): the row is failed at once instead of retried for
+    `delivery.max_age`. `retry_after`: the target asked to be left alone this long (HTTP 429
+    Retry-After); the next attempt waits at least that.
+    """
+
+    reason: str
+    permanent: bool = False
+    retry_after: timedelta | None = None
 
 
 class Channel(Protocol):
-    """A target ready to send: apprise, or a webhook. `send` returns None on success, else an
-    error made of `safe_url` and status words only; TimeoutError and any other exception are
-    turned into such an error by the Notifier."""
+    """A target ready to send. `send` returns None on success, else a Failure; TimeoutError
+    and any other exception are turned into one by the Notifier."""
 
     @property
     def safe_url(self) -> str: ...
 
-    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class AppriseChannel:
-    apobj: apprise.Apprise
-    safe_url: str
-
-    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None:
-        result = await self.apobj.async_notify(
-            body=outgoing.body,
-            title=outgoing.title,
-            body_format=apprise.NotifyFormat.MARKDOWN,
-            notify_type=apprise.NotifyType(outgoing.notify_type),
-            timeout=limit.total_seconds(),
-            attach=outgoing.attach,
-        )
-        if result:
-            return None
-        failures = [f"{mask_url(r.url)} returned {r.status.name.lower()}" for r in result if not r]
-        return "; ".join(failures) or f"{self.safe_url}: nothing sent ({result.status.name})"
-
-
-class _LibraryLogGuard(logging.Filter):
-    """apprise logs raw URLs (tokens in paths) below WARNING, and a URL it cannot use verbatim
-    at ERROR; urllib3 logs request paths at DEBUG. Drop the former and redact the rest here,
-    on the logger, so no handler (journald, a test's caplog) ever sees them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return False
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record must not break the caller
-            text = str(record.msg)
-        record.msg, record.args = redact(text), None
-        return True
-
-
-def guard_library_logs() -> None:
-    """Attach the guards (once per process) to the loggers that print raw URLs."""
-    for name in ("apprise", "urllib3.connectionpool"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _LibraryLogGuard) for f in logger.filters):
-            logger.addFilter(_LibraryLogGuard())
+    async def send(self, outgoing: Outgoing, limit: timedelta) -> Failure | None: ...

@@ -1,13 +1,14 @@
-"""Route incident events to notify targets and deliver the durable outbox: through apprise,
-or as watchkeeper's own signed JSON webhook (`daemon.notify.webhook`).
+"""Deliver the durable outbox to notify targets: through apprise, watchkeeper's own signed
+JSON webhook (`daemon.notify.webhook`), or the native Slack and Teams channels.
 
 Never log, store or return a target's raw URL or a secret: only its name and a masked URL.
 
 Delivery is at-least-once. A row is marked delivered only after the target reports success; if
 the process dies between the target accepting a message and that commit, the message is sent
 again after restart. Every apprise body therefore ends with `ref: incident #42 · event 17` (or
-`ref: message 9` for rows without an event), and every webhook POST carries the row id in
-X-Watchkeeper-Delivery, so receivers can drop duplicates.
+`ref: message 9` for rows without an event), Slack and Teams cards show it in their footer,
+and every webhook POST carries the row id in X-Watchkeeper-Delivery, so receivers can drop
+duplicates.
 
 Rows are claimed before they are sent (`Outbox.claim_due`): a lease held by this Notifier,
 renewed just before each send for the whole delivery timeout, so the daemon and a command
@@ -15,34 +16,33 @@ that delivers (`digest --send`, `investigate --notify`, `check --record`…) nev
 row, and a crashed owner's rows are taken over once its lease runs out.
 
 Rows of one target are sent in order; when one fails, the rest of that target's due rows wait
-for the same retry time (one probe per backoff step while a target is down), and other
-targets carry on concurrently.
+for the same retry time (one probe per backoff step while a target is down, never sooner than
+a Retry-After it sent), and other targets carry on concurrently. A failure the target calls
+final (it refused the message, the webhook is gone, the token is bad) fails the row at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import apprise
 import httpx
 import structlog
 
-from daemon.config.settings import DeliverySettings, NotifyTarget, webhook_url_problem
-from daemon.errors import SecretError, StateError
-from daemon.logging import add_known_secret
+from daemon.config.settings import DeliverySettings, NotifyTarget
+from daemon.errors import StateError
 from daemon.models import Message, format_duration
-from daemon.notify.channels import AppriseChannel, Channel, Outgoing, guard_library_logs, mask_url
+from daemon.notify.channels import Channel, Failure, Outgoing
 from daemon.notify.payload import message_payload
+from daemon.notify.post import guard_httpx_logs
 from daemon.notify.render import render_test
-from daemon.notify.webhook import WebhookChannel, guard_httpx_logs
-from daemon.secrets import is_secret_ref
+from daemon.notify.targets import ChannelFactory, TargetError
+from daemon.notify.via_apprise import guard_library_logs
 from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.store.outbox import OutboxRow, new_owner
@@ -52,7 +52,6 @@ log = structlog.get_logger(__name__)
 MAX_IDLE_S = 30.0
 LEASE_GRACE = timedelta(seconds=30)
 """A claim outlives the delivery timeout by this much: time to record the outcome."""
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
 
 
 def retry_delay(attempts: int, delivery: DeliverySettings) -> timedelta:
@@ -85,14 +84,6 @@ class TestOutcome:
     error: str | None = None
 
 
-class _TargetError(Exception):
-    """A target cannot be used right now; the message is safe to store and show."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
 class Notifier:
     """Delivers outbox rows through one channel per target, built lazily (and afresh after a
     reload)."""
@@ -108,13 +99,14 @@ class Notifier:
         batch_size: int = 100,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`webhook_transport` replaces the network for the native HTTP channels (webhook,
+        Slack, Teams) in tests of edge cases."""
         self._store = store
         self._targets = {t.name: t for t in targets}
         self._delivery = delivery
-        self._resolve = resolve_secret
         self._now = now
         self._batch_size = batch_size
-        self._webhook_transport = webhook_transport
+        self._factory = ChannelFactory(resolve_secret, webhook_transport)
         self._loaded: dict[str, Channel] = {}
         self._generation = 0
         self.owner = new_owner()
@@ -194,20 +186,22 @@ class Notifier:
             if not held:  # our lease ran out and another process took the row: theirs now
                 log.warning("notify.claim_lost", target=row.target, row_id=row.id)
                 continue
-            error, permanent = await self._send_row(row)
+            failure = await self._send_row(row)
             now = self._now()
-            if error is None:
+            if failure is None:
                 await store_io(outbox.mark_delivered, row.id, now, self.owner)
                 log.info(
                     "notify.delivered", target=row.target, row_id=row.id, event_id=row.event_id
                 )
                 report += DeliveryReport(delivered=1)
                 continue
-            if permanent:
+            error = failure.reason
+            if failure.permanent:
                 await self._give_up(row, error)
                 report += DeliveryReport(failed=1)
                 continue
-            retry_at = now + retry_delay(row.attempts + 1, self._delivery)
+            delay = retry_delay(row.attempts + 1, self._delivery)
+            retry_at = now + max(delay, failure.retry_after or delay)
             await store_io(outbox.mark_retry, row.id, now, error, retry_at, self.owner)
             log.warning(
                 "notify.retry", target=row.target, row_id=row.id, error=error, retry_at=retry_at
@@ -225,22 +219,24 @@ class Notifier:
             "notify.failed", target=row.target, row_id=row.id, event_id=row.event_id, error=error
         )
 
-    async def _send_row(self, row: OutboxRow) -> tuple[str | None, bool]:
+    async def _send_row(self, row: OutboxRow) -> Failure | None:
         try:
             channel = await self._load(row.target)
-        except _TargetError as exc:
-            return str(exc), exc.permanent
+        except TargetError as exc:
+            return Failure(str(exc), permanent=exc.permanent)
+        reference = _reference(row)
         outgoing = Outgoing(
             title=row.title,
-            body=f"{row.body}\n{_reference(row)}",
+            body=f"{row.body}\n{reference}",
             notify_type=row.notify_type,
             payload=_row_payload(row),
             delivery_id=str(row.id),
             sent_at=self._now(),
             # a report removed since it was queued: send the text, which names its path
             attach=row.attach if row.attach and await _exists(row.attach) else None,
+            reference=reference,
         )
-        return await self._send(channel, outgoing), False
+        return await self._send(channel, outgoing)
 
     async def send_test(self, name: str | None = None) -> list[TestOutcome]:
         """Send `render_test` now (no outbox) to one target or all; report each outcome."""
@@ -252,7 +248,7 @@ class Notifier:
     async def _test_one(self, name: str) -> TestOutcome:
         try:
             channel = await self._load(name)
-        except _TargetError as exc:
+        except TargetError as exc:
             return TestOutcome(name, False, str(exc))
         message = render_test(name)
         outgoing = Outgoing(
@@ -263,7 +259,8 @@ class Notifier:
             delivery_id=f"test-{uuid.uuid4().hex[:16]}",  # unique: receivers must not drop it
             sent_at=self._now(),
         )
-        error = await self._send(channel, outgoing)
+        failure = await self._send(channel, outgoing)
+        error = None if failure is None else failure.reason
         log.info("notify.test", target=name, url=channel.safe_url, ok=error is None, error=error)
         return TestOutcome(name, error is None, error)
 
@@ -278,68 +275,19 @@ class Notifier:
         return cached
 
     def _build(self, name: str) -> Channel:
-        target = self._targets.get(name)
-        if target is None:
-            raise _TargetError(f"target {name!r} is no longer configured", permanent=True)
-        url = self._secret(name, target.url)
-        if target.kind == "webhook":
-            return self._build_webhook(target, url)
-        return self._build_apprise(name, url)
+        return self._factory.build(self._targets.get(name), name)
 
-    def _secret(self, name: str, value: str) -> str:
-        """`value`, or the secret it refers to — registered so every log line masks it."""
-        try:
-            resolved = self._resolve(value)
-        except SecretError as exc:
-            raise _TargetError(f"target {name}: {exc}") from None
-        if is_secret_ref(value):
-            add_known_secret(resolved)
-        return resolved
-
-    def _build_webhook(self, target: NotifyTarget, url: str) -> WebhookChannel:
-        problem = webhook_url_problem(url)
-        if problem is not None:
-            raise _TargetError(f"target {target.name}: {problem}")
-        signing = target.signing_secret
-        headers = {key: self._secret(target.name, value) for key, value in target.headers.items()}
-        for key, value in headers.items():
-            if any(c in value for c in "\r\n\0"):
-                raise _TargetError(
-                    f"target {target.name}: header {key!r} contains a line break or NUL"
-                )
-        channel = WebhookChannel(
-            url=url.strip(),
-            safe_url=mask_url(url.strip()),
-            signing_secret=None if signing is None else self._secret(target.name, signing),
-            headers=headers,
-            ssl_context=httpx.create_ssl_context(),
-            transport=self._webhook_transport,
-        )
-        log.debug("notify.target_loaded", target=target.name, url=channel.safe_url)
-        return channel
-
-    def _build_apprise(self, name: str, url: str) -> AppriseChannel:
-        apobj = apprise.Apprise()
-        if not apobj.add(url):
-            scheme = url.split("://", 1)[0] if "://" in url else ""
-            shown = repr(scheme) if _SCHEME.match(scheme) else "unrecognised"
-            raise _TargetError(f"target {name}: apprise cannot use its URL (scheme {shown})")
-        plugins: list[Any] = list(apobj)  # apprise's url() is unannotated
-        channel = AppriseChannel(apobj, ", ".join(mask_url(p.url(privacy=True)) for p in plugins))
-        log.debug("notify.target_loaded", target=name, url=channel.safe_url)
-        return channel
-
-    async def _send(self, channel: Channel, outgoing: Outgoing) -> str | None:
-        """None on success, else a storable error built from masked URLs only."""
+    async def _send(self, channel: Channel, outgoing: Outgoing) -> Failure | None:
+        """None on success, else why, built from masked URLs only."""
         timeout = self._delivery.timeout
         try:
             return await asyncio.wait_for(
                 channel.send(outgoing, timeout), timeout=timeout.total_seconds()
             )
         except TimeoutError:
-            return f"{channel.safe_url} timed out after {_age(timeout)}"
+            return Failure(f"{channel.safe_url} timed out after {_age(timeout)}")
         except Exception as exc:  # channels should not raise; never let one row stop delivery
-            return f"{channel.safe_url} raised {type(exc).__name__}"
+            return Failure(f"{channel.safe_url} raised {type(exc).__name__}")
 
 
 def _row_payload(row: OutboxRow) -> dict[str, Any]:

@@ -104,6 +104,11 @@ class Sections:
     rca_skipped: str | None = None
     """Why no root-cause analysis answered, on an `investigation` event."""
     costs: CostsSection | None = None
+    ai_note: str | None = None
+    """The one line people read about an AI step that did not run (`AI off: …`)."""
+    ai_off: bool = False
+    """No model could take part although one was wanted: the note stands in for the triage
+    (and the RCA)."""
 
 
 def event_payload(
@@ -139,6 +144,8 @@ def event_payload(
         "triage": _section(sections.triage),
         "rca": _section(sections.rca),
         "costs": _section(sections.costs),
+        "ai_off": sections.ai_off,
+        "ai_note": sections.ai_note,
         "links": {},
         "sent_at": None,
     }

@@ -18,9 +18,10 @@ Request
 
 Any 2xx means delivered. Anything else — a 3xx (never followed: point `url` at the final
 address), 4xx, 5xx, a timeout, a refused connection — is retried with the outbox backoff until
-`delivery.max_age`. Delivery is at least once: a message can arrive twice (a crash between the
-receiver's 2xx and our commit), so de-duplicate on X-Watchkeeper-Delivery (row ids are never
-reused within one state database). Each attempt has a fresh timestamp, signature and `sent_at`.
+`delivery.max_age` (after a 429 or 503, never sooner than its Retry-After). Delivery is at
+least once: a message can arrive twice (a crash between the receiver's 2xx and our commit), so
+de-duplicate on X-Watchkeeper-Delivery (row ids are never reused within one state database).
+Each attempt has a fresh timestamp, signature and `sent_at`.
 
 Payload of an incident event (`schema` "watchkeeper.event/1"); times are RFC 3339 UTC strings
 such as "2026-11-27T14:02:00Z"::
@@ -55,6 +56,13 @@ such as "2026-11-27T14:02:00Z"::
                   input_tokens, output_tokens, cost_usd, outcome}], `incident_total_usd`,
                   `today_usd`, `month_usd`, `local_triage_saved_today_usd`,
                   `savings_reference_model`; an unknown cost is null, never 0
+    ai_off        bool: no model could take part although one was wanted (none configured,
+                  no key, unreachable): `ai_note` then stands in for the triage line
+    ai_note       null, or the one line the message carries about an AI step that could not
+                  run: "AI off: no model reachable — run `watchkeeper models`" (neither
+                  triage nor RCA), "Triage off: …" (only triage was due), "RCA skipped: no
+                  model usable for rca — …"; the detail is in `triage.by`, `rca_skipped`,
+                  the ledger's skips and `watchkeeper models`
     links         object: name → URL (empty for now)
     sent_at       when this attempt was made
     rca_skipped   "investigation" events only: why no model answered, else null
@@ -99,11 +107,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import re
 import ssl
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -111,15 +116,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from daemon import USER_AGENT
+from daemon.notify.channels import Failure
+from daemon.notify.post import Answer, post, redirect_reason
 from daemon.util.time import iso_utc
 
 if TYPE_CHECKING:
     from daemon.notify.channels import Outgoing
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
-
-# (the URL as httpx prints it, the raw URL, the masked URL) while a POST is in flight here
-_SENDING: ContextVar[tuple[str, str, str] | None] = ContextVar("webhook_sending", default=None)
 
 
 SIGNATURE_VERSION = "v1"
@@ -165,23 +167,21 @@ def build_request(
     return body, headers
 
 
-def status_error(safe_url: str, status: int) -> str | None:
-    """None for a 2xx, else the storable reason."""
+def status_error(safe_url: str, answer: Answer) -> Failure | None:
+    """None for a 2xx, else why (a 429's Retry-After is honoured)."""
+    status = answer.status
     if 200 <= status < 300:
         return None
     if 300 <= status < 400:
-        return (
-            f"{safe_url} answered HTTP {status} (a redirect), which watchkeeper does not follow: "
-            "it could carry the payload to another host; set the target's url to the final "
-            "address"
-        )
-    return f"{safe_url} answered HTTP {status}"
+        return Failure(redirect_reason(safe_url, status))
+    retry_after = answer.retry_after() if status in (429, 503) else None
+    return Failure(f"{safe_url} answered HTTP {status}", retry_after=retry_after)
 
 
 @dataclass(frozen=True)
 class WebhookChannel:
     """One configured webhook target, its secrets resolved. `send` returns None when the
-    receiver answered 2xx, else a reason built from `safe_url` only; it raises TimeoutError
+    receiver answered 2xx, else a Failure built from `safe_url` only; it raises TimeoutError
     when the attempt timed out."""
 
     url: str = field(repr=False)
@@ -193,7 +193,7 @@ class WebhookChannel:
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
     """For tests of edge cases (httpx.MockTransport); None: the network."""
 
-    async def send(self, outgoing: Outgoing, limit: timedelta) -> str | None:
+    async def send(self, outgoing: Outgoing, limit: timedelta) -> Failure | None:
         body, headers = build_request(
             outgoing.payload,
             delivery_id=outgoing.delivery_id,
@@ -201,49 +201,13 @@ class WebhookChannel:
             signing_secret=self.signing_secret,
             extra_headers=self.headers,
         )
-        client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=limit.total_seconds(),
-            verify=self.ssl_context or True,
+        answer = await post(
+            self.url,
+            self.safe_url,
+            body,
+            headers,
+            limit=limit,
+            ssl_context=self.ssl_context,
             transport=self.transport,
         )
-        token = _SENDING.set((str(httpx.URL(self.url)), self.url, self.safe_url))
-        try:
-            async with (
-                client,
-                # streamed: the receiver's body is never read, however large it is
-                client.stream("POST", self.url, content=body, headers=headers) as response,
-            ):
-                status = response.status_code
-        except httpx.TimeoutException:
-            raise TimeoutError from None
-        except httpx.HTTPError as exc:  # str(exc) may quote the URL: only the type is kept
-            return f"{self.safe_url} could not be reached ({type(exc).__name__})"
-        finally:
-            _SENDING.reset(token)
-        return status_error(self.safe_url, status)
-
-
-class _HttpxUrlMask(logging.Filter):
-    """httpx logs every request's full URL (tokens in paths) at INFO; while a webhook POST is
-    in flight, replace that URL with the masked one, on the logger, before any handler (a
-    journald stream, a test's caplog) sees the record. Other httpx requests are untouched."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        sending = _SENDING.get()
-        if sending is None:
-            return True
-        printed, raw, safe = sending
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record must not break the caller
-            text = str(record.msg)
-        record.msg, record.args = text.replace(printed, safe).replace(raw, safe), None
-        return True
-
-
-def guard_httpx_logs() -> None:
-    """Attach the mask (once per process) to the logger httpx writes request lines to."""
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _HttpxUrlMask) for f in logger.filters):
-        logger.addFilter(_HttpxUrlMask())
+        return answer if isinstance(answer, Failure) else status_error(self.safe_url, answer)

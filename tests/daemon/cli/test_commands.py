@@ -194,7 +194,10 @@ def test_demo_opens_and_resolves_an_incident_on_loopback() -> None:
     assert "notification: [MEDIUM] session-cache degraded — incident #1" in out
     assert "notification: [HIGH] session-cache severity raised from medium — incident #1" in out
     assert "Blast radius: checkout-api" in out
-    assert "RCA skipped:" in out
+    # no model anywhere: one line per message, never a paragraph per provider
+    assert "│ Triage off: no model reachable — run `watchkeeper models`" in out
+    assert "│ AI off: no model reachable — run `watchkeeper models`" in out
+    assert "no key;" not in out.split("== cycle 1")[1]
     assert "notification: [RESOLVED] session-cache — incident #1" in out
     assert "3 notifications delivered through the real outbox" in out
     assert "Traceback" not in out + result.stderr

@@ -193,7 +193,9 @@ async def test_failing_receiver_is_retried_with_backoff_then_delivered(
     assert (await n.deliver_due()).retried == 1
     (row,) = rows(store)
     assert row[:2] == ("hook", 1)
-    assert row[2] == f"json://127.0.0.1:{webhook_receiver.port}/... returned failure"
+    assert row[2] == (
+        f"json://127.0.0.1:{webhook_receiver.port}/... failed: HTTP 500 Internal Server Error"
+    )
     assert store.outbox.next_due_at() == T0 + timedelta(seconds=10)
     clock.advance(seconds=9)
     assert (await n.deliver_due()).retried == 0  # not due yet: nothing attempted
@@ -239,7 +241,7 @@ async def test_one_failing_target_does_not_block_others(
     assert len(good.messages) == 2
     assert len(slow.requests) == 1  # the second row waits for the first one's retry
     by_target = {(t, e) for t, _, e, _ in rows(store)}
-    assert ("down", "json://127.0.0.1:9/... returned failure") in by_target
+    assert ("down", "json://127.0.0.1:9/... failed: connection refused") in by_target
     assert any(t == "slow" and e and "timed out" in e for t, e in by_target)
     assert len(store.outbox.due(clock() + timedelta(seconds=10), 10)) == 4
 
@@ -351,8 +353,11 @@ async def test_send_test_reports_each_target(
         ("down", False),
         ("bogus", False),
     ]
-    assert outcomes[1].error == "json://127.0.0.1:9/... returned failure"
-    assert outcomes[2].error == "target bogus: apprise cannot use its URL (scheme 'nope')"
+    assert outcomes[1].error == "json://127.0.0.1:9/... failed: connection refused"
+    assert outcomes[2].error == (
+        "target bogus: apprise cannot use this URL (scheme 'nope'); see "
+        "https://github.com/caronc/apprise/wiki for the URL of each service"
+    )
     assert webhook_receiver.messages[0]["title"] == "[TEST] watchkeeper → good"
     assert store.outbox.counts() == {"pending": 0, "delivered": 0, "failed": 0}
 

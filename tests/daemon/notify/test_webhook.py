@@ -140,6 +140,8 @@ def test_opened_event_payload_has_the_documented_shape() -> None:
         "triage",
         "rca",
         "costs",
+        "ai_off",
+        "ai_note",
         "links",
         "sent_at",
     ]
@@ -167,6 +169,7 @@ def test_opened_event_payload_has_the_documented_shape() -> None:
     assert {
         k: payload[k] for k in ("event_id", "triage", "rca", "costs", "sent_at")
     } == dict.fromkeys(("event_id", "triage", "rca", "costs", "sent_at"))
+    assert (payload["ai_off"], payload["ai_note"]) == (False, None)
     assert payload["links"] == {}
     assert json.loads(json.dumps(payload)) == payload  # JSON-native values only
 
@@ -425,7 +428,7 @@ async def test_a_refused_connection_and_a_timeout_are_retried(
     assert (await n.deliver_due()).retried == 2
     errors = {target: error for _, target, _, error, _ in outbox(store)}
     assert errors == {
-        "down": "http://127.0.0.1:9/... could not be reached (ConnectError)",
+        "down": "http://127.0.0.1:9/... could not be reached: connection refused",
         "slow": f"http://127.0.0.1:{webhook_receiver.port}/... timed out after 0.5s",
     }
 
