@@ -17,14 +17,10 @@ from pydantic_settings import SettingsError
 
 from daemon.config.checks import checks_json_schema
 from daemon.config.cross import cross_check, state_dir_problems
+from daemon.config.paths import default_config_paths
 from daemon.config.problems import nul_problems, problems_from_validation
 from daemon.config.settings import ENV_PREFIX, Settings, toml_data
 from daemon.errors import ConfigError, ConfigProblem
-
-
-def default_config_paths() -> list[Path]:
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return [Path(xdg) / "watchkeeper" / "config.toml", Path("/etc/watchkeeper/config.toml")]
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
