@@ -27,14 +27,17 @@ def parser() -> MarkdownIt:
 
 def parse(text: str) -> list[Token]:
     """The tokens of `text`, with every control character shown as an escape — after
-    parsing, because parsing decodes entities (`&#27;` is ESC)."""
-    from daemon.util.text import printable
+    parsing, because parsing decodes entities (`&#27;` is ESC). The zero-width space that
+    `untrusted` puts after `@` (so chat targets ping nobody) means nothing in a terminal: it
+    goes, rather than showing as `\\u200b`."""
+    from daemon.util.text import ZERO_WIDTH_SPACE, printable
 
+    unmention = "@" + ZERO_WIDTH_SPACE
     tokens = parser().parse(text)
     stack = list(tokens)
     while stack:
         token = stack.pop()
-        token.content = printable(token.content)
+        token.content = printable(token.content.replace(unmention, "@"))
         if token.attrs:
             token.attrs = {k: printable(str(v)) for k, v in token.attrs.items()}
         stack += token.children or ()

@@ -320,6 +320,7 @@ def _renderable(block: Block, term: Terminal, width: int) -> RenderableType:
 
 MIN_FREE_WIDTH = 24
 """A free-text column is not squeezed below this while other columns can give room."""
+LAST_RESORT_WIDTH = 8
 COLUMN_GAP = 3
 """Between two columns: a cell's right padding, the separator and the next left padding."""
 
@@ -342,9 +343,11 @@ def allocate(
         min(n, max(MIN_FREE_WIDTH, w)) if f else w
         for n, w, f in zip(natural, words, free, strict=True)
     ]
+    last = [min(n, LAST_RESORT_WIDTH) for n in natural]
     # Free columns give way first (to MIN_FREE_WIDTH or their longest word), then the others
-    # (to their longest word), then free columns again (to their longest word).
-    for give_way, floor in ((True, roomy), (False, roomy), (True, words)):
+    # (to their longest word), then free columns again (to their longest word), and at last
+    # free columns fold their longest words rather than the other columns theirs.
+    for give_way, floor in ((True, roomy), (False, roomy), (True, words), (True, last)):
         while sum(widths) > room:
             candidates = [i for i, w in enumerate(widths) if free[i] == give_way and w > floor[i]]
             if not candidates:
