@@ -88,9 +88,8 @@ def _kernel_lock_pid(stat: os.stat_result) -> int | None:
             for entry in table:
                 fields = entry.split()
                 # `1: FLOCK  ADVISORY  WRITE 1699 fe:00:2311013 0 EOF` (`->` marks a waiter)
-                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device:
-                    if fields[4].isdigit():
-                        return int(fields[4])
+                if fields[1:2] == ["FLOCK"] and fields[5:6] == [device] and fields[4].isdigit():
+                    return int(fields[4])
     except OSError:
         return None
     return None

@@ -69,6 +69,7 @@ def on_tty(*args: str, columns: int = 80, env: Mapping[str, str] | None = None) 
 
 def estate(tmp_path: Path, evidence: str, *, count: int = 1) -> Path:
     """A config with one check `api`, and `count` open incidents of it carrying `evidence`."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "config.toml"
     config.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
