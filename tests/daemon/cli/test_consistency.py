@@ -430,3 +430,18 @@ def test_the_completion_database_name_is_the_stores() -> None:
     from daemon.store.database import DB_NAME as STORE_DB_NAME
 
     assert DB_NAME == STORE_DB_NAME
+
+
+def test_the_lock_holder_is_found_with_or_without_the_kernel_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import daemon.store.lock as lock
+
+    assert lock.lock_holder(tmp_path) is None  # no lock file at all
+    with lock.StateLock(tmp_path):
+        assert lock.lock_holder(tmp_path) == os.getpid()
+        monkeypatch.setattr(lock, "_kernel_lock_pid", lambda stat: None)  # e.g. overlayfs
+        assert lock.lock_holder(tmp_path) == os.getpid()
+    assert lock.lock_holder(tmp_path) is None  # released: the stale pid in the file is ignored
