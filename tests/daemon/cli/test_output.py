@@ -10,18 +10,8 @@ import click
 import pytest
 
 from daemon.cli._markdown import to_plain
-from daemon.cli._output import (
-    COLUMN_GAP,
-    Column,
-    Fields,
-    Framed,
-    Lines,
-    Markdown,
-    Table,
-    allocate,
-    plain,
-    show,
-)
+from daemon.cli._output import Column, Fields, Framed, Lines, Markdown, Table, plain, show
+from daemon.cli._rich import COLUMN_GAP, allocate
 from daemon.util.text import untrusted
 
 
