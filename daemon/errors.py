@@ -14,8 +14,12 @@ class ConfigProblem:
     key: str
     """Dotted path of the offending key, e.g. `checks[api].interval`; empty for the file."""
     message: str
+    source: str | None = None
+    """Where the value came from when it is not the error's file: `environment` (then `key`
+    is the variable's name)."""
 
     def render(self, source: str) -> str:
+        source = self.source or source
         return f"{source}: {self.key}: {self.message}" if self.key else f"{source}: {self.message}"
 
 

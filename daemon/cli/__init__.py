@@ -29,9 +29,12 @@ from daemon.cli import (
     service,
     sweeps,
 )
+from daemon.cli._output import AppGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=AppGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="watchkeeper")
 def main() -> None:
     """watchkeeper stands watch over your infrastructure: scheduled health checks, incidents
@@ -39,6 +42,9 @@ def main() -> None:
 
     Start with `watchkeeper demo`; then `watchkeeper init` writes a starter config.
     Shell completion: eval "$(_WATCHKEEPER_COMPLETE=bash_source watchkeeper)".
+
+    On a terminal, output is laid out to its width and coloured (not with NO_COLOR set,
+    --no-color, or TERM=dumb); on a pipe or a file it is plain text, one row per line.
     """
 
 

@@ -1,5 +1,6 @@
-"""What every command shares: the --config and --json options, loading the config, printing
-JSON, and turning known errors into one line on stderr with the documented exit code.
+"""What every command shares: the --config and --json options, loading the config, and
+turning known errors into one line on stderr with the documented exit code. Printing is
+`daemon.cli._output`'s (`echo` and `emit_json` here are its one-line and JSON forms).
 
 Imports stay inside functions so `watchkeeper --help` loads neither pydantic nor httpx; this
 module never imports the command modules or the app.
@@ -7,7 +8,6 @@ module never imports the command modules or the app.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -64,6 +64,10 @@ def handle_errors(fn: F) -> F:
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # stdout's reader went away (`| head`): not an error of ours
+            from daemon.cli._output import stdout_gone
+
+            stdout_gone()
         except Exception as exc:
             if os.environ.get("WATCHKEEPER_DEBUG"):
                 raise
@@ -97,18 +101,36 @@ def load(config_path: Path | None, *, need_state: bool = True) -> tuple[Path, Se
     return path, settings
 
 
+def reported(*events: str) -> None:
+    """The command prints these failures itself (`no model could answer — why`): drop their
+    log lines, so each failure reaches the user once. Call after `load`, which sets up the
+    log stream; `events` are stable event names (`"no model answered"`)."""
+    import logging
+
+    class _Reported(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            event = record.msg.get("event") if isinstance(record.msg, dict) else None
+            return event not in events
+
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == "watchkeeper":
+            handler.addFilter(_Reported())
+
+
 def emit_json(data: Any) -> None:
     """JSON for scripts: every control character arrives \\u-escaped (ensure_ascii)."""
-    click.echo(json.dumps(data, indent=2, default=str))
+    from daemon.cli._output import json
+
+    json(data)
 
 
 def echo(text: str, *, err: bool = False) -> None:
     """What a person reads in a terminal: evidence, labels and model output may carry escape
     sequences (window titles, colours, cursor moves, bidi overrides); they are shown, never
     run."""
-    from daemon.util.text import printable
+    from daemon.cli._output import text as show_text
 
-    click.echo(printable(text), err=err)
+    show_text(text, err=err)
 
 
 def known_provider(settings: Settings, provider: str) -> None:

@@ -19,7 +19,9 @@ from daemon.cli._common import (
     json_option,
     load,
     model_option,
+    reported,
 )
+from daemon.cli._complete import complete_models
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
@@ -40,7 +42,9 @@ ASK_SYSTEM = (
 
 @click.command()
 @click.argument("question")
-@click.option("--model", help="provider/model instead of the `ask` route.")
+@click.option(
+    "--model", help="provider/model instead of the `ask` route.", shell_complete=complete_models
+)
 @config_option
 @json_option
 @handle_errors
@@ -50,6 +54,7 @@ def ask(question: str, model: str | None, config_path: Path | None, as_json: boo
     from daemon.cli.views import cost_line, ledger_json
 
     _, settings = load(config_path)
+    reported("no model answered", "model call failed")  # printed below, with each reason
     if model is not None:
         model_option(settings, model)
     result = asyncio.run(ask_model(settings, question, model))

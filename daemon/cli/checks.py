@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._complete import complete_checks, complete_incidents
+from daemon.cli._output import show, wide_option
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -18,9 +20,10 @@ if TYPE_CHECKING:
 
 @click.command()
 @config_option
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_checks)
 @click.option("--record", is_flag=True, help="Also record results and update incidents.")
 @json_option
+@wide_option
 @handle_errors
 def check(config_path: Path | None, names: tuple[str, ...], record: bool, as_json: bool) -> None:
     """Run checks now and print their results (all enabled checks unless NAMES are given).
@@ -46,9 +49,7 @@ def check(config_path: Path | None, names: tuple[str, ...], record: bool, as_jso
             }
         )
     else:
-        echo(output.results_table(results))
-        for line in output.event_lines(events):
-            echo(line)
+        show(output.results_table(results), output.event_lines(events))
     if any(r.status in ("failing", "error") for r in results):
         sys.exit(1)
 
@@ -56,35 +57,44 @@ def check(config_path: Path | None, names: tuple[str, ...], record: bool, as_jso
 @click.command()
 @config_option
 @json_option
+@wide_option
 @handle_errors
 def status(config_path: Path | None, as_json: bool) -> None:
-    """The last result of every check, and open incidents."""
+    """Whether a daemon is running (pid, last cycle), the last result of every check (and
+    which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
     from daemon.store import Store
+    from daemon.store.lock import lock_holder
 
     _, settings = load(config_path)
     store = Store.open(settings.daemon.state_dir)
     try:
-        last = store.results.latest()
-        open_incidents = store.incidents.recent(include_resolved=False)
-        outbox = store.outbox.counts()
+        view = output.StatusView(
+            [c.name for c in settings.checks],
+            store.results.latest(),
+            store.incidents.recent(include_resolved=False),
+            store.outbox.counts(),
+            engine=store.incidents.engine_state(),
+            holder=lock_holder(settings.daemon.state_dir),
+        )
     finally:
         store.close()
-    configured = [c.name for c in settings.checks]
     if as_json:
-        emit_json(output.status_json(configured, last, open_incidents, outbox))
+        emit_json(output.status_json(view))
     else:
-        echo(output.status_text(configured, last, open_incidents, outbox))
+        show(*output.status_blocks(view))
 
 
 @click.group(invoke_without_command=True)
 @config_option
 @click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
 @json_option
+@wide_option
 @click.pass_context
 @handle_errors
 def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_json: bool) -> None:
-    """List open incidents (newest first)."""
+    """List open incidents (newest first); with --all, resolved ones too, each with the
+    failure that opened it."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     if ctx.invoked_subcommand is not None:
@@ -101,13 +111,14 @@ def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_j
     if as_json:
         emit_json([i.model_dump(mode="json") for i in rows])
     else:
-        echo(output.incidents_table(rows))
+        show(output.incidents_table(rows))
 
 
 @incidents.command("show")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=int, shell_complete=complete_incidents)
 @config_option
 @json_option
+@wide_option
 @click.pass_context
 @handle_errors
 def incidents_show(
@@ -137,7 +148,7 @@ def incidents_show(
             }
         )
     else:
-        echo(output.incident_detail(incident, events, investigations))
+        show(*output.incident_detail(incident, events, investigations))
 
 
 async def run_named(

@@ -24,9 +24,13 @@ def config_validate(config_path: Path | None) -> None:
 
 
 @config.command("schema")
+@config_option
 @handle_errors
-def config_schema() -> None:
-    """Print the JSON Schema of the config file (for editor completion)."""
+def config_schema(config_path: Path | None) -> None:
+    """Print the JSON Schema of the config file (for editor completion).
+
+    The schema is the same for every file; --config is accepted (and not read) so that every
+    command takes the same options."""
     from daemon.config.load import json_schema
 
     emit_json(json_schema())

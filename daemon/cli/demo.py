@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import echo
+from daemon.cli._common import config_option, handle_errors, load
+from daemon.cli._output import BLANK, Column, Framed, Lines, Markdown, Table, line, show
 
-_MD_ESCAPE = re.compile(r"\\([\\`*_\[\]<>|#])")
-"""Markdown escapes the renderer adds for chat targets; a terminal shows the plain text."""
+if TYPE_CHECKING:
+    from daemon.config.settings import Settings
+    from daemon.models import CheckResult
+
+Printer = Callable[..., None]
+"""`show`: prints the blocks it is given."""
 
 SCRIPT: list[tuple[str, str]] = [
     ("healthy", "All services healthy."),
@@ -153,7 +158,7 @@ depends_on = ["session-cache", "orders-postgres"]
 """
 
 
-async def _sink(printer: Callable[[str], None]) -> asyncio.Server:
+async def _sink(printer: Printer) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -163,11 +168,12 @@ async def _sink(printer: Callable[[str], None]) -> asyncio.Server:
                 if line.lower().startswith(b"content-length:")
             )
             body = json.loads(await reader.readexactly(length))
-            text = _MD_ESCAPE.sub(r"\1", str(body.get("message", "")))
             printer(
-                f"\n┌─ notification: {body.get('title', '')}\n"
-                + "\n".join("│ " + line for line in text.splitlines())
-                + "\n└─"
+                BLANK,
+                Framed(
+                    f"notification: {body.get('title', '')}",
+                    Markdown(str(body.get("message", ""))),
+                ),
             )
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await writer.drain()
@@ -179,7 +185,30 @@ async def _sink(printer: Callable[[str], None]) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], None]) -> int:
+def cycle_table(results: list[CheckResult]) -> Table:
+    """One cycle's results, indented under its heading: evidence wraps, never cut."""
+    columns = [Column("CHECK"), Column("STATUS", coloured=True), Column("EVIDENCE", free=True)]
+    rows = [[r.check, r.status.upper(), r.evidence] for r in results]
+    return Table(columns, rows, indent=3, header=False)
+
+
+def with_models(demo: Settings, user: Settings) -> Settings:
+    """The demo's estate, with the user's models: providers (theirs win), routing, prices,
+    budget and redaction."""
+    return demo.model_copy(
+        update={
+            "providers": {**demo.providers, **user.providers},
+            "routing": user.routing,
+            "prices": user.prices,
+            "budget": user.budget,
+            "redaction": user.redaction,
+        }
+    )
+
+
+async def run_demo(
+    ollama_url: str, pause_s: float, printer: Printer, models_from: Settings | None = None
+) -> int:
     from daemon.ai.bill import bill_text, make_bill
     from daemon.ai.runner import AIResult
     from daemon.config.load import load_settings
@@ -205,21 +234,24 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
         path = Path(tmp) / "demo.toml"
         path.write_text(demo_config(estate, Path(tmp) / "state", sink_port, ollama_url))
         settings = load_settings(path)
+        if models_from is not None:
+            settings = with_models(settings, models_from)
         async with open_runtime(settings) as rt:
             began = utcnow()
             rt.ai.observers.append(keep_first_request)
             every_cycle: ModelRequest | None = None
             triage_model, why = await rt.ai.preflight("triage")
             rca_model, why_rca = await rt.ai.preflight("rca")
-            printer(f"triage: {triage_model or 'deterministic (' + why + ')'}")
-            printer(f"rca:    {rca_model or 'deterministic (' + why_rca + ')'}")
+            printer(
+                line(f"triage: {triage_model or 'deterministic (' + why + ')'}"),
+                line(f"rca:    {rca_model or 'deterministic (' + why_rca + ')'}"),
+            )
             for number, (mode, story) in enumerate(SCRIPT, 1):
                 estate.mode = mode
-                printer(f"\n== cycle {number}: {story}")
+                printer(BLANK, line(f"== cycle {number}: {story}", style="bold"))
                 results, _ = await rt.pipeline.cycle(settings.enabled_checks)
                 every_cycle = every_cycle or every_cycle_request(results)
-                for r in results:
-                    printer(f"   {r.check:<16} {r.status.upper():<9} {r.evidence[:90]}")
+                printer(cycle_table(results))
                 await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds())
                 delivered += (await rt.notifier.deliver_due()).delivered
                 await asyncio.sleep(pause_s)
@@ -236,13 +268,17 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
                 rca=rca,
                 every_cycle=every_cycle,
             )
-            printer("\n" + bill_text(bill))
+            printer(BLANK, Lines(bill_text(bill).split("\n")))
     sink.close()
     estate.close()
     printer(
-        f"\ndemo finished in {time.monotonic() - started:.1f} s: {delivered} notifications "
-        "delivered through the real outbox. Next: `watchkeeper init` writes a starter config "
-        "(checks of this machine); point it at your own services, then `watchkeeper run --once`."
+        BLANK,
+        line(
+            f"demo finished in {time.monotonic() - started:.1f} s: {delivered} notifications "
+            "delivered through the real outbox. Next: `watchkeeper init` writes a starter config "
+            "(checks of this machine); point it at your own services, then "
+            "`watchkeeper run --once`."
+        ),
     )
     return 0
 
@@ -256,11 +292,18 @@ async def run_demo(ollama_url: str, pause_s: float, printer: Callable[[str], Non
     help="Where to look for a local model (used only if it answers).",
 )
 @click.option("--pause", default=0.5, show_default=True, help="Seconds between cycles.")
-def demo(ollama_url: str, pause: float) -> None:
-    """A simulated estate on loopback: an incident opens, is investigated, resolves."""
+@config_option
+@handle_errors
+def demo(ollama_url: str, pause: float, config_path: Path | None) -> None:
+    """A simulated estate on loopback: an incident opens, is investigated, resolves.
+
+    With --config, the demo uses that file's models — [providers], [routing], [prices],
+    [budget], [redaction] — and prices its bill on them; its checks and state stay the
+    demo's own (a temporary directory). Without it, the default chains."""
     from daemon.logging import configure
 
+    models_from = load(config_path, need_state=False)[1] if config_path is not None else None
     configure("error", "console")
     if not ollama_url.startswith("http"):
         ollama_url = f"http://{ollama_url}"
-    asyncio.run(run_demo(ollama_url, pause, lambda text: echo(text)))
+    asyncio.run(run_demo(ollama_url, pause, show, models_from))

@@ -15,7 +15,7 @@ from daemon.cli._common import echo, handle_errors
 def default_config_path() -> Path:
     """Where `watchkeeper run` without --config would read: $WATCHKEEPER_CONFIG; as root the
     system path the systemd unit uses; otherwise the user's own (~/.config/watchkeeper)."""
-    from daemon.config.load import default_config_paths
+    from daemon.config.paths import default_config_paths
 
     env = os.environ.get("WATCHKEEPER_CONFIG")
     if env:

@@ -18,7 +18,10 @@ from daemon.cli._common import (
     json_option,
     load,
     model_option,
+    reported,
 )
+from daemon.cli._complete import complete_incidents, complete_models
+from daemon.cli._output import BLANK, Markdown, line, show
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -27,8 +30,10 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("incident_id", type=int)
-@click.option("--model", help="provider/model instead of the `rca` route.")
+@click.argument("incident_id", type=int, shell_complete=complete_incidents)
+@click.option(
+    "--model", help="provider/model instead of the `rca` route.", shell_complete=complete_models
+)
 @click.option("--notify", "send", is_flag=True, help="Also send the result to the targets.")
 @config_option
 @json_option
@@ -41,6 +46,7 @@ def investigate(
     from daemon.cli.views import ledger_json
 
     _, settings = load(config_path)
+    reported("no model answered", "model call failed")  # the message below says why
     if model is not None:
         model_option(settings, model)
     outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
@@ -60,9 +66,7 @@ def investigate(
             }
         )
     else:
-        echo(outcome.message.title)
-        echo("")
-        echo(outcome.message.body)
+        show(line(outcome.message.title, style="bold"), BLANK, Markdown(outcome.message.body))
     if record.rca is None:
         sys.exit(1)
 
@@ -75,10 +79,9 @@ def digest(send: bool, config_path: Path | None) -> None:
     """The daily digest of the last 24 h, now (the daemon sends it at [digest] cron)."""
 
     _, settings = load(config_path)
+    reported("no model answered", "model call failed")  # the digest says why
     message = asyncio.run(digest_now(settings, send))
-    echo(message.title)
-    echo("")
-    echo(message.body)
+    show(line(message.title, style="bold"), BLANK, Markdown(message.body))
 
 
 async def investigate_now(

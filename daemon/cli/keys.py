@@ -18,7 +18,10 @@ from daemon.cli._common import (
     known_provider,
     load,
     model_option,
+    reported,
 )
+from daemon.cli._complete import complete_models, complete_providers
+from daemon.cli._output import BLANK, Block, Column, Table, line, show
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
@@ -27,7 +30,23 @@ if TYPE_CHECKING:
 
 @click.group()
 def keys() -> None:
-    """Provider API keys on this machine (systemd credential, keyring, environment)."""
+    """Provider API keys on this machine — never in the config file.
+
+    A provider's key is looked up in this order; the first one found wins:
+
+    \b
+    1. a systemd credential PROVIDER_api_key, from the unit's
+       LoadCredentialEncrypted=anthropic_api_key:/etc/watchkeeper/anthropic_api_key.cred
+       (made with `systemd-creds encrypt`) or LoadCredential= with a 0600 file
+    2. the OS keyring, service "watchkeeper", user PROVIDER (`keys set` stores it there;
+       headless Linux usually has no keyring: use 1 or 3)
+    3. the environment: ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY or
+       GOOGLE_API_KEY, COHERE_API_KEY or CO_API_KEY (for a service: Environment= or
+       EnvironmentFile= in the unit)
+
+    A provider you declare ([providers.NAME]) names its key with key = "secret:NAME",
+    resolved the same way.
+    """
 
 
 @keys.command("list")
@@ -51,18 +70,25 @@ def keys_list(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json({"keys": rows, "keyring": {"usable": status.usable, "backend": status.backend}})
         return
-    for row in rows:
-        where = f"  ({row['where']})" if row["where"] else ""
-        echo(f"{row['provider']:<12} {row['source']}{where}")
-    if not status.usable:
-        echo(
-            f"\nno usable OS keyring here ({status.backend}): use systemd credentials "
-            "or environment variables (see `watchkeeper keys set --help`)"
+    blocks: list[Block] = [
+        Table(
+            [Column("PROVIDER"), Column("KEY"), Column("FROM", free=True)],
+            [[str(row["provider"]), str(row["source"]), str(row["where"] or "")] for row in rows],
         )
+    ]
+    if not status.usable:
+        blocks += [
+            BLANK,
+            line(
+                f"no usable OS keyring here ({status.backend}): use systemd credentials or "
+                "environment variables (`watchkeeper keys --help` shows both)"
+            ),
+        ]
+    show(*blocks)
 
 
 @keys.command("set")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_providers)
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the key from standard input.")
 @config_option
 @handle_errors
@@ -89,7 +115,7 @@ def keys_set(provider: str, from_stdin: bool, config_path: Path | None) -> None:
 
 
 @keys.command("delete")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_providers)
 @config_option
 @handle_errors
 def keys_delete(provider: str, config_path: Path | None) -> None:
@@ -109,8 +135,12 @@ def keys_delete(provider: str, config_path: Path | None) -> None:
 
 
 @keys.command("test")
-@click.argument("provider")
-@click.option("--model", help="provider/model to call (default: the provider's cheapest).")
+@click.argument("provider", shell_complete=complete_providers)
+@click.option(
+    "--model",
+    help="provider/model to call (default: the provider's cheapest).",
+    shell_complete=complete_models,
+)
 @config_option
 @json_option
 @handle_errors
@@ -120,6 +150,7 @@ def keys_test(provider: str, model: str | None, config_path: Path | None, as_jso
     from daemon.cli.views import cost_line, ledger_json
 
     _, settings = load(config_path)
+    reported("no model answered", "model call failed")  # FAILED — why, below
     known_provider(settings, provider)
     if model is not None and model_option(settings, model).provider != provider:
         raise click.UsageError(f"--model {model} is not a {provider} model")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._complete import complete_models
+from daemon.cli._output import BLANK, Column, Table, show, wide_option
 
 if TYPE_CHECKING:
     from daemon.ai.pricing import Rates
@@ -23,6 +25,7 @@ TASK_NAMES = ("triage", "rca", "security", "cost", "digest", "ask")
 @click.command()
 @config_option
 @json_option
+@wide_option
 @handle_errors
 def models(config_path: Path | None, as_json: bool) -> None:
     """Every task's model chain, and per model: key, reachability, price."""
@@ -40,22 +43,34 @@ def models(config_path: Path | None, as_json: bool) -> None:
             }
         )
         return
-    for task, chain in chains.items():
-        mark = (
-            "  (runtime override: `watchkeeper route reset " + task + "`)"
-            if task in overridden
-            else ""
-        )
-        echo(f"{task:<9} {' → '.join(chain)}{mark}")
-    echo("")
-    header = f"{'MODEL':<38} {'KEY':<19} {'REACHABLE':<32} PRICE /MTOK (IN / OUT)"
-    echo(header)
+    routes = Table(
+        [Column("TASK"), Column("CHAIN (first usable wins)", free=True), Column("OVERRIDE")],
+        [
+            [
+                task,
+                " → ".join(chain),
+                f"runtime: `watchkeeper route reset {task}`" if task in overridden else "",
+            ]
+            for task, chain in chains.items()
+        ],
+    )
+    rows = []
     for info in infos:
         reach = {True: "yes", False: "no", None: "-"}[info.reachable]
         if info.reachable_detail and info.reachable is not True:
             reach += f" ({info.reachable_detail})"
         price = "$0 (local)" if info.local else format_rate(info.price)
-        echo(f"{info.ref:<38} {info.key_source:<19} {reach[:32]:<32} {price}")
+        rows.append([info.ref, info.key_source, reach, price])
+    table = Table(
+        [
+            Column("MODEL"),
+            Column("KEY"),
+            Column("REACHABLE", free=True, coloured=True),
+            Column("PRICE /MTOK (IN / OUT)"),
+        ],
+        rows,
+    )
+    show(routes, BLANK, table)
 
 
 @click.group()
@@ -65,11 +80,14 @@ def route() -> None:
 
 @route.command("set")
 @click.argument("task", type=click.Choice(TASK_NAMES))
-@click.argument("refs")
+@click.argument("refs", shell_complete=complete_models)
 @config_option
 @handle_errors
 def route_set(task: str, refs: str, config_path: Path | None) -> None:
-    """Route TASK to REF[,REF…] (provider/model, first usable wins)."""
+    """Route TASK to REF[,REF…] (provider/model, first usable wins).
+
+    Warns (on stderr; the route is set all the same) about each model that has no key or
+    does not answer now."""
     from daemon.config.ai import RoutingSettings, ai_problems
     from daemon.store import Store
 
@@ -91,6 +109,27 @@ def route_set(task: str, refs: str, config_path: Path | None) -> None:
     finally:
         store.close()
     echo(f"{task} → {' → '.join(chain)} (applies to the next {task} job)")
+    infos = asyncio.run(probe_models(settings, chain))
+    for warning in route_warnings(task, infos):
+        echo(f"watchkeeper: warning: {warning}", err=True)
+
+
+def route_warnings(task: str, infos: list[ModelInfo]) -> list[str]:
+    """One line per model that cannot take the task now, and one more when none can."""
+    lines = []
+    for info in infos:
+        if info.reachable is not False:
+            continue
+        if info.reachable_detail == "no key":
+            lines.append(
+                f"{info.ref} has no key: run `watchkeeper keys set {info.provider}` "
+                "(`watchkeeper keys --help` lists every way to give one)"
+            )
+        else:
+            lines.append(f"{info.ref} is not usable now: {info.reachable_detail or 'no answer'}")
+    if infos and all(i.reachable is False for i in infos):
+        lines.append(f"no model of this chain is usable now: {task} is skipped until one is")
+    return lines
 
 
 @route.command("reset")
@@ -160,6 +199,14 @@ async def models_overview(
         refs = sorted({ref for chain in chains.values() for ref in chain})
         infos = await asyncio.gather(*(_model_info(settings, ai, ref) for ref in refs))
     return chains, set(overrides), list(infos)
+
+
+async def probe_models(settings: Settings, refs: list[str]) -> list[ModelInfo]:
+    """What is known of each of `refs` now: key, reachability, price."""
+    from daemon.runtime import open_runtime
+
+    async with open_runtime(settings) as rt:
+        return list(await asyncio.gather(*(_model_info(settings, rt.ai, r) for r in refs)))
 
 
 async def _model_info(settings: Settings, ai: AI, text: str) -> ModelInfo:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
+from daemon.cli._output import line, show, wide_option
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 @config_option
 @click.option("--once", is_flag=True, help="Run every enabled check once, notify, and exit.")
 @json_option
+@wide_option
 @handle_errors
 def run(config_path: Path | None, once: bool, as_json: bool) -> None:
     """Run the daemon in the foreground (systemd/launchd run this)."""
@@ -49,9 +51,9 @@ def _run_once(settings: Settings, as_json: bool) -> None:
     if as_json:
         emit_json(output.once_json(report))
         return
-    echo(output.results_table(report.results))
-    for line in output.event_lines(report.events):
-        echo(line)
-    for line in output.delivery_lines(report.delivery):
-        echo(line)
-    echo(output.once_summary(report, settings.daemon.state_dir))
+    show(
+        output.results_table(report.results),
+        output.event_lines(report.events),
+        output.delivery_lines(report.delivery),
+        line(output.once_summary(report, settings.daemon.state_dir)),
+    )

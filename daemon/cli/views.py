@@ -1,58 +1,66 @@
-"""Plain-text and JSON views for the command line. Pure functions over models."""
+"""What commands show, as blocks for `daemon.cli._output` (tables, key/value blocks, lines)
+and as JSON. Pure functions over models: no printing, no I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from daemon.cli._output import BLANK, Block, Column, Fields, Lines, Table, flat, line
 from daemon.models import (
     CheckResult,
+    EngineState,
     Incident,
     IncidentEvent,
     Investigation,
     format_duration,
     worst_status,
 )
-from daemon.util.tables import table
-from daemon.util.text import clip
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
     from daemon.notify.delivery import DeliveryReport
     from daemon.service.once import OnceReport
 
-EVIDENCE_WIDTH = 96
-
 
 def _latency(result: CheckResult) -> str:
     return "-" if result.latency_ms is None else f"{result.latency_ms:.0f} ms"
 
 
-def results_table(results: Iterable[CheckResult]) -> str:
+RESULT_COLUMNS = (
+    Column("CHECK"),
+    Column("STATUS", coloured=True),
+    Column("LATENCY", align="right"),
+    Column("EVIDENCE", free=True),
+)
+
+
+def results_table(results: Iterable[CheckResult]) -> Table:
     rows = [
         [
             r.check + (f" ({r.subject})" if r.subject else ""),
             r.status.upper(),
             _latency(r),
-            clip(r.evidence, EVIDENCE_WIDTH),
+            r.evidence,
         ]
         for r in results
     ]
-    if not rows:
-        return "no checks ran (none enabled)"
-    return table(["CHECK", "STATUS", "LATENCY", "EVIDENCE"], rows)
+    return Table(RESULT_COLUMNS, rows, empty="no checks ran (none enabled)")
 
 
-def event_lines(events: Iterable[IncidentEvent]) -> list[str]:
-    return [
-        f"incident #{e.incident_id} {e.kind}: [{e.severity.value.upper()}] {e.check} — "
-        + clip(e.evidence, 80)
-        for e in events
-    ]
+def event_lines(events: Iterable[IncidentEvent]) -> Lines:
+    return Lines(
+        [
+            f"incident #{e.incident_id} {e.kind}: [{e.severity.value.upper()}] {e.check} — "
+            + flat(e.evidence)
+            for e in events
+        ]
+    )
 
 
-def delivery_lines(report: DeliveryReport) -> list[str]:
+def delivery_lines(report: DeliveryReport) -> Lines:
     lines = []
     if report.delivered:
         lines.append(f"notifications delivered: {report.delivered}")
@@ -63,7 +71,7 @@ def delivery_lines(report: DeliveryReport) -> list[str]:
         )
     if report.failed:
         lines.append(f"notifications given up after max_age: {report.failed}")
-    return lines
+    return Lines(lines)
 
 
 def once_summary(report: OnceReport, state_dir: Path) -> str:
@@ -86,17 +94,61 @@ def once_json(report: OnceReport) -> dict[str, Any]:
     }
 
 
-def status_text(
-    configured: list[str],
-    last: Mapping[str, list[CheckResult]],
-    open_incidents: list[Incident],
-    outbox: Mapping[Any, int],
-) -> str:
+# -- status --------------------------------------------------------------------------------------
+
+
+class StatusView:
+    """What `watchkeeper status` knows: the configured checks, their latest results, the
+    engine's memory of them (flapping), open incidents, the outbox, and who holds the state."""
+
+    def __init__(
+        self,
+        configured: list[str],
+        last: Mapping[str, list[CheckResult]],
+        open_incidents: list[Incident],
+        outbox: Mapping[Any, int],
+        *,
+        engine: EngineState | None = None,
+        holder: int | None = None,
+    ) -> None:
+        self.configured = configured
+        self.last = last
+        self.open_incidents = open_incidents
+        self.outbox = outbox
+        self.engine = engine or EngineState()
+        self.holder = holder
+
+    @property
+    def last_cycle(self) -> datetime | None:
+        """When the newest committed cycle ran: results are committed with their cycle."""
+        starts = [r.started_at for results in self.last.values() for r in results]
+        return max(starts) if starts else None
+
+    def marks(self, name: str) -> list[str]:
+        """What is special about a check now. Silences, once they exist, add "silenced"
+        here (and to `marks` in --json); nothing else needs to change."""
+        state = self.engine.checks.get(name)
+        return ["flapping"] if state is not None and state.flapping else []
+
+    def flapping(self) -> list[str]:
+        return [n for n in self.configured if "flapping" in self.marks(n)]
+
+
+def daemon_line(holder: int | None, last_cycle: datetime | None) -> str:
+    cycle = f"last cycle {last_cycle:%Y-%m-%d %H:%M:%S} UTC" if last_cycle else "no cycle yet"
+    if holder is None:
+        return f"daemon: not running · {cycle}"
+    pid = f"pid {holder}" if holder else "pid unknown"
+    return f"daemon: running ({pid}) · {cycle}"
+
+
+def status_blocks(view: StatusView) -> list[Block]:
     rows = []
-    for name in configured:
-        results = last.get(name)
+    for name in view.configured:
+        results = view.last.get(name)
+        marks = view.marks(name)
         if not results:
-            rows.append([name, "-", "-", "-", "no result yet"])
+            rows.append([name, "-", "-", "-", "no result yet", ", ".join(marks)])
             continue
         first = results[0]
         rows.append(
@@ -105,95 +157,147 @@ def status_text(
                 worst_status(results).upper(),
                 first.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 _latency(first),
-                clip(
-                    "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
-                    EVIDENCE_WIDTH,
-                ),
+                "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
+                ", ".join(marks),
             ]
         )
-    text = table(["CHECK", "STATUS", "LAST RUN (UTC)", "LATENCY", "EVIDENCE"], rows)
-    text += f"\n\nopen incidents: {len(open_incidents)}"
-    for inc in open_incidents:
-        text += f"\n  #{inc.id} [{inc.severity.value.upper()}] {inc.check} since {_when(inc)}"
-    pending = outbox.get("pending", 0)
-    failed = outbox.get("failed", 0)
-    text += f"\nnotifications: {pending} pending, {failed} failed"
-    return text
+    columns = [
+        Column("CHECK"),
+        Column("STATUS", coloured=True),
+        Column("LAST RUN (UTC)"),
+        Column("LATENCY", align="right"),
+        Column("EVIDENCE", free=True),
+    ]
+    if any(row[-1] for row in rows):
+        columns.append(Column("NOTE", coloured=True))
+    else:
+        rows = [row[:-1] for row in rows]
+    blocks: list[Block] = [
+        line(daemon_line(view.holder, view.last_cycle)),
+        BLANK,
+        Table(columns, rows, empty="no checks configured"),
+        BLANK,
+    ]
+    flapping = view.flapping()
+    if flapping:
+        blocks.append(
+            line(
+                f"flapping: {', '.join(flapping)} (one notice sent; quiet until stable for "
+                "a whole flap_window)"
+            )
+        )
+    blocks.append(line(f"open incidents: {len(view.open_incidents)}"))
+    if view.open_incidents:
+        blocks.append(
+            Table(
+                [Column("ID"), Column("SEVERITY", coloured=True), Column("CHECK"), Column("SINCE")],
+                [
+                    [f"#{i.id}", i.severity.value.upper(), i.check, _when(i)]
+                    for i in view.open_incidents
+                ],
+                indent=2,
+            )
+        )
+    pending = view.outbox.get("pending", 0)
+    failed = view.outbox.get("failed", 0)
+    blocks.append(line(f"notifications: {pending} pending, {failed} failed"))
+    return blocks
 
 
-def status_json(
-    configured: list[str],
-    last: Mapping[str, list[CheckResult]],
-    open_incidents: list[Incident],
-    outbox: Mapping[Any, int],
-) -> dict[str, Any]:
+def status_json(view: StatusView) -> dict[str, Any]:
+    last_cycle = view.last_cycle
     return {
+        "daemon": {
+            "running": view.holder is not None,
+            "pid": view.holder or None,
+            "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
+        },
         "checks": {
             name: {
-                "status": worst_status(last[name]) if last.get(name) else None,
-                "results": [r.model_dump(mode="json") for r in last.get(name, [])],
+                "status": worst_status(view.last[name]) if view.last.get(name) else None,
+                "marks": view.marks(name),
+                "results": [r.model_dump(mode="json") for r in view.last.get(name, [])],
             }
-            for name in configured
+            for name in view.configured
         },
-        "open_incidents": [i.model_dump(mode="json") for i in open_incidents],
-        "outbox": dict(outbox),
+        "flapping": view.flapping(),
+        "open_incidents": [i.model_dump(mode="json") for i in view.open_incidents],
+        "outbox": dict(view.outbox),
     }
+
+
+# -- incidents -------------------------------------------------------------------------------------
 
 
 def _when(incident: Incident) -> str:
     return incident.opened_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def incidents_table(rows: list[Incident]) -> str:
-    if not rows:
-        return "no incidents"
+def incidents_table(rows: list[Incident]) -> Table:
+    """Open incidents show their latest evidence; resolved ones the failure that opened them
+    (their latest evidence is the recovery: "200 OK")."""
     lines = []
     for inc in rows:
         if inc.status == "open":
-            state = "OPEN"
+            state, evidence = "OPEN", inc.evidence
         else:
             duration = inc.duration
             state = "resolved" + (f" after {format_duration(duration)}" if duration else "")
+            evidence = inc.first_evidence or inc.evidence
         lines.append(
-            [
-                f"#{inc.id}",
-                inc.severity.value.upper(),
-                inc.check,
-                _when(inc),
-                state,
-                clip(inc.evidence, 70),
-            ]
+            [f"#{inc.id}", inc.severity.value.upper(), inc.check, _when(inc), state, evidence]
         )
-    return table(["ID", "SEVERITY", "CHECK", "OPENED", "STATE", "EVIDENCE"], lines)
+    columns = [
+        Column("ID"),
+        Column("SEVERITY", coloured=True),
+        Column("CHECK"),
+        Column("OPENED"),
+        Column("STATE", coloured=True),
+        Column("EVIDENCE", free=True),
+    ]
+    return Table(columns, lines, empty="no incidents")
 
 
 def incident_detail(
     incident: Incident,
     events: list[IncidentEvent],
     investigations: Iterable[Investigation] = (),
-) -> str:
-    lines = [
-        f"incident #{incident.id} [{incident.severity.value.upper()}] {incident.check} "
-        f"— {incident.status}",
-        f"opened:      {_when(incident)}",
-    ]
+) -> list[Block]:
+    fields = [("opened", _when(incident))]
     if incident.resolved_at and incident.duration is not None:
-        lines.append(
-            f"resolved:    {incident.resolved_at.strftime('%Y-%m-%d %H:%M UTC')} "
-            f"(after {format_duration(incident.duration)})"
+        fields.append(
+            (
+                "resolved",
+                f"{incident.resolved_at.strftime('%Y-%m-%d %H:%M UTC')} "
+                f"(after {format_duration(incident.duration)})",
+            )
         )
-    lines.append(f"fingerprint: {incident.fingerprint}")
+    fields.append(("fingerprint", incident.fingerprint))
     if incident.blast_radius:
-        lines.append(f"blast radius: {', '.join(incident.blast_radius)}")
-    lines.append(f"first evidence: {incident.first_evidence}")
-    lines.append(f"latest evidence: {incident.evidence}")
-    lines.append("events:")
-    for e in events:
-        extra = f" — {e.detail}" if e.detail else ""
-        lines.append(f"  {e.at.strftime('%Y-%m-%d %H:%M:%S')} {e.kind} [{e.severity.value}]{extra}")
+        fields.append(("blast radius", ", ".join(incident.blast_radius)))
+    fields.append(("first evidence", incident.first_evidence))
+    fields.append(("latest evidence", incident.evidence))
+    blocks: list[Block] = [
+        line(
+            f"incident #{incident.id} [{incident.severity.value.upper()}] {incident.check} "
+            f"— {incident.status}",
+            style="bold",
+        ),
+        Fields(fields),
+        line("events:"),
+        Table(
+            [Column("AT (UTC)"), Column("EVENT"), Column("SEVERITY"), Column("DETAIL", free=True)],
+            [
+                [e.at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.severity.value, e.detail]
+                for e in events
+            ],
+            empty="(none)",
+            indent=2,
+        ),
+    ]
     for inv in investigations:
-        lines += ["", *investigation_lines(inv)]
-    return "\n".join(lines)
+        blocks += [BLANK, Lines(investigation_lines(inv))]
+    return blocks
 
 
 def investigation_lines(inv: Investigation) -> list[str]:

@@ -6,11 +6,13 @@ Messages name the key and what to do; they never print a URL or a secret value.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from daemon.config.ai import ai_problems
 from daemon.config.settings import (
+    ALL_NOTIFY_EVENTS,
     NotifyTarget,
     Settings,
     apprise_url_problem,
@@ -24,12 +26,19 @@ from daemon.secrets import SECRET_PREFIX
 from jobs.base import CheckSpec
 
 
-def cross_check(settings: Settings) -> list[ConfigProblem]:
-    """Rules that span entries: unique names, dependencies, schedules, notification URLs."""
+def cross_check(
+    settings: Settings, absent: Mapping[str, Collection[str]] | None = None
+) -> list[ConfigProblem]:
+    """Rules that span entries: unique names, dependencies, schedules, notification URLs.
+
+    `absent` names entries by table (`checks`, `notify`, `providers`) that are in the file but
+    failed validation, so are not in `settings`: they exist, so referring to them is fine (their
+    own problems are reported already)."""
+    absent = absent or {}
     problems: list[ConfigProblem] = []
     problems += _unique([c.name for c in settings.checks], "checks")
     problems += _unique([n.name for n in settings.notify], "notify")
-    names = {c.name for c in settings.checks}
+    names = {c.name for c in settings.checks} | set(absent.get("checks", ()))
     for spec in settings.checks:
         for dep in spec.depends_on:
             if dep not in names:
@@ -50,8 +59,15 @@ def cross_check(settings: Settings) -> list[ConfigProblem]:
     problems += _crontab_problem("digest.cron", settings.digest.cron)
     problems += _maintenance_problems(settings, names)
     problems += _notify_problems(settings.notify)
-    problems += ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
-    problems += sweep_problems(settings.sweeps, {t.name: t.events for t in settings.notify})
+    unknown = {f"unknown provider {name!r}" for name in absent.get("providers", ())}
+    problems += [
+        p
+        for p in ai_problems(settings.providers, settings.routing, settings.prices, settings.budget)
+        if not any(p.message.startswith(u) for u in unknown)
+    ]
+    targets: dict[str, list[str]] = {t.name: list(t.events) for t in settings.notify}
+    targets.update({name: list(ALL_NOTIFY_EVENTS) for name in absent.get("notify", ())})
+    problems += sweep_problems(settings.sweeps, targets)
     return problems
 
 

@@ -1,13 +1,15 @@
 """Turn pydantic validation errors into `file: dotted.key: what is wrong, what to do` lines.
 
 Keys are shown with the entry's name (`checks[api].port`) and quoted when they are not bare
-TOML keys, so no input can break the one-problem-per-line format. Never shows input values.
+TOML keys, so no input can break the one-problem-per-line format. A value that came from a
+`WATCHKEEPER_*` variable is reported as `environment: VARIABLE: …`. Never shows input values.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,12 +18,62 @@ from daemon.errors import ConfigProblem
 from jobs import CHECK_TYPES
 
 
-def problems_from_validation(exc: ValidationError, data: dict[str, Any]) -> list[ConfigProblem]:
+def problems_from_validation(
+    exc: ValidationError,
+    data: dict[str, Any],
+    env: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[ConfigProblem]:
+    """One problem per error. `data` is what was validated (the file merged with the
+    environment); `env` the part the `WATCHKEEPER_*` variables in `environ` gave."""
     problems: list[ConfigProblem] = []
     for error in exc.errors(include_url=False):
-        key = dotted(error["loc"], data)
-        problems.append(ConfigProblem(key, _explain(error)))
+        loc = error["loc"]
+        found = env_variable(loc, env or {}, environ or {})
+        if found is None:
+            problems.append(ConfigProblem(dotted(loc, data), _explain(error)))
+            continue
+        variable, depth = found
+        # the key inside the variable's JSON: `max_concurrency`, or `checks[api].port` for an
+        # entry of a list (its name is the entry's, so the table stays in front)
+        full, head = dotted(loc, data), dotted(loc[:depth], data)
+        inner = full.removeprefix(head + ".") if depth < len(loc) else ""
+        message = f"{inner}: {_explain(error)}" if inner else _explain(error)
+        problems.append(ConfigProblem(variable, message, source="environment"))
     return problems
+
+
+ENV_PREFIX = "WATCHKEEPER_"
+
+
+def env_variable(
+    loc: tuple[int | str, ...], env: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[str, int] | None:
+    """The variable that set the value at `loc`, and how many parts of `loc` its name
+    covers — or None when the value came from the file. `WATCHKEEPER_DAEMON__MAX_CONCURRENCY`
+    covers two; `WATCHKEEPER_DAEMON='{"max_concurrency": …}'` covers one (the rest is inside
+    its JSON). A list set from the environment replaces the file's, so whatever is wrong
+    inside it is the variable's."""
+    names = {name.upper(): name for name in environ}
+    for depth in range(len(loc), 0, -1):
+        head = loc[:depth]
+        if not all(isinstance(part, str) for part in head):
+            continue
+        name = names.get(ENV_PREFIX + "__".join(str(part) for part in head).upper())
+        if name is not None and _from_env(loc, env):
+            return name, depth
+    return None
+
+
+def _from_env(loc: tuple[int | str, ...], env: Mapping[str, Any]) -> bool:
+    node: Any = env
+    for part in loc:
+        if isinstance(node, list):
+            return True
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def dotted(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:

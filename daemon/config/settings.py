@@ -8,7 +8,6 @@ resolves or prints a secret value (`secret:NAME` references stay references).
 from __future__ import annotations
 
 import contextvars
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from daemon.config.ai import (
 )
 from daemon.config.checks import AnyCheck
 from daemon.config.maintenance import MaintenanceWindow
+from daemon.config.paths import default_state_dir
 from daemon.config.sweeps import SweepConfig
 from daemon.models import EVENT_KINDS, Duration, Severity
 from daemon.secrets import SECRET_PREFIX
@@ -39,16 +39,6 @@ from jobs.base import CheckSpec
 
 ENV_PREFIX = "WATCHKEEPER_"
 ALL_NOTIFY_EVENTS: tuple[str, ...] = (*EVENT_KINDS, "report", "budget")
-
-
-def default_state_dir() -> Path:
-    """`$STATE_DIRECTORY` under systemd, `/var/lib/watchkeeper` for root, else XDG state."""
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return Path("/var/lib/watchkeeper")
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "watchkeeper"
 
 
 class _Strict(BaseModel):

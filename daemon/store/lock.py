@@ -52,3 +52,44 @@ class StateLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The pid of the process holding `state_dir`'s lock (a daemon, `run --once`,
+    `check --record`), or None when nobody holds it. Read-only for a holder: on Linux the
+    kernel's lock table answers without touching the lock; elsewhere (or when the table does
+    not show this file, as on some overlay file systems) a shared lock is tried and dropped at
+    once — a starting daemon could only collide with that within microseconds."""
+    path = state_dir / "watchkeeper.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        found = _kernel_lock_pid(os.fstat(fd))
+        if found is not None:
+            return found
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _kernel_lock_pid(stat: os.stat_result) -> int | None:
+    """The pid holding a FLOCK write lock on this file according to /proc/locks."""
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            for entry in table:
+                fields = entry.split()
+                # `1: FLOCK  ADVISORY  WRITE 1699 fe:00:2311013 0 EOF` (`->` marks a waiter)
+                if fields[1:2] == ["FLOCK"] and fields[5:6] == [device] and fields[4].isdigit():
+                    return int(fields[4])
+    except OSError:
+        return None
+    return None

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.peers.receivers import WebhookReceiver
 from tests.peers.loopback import free_port
+from tests.peers.receivers import WebhookReceiver
 from tests.reliability import PY, child_env, wait_for
 
 pytestmark = [

@@ -202,7 +202,9 @@ def test_bad_environment_override_is_a_config_error(
 ) -> None:
     monkeypatch.setenv("WATCHKEEPER_DAEMON__MAX_CONCURRENCY", "lots")
     lines = problems(tmp_path, MINIMAL)
-    assert any("daemon.max_concurrency" in line for line in lines)
+    assert any(
+        line.startswith("environment: WATCHKEEPER_DAEMON__MAX_CONCURRENCY: ") for line in lines
+    ), lines
 
 
 def test_explicit_missing_config_file(tmp_path: Path) -> None:
