@@ -28,6 +28,7 @@ from daemon.errors import ConfigError
 from daemon.notify.digest import queue_digest
 from daemon.runtime import Runtime, open_runtime
 from daemon.service.health import HealthReport, serve_health
+from daemon.service.heartbeat import Heartbeat
 from daemon.service.sdnotify import SdNotifier
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
@@ -133,6 +134,7 @@ class Service:
         tasks: list[asyncio.Task[Any] | asyncio.Server] = [
             asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
+            asyncio.create_task(self._heartbeat().run(self.stop_event)),
         ]
         listen = self.settings.daemon.health_listen
         if listen:
@@ -142,6 +144,16 @@ class Service:
             except OSError as exc:
                 log.error("health endpoint not served", listen=listen, reason=exc.strerror)
         return tasks
+
+    def _heartbeat(self) -> Heartbeat:
+        """The outbound heartbeat ([daemon] heartbeat_url): it follows committed cycles and
+        health, and reads the configuration in force at each look (a reload applies)."""
+        return Heartbeat(
+            settings=lambda: self.settings.daemon,
+            cycles=lambda: self.runtime.pipeline.cycles,
+            problems=self.problems,
+            resolve=self.runtime.ctx.resolve_secret,
+        )
 
     # -- scheduling -------------------------------------------------------------------------
 
