@@ -17,12 +17,14 @@ from daemon.cli import (
     config,
     costs,
     demo,
+    history,
     investigate,
     keys,
     models,
     notify,
     run,
     sweeps,
+    uptime,
 )
 
 
@@ -42,6 +44,8 @@ for command in (
     checks.check,
     checks.status,
     checks.incidents,
+    uptime.uptime,
+    history.history,
     config.config,
     notify.notify,
     demo.demo,

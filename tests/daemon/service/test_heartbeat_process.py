@@ -76,6 +76,6 @@ timeout = "2s"
             proc.kill()
     assert code == 0
     assert 'HTTP Request: GET *** \\"HTTP/1.0 200 OK\\"' in out  # logged, and masked
-    assert 'HTTP Request: POST *** ' in out
+    assert "HTTP Request: POST *** " in out
     assert TOKEN not in out and FAIL_TOKEN not in out
     assert "Traceback" not in out
