@@ -20,6 +20,7 @@ CHECK_TYPES: dict[str, str] = {
     "tcp": "jobs.tcp:TcpCheck",
     "tls": "jobs.tls:TlsCheck",
     "dns": "jobs.dns:DnsCheck",
+    "ping": "jobs.ping:PingCheck",
     "command": "jobs.command:CommandCheck",
     "prometheus": "jobs.prometheus:PrometheusCheck",
     "alertmanager": "jobs.alertmanager:AlertmanagerCheck",

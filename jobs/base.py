@@ -89,6 +89,14 @@ class CheckSpec(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     enabled: bool = True
+    slo: float | None = Field(
+        default=None,
+        gt=0,
+        lt=100,
+        description="Availability objective in percent, e.g. 99.9: `watchkeeper uptime` and "
+        "the daily digest then show the error budget left (the downtime it allows in the "
+        "measured time, minus what was spent) and its burn rate over the last 1h and 24h.",
+    )
 
     @field_validator("interval")
     @classmethod

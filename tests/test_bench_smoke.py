@@ -83,7 +83,16 @@ def test_footprint_quick_samples_a_real_daemon_and_times_help() -> None:
     assert set(data["targets"]) == {"rss_le_80mb", "no_growth", "help_le_5x_python"}
 
 
-@pytest.mark.parametrize("name", ["cycle", "economy", "footprint"])
+def test_uptime_agrees_with_the_naive_query_on_a_small_store() -> None:
+    data = bench("uptime", "--checks", "20", "--days", "1", "--repeats", "1", "--json")
+    assert data["rows"] == 20 * 1440 + 2 * 1440  # one check in a hundred stores three results
+    assert data["agree_with_naive"] is True
+    assert data["cli_exit_code"] == 0
+    assert set(data["median_s"]) == {"bare_count", "uptime", "digest_section", "history_7d"}
+    assert data["proposed_index"]["median_s"] > 0
+
+
+@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime"])
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", "--help"],

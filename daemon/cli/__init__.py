@@ -20,6 +20,7 @@ from daemon.cli import (
     costs,
     demo,
     heartbeats,
+    history,
     init,
     investigate,
     keys,
@@ -28,6 +29,7 @@ from daemon.cli import (
     run,
     service,
     sweeps,
+    uptime,
 )
 from daemon.cli._output import AppGroup
 
@@ -57,6 +59,8 @@ for command in (
     controls.silence,
     heartbeats.ping,
     heartbeats.heartbeat,
+    uptime.uptime,
+    history.history,
     config.config,
     notify.notify,
     demo.demo,

@@ -1,4 +1,4 @@
-"""Shell completion of check names, incident ids, providers and models (click's
+"""Shell completion of check names and tags, incident ids, providers and models (click's
 `shell_complete`; `eval "$(_WATCHKEEPER_COMPLETE=bash_source watchkeeper)"` installs it).
 
 A completion runs on every Tab press, so it stays light: the config is read as raw TOML (no
@@ -31,6 +31,37 @@ def complete_checks(ctx: click.Context, param: click.Parameter, incomplete: str)
             str(c["name"]) for c in data.get("checks", []) if isinstance(c, dict) and "name" in c
         ]
         return _items((n for n in names if n not in given), incomplete)
+    except Exception:
+        return []
+
+
+def complete_heartbeats(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Configured heartbeat check names."""
+    try:
+        _, data = _config(ctx)
+        names = [
+            str(c["name"])
+            for c in data.get("checks", [])
+            if isinstance(c, dict) and c.get("type") == "heartbeat" and "name" in c
+        ]
+        return _items(names, incomplete)
+    except Exception:
+        return []
+
+
+def complete_tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Tags used by configured checks."""
+    try:
+        _, data = _config(ctx)
+        found = sorted(
+            {
+                str(tag)
+                for check in data.get("checks", [])
+                if isinstance(check, dict) and isinstance(check.get("tags"), list)
+                for tag in check["tags"]
+            }
+        )
+        return _items(found, incomplete)
     except Exception:
         return []
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._complete import complete_checks, complete_incidents, complete_tags
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -38,38 +39,8 @@ def _who(by: str | None) -> str:
     return name
 
 
-def _complete_incidents(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    """Open incident ids (shell completion): read-only, from the configured state."""
-    try:
-        from click.shell_completion import CompletionItem
-
-        from daemon.config.load import find_config, load_settings
-        from daemon.store import Store
-
-        settings = load_settings(find_config(ctx.params.get("config_path")))
-        with Store.open(settings.daemon.state_dir) as store:
-            found = store.incidents.recent(include_resolved=False)
-        return [
-            CompletionItem(str(i.id), help=f"{i.check} [{i.severity.value}]")
-            for i in found
-            if str(i.id).startswith(incomplete)
-        ]
-    except Exception:
-        return []  # completion must never print a traceback into the shell
-
-
-def _complete_checks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    try:
-        from daemon.config.load import find_config, load_settings
-
-        settings = load_settings(find_config(ctx.params.get("config_path")))
-        return [c.name for c in settings.checks if c.name.startswith(incomplete)]
-    except Exception:
-        return []
-
-
 @click.command()
-@click.argument("incident_id", type=int, shell_complete=_complete_incidents)
+@click.argument("incident_id", type=int, shell_complete=complete_incidents)
 @click.option("--note", default="", help="What you are doing about it (shown in the notice).")
 @click.option("--by", "by_name", help="Who is on it. Default: your user name.")
 @config_option
@@ -167,8 +138,8 @@ def silence() -> None:
 
 
 @silence.command("add")
-@click.option("--check", "check_name", shell_complete=_complete_checks, help="One check.")
-@click.option("--tag", help="Every check with this tag.")
+@click.option("--check", "check_name", shell_complete=complete_checks, help="One check.")
+@click.option("--tag", shell_complete=complete_tags, help="Every check with this tag.")
 @click.option("--match", "glob", help="Check names matching a glob, e.g. 'db-*'.")
 @click.option("--for", "for_", required=True, help="How long, e.g. 30m, 2h, 1d.")
 @click.option("--reason", required=True, help="Why (shown with the held notices).")

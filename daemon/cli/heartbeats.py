@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._complete import complete_heartbeats
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -32,22 +33,8 @@ def _heartbeat(settings: Settings, name: str) -> None:
         raise click.BadParameter(f"no heartbeat check named {name!r} (heartbeat checks: {known})")
 
 
-def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    try:
-        from daemon.config.load import find_config, load_settings
-
-        settings = load_settings(find_config(ctx.params.get("config_path")))
-        return [
-            c.name
-            for c in settings.checks
-            if c.type == "heartbeat" and c.name.startswith(incomplete)
-        ]
-    except Exception:
-        return []
-
-
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("name", shell_complete=_complete)
+@click.argument("name", shell_complete=complete_heartbeats)
 @click.option("--start", "kind", flag_value="start", help="The job is starting.")
 @click.option("--fail", "kind", flag_value="fail", help="The job failed.")
 @click.option("--exit-code", type=click.IntRange(0, 255), help="The job's exit code (0: ok).")
@@ -151,7 +138,7 @@ def heartbeat() -> None:
 
 
 @heartbeat.command("token")
-@click.argument("name", shell_complete=_complete)
+@click.argument("name", shell_complete=complete_heartbeats)
 @config_option
 @handle_errors
 def heartbeat_token(name: str, config_path: Path | None) -> None:

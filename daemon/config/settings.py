@@ -83,10 +83,56 @@ class DaemonSettings(_Strict):
         description="host:port for a small HTTP endpoint serving GET /healthz (200 while the "
         "scheduler is healthy) — for load balancers, Kubernetes probes and self-checks.",
     )
+    heartbeat_url: str | None = Field(
+        default=None,
+        description="Called (GET) after committed cycles, at most once per heartbeat_every: a "
+        "healthchecks.io or Uptime Kuma push URL, or another watchkeeper's /ping/<token>. "
+        "When cycles stop committing the calls stop, and that monitor pages. It carries a "
+        "token: write it as secret:NAME; it is masked in every log line.",
+    )
+    heartbeat_fail_url: str | None = Field(
+        default=None,
+        description="Called (POST, the reason as plain text) once each time the daemon turns "
+        "unhealthy (the /healthz reasons), so the outside monitor pages at once instead of "
+        "after its grace period: e.g. the healthchecks.io URL + '/fail', or an Uptime Kuma "
+        "push URL with '?status=down'. May be secret:NAME.",
+    )
+    heartbeat_every: Duration = Field(
+        default=timedelta(seconds=60),
+        description="At most one heartbeat call per this long, however often cycles commit.",
+    )
+    heartbeat_timeout: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Time limit of one heartbeat call; a slow endpoint never delays checks.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON when stdout is not a terminal (journald)."
     )
+
+    @field_validator("heartbeat_url", "heartbeat_fail_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        problem = heartbeat_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip()
+
+    @field_validator("heartbeat_every")
+    @classmethod
+    def _every(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("heartbeat_every must be at least 1s")
+        return value
+
+    @field_validator("heartbeat_timeout")
+    @classmethod
+    def _heartbeat_timeout(cls, value: timedelta) -> timedelta:
+        if not 0 < value.total_seconds() <= 60:
+            raise ValueError("heartbeat_timeout must be more than 0s and at most 60s")
+        return value
 
     @field_validator("health_listen")
     @classmethod
@@ -95,6 +141,21 @@ class DaemonSettings(_Strict):
             return None
         parse_listen(value)  # ValueError: not host:port
         return value
+
+
+def heartbeat_url_problem(value: str) -> str | None:
+    """Why `value` cannot be a heartbeat URL, or None; `secret:NAME` is checked when used.
+    Never quotes the URL: its path or query holds the monitor's token."""
+    if value.startswith(SECRET_PREFIX):
+        return None if value.removeprefix(SECRET_PREFIX).strip() else "write secret:NAME"
+    try:
+        parts = urlsplit(value.strip())
+        _ = parts.port  # ValueError on a port that is not a number in range
+    except ValueError:
+        return "not a valid URL; write http(s)://host[:port]/path or secret:NAME"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host, or secret:NAME"
+    return None
 
 
 class IncidentSettings(_Strict):

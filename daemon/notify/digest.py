@@ -7,7 +7,7 @@ never change a figure, and an unknown cost is shown as unknown, never as $0.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -30,11 +30,13 @@ from daemon.models import (
     worst_status,
 )
 from daemon.notify.routing import route_message
+from daemon.notify.uptime import uptime_lines, uptime_report
 from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.store.ledger import LedgerRow
 from daemon.util.money import format_usd
 from daemon.util.text import untrusted
+from daemon.util.uptime import Target, UptimeReport
 
 DAY = timedelta(hours=24)
 STATUSES: tuple[Status, ...] = ("ok", "degraded", "failing", "error")
@@ -105,6 +107,8 @@ class DigestData:
     checks: CheckFigures
     incidents: IncidentFigures
     ai: AIFigures
+    uptime: UptimeReport | None = None
+    """Availability over the window (and 30 d for checks with an SLO); None without targets."""
 
 
 def collect(
@@ -114,16 +118,20 @@ def collect(
     reference_model: str | None = None,
     reference_api: str | None = None,
     overrides: Mapping[str, PriceOverride] | None = None,
+    targets: Sequence[Target] = (),
+    retention: timedelta | None = None,
 ) -> DigestData:
     """Read the figures for [now - window, now). `reference_api` prices `reference_model`
-    (default: its provider name); `overrides` are the user's `[prices]`. Blocking I/O."""
+    (default: its provider name); `overrides` are the user's `[prices]`; `targets` are the
+    checks whose uptime to report (`retention`: how long results are kept). Blocking I/O."""
     until = _aware(now)
     since = until - window
     checks, incidents = _check_figures(store, since, until), _incident_figures(store, since, until)
     ai = _ai_figures(
         store.ledger.calls(since, until), reference_model, reference_api, overrides or {}
     )
-    return DigestData(since, until, checks, incidents, ai)
+    uptime = uptime_report(store, targets, since, until, retention) if targets else None
+    return DigestData(since, until, checks, incidents, ai, uptime)
 
 
 def _check_figures(store: Store, since: datetime, until: datetime) -> CheckFigures:
@@ -199,7 +207,9 @@ def render_digest(data: DigestData) -> Message:
     tz = data.until.tzinfo
     window = f"{_when(data.since, tz)} → {_when(data.until, tz)} {data.until.tzname()}"
     body = [f"Window: {window}", ""]
-    body += [*_check_lines(data.checks), "", *_incident_lines(data.incidents, data.until)]
+    body += _check_lines(data.checks)
+    body += uptime_lines(data.uptime) if data.uptime is not None else []
+    body += ["", *_incident_lines(data.incidents, data.until)]
     span = data.until - data.since
     period = "today" if span == DAY else f"in {format_duration(span)}"
     body += ["", *_ai_lines(data.ai, period)]
@@ -342,11 +352,15 @@ async def digest(
     reference_model: str | None = None,
     reference_api: str | None = None,
     overrides: Mapping[str, PriceOverride] | None = None,
+    targets: Sequence[Target] = (),
+    retention: timedelta | None = None,
 ) -> tuple[Message, AIResult | None]:
     """The digest message, opened by a labelled model summary when a `digest` model answers.
     The summary call is recorded at the AI clock's time (>= `now`), so tomorrow's window
     counts it: back-to-back windows count every call once."""
-    data = await store_io(collect, store, now, window, reference_model, reference_api, overrides)
+    data = await store_io(
+        collect, store, now, window, reference_model, reference_api, overrides, targets, retention
+    )
     message = render_digest(data)
     result = None if ai is None else await ai.run("digest", summary_request(message))
     line = "(no model summary: AI is not configured)" if result is None else _summary_line(result)
@@ -375,6 +389,8 @@ async def build_digest(settings: Settings, store: Store, ai: AI, now: datetime) 
         reference_model=reference,
         reference_api=api,
         overrides=price_overrides(settings),
+        targets=[Target.of(spec) for spec in settings.enabled_checks],
+        retention=settings.daemon.retention,
     )
     return message
 

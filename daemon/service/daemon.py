@@ -28,6 +28,7 @@ from daemon.errors import ConfigError, ConfigProblem
 from daemon.notify.digest import queue_digest
 from daemon.runtime import Runtime, open_runtime, secret_resolver
 from daemon.service.health import HealthReport, listen_problem, serve_health
+from daemon.service.heartbeat import Heartbeat
 from daemon.service.pings import PingDesk, configured_tokens
 from daemon.service.sdnotify import SdNotifier
 from daemon.store.database import store_io
@@ -148,6 +149,7 @@ class Service:
         return [
             asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
+            asyncio.create_task(self._heartbeat().run(self.stop_event)),
         ]
 
     async def _ping(self, token: str, suffix: str, body: bytes, client: str) -> bool:
@@ -170,6 +172,16 @@ class Service:
                 str(self.config_path),
                 [ConfigProblem("daemon.health_listen", listen_problem(listen, exc))],
             ) from None
+
+    def _heartbeat(self) -> Heartbeat:
+        """The outbound heartbeat ([daemon] heartbeat_url): it follows committed cycles and
+        health, and reads the configuration in force at each look (a reload applies)."""
+        return Heartbeat(
+            settings=lambda: self.settings.daemon,
+            cycles=lambda: self.runtime.pipeline.cycles,
+            problems=self.problems,
+            resolve=self.runtime.ctx.resolve_secret,
+        )
 
     # -- scheduling -------------------------------------------------------------------------
 

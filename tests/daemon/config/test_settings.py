@@ -122,9 +122,9 @@ def test_interval_and_cron_together_are_rejected(tmp_path: Path) -> None:
 
 
 def test_unknown_check_type_lists_the_known_ones(tmp_path: Path) -> None:
-    lines = problems(tmp_path, MINIMAL.replace('type = "tcp"', 'type = "ping"'))
+    lines = problems(tmp_path, MINIMAL.replace('type = "tcp"', 'type = "pinger"'))
     known = ", ".join(sorted(CHECK_TYPES))
-    assert f": checks[api]: unknown check type 'ping'; use one of: {known}" in lines[0]
+    assert f": checks[api]: unknown check type 'pinger'; use one of: {known}" in lines[0]
 
 
 def test_duplicate_check_names_are_rejected(tmp_path: Path) -> None:
