@@ -63,12 +63,21 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Whether a daemon is running (pid, last cycle), the last result of every check (and
     which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
+    from daemon.engine.quiet import Quietness
     from daemon.store import Store
     from daemon.store.lock import lock_holder
+    from daemon.util.time import utcnow
 
     _, settings = load(config_path)
     store = Store.open(settings.daemon.state_dir)
+    now = utcnow()
     try:
+        quiet = Quietness(
+            store.controls.silences(active_at=now),
+            settings.maintenance,
+            {spec.name: spec.tags for spec in settings.checks},
+            now,
+        )
         view = output.StatusView(
             [c.name for c in settings.checks],
             store.results.latest(),
@@ -76,6 +85,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
             store.outbox.counts(),
             engine=store.incidents.engine_state(),
             holder=lock_holder(settings.daemon.state_dir),
+            quiet=quiet,
         )
     finally:
         store.close()

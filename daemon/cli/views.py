@@ -21,6 +21,7 @@ from daemon.models import (
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
+    from daemon.engine.quiet import Quiet, Quietness
     from daemon.notify.delivery import DeliveryReport
     from daemon.service.once import OnceReport
 
@@ -110,6 +111,7 @@ class StatusView:
         *,
         engine: EngineState | None = None,
         holder: int | None = None,
+        quiet: Quietness | None = None,
     ) -> None:
         self.configured = configured
         self.last = last
@@ -117,6 +119,7 @@ class StatusView:
         self.outbox = outbox
         self.engine = engine or EngineState()
         self.holder = holder
+        self.quiet = quiet
 
     @property
     def last_cycle(self) -> datetime | None:
@@ -125,10 +128,23 @@ class StatusView:
         return max(starts) if starts else None
 
     def marks(self, name: str) -> list[str]:
-        """What is special about a check now. Silences, once they exist, add "silenced"
-        here (and to `marks` in --json); nothing else needs to change."""
+        """What is special about a check now: "flapping" (one notice sent, quiet until
+        stable) and "held" (a silence or a maintenance window holds its notifications)."""
         state = self.engine.checks.get(name)
-        return ["flapping"] if state is not None and state.flapping else []
+        found = ["flapping"] if state is not None and state.flapping else []
+        return found + (["held"] if self.held(name) is not None else [])
+
+    def held(self, name: str) -> Quiet | None:
+        """The silence or maintenance window holding NAME's notifications now, if any."""
+        return self.quiet.of(name) if self.quiet is not None else None
+
+    def note(self, name: str) -> str:
+        """The NOTE column: the marks, with why and until when a check is held."""
+        quiet = self.held(name)
+        return ", ".join(
+            f"held by {quiet.reason}" if mark == "held" and quiet is not None else mark
+            for mark in self.marks(name)
+        )
 
     def flapping(self) -> list[str]:
         return [n for n in self.configured if "flapping" in self.marks(n)]
@@ -146,9 +162,9 @@ def status_blocks(view: StatusView) -> list[Block]:
     rows = []
     for name in view.configured:
         results = view.last.get(name)
-        marks = view.marks(name)
+        note = view.note(name)
         if not results:
-            rows.append([name, "-", "-", "-", "no result yet", ", ".join(marks)])
+            rows.append([name, "-", "-", "-", "no result yet", note])
             continue
         first = results[0]
         rows.append(
@@ -158,7 +174,7 @@ def status_blocks(view: StatusView) -> list[Block]:
                 first.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 _latency(first),
                 "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
-                ", ".join(marks),
+                note,
             ]
         )
     columns = [
@@ -204,6 +220,12 @@ def status_blocks(view: StatusView) -> list[Block]:
     return blocks
 
 
+def _held_json(quiet: Quiet | None) -> dict[str, str] | None:
+    if quiet is None:
+        return None
+    return {"reason": quiet.reason, "until": quiet.until.isoformat()}
+
+
 def status_json(view: StatusView) -> dict[str, Any]:
     last_cycle = view.last_cycle
     return {
@@ -216,6 +238,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
             name: {
                 "status": worst_status(view.last[name]) if view.last.get(name) else None,
                 "marks": view.marks(name),
+                "held": _held_json(view.held(name)),
                 "results": [r.model_dump(mode="json") for r in view.last.get(name, [])],
             }
             for name in view.configured
