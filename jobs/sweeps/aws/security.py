@@ -21,6 +21,7 @@ from jobs.sweeps.aws.collect import (
     redshift_clusters,
     security_groups,
 )
+from jobs.sweeps.aws.policy import Access, PolicyError, access
 from jobs.sweeps.aws.rule import REGION, security_meta
 from jobs.sweeps.base import CollectError, Rule, SweepContext
 from jobs.sweeps.rule import Hit, Judge, rule
@@ -313,11 +314,6 @@ async def redshift_public(ctx: SweepContext, region: str) -> list[Hit]:
     return hits
 
 
-def anyone(principal: Any) -> bool:
-    aws = principal.get("AWS") if isinstance(principal, dict) else principal
-    return aws == "*" or (isinstance(aws, list) and "*" in aws)
-
-
 @rule(
     security_meta(
         "aws.opensearch.public",
@@ -338,26 +334,19 @@ async def opensearch_public(ctx: SweepContext, region: str) -> list[Hit]:
         vpc = domain.get("VPCOptions") or {}
         if vpc.get("VPCId") or vpc.get("SubnetIds") or domain.get("Deleted"):
             continue
-        statements = json.loads(domain.get("AccessPolicies") or "{}").get("Statement", [])
-        statements = [statements] if isinstance(statements, dict) else statements
-        wide = [
-            s
-            for s in statements
-            if s.get("Effect") == "Allow" and "Condition" not in s and anyone(s.get("Principal"))
-        ]
-        if wide:
+        try:
+            found = access(domain.get("AccessPolicies"), (await identity(ctx)).account)
+        except PolicyError:
+            continue  # AWS refuses such a policy; nothing it says can be judged
+        if found.public:
             name = domain["DomainName"]
-            actions = ", ".join(sorted({a for s in wide for a in _listed(s.get("Action"))}))
+            public = Access(found.verdict, tuple(g for g in found.grants if g.public))
             evidence = (
                 f"OpenSearch domain {name} has a public endpoint ({domain.get('Endpoint')}) and "
-                f"its access policy allows {actions} to any principal without a condition"
+                f"its access policy lets anyone in: {public.describe()}"
             )
             hits.append(Hit(domain["ARN"], evidence, {"id": name}))
     return hits
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
 
 
 RULES: list[Rule] = [

@@ -213,8 +213,38 @@ async def test_domain_outside_a_vpc_open_to_anyone_is_high(
     assert finding.resource == f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
     assert finding.evidence.startswith("OpenSearch domain logs has a public endpoint (")
     assert finding.evidence.endswith(
-        ") and its access policy allows es:* to any principal without a condition"
+        ") and its access policy lets anyone in: statement 1 allows es:* to anyone (no condition)"
     )
+
+
+@pytest.mark.parametrize("source", ["*", "0.0.0.0/0", "::/0"])
+async def test_domain_open_under_a_source_ip_condition_that_admits_anyone_is_found(
+    aws: Aws, aws_sweep: SweepContext, source: str
+) -> None:
+    statement = OPEN_POLICY["Statement"][0] | {
+        "Sid": "LooksRestricted",
+        "Condition": {"IpAddress": {"aws:SourceIp": [source]}},
+    }
+    policy = OPEN_POLICY | {"Statement": [statement]}
+    aws.client("opensearch").create_domain(DomainName="logs", AccessPolicies=json.dumps(policy))
+    [finding] = await judge(rules.opensearch_public, aws_sweep)
+    assert finding.evidence.endswith(
+        f"lets anyone in: LooksRestricted allows es:* to anyone (aws:SourceIp allows {source})"
+    )
+
+
+async def test_domain_restricted_to_a_vpc_endpoint_by_a_deny_is_not_reported(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "es:*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123"}},
+    }
+    policy = OPEN_POLICY | {"Statement": [*OPEN_POLICY["Statement"], deny]}
+    aws.client("opensearch").create_domain(DomainName="logs", AccessPolicies=json.dumps(policy))
+    assert await judge(rules.opensearch_public, aws_sweep) == []
 
 
 async def test_domain_with_a_source_ip_condition_is_not_reported(
