@@ -21,12 +21,12 @@ from jobs.sweeps.aws.collect import (
     redshift_clusters,
     security_groups,
 )
+from jobs.sweeps.aws.network import db_subnets, exposure, internet_cidrs, redshift_subnets
 from jobs.sweeps.aws.policy import Access, PolicyError, access
 from jobs.sweeps.aws.rule import REGION, security_meta
 from jobs.sweeps.base import CollectError, Rule, SweepContext
 from jobs.sweeps.rule import Hit, Judge, rule
 
-INTERNET = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 DB_PORTS = {
     **{3306: "MySQL", 5432: "PostgreSQL", 1433: "SQL Server", 1521: "Oracle"},
@@ -38,12 +38,6 @@ DB_PORTS = {
 # --- security group arithmetic -----------------------------------------------------------
 
 
-def internet_cidrs(permission: dict[str, Any]) -> list[str]:
-    v4 = [r["CidrIp"] for r in permission.get("IpRanges", [])]
-    v6 = [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
-    return [cidr for cidr in v4 + v6 if cidr in INTERNET]
-
-
 def all_traffic(permission: dict[str, Any]) -> bool:
     ports = (permission.get("FromPort"), permission.get("ToPort"))
     return permission["IpProtocol"] == "-1" or ports == (0, 65535)
@@ -53,10 +47,6 @@ def tcp_ports(permission: dict[str, Any]) -> range:
     if permission["IpProtocol"] not in ("tcp", "6"):
         return range(0)
     return range(permission["FromPort"], permission["ToPort"] + 1)
-
-
-def admits(permission: dict[str, Any], port: int) -> bool:
-    return permission["IpProtocol"] == "-1" or port in tcp_ports(permission)
 
 
 def describe(permission: dict[str, Any], ports: dict[int, str]) -> str:
@@ -200,31 +190,6 @@ async def sg_open_all(ctx: SweepContext, region: str) -> list[Hit]:
 # --- publicly accessible data stores -----------------------------------------------------
 
 
-async def exposure(
-    ctx: SweepContext, region: str, endpoint: dict[str, Any], port: int
-) -> tuple[Severity, str]:
-    """Critical when one of a public endpoint's security groups admits its port from the
-    internet; high otherwise (and when the groups cannot be read: the public flag stands)."""
-    ids = [g["VpcSecurityGroupId"] for g in endpoint.get("VpcSecurityGroups", [])]
-    try:
-        groups = {g["GroupId"]: g for g in await security_groups(ctx, region)}
-    except CollectError as exc:
-        return Severity.HIGH, f"whether its security groups open port {port} is unknown: {exc}"
-    open_by = []
-    for gid in (gid for gid in ids if gid in groups):
-        permissions = groups[gid]["IpPermissions"]
-        cidrs = [c for p in permissions if admits(p, port) for c in internet_cidrs(p)]
-        if cidrs:
-            name = groups[gid]["GroupName"]
-            open_by.append(
-                f"security group {gid} ({name}) allows port {port} from {' and '.join(cidrs)}"
-            )
-    if open_by:
-        return Severity.CRITICAL, "; ".join(open_by)
-    listed = ", ".join(ids) or "none"
-    return Severity.HIGH, f"its security groups ({listed}) do not open port {port} to the internet"
-
-
 @rule(
     security_meta(
         "aws.rds.public",
@@ -253,7 +218,9 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
     for noun, name, arn, db, endpoint in found:
         if db.get("PubliclyAccessible"):
             port = int(endpoint.get("Port") or db.get("DbInstancePort") or 0)
-            severity, why = await exposure(ctx, region, db, port)
+            groups = [g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])]
+            vpc, subnets = await _db_subnets(ctx, region, db)
+            severity, why = await exposure(ctx, region, groups, subnets, vpc, port)
             evidence = (
                 f"RDS {noun} {name} ({db['Engine']}, port {port}) is publicly accessible; {why}"
             )
@@ -307,11 +274,36 @@ async def redshift_public(ctx: SweepContext, region: str) -> list[Hit]:
     for cluster in await redshift_clusters(ctx, region):
         if cluster.get("PubliclyAccessible"):
             name, port = cluster["ClusterIdentifier"], cluster.get("Endpoint", {}).get("Port", 5439)
-            severity, why = await exposure(ctx, region, cluster, port)
+            groups = [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])]
+            vpc, subnets = await _redshift_subnets(ctx, region, cluster)
+            severity, why = await exposure(ctx, region, groups, subnets, vpc, port)
             arn = (await identity(ctx)).arn("redshift", region, f"cluster:{name}")
             evidence = f"Redshift cluster {name} (port {port}) is publicly accessible; {why}"
             hits.append(Hit(arn, evidence, {"id": name}, severity=severity))
     return hits
+
+
+async def _db_subnets(ctx: SweepContext, region: str, db: dict[str, Any]) -> tuple[str, list[str]]:
+    """An instance's subnets (DescribeDBInstances embeds its group), a cluster's by its group's
+    name; none when they cannot be read (exposure() then says the subnets are unknown)."""
+    net = db.get("DBSubnetGroup")
+    if isinstance(net, dict):
+        return net.get("VpcId", ""), [s["SubnetIdentifier"] for s in net.get("Subnets", [])]
+    try:
+        return (await db_subnets(ctx, region)).get(str(net or ""), ("", []))
+    except CollectError:
+        return "", []
+
+
+async def _redshift_subnets(
+    ctx: SweepContext, region: str, cluster: dict[str, Any]
+) -> tuple[str, list[str]]:
+    try:
+        found = await redshift_subnets(ctx, region)
+    except CollectError:
+        return cluster.get("VpcId", ""), []  # exposure() says the subnets are unknown
+    vpc, subnets = found.get(cluster.get("ClusterSubnetGroupName", ""), ("", []))
+    return cluster.get("VpcId") or vpc, subnets
 
 
 @rule(
