@@ -35,9 +35,10 @@ ACCOUNT = Frame("region", _home, lambda _: GLOBAL, _account, AWS)
 SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2"}
 
 
-def security_meta(id: str, title: str, severity: Severity, **text: str) -> RuleMeta:
+def security_meta(
+    id: str, title: str, severity: Severity, *, controls: tuple[str, ...] = (), **text: str
+) -> RuleMeta:
     """A security rule's metadata; its service (`aws:rds`) follows from the id."""
     family = id.split(".")[1]
-    return RuleMeta(
-        id, title, "security", severity, service=SERVICES.get(family, f"aws:{family}"), **text
-    )
+    service = SERVICES.get(family, f"aws:{family}")
+    return RuleMeta(id, title, "security", severity, service=service, controls=controls, **text)

@@ -135,6 +135,7 @@ sg_open_ssh = rule(
         remediation=RESTRICT,
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports({22: "SSH"}))
@@ -148,6 +149,7 @@ sg_open_rdp = rule(
         remediation=RESTRICT,
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports({3389: "RDP"}))
@@ -161,6 +163,7 @@ sg_open_db = rule(
         remediation="Remove the rule; let only the application's security group reach the port.",
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports(DB_PORTS))
@@ -175,6 +178,7 @@ sg_open_db = rule(
         remediation="Replace the rule with rules for the ports and sources that are needed.",
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -204,6 +208,7 @@ async def sg_open_all(ctx: SweepContext, region: str) -> list[Hit]:
         reference=(
             "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_VPC.WorkingWithRDSInstanceinaVPC.html"
         ),
+        controls=("cis-aws:2.3.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -239,6 +244,7 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws rds modify-{what}-snapshot-attribute --region {region} "
         "--{what}-snapshot-identifier {id} --attribute-name restore --values-to-remove all",
         reference="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ShareSnapshot.html",
+        controls=("soc2:CC6.1", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -266,6 +272,7 @@ async def rds_snapshot_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws redshift modify-cluster --region {region} --cluster-identifier {id} "
         "--no-publicly-accessible",
         reference="https://docs.aws.amazon.com/redshift/latest/mgmt/managing-clusters-vpc.html",
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -317,6 +324,7 @@ async def _redshift_subnets(
         remediation_cli="aws opensearch update-domain-config --region {region} --domain-name "
         "{id} --access-policies file://restricted-policy.json",
         reference="https://docs.aws.amazon.com/opensearch-service/latest/developerguide/vpc.html",
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
