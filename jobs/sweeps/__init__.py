@@ -16,6 +16,7 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
     "security": (
         "jobs.sweeps.aws.security",
         "jobs.sweeps.aws.security_account",
+        "jobs.sweeps.aws.security_policies",
         "jobs.sweeps.k8s.security",
     ),
     "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
