@@ -17,6 +17,7 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.aws.security",
         "jobs.sweeps.aws.security_account",
         "jobs.sweeps.aws.security_policies",
+        "jobs.sweeps.aws.security_config",
         "jobs.sweeps.k8s.security",
     ),
     "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),

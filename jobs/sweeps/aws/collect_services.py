@@ -12,7 +12,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jobs.aws.api import AwsApi, AwsError
-from jobs.sweeps.aws.collect import GLOBAL, Data, aws_api, dataset, each, home, listed
+from jobs.sweeps.aws.collect import (
+    GLOBAL,
+    Data,
+    aws_api,
+    dataset,
+    each,
+    home,
+    listed,
+    own_snapshots,
+)
 from jobs.sweeps.aws.collect_account import s3_buckets
 from jobs.sweeps.base import SweepContext
 
@@ -193,3 +202,195 @@ async def s3_policies(ctx: SweepContext) -> dict[str, str | None]:
 
     absent = ("NoSuchBucketPolicy", "NoSuchBucket")
     return await _detail(ctx, region, f"{GLOBAL}:s3:policies", names, ask, absent)
+
+
+# --- logging, detection and configuration ----------------------------------------------------
+
+
+async def trails(ctx: SweepContext) -> list[dict[str, Any]]:
+    """Every trail the home region sees (multi-region trails from anywhere), each with its
+    GetTrailStatus answer under `Status`."""
+    region = await home(ctx)
+
+    async def fetch() -> list[dict[str, Any]]:
+        api = aws_api(ctx, region)
+        found = (await api.call("cloudtrail", "describe_trails", includeShadowTrails=True))[
+            "trailList"
+        ]
+
+        async def status(trail: dict[str, Any]) -> dict[str, Any]:
+            answer = await api.call("cloudtrail", "get_trail_status", Name=trail["TrailARN"])
+            return {**trail, "Status": answer}
+
+        return await each(found, status)
+
+    return await dataset(ctx, f"{GLOBAL}:cloudtrail:trails", fetch)
+
+
+async def guardduty_detectors(ctx: SweepContext, region: str) -> dict[str, str]:
+    """Each GuardDuty detector's status (`ENABLED`/`DISABLED`), by detector id."""
+
+    async def ids() -> list[str]:
+        found = await _listing(
+            ctx, region, "detectors", "guardduty", "list_detectors", "DetectorIds"
+        )
+        return [str(detector) for detector in found]
+
+    async def ask(api: AwsApi, detector: str) -> str:
+        return str((await api.call("guardduty", "get_detector", DetectorId=detector))["Status"])
+
+    return await _detail(ctx, region, "guardduty:status", ids, ask)
+
+
+async def config_recorders(ctx: SweepContext, region: str) -> list[dict[str, Any]]:
+    """AWS Config's recorders' statuses in the region (`recording`, `name`)."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        answer = await aws_api(ctx, region).call("config", "describe_configuration_recorder_status")
+        return list(answer.get("ConfigurationRecordersStatus", []))
+
+    return await dataset(ctx, f"{region}:config:recorder_status", fetch)
+
+
+async def ebs_default_encryption(ctx: SweepContext, region: str) -> bool:
+    async def fetch() -> bool:
+        answer = await aws_api(ctx, region).call("ec2", "get_ebs_encryption_by_default")
+        return bool(answer.get("EbsEncryptionByDefault"))
+
+    return await dataset(ctx, f"{region}:ec2:ebs_default_encryption", fetch)
+
+
+async def instances(ctx: SweepContext, region: str) -> Data:
+    """Running and stopped instances as AWS describes them (metadata options, network)."""
+
+    async def fetch() -> Data:
+        states = [{"Name": "instance-state-name", "Values": ["running", "stopped"]}]
+        api = aws_api(ctx, region)
+        found = await listed(api, "ec2", "describe_instances", "Reservations", Filters=states)
+        return [i for r in found for i in r["Instances"]]
+
+    return await dataset(ctx, f"{region}:ec2:instances", fetch)
+
+
+async def own_images(ctx: SweepContext, region: str) -> Data:
+    return await _listing(
+        ctx, region, "own_images", "ec2", "describe_images", "Images", Owners=["self"]
+    )
+
+
+async def snapshot_volume_permissions(ctx: SweepContext, region: str) -> dict[str, list[Any]]:
+    """Each own EBS snapshot's createVolumePermission entries, by snapshot id."""
+
+    async def ids() -> list[str]:
+        return [s.id for s in await own_snapshots(ctx, region)]
+
+    async def ask(api: AwsApi, snapshot: str) -> list[Any]:
+        answer = await api.call(
+            "ec2",
+            "describe_snapshot_attribute",
+            SnapshotId=snapshot,
+            Attribute="createVolumePermission",
+        )
+        return list(answer.get("CreateVolumePermissions", []))
+
+    return await _detail(
+        ctx, region, "ec2:snapshot_permissions", ids, ask, ("InvalidSnapshot.NotFound",)
+    )
+
+
+async def vpcs(ctx: SweepContext, region: str) -> Data:
+    return await _listing(ctx, region, "vpcs", "ec2", "describe_vpcs", "Vpcs")
+
+
+async def flow_logs(ctx: SweepContext, region: str) -> Data:
+    return await _listing(ctx, region, "flow_logs", "ec2", "describe_flow_logs", "FlowLogs")
+
+
+async def listeners(ctx: SweepContext, region: str) -> Data:
+    """Every listener of every elbv2 load balancer, with `LoadBalancerName` added."""
+
+    async def fetch() -> Data:
+        api = aws_api(ctx, region)
+        lbs = await listed(api, "elbv2", "describe_load_balancers", "LoadBalancers")
+
+        async def of(lb: dict[str, Any]) -> Data:
+            found = await listed(
+                api,
+                "elbv2",
+                "describe_listeners",
+                "Listeners",
+                LoadBalancerArn=lb["LoadBalancerArn"],
+            )
+            return [{**item, "LoadBalancerName": lb["LoadBalancerName"]} for item in found]
+
+        return [item for group in await each(lbs, of) for item in group]
+
+    return await dataset(ctx, f"{region}:elbv2:listeners", fetch)
+
+
+# --- IAM users and policies --------------------------------------------------------------------
+
+
+async def iam_users(ctx: SweepContext) -> Data:
+    """Every IAM user with `HasConsole` (a login profile) and `MfaDevices` (their count)."""
+    region = await home(ctx)
+
+    async def fetch() -> Data:
+        api = aws_api(ctx, region)
+
+        async def one(user: dict[str, Any]) -> dict[str, Any]:
+            name = user["UserName"]
+            try:
+                await api.call("iam", "get_login_profile", UserName=name)
+                console = True
+            except AwsError as exc:
+                if exc.code != "NoSuchEntity":
+                    raise
+                console = False
+            devices = await listed(api, "iam", "list_mfa_devices", "MFADevices", UserName=name)
+            return {**user, "HasConsole": console, "MfaDevices": len(devices)}
+
+        return await each(await listed(api, "iam", "list_users", "Users"), one)
+
+    return await dataset(ctx, f"{GLOBAL}:iam:users", fetch)
+
+
+async def password_policy(ctx: SweepContext) -> dict[str, Any] | None:
+    """The account's password policy (None: none set)."""
+    region = await home(ctx)
+
+    async def fetch() -> dict[str, Any] | None:
+        try:
+            answer = await aws_api(ctx, region).call("iam", "get_account_password_policy")
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return None
+            raise
+        return dict(answer["PasswordPolicy"])
+
+    return await dataset(ctx, f"{GLOBAL}:iam:password_policy", fetch)
+
+
+async def attached_policies(ctx: SweepContext) -> Data:
+    """Customer-managed policies attached to someone, each with its default version's
+    `Document` (decoded by boto3)."""
+    region = await home(ctx)
+
+    async def fetch() -> Data:
+        api = aws_api(ctx, region)
+        found = await listed(
+            api, "iam", "list_policies", "Policies", Scope="Local", OnlyAttached=True
+        )
+
+        async def one(policy: dict[str, Any]) -> dict[str, Any]:
+            version = await api.call(
+                "iam",
+                "get_policy_version",
+                PolicyArn=policy["Arn"],
+                VersionId=policy["DefaultVersionId"],
+            )
+            return {**policy, "Document": version["PolicyVersion"]["Document"]}
+
+        return await each(found, one)
+
+    return await dataset(ctx, f"{GLOBAL}:iam:attached_policies", fetch)

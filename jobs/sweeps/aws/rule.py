@@ -32,7 +32,7 @@ REGION = Frame("region", regions, lambda region: region, _account, AWS)
 ACCOUNT = Frame("region", _home, lambda _: GLOBAL, _account, AWS)
 """Judged once, in the home region; findings are located "global" unless a hit says where."""
 
-SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2"}
+SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2", "vpc": "aws:ec2", "elb": "aws:elbv2"}
 
 
 def security_meta(
