@@ -20,6 +20,7 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.aws.security_config",
         "jobs.sweeps.aws.security_exposure",
         "jobs.sweeps.k8s.security",
+        "jobs.sweeps.k8s.security_workloads",
     ),
     "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
 }
