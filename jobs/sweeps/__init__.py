@@ -18,6 +18,7 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.aws.security_account",
         "jobs.sweeps.aws.security_policies",
         "jobs.sweeps.aws.security_config",
+        "jobs.sweeps.aws.security_access",
         "jobs.sweeps.aws.security_exposure",
         "jobs.sweeps.k8s.security",
         "jobs.sweeps.k8s.security_workloads",

@@ -1,11 +1,13 @@
-"""The configuration rules of jobs.sweeps.aws.security_config against moto: for each rule a
-resource (or account setting) that fails and one that passes, through the real APIs."""
+"""The configuration rules of jobs.sweeps.aws.security_config and security_access against
+moto: for each rule a resource (or account setting) that fails and one that passes, through
+the real APIs."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from jobs.sweeps.aws import security_access as access
 from jobs.sweeps.aws import security_config as rules
 from jobs.sweeps.base import SweepContext
 from tests.jobs.sweeps.aws.helpers import judge
@@ -185,22 +187,22 @@ async def test_console_users_without_mfa(aws: Aws, aws_sweep: SweepContext) -> N
         AuthenticationCode1="123456",
         AuthenticationCode2="654321",
     )
-    [finding] = await judge(rules.iam_console_no_mfa, aws_sweep)
+    [finding] = await judge(access.iam_console_no_mfa, aws_sweep)
     assert finding.resource == f"arn:aws:iam::{ACCOUNT}:user/alice"
     assert finding.evidence == "IAM user alice can sign in to the console and has no MFA device"
 
 
 async def test_password_policy(aws: Aws, aws_sweep: SweepContext) -> None:
-    [finding] = await judge(rules.iam_password_policy, aws_sweep)
+    [finding] = await judge(access.iam_password_policy, aws_sweep)
     assert finding.evidence == f"account {ACCOUNT} has no IAM password policy"
     iam = aws.client("iam")
     iam.update_account_password_policy(MinimumPasswordLength=8)
-    [finding] = await judge(rules.iam_password_policy, fresh(aws_sweep))
+    [finding] = await judge(access.iam_password_policy, fresh(aws_sweep))
     assert finding.evidence == (
         f"account {ACCOUNT}'s password policy is weak: minimum length 8, reuse prevention off"
     )
     iam.update_account_password_policy(MinimumPasswordLength=14, PasswordReusePrevention=24)
-    assert await judge(rules.iam_password_policy, fresh(aws_sweep)) == []
+    assert await judge(access.iam_password_policy, fresh(aws_sweep)) == []
 
 
 async def test_attached_policies_granting_star_on_star(aws: Aws, aws_sweep: SweepContext) -> None:
@@ -217,7 +219,7 @@ async def test_attached_policies_granting_star_on_star(aws: Aws, aws_sweep: Swee
     admin = managed("everything", {"Effect": "Allow", "Action": "*", "Resource": "*"})
     managed("unused-admin", {"Effect": "Allow", "Action": "*", "Resource": "*"}, attach=False)
     managed("s3-admin", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
-    [finding] = await judge(rules.iam_admin_policy, aws_sweep)
+    [finding] = await judge(access.iam_admin_policy, aws_sweep)
     assert finding.resource == admin
     assert finding.evidence == (
         "customer-managed policy everything allows * on * without a condition and is attached "
@@ -284,11 +286,11 @@ async def test_load_balancer_listeners(aws: Aws, aws_sweep: SweepContext) -> Non
         Certificates=[certificate],
         DefaultActions=forward,
     )
-    [http] = await judge(rules.elb_plain_http, aws_sweep)
+    [http] = await judge(access.elb_plain_http, aws_sweep)
     assert http.resource == plain["Listeners"][0]["ListenerArn"]
     assert http.evidence == (
         "load balancer web serves plain HTTP on port 8080 without redirecting to HTTPS"
     )
-    [tls] = await judge(rules.elb_old_tls, aws_sweep)
+    [tls] = await judge(access.elb_old_tls, aws_sweep)
     assert tls.resource == old["Listeners"][0]["ListenerArn"]
     assert "uses ELBSecurityPolicy-2016-08, which accepts TLS 1.0/1.1" in tls.evidence
