@@ -148,6 +148,11 @@ class SweepOptions(_Strict):
         description="AWS account ids (12 digits) the security rules count as your own when a "
         "resource policy lets them in, e.g. your organisation's other accounts.",
     )
+    critical_buckets: list[str] = Field(
+        default_factory=list,
+        description="fnmatch globs of S3 bucket names that must have versioning and MFA "
+        "delete (aws.s3.versioning), e.g. ['*-backups', 'ledger-*']. Default: none checked.",
+    )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
         description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "

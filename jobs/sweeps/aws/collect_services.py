@@ -252,6 +252,21 @@ async def config_recorders(ctx: SweepContext, region: str) -> list[dict[str, Any
     return await dataset(ctx, f"{region}:config:recorder_status", fetch)
 
 
+async def security_hub(ctx: SweepContext, region: str) -> str | None:
+    """The region's Security Hub ARN, None when the account is not subscribed there."""
+
+    async def fetch() -> str | None:
+        try:
+            answer = await aws_api(ctx, region).call("securityhub", "describe_hub")
+        except AwsError as exc:
+            if exc.code == "InvalidAccessException":  # "not subscribed to AWS Security Hub"
+                return None
+            raise
+        return str(answer.get("HubArn"))
+
+    return await dataset(ctx, f"{region}:securityhub:hub", fetch)
+
+
 async def ebs_default_encryption(ctx: SweepContext, region: str) -> bool:
     async def fetch() -> bool:
         answer = await aws_api(ctx, region).call("ec2", "get_ebs_encryption_by_default")

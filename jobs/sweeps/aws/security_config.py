@@ -17,6 +17,7 @@ from jobs.sweeps.aws.collect_services import (
     guardduty_detectors,
     instances,
     own_images,
+    security_hub,
     snapshot_volume_permissions,
     trails,
     vpcs,
@@ -124,6 +125,29 @@ async def config_recorder(ctx: SweepContext, region: str) -> list[Hit]:
         else "has a recorder that is not recording: " + ", ".join(r["name"] for r in recorders)
     )
     return [Hit(f"{account}/{region}/config", f"AWS Config in {region} {why}")]
+
+
+@rule(
+    security_meta(
+        "aws.securityhub.disabled",
+        "Security Hub is not enabled in the region",
+        Severity.LOW,
+        risk="Findings from GuardDuty, Inspector, Config and partners are not gathered in one "
+        "place, and its standards' checks do not run.",
+        remediation="Enable Security Hub in every region you use (or through the organisation's "
+        "delegated administrator).",
+        remediation_cli="aws securityhub enable-security-hub --region {region}",
+        reference="https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-settingup.html",
+        controls=("cis-aws:4.16", "soc2:CC7.2"),
+    ),
+    REGION,
+)
+async def securityhub_disabled(ctx: SweepContext, region: str) -> list[Hit]:
+    if await security_hub(ctx, region):
+        return []
+    account = (await identity(ctx)).account
+    evidence = f"Security Hub in {region} is not enabled (DescribeHub: not subscribed)"
+    return [Hit(f"{account}/{region}/securityhub", evidence)]
 
 
 @rule(
@@ -352,6 +376,7 @@ RULES: list[Rule] = [
     cloudtrail_multi_region,
     guardduty_disabled,
     config_recorder,
+    securityhub_disabled,
     vpc_flow_logs,
     ec2_imdsv2,
     ebs_default_encryption_off,

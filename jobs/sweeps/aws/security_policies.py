@@ -11,11 +11,12 @@ restrictive (`aws:SourceIp *`, `aws:SecureTransport`) does not hide a public gra
 from __future__ import annotations
 
 from collections.abc import Collection
+from fnmatch import fnmatchcase
 from typing import Any
 
 from daemon.models import Severity
 from jobs.sweeps.aws.collect import identity
-from jobs.sweeps.aws.collect_account import s3_buckets
+from jobs.sweeps.aws.collect_account import s3_buckets, s3_versioning
 from jobs.sweeps.aws.collect_services import (
     ecr_policies,
     ecr_repositories,
@@ -335,6 +336,55 @@ async def s3_tls_only(ctx: SweepContext, region: str) -> list[Hit]:
     return hits
 
 
+@rule(
+    security_meta(
+        "aws.s3.versioning",
+        "Critical S3 bucket lacks versioning or MFA delete",
+        Severity.MEDIUM,
+        risk="An overwrite, a delete or ransomware with the bucket owner's keys destroys the "
+        "data for good.",
+        remediation="Turn on versioning, and MFA delete (only the root user can, with its MFA "
+        "device); or use S3 Object Lock.",
+        remediation_cli="aws s3api put-bucket-versioning --bucket {bucket} "
+        "--versioning-configuration Status=Enabled,MFADelete=Enabled "
+        '--mfa "<root MFA serial> <code>"',
+        reference="https://docs.aws.amazon.com/AmazonS3/latest/userguide/MultiFactorAuthenticationDelete.html",
+        controls=("cis-aws:2.1.2", "soc2:A1.2", "hipaa:164.312(c)(1)"),
+    ),
+    ACCOUNT,
+)
+async def s3_versioning_rule(ctx: SweepContext, region: str) -> list[Hit]:
+    """Only buckets matching the sweep option `critical_buckets` (globs): versioning costs
+    storage, and MFA delete makes every deletion a root-user task, so it is asked where the
+    data matters."""
+    globs = list(ctx.options.get("critical_buckets") or [])
+    if not globs:
+        return []
+    partition, versioning = (await identity(ctx)).partition, await s3_versioning(ctx)
+    hits = []
+    for bucket in await s3_buckets(ctx):
+        name = bucket["Name"]
+        if name not in versioning or not any(fnmatchcase(name, g) for g in globs):
+            continue
+        state = versioning[name]
+        missing = [
+            f"{what} {state.get(key, 'off')}"
+            for what, key in (("versioning", "Status"), ("MFA delete", "MFADelete"))
+            if state.get(key) != "Enabled"
+        ]
+        if missing:
+            evidence = f"critical bucket {name}: {', '.join(missing)}"
+            hits.append(
+                Hit(
+                    f"arn:{partition}:s3:::{name}",
+                    evidence,
+                    {"bucket": name},
+                    location=bucket.get("BucketRegion"),
+                )
+            )
+    return hits
+
+
 RULES: list[Rule] = [
     sns_public,
     sqs_public,
@@ -347,4 +397,5 @@ RULES: list[Rule] = [
     secretsmanager_public,
     secretsmanager_rotation,
     s3_tls_only,
+    s3_versioning_rule,
 ]

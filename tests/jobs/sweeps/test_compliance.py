@@ -45,3 +45,12 @@ def test_lookups() -> None:
         split("cis-aws:99.9")
     with pytest.raises(UnknownControl):
         split("iso27001:A.9")
+
+
+def test_trusted_accounts_must_be_account_ids() -> None:
+    from daemon.config.sweeps import SweepConfig
+
+    good = {"name": "s", "kind": "security", "aws": {}, "trusted_accounts": ["210987654321"]}
+    assert SweepConfig.model_validate(good).options()["trusted_accounts"] == ["210987654321"]
+    with pytest.raises(ValueError, match="'prod' is not an AWS account id"):
+        SweepConfig.model_validate(good | {"trusted_accounts": ["prod"]})

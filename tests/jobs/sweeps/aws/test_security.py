@@ -551,7 +551,10 @@ def test_rule_ids_are_unique_and_every_rule_is_a_security_rule() -> None:
 
 def test_importing_the_rules_does_not_import_boto3() -> None:
     code = (
-        "import sys, jobs.sweeps.aws.security, jobs.sweeps.aws.security_account; "
+        "import sys, jobs.sweeps.aws.security, jobs.sweeps.aws.security_account, "
+        "jobs.sweeps.aws.security_policies, jobs.sweeps.aws.security_config, "
+        "jobs.sweeps.aws.security_access, jobs.sweeps.aws.security_exposure, "
+        "jobs.sweeps.compliance, daemon.sweeps.compliance; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

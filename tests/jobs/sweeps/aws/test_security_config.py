@@ -294,3 +294,12 @@ async def test_load_balancer_listeners(aws: Aws, aws_sweep: SweepContext) -> Non
     [tls] = await judge(access.elb_old_tls, aws_sweep)
     assert tls.resource == old["Listeners"][0]["ListenerArn"]
     assert "uses ELBSecurityPolicy-2016-08, which accepts TLS 1.0/1.1" in tls.evidence
+
+
+async def test_security_hub_must_be_enabled(aws: Aws, aws_sweep: SweepContext) -> None:
+    [finding] = await judge(rules.securityhub_disabled, aws_sweep)
+    assert finding.evidence == (
+        f"Security Hub in {REGION} is not enabled (DescribeHub: not subscribed)"
+    )
+    aws.client("securityhub").enable_security_hub()
+    assert await judge(rules.securityhub_disabled, fresh(aws_sweep)) == []

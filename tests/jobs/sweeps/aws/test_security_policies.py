@@ -8,10 +8,12 @@ import json
 import zipfile
 from typing import Any
 
+import pytest
+
 from jobs.sweeps.aws import security_policies as rules
 from jobs.sweeps.base import SweepContext
 from tests.jobs.sweeps.aws.helpers import judge
-from tests.peers.aws import ACCOUNT, REGION, Aws
+from tests.peers.aws import ACCOUNT, REGION, Aws, add_mfa_delete
 
 pytest_plugins = ["tests.peers.aws_fixtures", "tests.jobs.sweeps.aws.fixtures"]
 
@@ -276,3 +278,20 @@ async def test_buckets_without_a_tls_only_policy_are_reported(
         "arn:aws:s3:::allow-only": "bucket allow-only's policy has no Deny of requests with "
         "aws:SecureTransport false",
     }
+
+
+async def test_critical_buckets_need_versioning_and_mfa_delete(
+    aws: Aws, aws_sweep: SweepContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_mfa_delete(monkeypatch, {"ledger-safe"})
+    s3 = aws.client("s3")
+    config = {"CreateBucketConfiguration": {"LocationConstraint": REGION}}
+    for name in ("ledger-main", "ledger-safe", "scratch"):
+        s3.create_bucket(Bucket=name, **config)
+    s3.put_bucket_versioning(Bucket="ledger-main", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_versioning(Bucket="ledger-safe", VersioningConfiguration={"Status": "Enabled"})
+    assert await judge(rules.s3_versioning_rule, aws_sweep) == []  # none configured: none asked
+    aws_sweep.options["critical_buckets"] = ["ledger-*"]
+    [finding] = await judge(rules.s3_versioning_rule, aws_sweep)
+    assert finding.resource == "arn:aws:s3:::ledger-main"
+    assert finding.evidence == "critical bucket ledger-main: MFA delete off"
