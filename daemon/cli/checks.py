@@ -63,20 +63,15 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Whether a daemon is running (pid, last cycle), the last result of every check (and
     which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
+    from daemon.report.status import load_status
     from daemon.store import Store
     from daemon.store.lock import lock_holder
 
     _, settings = load(config_path)
     store = Store.open(settings.daemon.state_dir)
     try:
-        view = output.StatusView(
-            [c.name for c in settings.checks],
-            store.results.latest(),
-            store.incidents.recent(include_resolved=False),
-            store.outbox.counts(),
-            engine=store.incidents.engine_state(),
-            holder=lock_holder(settings.daemon.state_dir),
-        )
+        holder = lock_holder(settings.daemon.state_dir)
+        view = load_status(store, [c.name for c in settings.checks], holder)
     finally:
         store.close()
     if as_json:
@@ -140,13 +135,9 @@ def incidents_show(
         sys.exit(1)
     incident, events = found
     if as_json:
-        emit_json(
-            {
-                "incident": incident.model_dump(mode="json"),
-                "events": [e.model_dump(mode="json") for e in events],
-                "investigations": [output.investigation_json(i) for i in investigations],
-            }
-        )
+        from daemon.report.status import incident_json
+
+        emit_json(incident_json(incident, events, investigations))
     else:
         show(*output.incident_detail(incident, events, investigations))
 
