@@ -7,7 +7,8 @@ is not loopback-only. Anything else is the same 404 an unknown ping token gets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from daemon.web.health import (
@@ -52,8 +53,17 @@ def build_app(
     async def missing(request: Request, exc: Exception) -> Response:
         return not_found()
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if console is not None:
+                await console.aclose()
+
     return Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={404: missing, 405: missing},
+        lifespan=lifespan,
     )

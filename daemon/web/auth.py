@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 OPEN_PREFIXES = ("/healthz", "/status", "/static/", "/ping/")
 COOKIE = "watchkeeper_session"
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -112,6 +113,10 @@ class Auth:
         `?token=` for the session cookie (so the token leaves the address bar and history)."""
         web = self.settings()
         if not web.authenticated:
+            # Loopback without a token: only a request addressed to loopback is let in, so a
+            # web page cannot read the console through DNS rebinding (evil.example → 127.0.0.1).
+            if request.url.hostname not in LOOPBACK_NAMES:
+                return json_response(421, {"error": "use http://127.0.0.1 or localhost"})
             return None
         client = request.client.host if request.client else ""
         header = web.trusted_proxy_header
@@ -138,10 +143,12 @@ class Auth:
 
     @staticmethod
     def _enter(request: Request, token: str) -> Response:
+        from urllib.parse import urlencode
+
         from starlette.responses import RedirectResponse
 
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
+        target = request.url.path + ("?" + urlencode(rest) if rest else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,

@@ -52,8 +52,15 @@ class Console:
     pid: int = field(default_factory=os.getpid)
 
     def __post_init__(self) -> None:
+        from daemon.web.mcp import LazyMCP
+
         self.env = _environment()
         self.auth = Auth(lambda: self.settings().web, self.resolve)
+        self.mcp = LazyMCP(lambda: self.store, self.settings)
+
+    async def aclose(self) -> None:
+        """On the listener's shutdown: stop the MCP session manager if it ever started."""
+        await self.mcp.aclose()
 
     @property
     def store(self) -> Store:
@@ -82,6 +89,7 @@ class Console:
             Route("/api/costs", page(self.api_costs)),
             Route("/api/audit", page(self.api_audit)),
             Route("/api/sweeps", page(self.api_sweeps)),
+            Route("/mcp", self.mcp, methods=["GET", "POST", "DELETE"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
 

@@ -242,7 +242,7 @@ async def serve_app(app: ASGIApp, host: str, port: int, door: Door | None = None
     config = uvicorn.Config(
         app,
         http=guarded_protocol(door),
-        lifespan="off",
+        lifespan="on",  # the app's own: it stops the MCP session manager
         log_config=None,
         access_log=False,
         server_header=False,
