@@ -81,6 +81,7 @@ class Console:
             Route("/spend.csv", page(self.spend_csv)),
             Route("/audit", page(self.audit)),
             Route("/sweeps", page(self.sweeps)),
+            Route("/sweeps/{sweep}/latest.{ext}", page(self.sweep_report)),
             Route("/status", page(self.status_page)),
             Route("/metrics", page(self.metrics)),
             Route("/api/status", page(self.api_status)),
@@ -160,6 +161,21 @@ class Console:
     async def sweeps(self, request: Request) -> Response:
         runs = await store_io(data.sweeps, self.store)
         return self._page("sweeps.html", runs=runs)
+
+    async def sweep_report(self, request: Request) -> Response:
+        """The latest run's report file, as the daemon wrote it (Markdown as plain text: it
+        holds resource names and evidence, which stay text)."""
+        from starlette.responses import Response
+
+        ext = request.path_params["ext"]
+        path = await store_io(
+            data.report_path, self.store, self.settings(), request.path_params["sweep"], ext
+        )
+        if path is None:
+            return not_found()
+        body = await store_io(path.read_bytes)
+        kind = "text/plain; charset=utf-8" if ext == "md" else "application/json"
+        return Response(body, media_type=kind, headers={"Cache-Control": "no-store"})
 
     async def status_page(self, request: Request) -> Response:
         settings = self.settings()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon.models import worst_status
@@ -129,6 +130,7 @@ def incident(store: Store, incident_id: int) -> dict[str, Any] | None:
         "events": events,
         "investigations": investigations,
         "calls": mine,
+        "notifications": store.outbox.for_incident(incident_id),
         "cost_usd": total if all(r.cost_usd is not None for r in mine) else None,
         "graph": charts.radius_graph(record.check, record.blast_radius),
         "json": load_incident(store, incident_id),
@@ -247,6 +249,22 @@ def sweeps(store: Store) -> list[dict[str, Any]]:
     for document in documents:
         document["findings"].sort(key=lambda f: _SEVERITY_RANK.get(f["severity"], 9))
     return documents
+
+
+def report_path(store: Store, settings: Settings, sweep: str, ext: str) -> Path | None:
+    """The report file of `sweep`'s latest run, as recorded by the run itself, if it is
+    still there and inside the state directory's reports/."""
+    if ext not in ("md", "json", "sarif"):
+        return None
+    run = next((r for r in store.sweeps.latest_runs() if r.sweep == sweep), None)
+    recorded = (run.detail.get("reports") or {}).get(ext) if run is not None else None
+    if not isinstance(recorded, str):
+        return None
+    path = Path(recorded).resolve()
+    reports = (settings.daemon.state_dir / "reports").resolve()
+    if not path.is_relative_to(reports) or not path.is_file():
+        return None
+    return path
 
 
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from daemon.models import (
     CheckResult,
+    CheckState,
     EngineState,
     Incident,
     IncidentEvent,
@@ -23,6 +24,7 @@ from daemon.models import (
 )
 from daemon.store import Store
 from daemon.store.ledger import LedgerRow
+from daemon.store.outbox import OutboxItem
 
 EVIL = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
 FIRST_EVIDENCE = f"HTTP 503 from https://api.internal.example/health: {EVIL}"
@@ -86,8 +88,25 @@ def seed(state_dir: Path, now: datetime | None = None) -> datetime:
             evidence=FIRST_EVIDENCE,
             opened_at=opened,
         )
-        state = EngineState(incidents={1: incident}, next_incident_id=2)
-        store.incidents.commit_cycle(results, state, [event], [], [], now=opened)
+        api_state = CheckState(
+            consecutive_failures=12,
+            failing=True,
+            last_status="failing",
+            hard_failure_in_streak=True,
+            last_result_at=opened + timedelta(minutes=11),
+            last_evidence=FIRST_EVIDENCE,
+            changes=[opened],
+            incident_id=1,
+        )
+        state = EngineState(checks={"api": api_state}, incidents={1: incident}, next_incident_id=2)
+        notice = OutboxItem(
+            target="ops-slack",
+            title="[HIGH] api failing — incident #1",
+            body=FIRST_EVIDENCE,
+            notify_type="failure",
+            event_index=0,
+        )
+        store.incidents.commit_cycle(results, state, [event], [], [notice], now=opened)
         triage_call = LedgerRow(
             ts=opened + timedelta(seconds=5),
             task="triage",
@@ -159,6 +178,59 @@ def seed(state_dir: Path, now: datetime | None = None) -> datetime:
                 ],
             )
         )
+        seed_sweep(store, state_dir, opened)
     finally:
         store.close()
     return opened
+
+
+SWEEP = "nightly-security"
+FINDING_EVIDENCE = "0.0.0.0/0 may reach port 22 <script>x()</script>"
+
+
+def seed_sweep(store: Store, state_dir: Path, at: datetime) -> None:
+    """One security sweep run: a new HIGH finding, a resolved LOW one, and its reports."""
+    from daemon.models import Finding
+    from daemon.store.sweeps import SweepRunRecord, TrackedFinding
+
+    folder = state_dir / "reports" / SWEEP
+    folder.mkdir(parents=True, exist_ok=True)
+    reports = {}
+    for ext in ("md", "json", "sarif"):
+        path = folder / f"20260101T020000Z.{ext}"
+        path.write_text("# report\n" if ext == "md" else '{"report": true}\n')
+        reports[ext] = str(path)
+
+    def finding(rule: str, severity: Severity, resource: str) -> Finding:
+        return Finding(
+            rule=rule,
+            kind="security",
+            severity=severity,
+            title=f"{rule} on {resource}",
+            resource=resource,
+            location="eu-west-1",
+            evidence=FINDING_EVIDENCE,
+            remediation="close it",
+        )
+
+    run = SweepRunRecord(
+        id="run-1",
+        sweep=SWEEP,
+        kind="security",
+        started_at=at,
+        finished_at=at + timedelta(seconds=40),
+        status="ok",
+        notified=True,
+        findings=(
+            TrackedFinding(
+                finding("aws.sg.open_ssh", Severity.HIGH, "sg-0abc"), state="new", first_seen=at
+            ),
+            TrackedFinding(
+                finding("aws.s3.public", Severity.LOW, "bucket-old"),
+                state="resolved",
+                first_seen=at - timedelta(days=2),
+            ),
+        ),
+        detail={"reports": reports, "rule_errors": [], "scope_errors": []},
+    )
+    store.sweeps.commit(run, [], now=at)

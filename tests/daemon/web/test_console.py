@@ -146,6 +146,8 @@ async def test_incident_page_shows_triage_rca_cost_graph_and_the_cli_hint(
     assert "&lt;b&gt;bold?&lt;/b&gt;" in html  # model text stays text
     assert "$0.0123" in html and "5,321 / 642" in html
     assert "watchkeeper investigate 1" in html
+    notices = html[html.index('id="notifications"') :]
+    assert "ops-slack" in notices and "out-pending" in notices
     assert '<svg class="graph"' in html and "checkout" in html and "search" in html
     assert EVIL not in html
     missing = await _get(served, "/incidents/99")
@@ -206,6 +208,24 @@ async def test_audit_lists_every_host_that_received_prompts(served: Served) -> N
     assert "21,000" in html and "keyring" in html
 
 
+async def test_sweeps_page_shows_findings_changes_and_report_links(served: Served) -> None:
+    html = (await _get(served, "/sweeps")).text
+    assert "nightly-security" in html
+    assert "1 new" in html and "1 resolved since the previous run" in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script>x()" not in html
+    for ext, kind in (
+        ("md", "text/plain"),
+        ("json", "application/json"),
+        ("sarif", "application/json"),
+    ):
+        report = await _get(served, f"/sweeps/nightly-security/latest.{ext}")
+        assert report.status_code == 200 and report.headers["content-type"].startswith(kind)
+    for path in ("/sweeps/nightly-security/latest.txt", "/sweeps/other/latest.md"):
+        assert (await _get(served, path)).status_code == 404
+    api = (await _get(served, "/api/sweeps")).json()
+    assert [d["sweep"]["name"] for d in api] == ["nightly-security"]
+
+
 async def test_metrics_parse_with_the_prometheus_parser(served: Served) -> None:
     response = await _get(served, "/metrics")
     assert response.status_code == 200
@@ -228,6 +248,10 @@ async def test_metrics_parse_with_the_prometheus_parser(served: Served) -> None:
         s.labels["check"]: s.value for s in families["watchkeeper_check_latency_seconds"].samples
     }
     assert latency["db"] == pytest.approx(0.021)  # the newest run: 21 ms
+    findings = {
+        s.labels["severity"]: s.value for s in families["watchkeeper_sweep_findings"].samples
+    }
+    assert findings["high"] == 1.0 and findings["low"] == 0.0  # the resolved one is gone
     for family in families.values():  # no free text as a label
         for sample in family.samples:
             assert "evidence" not in sample.labels and "host" not in sample.labels
