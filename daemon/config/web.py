@@ -81,6 +81,12 @@ class WebSettings(BaseModel):
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Addresses of that proxy; the header from anyone else is ignored.",
     )
+    mcp_investigate: bool = Field(
+        default=False,
+        description="Offer agents the MCP tool `investigate`: a root-cause analysis of an "
+        "incident now, on the `rca` route, within [budget] (it costs what that model costs). "
+        "Off: agents can only read.",
+    )
     status: StatusPageSettings = Field(default_factory=StatusPageSettings)
 
     @field_validator("listen")

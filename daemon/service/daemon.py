@@ -37,6 +37,7 @@ from daemon.util.time import utcnow
 from jobs.base import CheckSpec
 
 if TYPE_CHECKING:
+    from daemon.engine.investigator import Outcome
     from daemon.web.console import Console
 
 log = structlog.get_logger(__name__)
@@ -207,6 +208,18 @@ class Service:
             config_path=self.config_path,
             last_cycle=lambda: self.rt.pipeline.last_cycle_at if self.rt is not None else None,
             resolve=secret_resolver(),
+            investigate=self._investigate,
+        )
+
+    async def _investigate(self, incident_id: int) -> Outcome | None:
+        """An on-demand RCA for the MCP tool: the running investigator, its budget and
+        ledger; stored on the incident, nobody notified."""
+        rt = self.runtime
+        found = await store_io(rt.store.incidents.get, incident_id)
+        if found is None or rt.investigator is None:
+            return None
+        return await rt.investigator.investigate(
+            found[0], "requested by an agent (MCP)", notify_targets=False
         )
 
     def _heartbeat(self) -> Heartbeat:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from daemon.config.settings import Settings
     from daemon.store import Store
+    from daemon.web.mcp import Investigate
 
 HERE = Path(__file__).parent
 LIVE_S = 10
@@ -49,6 +50,8 @@ class Console:
     config_path: Path
     last_cycle: Callable[[], datetime | None]
     resolve: Callable[[str], str]
+    investigate: Investigate | None = None
+    """The daemon's own investigator, for the MCP tool (offered only when allowed)."""
     pid: int = field(default_factory=os.getpid)
 
     def __post_init__(self) -> None:
@@ -56,7 +59,7 @@ class Console:
 
         self.env = _environment()
         self.auth = Auth(lambda: self.settings().web, self.resolve)
-        self.mcp = LazyMCP(lambda: self.store, self.settings)
+        self.mcp = LazyMCP(lambda: self.store, self.settings, self.investigate)
 
     async def aclose(self) -> None:
         """On the listener's shutdown: stop the MCP session manager if it ever started."""

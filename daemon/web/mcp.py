@@ -4,7 +4,8 @@ listener, behind the console's authentication.
 
 Read-only tools over the JSON API's data — the same builders as `/api/…` and the CLI's
 `--json`. None of them calls a model, so none costs anything; each description says so.
-(`investigate`, which would spend, is not offered yet.)
+`investigate` — which does call a model, on the `rca` route and within the budget — is offered
+only with `[web] mcp_investigate = true`, and its description says what it costs.
 
 The SDK is heavy to import (seconds, tens of MB), so the listener builds the server on the
 first `/mcp` request, not at start: a daemon whose MCP endpoint is never used never loads it.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from daemon import __version__
@@ -25,8 +26,11 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from daemon.config.settings import Settings
+    from daemon.engine.investigator import Outcome
     from daemon.store import Store
 
+Investigate = Callable[[int], Awaitable["Outcome | None"]]
+"""Runs a root-cause analysis of incident N now (None: no such incident)."""
 FREE = "Free: reads watchkeeper's local state; no model is called, nothing is changed."
 INSTRUCTIONS = (
     "watchkeeper watches services with scheduled checks, opens incidents and analyses them "
@@ -36,8 +40,35 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(store: Callable[[], Store], settings: Callable[[], Settings]) -> Any:
-    """An `MCPServer` with watchkeeper's read-only tools."""
+COSTS = (
+    "Costs money: asks the `rca` route's model (by default a cloud model, with your key) for "
+    "a root-cause analysis, within the configured AI budget — a call the budget cannot cover "
+    "is skipped, not made. The cost is recorded in the ledger and returned in `calls`. The "
+    "analysis is stored on the incident; nobody is notified."
+)
+
+
+def outcome_json(incident_id: int, outcome: Outcome) -> dict[str, Any]:
+    """The `watchkeeper investigate --json` document."""
+    from daemon.ai.reports import row_json
+
+    record = outcome.investigation
+    return {
+        "incident_id": incident_id,
+        "model": record.model,
+        "rca": record.rca,
+        "skipped": record.skipped,
+        "dropped": record.dropped,
+        "calls": [row_json(r) for r in outcome.result.calls] if outcome.result else [],
+    }
+
+
+def build_server(
+    store: Callable[[], Store],
+    settings: Callable[[], Settings],
+    investigate_now: Investigate | None = None,
+) -> Any:
+    """An `MCPServer` with watchkeeper's read-only tools (and `investigate`, when allowed)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError as Unusable
     from mcp_types import ToolAnnotations
@@ -93,6 +124,22 @@ def build_server(store: Callable[[], Store], settings: Callable[[], Settings]) -
     async def findings() -> dict[str, Any]:
         return {"sweeps": await store_io(data.sweeps_json, store())}
 
+    if investigate_now is not None and settings().web.mcp_investigate:
+        spends = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)
+
+        @server.tool(
+            description="A root-cause analysis of an incident now, stored on it: root cause, "
+            f"confidence, evidence, next steps. {COSTS}",
+            annotations=spends,
+        )
+        async def investigate(incident_id: int) -> dict[str, Any]:
+            if not settings().web.mcp_investigate:  # turned off by a reload since
+                raise Unusable("investigate is turned off ([web] mcp_investigate)")
+            outcome = await investigate_now(incident_id)
+            if outcome is None:
+                raise Unusable(f"no incident #{incident_id}")
+            return outcome_json(incident_id, outcome)
+
     return server
 
 
@@ -100,9 +147,15 @@ class LazyMCP:
     """The `/mcp` endpoint: builds the server (importing the SDK off the event loop) on the
     first request and keeps its session manager running until `aclose`."""
 
-    def __init__(self, store: Callable[[], Store], settings: Callable[[], Settings]) -> None:
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        settings: Callable[[], Settings],
+        investigate_now: Investigate | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.investigate_now = investigate_now
         self.app: ASGIApp | None = None
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
@@ -116,7 +169,9 @@ class LazyMCP:
         await self.app(scope, receive, send)
 
     async def _start(self) -> ASGIApp:
-        server = await asyncio.to_thread(build_server, self.store, self.settings)
+        server = await asyncio.to_thread(
+            build_server, self.store, self.settings, self.investigate_now
+        )
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
         from mcp.server.transport_security import TransportSecuritySettings
 
@@ -149,6 +204,10 @@ class LazyMCP:
                 await asyncio.wait_for(self.task, 5)
 
 
-async def serve_stdio(store: Callable[[], Store], settings: Callable[[], Settings]) -> None:
+async def serve_stdio(
+    store: Callable[[], Store],
+    settings: Callable[[], Settings],
+    investigate_now: Investigate | None = None,
+) -> None:
     """`watchkeeper mcp`: the tools over this process's stdin/stdout."""
-    await build_server(store, settings).run_stdio_async()
+    await build_server(store, settings, investigate_now).run_stdio_async()

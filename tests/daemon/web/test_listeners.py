@@ -107,3 +107,39 @@ def test_a_taken_console_address_stops_the_start(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{path}: web.listen: 127.0.0.1:{port} is already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_the_running_daemon_investigates_for_an_agent_when_allowed(tmp_path: Path) -> None:
+    """/mcp on a running daemon: `investigate` goes through the daemon's own investigator
+    (its budget, its ledger) and the result is stored on the incident."""
+    import asyncio
+    import json
+
+    from mcp import Client
+
+    from tests.daemon.web.seed import seed
+    from tests.daemon.web.test_mcp import RCA
+    from tests.peers.providers.ollama import FakeOllama
+
+    port = free_port()
+    with FakeOllama(reply=json.dumps(RCA)) as ollama:
+        path = _config(tmp_path, port, None)
+        path.write_text(
+            path.read_text().replace(
+                "[web]\n",
+                f'[providers.ollama]\nbase_url = "{ollama.url}"\n[routing]\n'
+                'triage = ["ollama/gemma4:27b"]\nrca = ["ollama/gemma4:27b"]\n'
+                "[triage]\nenabled = false\n[escalation]\nenabled = false\n"
+                "[web]\nmcp_investigate = true\n",
+            )
+        )
+        seed(tmp_path / "state")
+        base = f"http://127.0.0.1:{port}"
+        with _daemon(path, base):
+            async with Client(base + "/mcp") as client:
+                done = await client.call_tool("investigate", {"incident_id": 1})
+                assert not done.is_error, done.content
+                assert done.structured_content["rca"]["root_cause"] == RCA["root_cause"]
+            shown = await asyncio.to_thread(httpx.get, base + "/api/incidents/1")
+            assert shown.json()["investigations"][-1]["rca"]["root_cause"] == RCA["root_cause"]
+        assert len(ollama.bodies()) == 1

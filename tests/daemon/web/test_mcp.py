@@ -130,3 +130,53 @@ async def test_loopback_console_refuses_other_host_names(tmp_path: Path, host: s
                 assert response.status_code == 421, path
             healthz = await client.get(base + "/healthz", headers={"Host": host})
             assert healthz.status_code == 200
+
+
+RCA = {
+    "root_cause": "db-main ran out of connections",
+    "confidence": "high",
+    "evidence": ["pool wait 30 s"],
+    "blast_radius": ["checkout"],
+    "next_steps": ["kill the batch job"],
+}
+
+
+async def test_investigate_is_offered_only_when_allowed_and_spends_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    """With [web] mcp_investigate the agent can ask for an RCA now: the model is called (a
+    loopback Ollama here), the analysis is stored on the incident and the call is in the
+    ledger; the tool's description says it costs money."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from tests.peers.providers.ollama import FakeOllama
+
+    with FakeOllama(reply=json.dumps(RCA), prompt_eval_count=900, eval_count=120) as ollama:
+        web = f"""
+[providers.ollama]
+base_url = "{ollama.url}"
+[routing]
+triage = ["ollama/gemma4:27b"]
+rca = ["ollama/gemma4:27b"]
+[web]
+mcp_investigate = true
+"""
+        path = write_config(tmp_path, web)
+        seed(tmp_path / "state")
+        env = {"PYTHONPATH": str(Path(__file__).parents[3]), "PATH": os.environ.get("PATH", "")}
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "daemon", "mcp", "--config", str(path)], env=env
+        )
+        async with Client(params) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert set(tools) == {*TOOLS, "investigate"}
+            assert "Costs money" in (tools["investigate"].description or "")
+            assert tools["investigate"].annotations.read_only_hint is False
+            done = _structured(await client.call_tool("investigate", {"incident_id": 1}))
+            assert done["rca"]["root_cause"] == RCA["root_cause"]
+            assert done["model"] == "ollama/gemma4:27b"
+            assert [c["input_tokens"] for c in done["calls"]] == [900]
+            shown = _structured(await client.call_tool("incident", {"incident_id": 1}))
+            assert shown["investigations"][-1]["rca"]["root_cause"] == RCA["root_cause"]
+        assert len(ollama.bodies()) == 1
