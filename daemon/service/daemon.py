@@ -208,6 +208,7 @@ class Service:
             config_path=self.config_path,
             last_cycle=lambda: self.rt.pipeline.last_cycle_at if self.rt is not None else None,
             resolve=secret_resolver(),
+            cycle_seconds=lambda: self.rt.pipeline.last_cycle_seconds if self.rt else None,
             investigate=self._investigate,
         )
 

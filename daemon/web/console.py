@@ -50,6 +50,8 @@ class Console:
     config_path: Path
     last_cycle: Callable[[], datetime | None]
     resolve: Callable[[str], str]
+    cycle_seconds: Callable[[], float | None] = lambda: None
+    """How long the daemon's last cycle took (for /metrics)."""
     investigate: Investigate | None = None
     """The daemon's own investigator, for the MCP tool (offered only when allowed)."""
     pid: int = field(default_factory=os.getpid)
@@ -192,7 +194,9 @@ class Console:
 
         from daemon.web.metrics import CONTENT_TYPE, exposition
 
-        body = await store_io(exposition, self.store, self.settings(), self.last_cycle())
+        body = await store_io(
+            exposition, self.store, self.settings(), self.last_cycle(), self.cycle_seconds()
+        )
         return Response(body, media_type=CONTENT_TYPE)
 
     # -- the JSON API: the CLI's --json shapes ------------------------------------------------

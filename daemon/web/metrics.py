@@ -27,21 +27,33 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def exposition(store: Store, settings: Settings, last_cycle: datetime | None) -> bytes:
+def exposition(
+    store: Store,
+    settings: Settings,
+    last_cycle: datetime | None,
+    cycle_seconds: float | None = None,
+) -> bytes:
     """The text format (0.0.4) of everything below, for one scrape."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(store, settings, last_cycle))
+    registry.register(_Collector(store, settings, last_cycle, cycle_seconds))
     body: bytes = generate_latest(registry)
     return body
 
 
 class _Collector:
-    def __init__(self, store: Store, settings: Settings, last_cycle: datetime | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        last_cycle: datetime | None,
+        cycle_seconds: float | None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.last_cycle = last_cycle
+        self.cycle_seconds = cycle_seconds
 
     def collect(self) -> Iterator[Any]:
         yield from self._daemon()
@@ -65,6 +77,13 @@ class _Collector:
         )
         last.add_metric([], self.last_cycle.timestamp() if self.last_cycle else 0)
         yield last
+        duration = GaugeMetricFamily(
+            "watchkeeper_last_cycle_duration_seconds",
+            "How long the last committed cycle took: evaluation, triage and the commit.",
+        )
+        if self.cycle_seconds is not None:
+            duration.add_metric([], self.cycle_seconds)
+        yield duration
 
     def _checks(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

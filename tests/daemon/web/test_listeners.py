@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.peers.loopback import free_port
 from tests.reliability import child_env, wait_for
@@ -85,7 +86,17 @@ def test_one_address_one_listener_serving_everything(tmp_path: Path) -> None:
     with _daemon(_config(tmp_path, port, port), f"http://127.0.0.1:{port}"):
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(base + "/healthz").json()["status"] == "ok"
-        assert httpx.get(base + "/metrics").status_code == 200
+        wait_for(lambda: httpx.get(base + "/healthz").json()["cycles"] >= 1, "a cycle", 20)
+        scraped = httpx.get(base + "/metrics")
+        assert scraped.status_code == 200
+        values = {
+            s.name: s.value
+            for f in text_string_to_metric_families(scraped.text)
+            for s in f.samples
+            if not s.labels
+        }
+        assert 0 < values["watchkeeper_last_cycle_duration_seconds"] < 10
+        assert values["watchkeeper_last_cycle_timestamp_seconds"] > 1.7e9
 
 
 def test_a_taken_console_address_stops_the_start(tmp_path: Path) -> None:
