@@ -189,15 +189,24 @@ def spend(store: Store, settings: Settings, since: str) -> dict[str, Any] | None
     moment = utcnow()
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
+    limits: list[tuple[str, str | None, datetime, Decimal | None]] = [
+        ("today", None, day, settings.budget.daily_usd),
+        ("this month", None, month, settings.budget.monthly_usd),
+    ]
+    for name, own in sorted(settings.budget.providers.items()):
+        limits += [
+            ("today", name, day, own.daily_usd),
+            ("this month", name, month, own.monthly_usd),
+        ]
     budgets = []
-    for name, start_at, limit in (
-        ("today", day, settings.budget.daily_usd),
-        ("this month", month, settings.budget.monthly_usd),
-    ):
-        used = store.ledger.spent(start_at)
+    for period, provider, start_at, limit in limits:
+        if provider is not None and limit is None:
+            continue
+        used = store.ledger.spent(start_at, provider)
         budgets.append(
             {
-                "period": name,
+                "period": period,
+                "provider": provider,
                 "spent": used,
                 "limit": limit,
                 "share": None if not limit else min(1.0, float(used / limit)),

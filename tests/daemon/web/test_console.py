@@ -35,6 +35,8 @@ state_dir = "{tmp_path / "state"}"
 [budget]
 daily_usd = 1.0
 monthly_usd = 20.0
+[budget.providers.anthropic]
+monthly_usd = 5.0
 {web}
 [[checks]]
 name = "api"
@@ -190,6 +192,9 @@ async def test_spend_page_charts_the_ledger_and_keeps_unknown_costs_unknown(
     assert "anthropic/claude-sonnet-4-5" in html and "ollama/gemma4:27b" in html
     assert 'class="chart"' in html
     assert "no limit" not in html and "$20.00" in html  # monthly budget with its limit
+    budgets = html[html.index('class="budgets"') :]
+    anthropic = budgets[budgets.index("<td>anthropic</td>") :]
+    assert anthropic.index("$0.0123") < anthropic.index("$5.00") < anthropic.index("</tr>")
     export = await _get(served, "/spend.csv?since=7d")
     assert export.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.text)))
