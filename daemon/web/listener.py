@@ -143,17 +143,12 @@ def guarded_protocol(door: Door) -> type[asyncio.Protocol]:
             """Answer and close without reading further. Closing with unread input makes the
             kernel send RST, which can destroy the answer before the client reads it:
             half-close, ignore what still arrives, close after LINGER_S."""
-            self._refused = True
-            self._disarm()
-            door.leave(self._slot)
             if self.transport.is_closing():
+                self._refused = True
+                door.leave(self._slot)
                 return
             self.transport.write(error_bytes(status, message))
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-                self.loop.call_later(LINGER_S, self.transport.close)
-            else:
-                self.transport.close()
+            self._linger()
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -184,9 +179,29 @@ def guarded_protocol(door: Door) -> type[asyncio.Protocol]:
             self._refuse(400, "malformed request")
 
         def on_response_complete(self) -> None:
+            import h11
+
+            super().on_response_complete()
+            if self._refused or self.transport.is_closing():
+                return
+            if self.conn.their_state is h11.SEND_BODY:
+                # Answered without reading the whole body (a 413): end the connection rather
+                # than read the rest, and let the answer arrive before the close.
+                self._linger()
+                return
             if self._slot is not None:
                 self._slot.idle = True  # kept alive: waiting for its next request
-            super().on_response_complete()
+
+        def _linger(self) -> None:
+            self._refused = True
+            self._disarm()
+            door.leave(self._slot)
+            self._unset_keepalive_if_required()
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+                self.loop.call_later(LINGER_S, self.transport.close)
+            else:
+                self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
