@@ -134,6 +134,7 @@ async def test_overview_lists_the_open_incident_first_and_escapes_evidence(
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "<script>" not in html.replace('<script src="/static/live.js" defer></script>', "")
+    assert '<noscript><meta http-equiv="refresh" content="30"></noscript>' in html
 
 
 async def test_incident_page_shows_triage_rca_cost_graph_and_the_cli_hint(
