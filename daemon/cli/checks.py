@@ -66,12 +66,13 @@ def status(config_path: Path | None, as_json: bool) -> None:
     from daemon.report.status import load_status
     from daemon.store import Store
     from daemon.store.lock import lock_holder
+    from daemon.util.time import utcnow
 
     _, settings = load(config_path)
     store = Store.open(settings.daemon.state_dir)
+    now = utcnow()
     try:
-        holder = lock_holder(settings.daemon.state_dir)
-        view = load_status(store, [c.name for c in settings.checks], holder)
+        view = load_status(store, settings, lock_holder(settings.daemon.state_dir), now)
     finally:
         store.close()
     if as_json:

@@ -117,9 +117,9 @@ def status_blocks(view: StatusView) -> list[Block]:
     rows = []
     for name in view.configured:
         results = view.last.get(name)
-        marks = view.marks(name)
+        note = view.note(name)
         if not results:
-            rows.append([name, "-", "-", "-", "no result yet", ", ".join(marks)])
+            rows.append([name, "-", "-", "-", "no result yet", note])
             continue
         first = results[0]
         rows.append(
@@ -129,7 +129,7 @@ def status_blocks(view: StatusView) -> list[Block]:
                 first.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 _latency(first),
                 "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
-                ", ".join(marks),
+                note,
             ]
         )
     columns = [

@@ -18,12 +18,15 @@ from daemon.models import (
 )
 
 if TYPE_CHECKING:
+    from daemon.config.settings import Settings
+    from daemon.engine.quiet import Quiet, Quietness
     from daemon.store import Store
 
 
 class StatusView:
     """What `watchkeeper status` knows: the configured checks, their latest results, the
-    engine's memory of them (flapping), open incidents, the outbox, and who holds the state."""
+    engine's memory of them (flapping), what holds their notifications (silences and
+    maintenance), open incidents, the outbox, and who holds the state."""
 
     def __init__(
         self,
@@ -34,6 +37,7 @@ class StatusView:
         *,
         engine: EngineState | None = None,
         holder: int | None = None,
+        quiet: Quietness | None = None,
     ) -> None:
         self.configured = configured
         self.last = last
@@ -41,6 +45,7 @@ class StatusView:
         self.outbox = outbox
         self.engine = engine or EngineState()
         self.holder = holder
+        self.quiet = quiet
 
     @property
     def last_cycle(self) -> datetime | None:
@@ -49,25 +54,58 @@ class StatusView:
         return max(starts) if starts else None
 
     def marks(self, name: str) -> list[str]:
-        """What is special about a check now. Silences, once they exist, add "silenced"
-        here (and to `marks` in --json); nothing else needs to change."""
+        """What is special about a check now: "flapping" (one notice sent, quiet until
+        stable) and "held" (a silence or a maintenance window holds its notifications)."""
         state = self.engine.checks.get(name)
-        return ["flapping"] if state is not None and state.flapping else []
+        found = ["flapping"] if state is not None and state.flapping else []
+        return found + (["held"] if self.held(name) is not None else [])
+
+    def held(self, name: str) -> Quiet | None:
+        """The silence or maintenance window holding NAME's notifications now, if any."""
+        return self.quiet.of(name) if self.quiet is not None else None
+
+    def note(self, name: str) -> str:
+        """The NOTE column: the marks, with why and until when a check is held."""
+        quiet = self.held(name)
+        return ", ".join(
+            f"held by {quiet.reason}" if mark == "held" and quiet is not None else mark
+            for mark in self.marks(name)
+        )
 
     def flapping(self) -> list[str]:
         return [n for n in self.configured if "flapping" in self.marks(n)]
 
 
-def load_status(store: Store, configured: list[str], holder: int | None) -> StatusView:
-    """The status as the store has it now (`holder`: the daemon's pid, 0 unknown, None none)."""
+def load_status(
+    store: Store, settings: Settings, holder: int | None, now: datetime | None = None
+) -> StatusView:
+    """The status as the store has it at `now` (`holder`: the daemon's pid, 0 unknown, None
+    none), with the silences and maintenance windows in force then."""
+    from daemon.engine.quiet import Quietness
+    from daemon.util.time import utcnow
+
+    now = now or utcnow()
+    quiet = Quietness(
+        store.controls.silences(active_at=now),
+        settings.maintenance,
+        {spec.name: spec.tags for spec in settings.checks},
+        now,
+    )
     return StatusView(
-        configured,
+        [c.name for c in settings.checks],
         store.results.latest(),
         store.incidents.recent(include_resolved=False),
         store.outbox.counts(),
         engine=store.incidents.engine_state(),
         holder=holder,
+        quiet=quiet,
     )
+
+
+def _held_json(quiet: Quiet | None) -> dict[str, str] | None:
+    if quiet is None:
+        return None
+    return {"reason": quiet.reason, "until": quiet.until.isoformat()}
 
 
 def status_json(view: StatusView) -> dict[str, Any]:
@@ -82,6 +120,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
             name: {
                 "status": worst_status(view.last[name]) if view.last.get(name) else None,
                 "marks": view.marks(name),
+                "held": _held_json(view.held(name)),
                 "results": [r.model_dump(mode="json") for r in view.last.get(name, [])],
             }
             for name in view.configured

@@ -64,7 +64,7 @@ def overview(store: Store, settings: Settings, pid: int) -> dict[str, Any]:
     from daemon.util.uptime import window
 
     specs = list(settings.checks)
-    view = load_status(store, [s.name for s in specs], pid)
+    view = load_status(store, settings, pid)
     moment = utcnow()
     uptime = collect_from(store, settings, specs, [window("24h", moment)], moment)
     availability = {c.target.name: c.figures[0].availability for c in uptime.checks}
@@ -104,7 +104,7 @@ def status_json(store: Store, settings: Settings) -> dict[str, Any]:
     """`watchkeeper status --json`, from inside the running daemon (so: running, this pid)."""
     import os
 
-    return _status_json(load_status(store, [c.name for c in settings.checks], os.getpid()))
+    return _status_json(load_status(store, settings, os.getpid()))
 
 
 def incidents_json(store: Store, include_resolved: bool) -> list[dict[str, Any]]:

@@ -112,17 +112,19 @@ def test_a_silence_holds_then_releases_exactly_one_notice(
     tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:
     path = config(tmp_path, webhook_receiver, free_port())
-    added = wk(path, "silence", "add", "--tag", "db", "--for", "8s", "--reason", "failover drill")
+    added = wk(path, "silence", "add", "--tag", "db", "--for", "12s", "--reason", "failover drill")
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith("silence #1 holds notifications of --tag db from ")
+    listed = json.loads(wk(path, "silence", "list", "--json").stdout)
+    assert [(s["id"], s["state"], s["reason"]) for s in listed] == [(1, "active", "failover drill")]
+    status = json.loads(wk(path, "status", "--json").stdout)["checks"]["db-main"]
+    assert "held" in status["marks"]
+    assert status["held"]["reason"].startswith("silence #1 (--tag db: failover drill) until ")
+    assert "held by silence #1 (--tag db: failover drill) until " in wk(path, "status").stdout
     with daemon(path):
         wait_for(
             lambda: "db-main" in wk(path, "incidents").stdout, "the incident, recorded", DEADLINE_S
         )
-        listed = json.loads(wk(path, "silence", "list", "--json").stdout)
-        assert [(s["id"], s["state"], s["reason"]) for s in listed] == [
-            (1, "active", "failover drill")
-        ]
         assert webhook_receiver.messages == []  # opened and reminders: held
         wait_for(lambda: "released" in events(webhook_receiver), "the release", DEADLINE_S)
         time.sleep(3)  # reminders are due every 2 s again; the release itself comes once
@@ -171,6 +173,8 @@ def test_a_maintenance_window_keeps_a_check_from_paging(
         wait_for(lambda: "db-main" in wk(path, "incidents").stdout, "incident #1", DEADLINE_S)
         time.sleep(3)
     assert webhook_receiver.messages == []
+    status = json.loads(wk(path, "status", "--json").stdout)["checks"]["db-main"]
+    assert status["held"]["reason"].startswith("maintenance always: rebuilding the primary until ")
     shown = json.loads(wk(path, "incidents", "show", "1", "--json").stdout)
     assert shown["events"][0]["held"].startswith(
         "maintenance always: rebuilding the primary until "
