@@ -221,17 +221,37 @@ def spend(store: Store, settings: Settings, since: str) -> dict[str, Any] | None
         "unknown": sum(r.cost_usd is None for r in rows),
         "local_calls": len(local),
         "cloud_calls": len(cloud),
-        "cloud_total": sum((r.cost_usd for r in cloud if r.cost_usd is not None), Decimal(0)),
+        "cloud_total": _known(cloud),
         "saved": saved,
         "saved_reference": reference,
         "budgets": budgets,
         "charts": {
+            "where": charts.bar_chart(
+                [
+                    charts.Bar(f"local ({_calls(len(local))})", float(_known(local))),
+                    charts.Bar(
+                        f"cloud ({_calls(len(cloud))})",
+                        float(_known(cloud)),
+                        sum(r.cost_usd is None for r in cloud),
+                    ),
+                ],
+                title="Local vs cloud",
+            ),
             "day": charts.bar_chart(_bars(rows, "day"), title="Cost by day (UTC)"),
             "model": charts.bar_chart(_bars(rows, "model"), title="Cost by model"),
             "task": charts.bar_chart(_bars(rows, "task"), title="Cost by task"),
             "provider": charts.bar_chart(_bars(rows, "provider"), title="Cost by provider"),
         },
     }
+
+
+def _known(rows: Sequence[LedgerRow]) -> Decimal:
+    """The sum of the known costs (unknown ones are counted apart, never as 0)."""
+    return sum((r.cost_usd for r in rows if r.cost_usd is not None), Decimal(0))
+
+
+def _calls(n: int) -> str:
+    return f"{n} call" if n == 1 else f"{n} calls"
 
 
 def audit(store: Store, since: str) -> dict[str, Any] | None:

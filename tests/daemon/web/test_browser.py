@@ -182,7 +182,7 @@ def test_overview_incident_and_spend_in_a_browser(daemon: Daemon, browser: Any) 
     shot(browser, "incident")
 
     browser.get(daemon.base + "/spend?since=7d")
-    chart = browser.find_element(By.CSS_SELECTOR, "#spend-charts svg.chart:nth-of-type(2)")
+    chart = browser.find_element(By.CSS_SELECTOR, "#spend-charts svg.chart:nth-of-type(3)")
     labels = chart.text
     assert "anthropic/claude-sonnet-4-5" in labels and "$0.0123" in labels
     assert "ollama/gemma4:27b" in labels and "$0.0000" in labels

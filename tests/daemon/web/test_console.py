@@ -192,6 +192,8 @@ async def test_spend_page_charts_the_ledger_and_keeps_unknown_costs_unknown(
     assert "+1 unknown" in html  # the chart bar says so instead of drawing $0
     assert "anthropic/claude-sonnet-4-5" in html and "ollama/gemma4:27b" in html
     assert 'class="chart"' in html
+    where = html[html.index("Local vs cloud") :]
+    assert "local (1 call)" in where and "cloud (2 calls)" in where
     assert "no limit" not in html and "$20.00" in html  # monthly budget with its limit
     budgets = html[html.index('class="budgets"') :]
     anthropic = budgets[budgets.index("<td>anthropic</td>") :]
