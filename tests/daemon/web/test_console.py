@@ -348,3 +348,24 @@ def test_config_refuses_a_reachable_console_without_authentication(
     text = str(raised.value) + " ".join(p.render(str(path)) for p in raised.value.problems)
     assert "web" in text
     assert "plain-value" not in text
+
+
+@pytest.mark.parametrize(("proxies", "let_in"), [('["127.0.0.1"]', True), ('["192.0.2.1"]', False)])
+async def test_a_trusted_proxy_header_is_honoured_only_from_the_proxy(
+    tmp_path: Path, proxies: str, let_in: bool
+) -> None:
+    web = f"""
+[web]
+enabled = true
+listen = "0.0.0.0:8787"
+trusted_proxy_header = "X-Forwarded-User"
+trusted_proxies = {proxies}
+"""
+    async for served in _serve(tmp_path, web):
+        async with httpx.AsyncClient(timeout=10) as client:
+            bare = await client.get(served.base + "/api/status")
+            assert bare.status_code == 401
+            proxied = await client.get(
+                served.base + "/api/status", headers={"X-Forwarded-User": "alice"}
+            )
+            assert proxied.status_code == (200 if let_in else 401)
