@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from daemon.cli._blocks import BLANK, Column, Table
 from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
 from daemon.cli._complete import complete_models
-from daemon.cli._output import BLANK, Column, Table, show, wide_option
+from daemon.cli._output import show, wide_option
 
 if TYPE_CHECKING:
     from daemon.ai.pricing import Rates

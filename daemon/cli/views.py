@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daemon.cli._output import BLANK, Block, Column, Fields, Lines, Table, flat, line
+from daemon.cli._blocks import BLANK, Block, Column, Fields, Lines, Table, flat, line
 from daemon.models import (
     CheckResult,
     Incident,

@@ -1,5 +1,6 @@
-"""Helpers for the aws_* check tests (the fixtures are in `conftest_aws.py`): arranging moto,
-switching IAM enforcement on, and simulating what moto cannot (DNS failure, alarm history).
+"""Helpers for the aws_* check tests (their fixtures are in `aws_fixtures.py` beside this):
+arranging moto, switching IAM enforcement on, and simulating what moto cannot (DNS failure,
+alarm history).
 """
 
 from __future__ import annotations
