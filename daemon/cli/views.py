@@ -3,7 +3,7 @@ and as JSON. Pure functions over models: no printing, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,17 +11,24 @@ from typing import TYPE_CHECKING, Any
 from daemon.cli._blocks import BLANK, Block, Column, Fields, Lines, Table, flat, line
 from daemon.models import (
     CheckResult,
-    EngineState,
     Incident,
     IncidentEvent,
     Investigation,
     format_duration,
     worst_status,
 )
+from daemon.report.status import StatusView, investigation_json, status_json
+
+__all__ = [
+    "StatusView",
+    "daemon_line",
+    "investigation_json",
+    "status_blocks",
+    "status_json",
+]
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
-    from daemon.engine.quiet import Quiet, Quietness
     from daemon.notify.delivery import DeliveryReport
     from daemon.service.once import OnceReport
 
@@ -98,58 +105,6 @@ def once_json(report: OnceReport) -> dict[str, Any]:
 # -- status --------------------------------------------------------------------------------------
 
 
-class StatusView:
-    """What `watchkeeper status` knows: the configured checks, their latest results, the
-    engine's memory of them (flapping), open incidents, the outbox, and who holds the state."""
-
-    def __init__(
-        self,
-        configured: list[str],
-        last: Mapping[str, list[CheckResult]],
-        open_incidents: list[Incident],
-        outbox: Mapping[Any, int],
-        *,
-        engine: EngineState | None = None,
-        holder: int | None = None,
-        quiet: Quietness | None = None,
-    ) -> None:
-        self.configured = configured
-        self.last = last
-        self.open_incidents = open_incidents
-        self.outbox = outbox
-        self.engine = engine or EngineState()
-        self.holder = holder
-        self.quiet = quiet
-
-    @property
-    def last_cycle(self) -> datetime | None:
-        """When the newest committed cycle ran: results are committed with their cycle."""
-        starts = [r.started_at for results in self.last.values() for r in results]
-        return max(starts) if starts else None
-
-    def marks(self, name: str) -> list[str]:
-        """What is special about a check now: "flapping" (one notice sent, quiet until
-        stable) and "held" (a silence or a maintenance window holds its notifications)."""
-        state = self.engine.checks.get(name)
-        found = ["flapping"] if state is not None and state.flapping else []
-        return found + (["held"] if self.held(name) is not None else [])
-
-    def held(self, name: str) -> Quiet | None:
-        """The silence or maintenance window holding NAME's notifications now, if any."""
-        return self.quiet.of(name) if self.quiet is not None else None
-
-    def note(self, name: str) -> str:
-        """The NOTE column: the marks, with why and until when a check is held."""
-        quiet = self.held(name)
-        return ", ".join(
-            f"held by {quiet.reason}" if mark == "held" and quiet is not None else mark
-            for mark in self.marks(name)
-        )
-
-    def flapping(self) -> list[str]:
-        return [n for n in self.configured if "flapping" in self.marks(n)]
-
-
 def daemon_line(holder: int | None, last_cycle: datetime | None) -> str:
     cycle = f"last cycle {last_cycle:%Y-%m-%d %H:%M:%S} UTC" if last_cycle else "no cycle yet"
     if holder is None:
@@ -218,35 +173,6 @@ def status_blocks(view: StatusView) -> list[Block]:
     failed = view.outbox.get("failed", 0)
     blocks.append(line(f"notifications: {pending} pending, {failed} failed"))
     return blocks
-
-
-def _held_json(quiet: Quiet | None) -> dict[str, str] | None:
-    if quiet is None:
-        return None
-    return {"reason": quiet.reason, "until": quiet.until.isoformat()}
-
-
-def status_json(view: StatusView) -> dict[str, Any]:
-    last_cycle = view.last_cycle
-    return {
-        "daemon": {
-            "running": view.holder is not None,
-            "pid": view.holder or None,
-            "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
-        },
-        "checks": {
-            name: {
-                "status": worst_status(view.last[name]) if view.last.get(name) else None,
-                "marks": view.marks(name),
-                "held": _held_json(view.held(name)),
-                "results": [r.model_dump(mode="json") for r in view.last.get(name, [])],
-            }
-            for name in view.configured
-        },
-        "flapping": view.flapping(),
-        "open_incidents": [i.model_dump(mode="json") for i in view.open_incidents],
-        "outbox": dict(view.outbox),
-    }
 
 
 # -- incidents -------------------------------------------------------------------------------------
@@ -359,16 +285,6 @@ def investigation_lines(inv: Investigation) -> list[str]:
     elif len(inv.calls) > 1:
         lines.append(f"  total {format_usd(inv.cost)}")
     return lines
-
-
-def investigation_json(inv: Investigation) -> dict[str, Any]:
-    """The `incidents show --json` form: costs as JSON numbers (null when unknown)."""
-    data = inv.model_dump(mode="json")
-    for call, raw in zip(data["calls"], inv.calls, strict=True):
-        call["cost_usd"] = None if raw.cost_usd is None else float(raw.cost_usd)
-    cost = inv.cost if inv.calls else None
-    data["cost_usd"] = None if cost is None else float(cost)
-    return data
 
 
 def cost_line(result: AIResult) -> str:
