@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.config.settings import BaselineSettings
+from daemon.engine.window import Window
 from daemon.models import CheckResult
 
 LATENCY = "latency_ms"
@@ -109,15 +109,27 @@ def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
 def detect(
     result: CheckResult, history: Sequence[float], metric: str, policy: BaselinePolicy
 ) -> Anomaly | None:
-    """Whether `metric` of `result` is an outlier against `history` (earlier ok figures)."""
+    """Whether `metric` of `result` is an outlier against `history` (earlier ok figures).
+    The exact computation over a plain sequence; `Baselines` gets the same figures from its
+    compact windows (`daemon.engine.window`)."""
     x = figure(result, metric)
     if x is None or len(history) < policy.min_samples:
         return None
     median = statistics.median(history)
     if median <= 0:
-        # Ratios mean nothing around zero or for signed series; such metrics are not judged.
         return None
     mad = statistics.median(abs(h - median) for h in history)
+    return verdict(result, metric, x, median, mad, policy)
+
+
+def verdict(
+    result: CheckResult, metric: str, x: float, median: float, mad: float, policy: BaselinePolicy
+) -> Anomaly | None:
+    """The rule itself, given the window's median and MAD: robust z and ratio both past their
+    thresholds, and for durations upward only and past the absolute floor."""
+    if median <= 0:
+        # Ratios mean nothing around zero or for signed series; such metrics are not judged.
+        return None
     # A constant series has MAD 0: floor it so z stays finite and the ratio gate decides.
     floor = max(0.01 * median, 1.0) if is_duration(metric) else 0.01 * median
     z = abs(x - median) / (_MAD_SCALE * max(mad, floor))
@@ -175,8 +187,8 @@ class Baselines:
     permanent shift (a new release that is simply slower) would be flagged forever. With it,
     the shift stops being flagged once it dominates the window (z and the median catch up,
     at the latest when it holds half the samples). Memory is bounded: every window is a
-    deque with `maxlen=max_samples`, and windows whose newest sample has aged out are dropped.
-    Call `apply` before the cycle's results are stored.
+    `Window` of at most `max_samples` doubles (24 B a sample), and windows whose newest sample
+    has aged out are dropped. Call `apply` before the cycle's results are stored.
     """
 
     def __init__(
@@ -185,7 +197,7 @@ class Baselines:
         self.policy = policy
         self._load = load
         self._loaded: set[str] = set()
-        self._windows: dict[Key, deque[tuple[datetime, float]]] = {}
+        self._windows: dict[Key, Window] = {}
 
     def apply(
         self, results: list[CheckResult], now: datetime
@@ -218,13 +230,19 @@ class Baselines:
 
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""
-        return [v for _, v in self._windows.get((check, subject, metric), ())]
+        window = self._windows.get((check, subject, metric))
+        return window.values() if window is not None else []
 
     def _judge(self, result: CheckResult) -> list[Anomaly]:
         anomalies = []
-        for metric, _ in metrics(result):
-            history = self.history(result.check, result.subject, metric)
-            anomaly = detect(result, history, metric, self.policy)
+        for metric, x in metrics(result):
+            window = self._windows.get((result.check, result.subject, metric))
+            if window is None or len(window) < self.policy.min_samples:
+                continue
+            median = window.median()
+            if median <= 0:
+                continue  # not judged (see `verdict`): skip the MAD
+            anomaly = verdict(result, metric, x, median, window.mad(median), self.policy)
             if anomaly is not None:
                 anomalies.append(anomaly)
         return anomalies
@@ -241,18 +259,20 @@ class Baselines:
                 self._feed(row)
 
     def _feed(self, result: CheckResult) -> None:
+        at = result.started_at.timestamp()
         for metric, value in metrics(result):
             key = (result.check, result.subject, metric)
             window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = deque(maxlen=self.policy.max_samples)
-            window.append((result.started_at, value))
+                window = self._windows[key] = Window(self.policy.max_samples)
+            window.add(value, at)
 
     def _prune(self, cutoff: datetime) -> None:
+        limit = cutoff.timestamp()
         for key, window in list(self._windows.items()):
-            while window and window[0][0] < cutoff:
-                window.popleft()
-            if not window:
+            while len(window) and window.oldest_time() < limit:
+                window.pop_oldest()
+            if not len(window):
                 del self._windows[key]
 
 
