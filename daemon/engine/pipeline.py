@@ -109,6 +109,11 @@ def policies(settings: Settings) -> dict[str, incidents.CheckPolicy]:
     }
 
 
+def _topology(settings: Settings) -> tuple[dict[str, incidents.CheckPolicy], incidents.Topology]:
+    checks = policies(settings)
+    return checks, incidents.Topology.of(checks)
+
+
 def incident_policy(settings: Settings) -> incidents.IncidentPolicy:
     return incidents.IncidentPolicy(
         reminder_interval=settings.incidents.reminder_interval,
@@ -154,6 +159,8 @@ class Pipeline:
         self.investigator = investigator
         self.baselines = baselines
         self._state: EngineState | None = None
+        self._topology: tuple[Settings, dict[str, incidents.CheckPolicy], incidents.Topology]
+        self._topology = (settings, *_topology(settings))
         self._lock = asyncio.Lock()
         self._concurrency = settings.daemon.max_concurrency
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -181,6 +188,12 @@ class Pipeline:
         if self._state is None:
             self._state = await store_io(self.store.incidents.engine_state)
         return self._state
+
+    def _checks(self) -> tuple[dict[str, incidents.CheckPolicy], incidents.Topology]:
+        """The checks' policies and dependency topology, built once per configuration."""
+        if self._topology[0] is not self.settings:
+            self._topology = (self.settings, *_topology(self.settings))
+        return self._topology[1], self._topology[2]
 
     @property
     def open_incidents(self) -> int:
@@ -241,13 +254,15 @@ class Pipeline:
                 await store_io(self.baselines.prepare, results, self.now())
                 results, anomalies = self.baselines.apply(results, self.now())
             acks, quiet = await self._controls()
+            checks, topology = self._checks()
             evaluation = incidents.evaluate(
                 state,
                 results,
-                policies(self.settings),
+                checks,
                 incident_policy(self.settings),
                 self.now(),
                 acknowledged=acks.keys(),
+                topology=topology,
             )
             self._quiet(evaluation, acks, quiet)
             report = await self._triage(
