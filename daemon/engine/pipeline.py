@@ -159,6 +159,8 @@ class Pipeline:
         self.investigator = investigator
         self.baselines = baselines
         self._state: EngineState | None = None
+        self._committed: EngineState | None = None
+        """The state this pipeline last committed: the next commit writes only its changes."""
         self._topology: tuple[Settings, dict[str, incidents.CheckPolicy], incidents.Topology]
         self._topology = (settings, *_topology(settings))
         self._lock = asyncio.Lock()
@@ -409,8 +411,9 @@ class Pipeline:
             evaluation.events,
             evaluation.resolved,
             outbox,
+            previous=self._committed,
         )
-        self._state = evaluation.state
+        self._state = self._committed = evaluation.state
         for event in evaluation.events:
             log.info(
                 "incident.event",

@@ -13,7 +13,14 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from daemon.errors import StateError
-from daemon.models import CheckResult, EngineState, Incident, IncidentEvent, Investigation
+from daemon.models import (
+    CheckResult,
+    CheckState,
+    EngineState,
+    Incident,
+    IncidentEvent,
+    Investigation,
+)
 from daemon.store.database import Database, rowid
 from daemon.store.outbox import OutboxItem, insert_outbox
 from daemon.store.results import insert_results
@@ -35,18 +42,18 @@ class Incidents:
         outbox: list[OutboxItem],
         *,
         now: datetime | None = None,
+        previous: EngineState | None = None,
     ) -> None:
         """Write one pipeline cycle atomically: results, the engine state, incidents, events
-        and their messages. `now` stamps the outbox rows (default: the wall clock)."""
+        and their messages. `now` stamps the outbox rows (default: the wall clock).
+
+        `previous` = the state this store last committed: then only the checks whose state
+        object is not the very one in `previous` are rewritten (the engine shares unchanged
+        ones), so a cycle writes in proportion to what changed. Without it, every check's."""
         stamp = db_ts(now or utcnow())
         with self.db.transaction() as conn:
             insert_results(conn, results)
-            conn.execute(
-                "INSERT INTO engine_state (id, data, updated_at) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
-                "updated_at = excluded.updated_at",
-                (state.model_dump_json(), stamp),
-            )
+            _write_state(conn, state, previous, stamp)
             for incident in [*state.incidents.values(), *resolved]:
                 _upsert_incident(conn, incident)
             event_ids = [insert_event(conn, event) for event in events]
@@ -58,10 +65,14 @@ class Incidents:
     def engine_state(self) -> EngineState:
         with self.db.transaction(write=False) as conn:
             row = conn.execute("SELECT data FROM engine_state WHERE id = 1").fetchone()
+            checks = conn.execute("SELECT check_name, data FROM check_states").fetchall()
         if row is None:
             return EngineState()
         try:
-            return EngineState.model_validate_json(row[0])
+            state = EngineState.model_validate_json(row[0])
+            # Rows written before check_states existed carry the checks in the JSON itself.
+            state.checks.update((n, CheckState.model_validate_json(d)) for n, d in checks)
+            return state
         except ValidationError as exc:
             raise StateError(
                 f"{self.db.path}: the stored engine state does not match this version "
@@ -157,6 +168,30 @@ class Incidents:
         return [
             Investigation.model_validate_json(r[1]).model_copy(update={"id": r[0]}) for r in rows
         ]
+
+
+def _write_state(
+    conn: sqlite3.Connection, state: EngineState, previous: EngineState | None, stamp: str
+) -> None:
+    """The engine state: its small part as one JSON row, each changed check as its own row
+    (plain upserts and deletes, which any SQL store can do)."""
+    if previous is None:
+        conn.execute("DELETE FROM check_states")
+        changed = list(state.checks.items())
+    else:
+        changed = [(n, c) for n, c in state.checks.items() if previous.checks.get(n) is not c]
+        gone = [(n,) for n in previous.checks if n not in state.checks]
+        conn.executemany("DELETE FROM check_states WHERE check_name = ?", gone)
+    conn.executemany(
+        "INSERT INTO check_states (check_name, data) VALUES (?, ?) "
+        "ON CONFLICT (check_name) DO UPDATE SET data = excluded.data",
+        [(name, check.model_dump_json()) for name, check in changed],
+    )
+    conn.execute(
+        "INSERT INTO engine_state (id, data, updated_at) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        (state.model_dump_json(exclude={"checks"}), stamp),
+    )
 
 
 _UPSERT_INCIDENT = """
