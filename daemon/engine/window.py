@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 
 _INF = float("inf")
 
@@ -36,6 +37,18 @@ class Window:
         """Parallel to `_values`."""
         self._sorted = array("d")
         self._head = 0
+
+    @classmethod
+    def of(cls, values: Sequence[float], times: Sequence[float], capacity: int) -> Window:
+        """A window holding the last `capacity` of `values` (oldest first), at `times`: one
+        sort instead of an insertion per sample."""
+        window = cls(capacity)
+        window._values = array("d", values[-capacity:])
+        window._times = array("d", times[-capacity:])
+        if len(window._values) != len(window._times):
+            raise ValueError("values and times differ in length")
+        window._sorted = array("d", sorted(window._values))
+        return window
 
     def __len__(self) -> int:
         return len(self._values)

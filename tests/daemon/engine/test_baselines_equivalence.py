@@ -187,3 +187,17 @@ def test_a_restart_reseeds_the_windows_from_the_store_and_judges_the_same(tmp_pa
         assert restarted.history(*key) == running.history(*key)
     assert len(running.history("step", None, LATENCY)) == 200
     restarted_store.close()
+
+
+def test_a_window_built_at_once_equals_one_fed_sample_by_sample() -> None:
+    rng = random.Random(9)
+    values = [rng.uniform(1, 50) for _ in range(130)]
+    fed = Window(100)
+    for i, value in enumerate(values):
+        fed.add(value, float(i))
+    built = Window.of(values, [float(i) for i in range(130)], 100)
+    assert built.values() == fed.values() and built.median() == fed.median()
+    assert built.mad(built.median()) == fed.mad(fed.median())
+    built.add(7.0, 130.0)
+    fed.add(7.0, 130.0)
+    assert built.values() == fed.values() and built.oldest_time() == fed.oldest_time() == 31.0
