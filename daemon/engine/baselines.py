@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from daemon.config.settings import BaselineSettings
 from daemon.engine.window import Window
@@ -27,6 +28,24 @@ _MAD_SCALE = 1.4826
 
 Key = tuple[str, str | None, str]
 """(check, subject, metric): one window."""
+
+
+class Sample(Protocol):
+    """What baselines read of a result: a `CheckResult`, or a stored row's figures
+    (`daemon.store.results.Figures`) when windows are seeded."""
+
+    @property
+    def check(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def values(self) -> Mapping[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ class Anomaly:
     sentence: str
 
 
-def figure(result: CheckResult, metric: str) -> float | None:
+def figure(result: Sample, metric: str) -> float | None:
     """The finite number `metric` names in `result`, or None (missing, bool, str, NaN)."""
     raw = result.latency_ms if metric == LATENCY else result.values.get(metric)
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
@@ -96,7 +115,7 @@ def baselined(metric: str) -> bool:
     return not metric.startswith(MEDIAN_PREFIX) and not metric.endswith(NOT_MEASUREMENTS)
 
 
-def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
+def metrics(result: Sample) -> Iterator[tuple[str, float]]:
     """Every baseline-able figure of a result, each once: latency, then numeric values."""
     for metric in dict.fromkeys((LATENCY, *result.values)):
         if not baselined(metric):
@@ -192,7 +211,7 @@ class Baselines:
     """
 
     def __init__(
-        self, policy: BaselinePolicy, load: Callable[[str, int], list[CheckResult]]
+        self, policy: BaselinePolicy, load: Callable[[str, int], Sequence[Sample]]
     ) -> None:
         self.policy = policy
         self._load = load
@@ -249,6 +268,7 @@ class Baselines:
 
     def _seed(self, check: str, cutoff: datetime, before: datetime) -> None:
         rows = self._load(check, self.policy.max_samples)
+        series: dict[Key, tuple[list[float], list[float]]] = {}
         for row in reversed(rows):  # newest first from the store
             # Rows this module degraded were ok in substance: same choice as for live results.
             ok = row.status == "ok" or (
@@ -256,7 +276,19 @@ class Baselines:
             )
             # Only strictly earlier rows: the current cycle may already be in the store.
             if ok and cutoff <= row.started_at < before:
-                self._feed(row)
+                at = row.started_at.timestamp()
+                for metric, value in metrics(row):
+                    values, times = series.setdefault((row.check, row.subject, metric), ([], []))
+                    values.append(value)
+                    times.append(at)
+        capacity = self.policy.max_samples
+        for key, (values, times) in series.items():
+            window = self._windows.get(key)
+            if window is None:  # built at once: one sort, not an insertion per sample
+                self._windows[key] = Window.of(values, times, capacity)
+            else:
+                for value, at in zip(values, times, strict=True):
+                    window.add(value, at)
 
     def _feed(self, result: CheckResult) -> None:
         at = result.started_at.timestamp()

@@ -170,7 +170,7 @@ def test_a_restart_reseeds_the_windows_from_the_store_and_judges_the_same(tmp_pa
     policy = BaselinePolicy(max_samples=200, min_samples=30)
     rng = random.Random(5)
     store = Store.open(tmp_path)
-    running = Baselines(policy, store.results.recent)
+    running = Baselines(policy, store.results.figures)
     for cycle in range(260):
         batch = list(results(cycle, rng, names))
         judged, _ = running.apply(batch, batch[0].started_at)
@@ -178,7 +178,7 @@ def test_a_restart_reseeds_the_windows_from_the_store_and_judges_the_same(tmp_pa
     store.close()
 
     restarted_store = Store.open(tmp_path)
-    restarted = Baselines(policy, restarted_store.results.recent)
+    restarted = Baselines(policy, restarted_store.results.figures)
     for cycle in range(260, 330):
         batch = list(results(cycle, rng, names))
         now = batch[0].started_at
