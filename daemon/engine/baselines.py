@@ -23,6 +23,9 @@ MEDIAN_PREFIX = "baseline_median_"
 history is reloaded from the store."""
 TIMES = "\u00d7"
 """The multiplication sign in "6.1x the median"; an escape because ruff flags the literal."""
+SWEEP_S = 3600.0
+"""How often every window is pruned and empty ones dropped (memory only: a window is always
+pruned before it is judged or fed)."""
 _MAD_SCALE = 1.4826
 """Makes the MAD comparable to a standard deviation for normally distributed samples."""
 
@@ -217,6 +220,10 @@ class Baselines:
         self._load = load
         self._loaded: set[str] = set()
         self._windows: dict[Key, Window] = {}
+        self._limit = -math.inf
+        """The current cutoff (POSIX seconds): a window is pruned to it when it is read or fed,
+        so a cycle costs in proportion to its results, not to every window held."""
+        self._swept = -math.inf
 
     def apply(
         self, results: list[CheckResult], now: datetime
@@ -224,7 +231,10 @@ class Baselines:
         """`results` with ok outliers turned degraded, and the anomalies found. Seeds the
         windows of checks seen for the first time (blocking: see `prepare`)."""
         cutoff = now - self.policy.window
-        self._prune(cutoff)
+        self._limit = cutoff.timestamp()
+        if self._limit - self._swept >= SWEEP_S:  # drop windows of checks gone quiet
+            self._prune(cutoff)
+            self._swept = self._limit
         self.prepare(results, now)
         out: list[CheckResult] = []
         found: list[Anomaly] = []
@@ -255,7 +265,7 @@ class Baselines:
     def _judge(self, result: CheckResult) -> list[Anomaly]:
         anomalies = []
         for metric, x in metrics(result):
-            window = self._windows.get((result.check, result.subject, metric))
+            window = self._window((result.check, result.subject, metric))
             if window is None or len(window) < self.policy.min_samples:
                 continue
             median = window.median()
@@ -294,10 +304,18 @@ class Baselines:
         at = result.started_at.timestamp()
         for metric, value in metrics(result):
             key = (result.check, result.subject, metric)
-            window = self._windows.get(key)
+            window = self._window(key)
             if window is None:
                 window = self._windows[key] = Window(self.policy.max_samples)
             window.add(value, at)
+
+    def _window(self, key: Key) -> Window | None:
+        """The window of `key`, its samples older than the cutoff dropped."""
+        window = self._windows.get(key)
+        if window is not None:
+            while len(window) and window.oldest_time() < self._limit:
+                window.pop_oldest()
+        return window
 
     def _prune(self, cutoff: datetime) -> None:
         limit = cutoff.timestamp()

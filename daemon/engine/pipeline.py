@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -109,9 +110,20 @@ def policies(settings: Settings) -> dict[str, incidents.CheckPolicy]:
     }
 
 
-def _topology(settings: Settings) -> tuple[dict[str, incidents.CheckPolicy], incidents.Topology]:
-    checks = policies(settings)
-    return checks, incidents.Topology.of(checks)
+@dataclass(frozen=True)
+class _Estate:
+    """What every cycle needs of the configured checks, derived once per configuration."""
+
+    settings: Settings
+    checks: dict[str, incidents.CheckPolicy]
+    topology: incidents.Topology
+    tags: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Estate:
+        checks = policies(settings)
+        tags = {spec.name: spec.tags for spec in settings.checks}
+        return cls(settings, checks, incidents.Topology.of(checks), tags)
 
 
 def incident_policy(settings: Settings) -> incidents.IncidentPolicy:
@@ -161,8 +173,7 @@ class Pipeline:
         self._state: EngineState | None = None
         self._committed: EngineState | None = None
         """The state this pipeline last committed: the next commit writes only its changes."""
-        self._topology: tuple[Settings, dict[str, incidents.CheckPolicy], incidents.Topology]
-        self._topology = (settings, *_topology(settings))
+        self._estate = _Estate.of(settings)
         self._lock = asyncio.Lock()
         self._concurrency = settings.daemon.max_concurrency
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -191,11 +202,11 @@ class Pipeline:
             self._state = await store_io(self.store.incidents.engine_state)
         return self._state
 
-    def _checks(self) -> tuple[dict[str, incidents.CheckPolicy], incidents.Topology]:
-        """The checks' policies and dependency topology, built once per configuration."""
-        if self._topology[0] is not self.settings:
-            self._topology = (self.settings, *_topology(self.settings))
-        return self._topology[1], self._topology[2]
+    def _checks(self) -> _Estate:
+        """The checks' policies, dependency topology and tags, built once per configuration."""
+        if self._estate.settings is not self.settings:
+            self._estate = _Estate.of(self.settings)
+        return self._estate
 
     @property
     def open_incidents(self) -> int:
@@ -256,15 +267,15 @@ class Pipeline:
                 await store_io(self.baselines.prepare, results, self.now())
                 results, anomalies = self.baselines.apply(results, self.now())
             acks, quiet = await self._controls()
-            checks, topology = self._checks()
+            estate = self._checks()
             evaluation = incidents.evaluate(
                 state,
                 results,
-                checks,
+                estate.checks,
                 incident_policy(self.settings),
                 self.now(),
                 acknowledged=acks.keys(),
-                topology=topology,
+                topology=estate.topology,
             )
             self._quiet(evaluation, acks, quiet)
             report = await self._triage(
@@ -317,7 +328,7 @@ class Pipeline:
         now = self.now()
         acks = await store_io(self.store.controls.open_acknowledgements)
         silences = await store_io(self.store.controls.silences, active_at=now)
-        tags = {spec.name: spec.tags for spec in self.settings.checks}
+        tags = self._checks().tags
         return acks, Quietness(silences, self.settings.maintenance, tags, now)
 
     def _quiet(
@@ -400,7 +411,7 @@ class Pipeline:
         composed: list[Message],
         sections: list[Sections] | None = None,
     ) -> None:
-        tags = {spec.name: spec.tags for spec in self.settings.checks}
+        tags = self._checks().tags
         outbox = route(
             evaluation.events, self.settings.notify, tags, messages=composed, sections=sections
         )

@@ -105,7 +105,8 @@ def run_both(
             flagged[anomaly.check] = flagged.get(anomaly.check, 0) + 1
     for key in exact._windows:
         assert compact.history(*key) == exact.history(*key)
-    assert set(compact._windows) == set(exact._windows)
+    # windows emptied by age linger (empty) until the hourly sweep; never judged meanwhile
+    assert {k for k, w in compact._windows.items() if len(w)} == set(exact._windows)
     return flagged
 
 
