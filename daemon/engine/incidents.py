@@ -57,6 +57,12 @@ class Evaluation:
     events: list[IncidentEvent]
     resolved: list[Incident]
     """Incidents closed by this call: they have left `state.incidents`; the store keeps them."""
+    touched: frozenset[str] = frozenset()
+    """Checks whose state may differ from the input's (added, changed or removed): what a
+    commit must write."""
+    watch: frozenset[str] = frozenset()
+    """Checks the next evaluation must walk even without a result (failing, flapping,
+    inside their flap window, in an incident): pass it back as `watch`."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class _Cycle:
     deps: Mapping[str, frozenset[str]]
     """Transitive dependencies of every configured check."""
     troubled: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
     """Checks failing or flapping after phase 1: the only ones a blast radius can hold."""
     events: list[IncidentEvent] = field(default_factory=list)
     resolved: list[Incident] = field(default_factory=list)
@@ -118,14 +125,16 @@ def evaluate(
     now: datetime,
     acknowledged: AbstractSet[int] = frozenset(),
     topology: Topology | None = None,
+    watch: AbstractSet[str] | None = None,
 ) -> Evaluation:
     """Fold one batch of results into the state; return the new state and what to announce.
 
     `results` may cover any subset of the configured checks: checks without a result keep
     their counters, but time-based transitions (flap settling, reminders) still happen.
     Reminders due at `now` are included (never for `acknowledged` incidents), so calling
-    `reminders` separately is optional. `topology` = `Topology.of(checks)`, passed in by a
-    caller that keeps it across cycles.
+    `reminders` separately is optional. `topology` = `Topology.of(checks)` and `watch` = the
+    previous evaluation's `watch` of this very state, passed in by a caller that keeps them
+    across cycles (without them, every check is looked at once).
     Event order: `resolved` as they happen, then by incident id `opened`/`changed` and
     `flapping`, then `reminder`.
 
@@ -134,7 +143,9 @@ def evaluate(
     check's state is shared, unchanged, between the input and the returned state (neither is
     ever mutated in place: a check's state is copied before it changes).
     """
-    return _evaluate(state, results, checks, policy, now, acknowledged, topology, every=False)
+    return _evaluate(
+        state, results, checks, policy, now, acknowledged, topology, watch, every=False
+    )
 
 
 def _evaluate(
@@ -145,13 +156,14 @@ def _evaluate(
     now: datetime,
     acknowledged: AbstractSet[int],
     topology: Topology | None,
+    watch: AbstractSet[str] | None = None,
     *,
     every: bool,
 ) -> Evaluation:
     """`every` walks every configured check (the definition `evaluate` must equal; tests)."""
     topology = topology or Topology.of(checks)
     observed = observe(results, checks)
-    active = set(checks) if every else _active(state, observed, checks)
+    active = set(checks) if every else _active(state, observed, checks, watch)
     cycle = _Cycle(
         state=_copy_on_write(state, active),
         checks=checks,
@@ -171,22 +183,38 @@ def _evaluate(
             _place(cycle, name)
     _refresh_incidents(cycle)
     events = cycle.events + _announce(cycle) + _remind(cycle.state, policy, now, acknowledged)
-    return Evaluation(state=cycle.state, events=events, resolved=cycle.resolved)
+    touched = active | cycle.removed
+    watched = (n for n in active if n in cycle.state.checks and _watched(cycle.state.checks[n]))
+    return Evaluation(
+        state=cycle.state,
+        events=events,
+        resolved=cycle.resolved,
+        touched=frozenset(touched),
+        watch=frozenset(watched),
+    )
 
 
 def _active(
-    state: EngineState, observed: Mapping[str, _Observed], checks: Mapping[str, CheckPolicy]
+    state: EngineState,
+    observed: Mapping[str, _Observed],
+    checks: Mapping[str, CheckPolicy],
+    watch: AbstractSet[str] | None,
 ) -> set[str]:
     """The configured checks an evaluation can change (see `evaluate`)."""
     active = set(observed)
     active.update(i.check for i in state.incidents.values() if i.check in checks)
-    for name, check in state.checks.items():
-        if check.failing or check.flapping or check.changes or check.incident_id is not None:
-            active.add(name)
-    if len(state.checks) != len(checks) or active - checks.keys():
+    if watch is None:
+        active.update(n for n, check in state.checks.items() if _watched(check))
+    else:
+        active.update(watch)
+    if state.checks.keys() != checks.keys():
         active.update(n for n in checks if n not in state.checks)  # new: get a CheckState
-        active &= checks.keys()
+    active &= checks.keys()
     return active
+
+
+def _watched(check: CheckState) -> bool:
+    return check.failing or check.flapping or bool(check.changes) or check.incident_id is not None
 
 
 def _copy_on_write(state: EngineState, active: AbstractSet[str]) -> EngineState:
@@ -256,8 +284,10 @@ def _drop_removed(cycle: _Cycle) -> None:
     for incident in sorted(state.incidents.values(), key=lambda i: i.id):
         if incident.check not in cycle.checks:
             _resolve(cycle, incident, REMOVED_DETAIL)
-    for name in [name for name in state.checks if name not in cycle.checks]:
-        del state.checks[name]
+    if state.checks.keys() != cycle.checks.keys():
+        for name in [name for name in state.checks if name not in cycle.checks]:
+            del state.checks[name]
+            cycle.removed.add(name)
 
 
 def _record(cycle: _Cycle, name: str) -> None:

@@ -171,8 +171,11 @@ class Pipeline:
         self.investigator = investigator
         self.baselines = baselines
         self._state: EngineState | None = None
-        self._committed: EngineState | None = None
-        """The state this pipeline last committed: the next commit writes only its changes."""
+        self._committed = False
+        """Whether this pipeline committed a state: the first commit writes every check's,
+        later ones only the checks an evaluation touched."""
+        self._watch: frozenset[str] | None = None
+        """The last evaluation's `watch` (None: the state came from the store, look at all)."""
         self._estate = _Estate.of(settings)
         self._lock = asyncio.Lock()
         self._concurrency = settings.daemon.max_concurrency
@@ -276,6 +279,7 @@ class Pipeline:
                 self.now(),
                 acknowledged=acks.keys(),
                 topology=estate.topology,
+                watch=self._watch,
             )
             self._quiet(evaluation, acks, quiet)
             report = await self._triage(
@@ -288,6 +292,7 @@ class Pipeline:
             await self._commit(
                 results, evaluation, [m for m, _ in composed], [x for _, x in composed]
             )
+            self._watch = evaluation.watch  # (a reminder pass leaves the checks alone)
             await self._record_skips(evaluation, skipped)
             self.cycles += 1
             self.last_cycle_at = self.now()
@@ -422,9 +427,9 @@ class Pipeline:
             evaluation.events,
             evaluation.resolved,
             outbox,
-            previous=self._committed,
+            changed=evaluation.touched if self._committed else None,
         )
-        self._state = self._committed = evaluation.state
+        self._state, self._committed = evaluation.state, True
         for event in evaluation.events:
             log.info(
                 "incident.event",

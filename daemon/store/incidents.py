@@ -8,6 +8,7 @@ message without its event; nothing here decides anything (that is `daemon.engine
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -42,18 +43,19 @@ class Incidents:
         outbox: list[OutboxItem],
         *,
         now: datetime | None = None,
-        previous: EngineState | None = None,
+        changed: Collection[str] | None = None,
     ) -> None:
         """Write one pipeline cycle atomically: results, the engine state, incidents, events
         and their messages. `now` stamps the outbox rows (default: the wall clock).
 
-        `previous` = the state this store last committed: then only the checks whose state
-        object is not the very one in `previous` are rewritten (the engine shares unchanged
-        ones), so a cycle writes in proportion to what changed. Without it, every check's."""
+        `changed` = the checks whose state may differ from what this store last committed
+        (the engine's `Evaluation.touched`): only those rows are rewritten (or deleted, for a
+        check no longer in `state`), so a cycle writes in proportion to what changed. None
+        rewrites every check's."""
         stamp = db_ts(now or utcnow())
         with self.db.transaction() as conn:
             insert_results(conn, results)
-            _write_state(conn, state, previous, stamp)
+            _write_state(conn, state, changed, stamp)
             for incident in [*state.incidents.values(), *resolved]:
                 _upsert_incident(conn, incident)
             event_ids = [insert_event(conn, event) for event in events]
@@ -171,21 +173,20 @@ class Incidents:
 
 
 def _write_state(
-    conn: sqlite3.Connection, state: EngineState, previous: EngineState | None, stamp: str
+    conn: sqlite3.Connection, state: EngineState, changed: Collection[str] | None, stamp: str
 ) -> None:
     """The engine state: its small part as one JSON row, each changed check as its own row
     (plain upserts and deletes, which any SQL store can do)."""
-    if previous is None:
+    if changed is None:
         conn.execute("DELETE FROM check_states")
-        changed = list(state.checks.items())
+        changed = state.checks.keys()
     else:
-        changed = [(n, c) for n, c in state.checks.items() if previous.checks.get(n) is not c]
-        gone = [(n,) for n in previous.checks if n not in state.checks]
+        gone = [(name,) for name in changed if name not in state.checks]
         conn.executemany("DELETE FROM check_states WHERE check_name = ?", gone)
     conn.executemany(
         "INSERT INTO check_states (check_name, data) VALUES (?, ?) "
         "ON CONFLICT (check_name) DO UPDATE SET data = excluded.data",
-        [(name, check.model_dump_json()) for name, check in changed],
+        [(n, state.checks[n].model_dump_json()) for n in changed if n in state.checks],
     )
     conn.execute(
         "INSERT INTO engine_state (id, data, updated_at) VALUES (1, ?, ?) "

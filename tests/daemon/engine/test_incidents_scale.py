@@ -1,7 +1,8 @@
 """Incident evaluation proportional to what changed: `evaluate` (which walks only the checks
 that can change and shares the others' state) gives, cycle after cycle, exactly the state and
 events of walking every configured check, on seeded estates with dependency chains, outages,
-flapping, removed checks, reminders and acknowledgements — and never mutates its input."""
+flapping, removed checks, reminders and acknowledgements, with the `watch` hint carried from
+cycle to cycle — never mutating its input, and naming in `touched` every check it changed."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def test_evaluate_equals_walking_every_check(seed: int) -> None:
     )
     topology = Topology.of(checks)
     fast = full = EngineState()
+    watch: frozenset[str] | None = None  # the first call looks at every check
     down: set[str] = set()
     kinds: set[str] = set()
     for minute in range(600):
@@ -73,13 +75,19 @@ def test_evaluate_equals_walking_every_check(seed: int) -> None:
         now = T0 + timedelta(minutes=minute, seconds=30)
         acked = frozenset(i for i in fast.incidents if i % 5 == 0)
         before = fast.model_dump()
-        got = evaluate(fast, results, checks, rules, now, acked, topology)
+        got = evaluate(fast, results, checks, rules, now, acked, topology, watch)
         want = _evaluate(full, results, checks, rules, now, acked, None, every=True)
         assert fast.model_dump() == before, f"minute {minute}: the input state changed"
         assert got.state.model_dump() == want.state.model_dump(), f"minute {minute}"
         assert [e.model_dump() for e in got.events] == [e.model_dump() for e in want.events]
         assert [i.model_dump() for i in got.resolved] == [i.model_dump() for i in want.resolved]
-        fast, full = got.state, want.state
+        differ = {
+            n
+            for n in fast.checks.keys() | got.state.checks.keys()
+            if fast.checks.get(n) != got.state.checks.get(n)
+        }
+        assert differ <= got.touched, f"minute {minute}: a changed check the commit would miss"
+        fast, full, watch = got.state, want.state, got.watch
         kinds.update(e.kind for e in got.events)
     assert kinds >= {"opened", "changed", "resolved", "flapping", "reminder"}, kinds
 

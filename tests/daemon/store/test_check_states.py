@@ -1,7 +1,7 @@
 """The engine state is committed in proportion to what changed: each check's state is its own
-row, rewritten only when the engine replaced that check's state object; removed checks lose
-their row; a database written before this layout (checks inside the JSON row) still loads, and
-the first commit without `previous` rewrites it whole. Results go in with one executemany."""
+row, rewritten only for the checks an evaluation touched; removed checks lose their row; a
+database written before this layout (checks inside the JSON row) still loads, and the first
+commit without `changed` rewrites it whole."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_only_the_checks_that_changed_are_rewritten_and_a_reopen_sees_it_all(
     conn = store.db._conn
     assert conn is not None
     changes = conn.total_changes
-    store.incidents.commit_cycle(batch, second.state, [], [], [], previous=first.state)
+    store.incidents.commit_cycle(batch, second.state, [], [], [], changed=second.touched)
     # 2 results + 2 check states + the engine_state row: not the other 48 checks
     assert conn.total_changes - changes == 5
     after = rows(tmp_path)
@@ -69,7 +69,7 @@ def test_a_removed_check_loses_its_row(tmp_path: Path) -> None:
         old = EngineState(checks={"a": CheckState(), "b": CheckState(failing=True)})
         store.incidents.commit_cycle([], old, [], [], [])
         new = old.model_copy(update={"checks": {"a": old.checks["a"]}})
-        store.incidents.commit_cycle([], new, [], [], [], previous=old)
+        store.incidents.commit_cycle([], new, [], [], [], changed={"b"})
         assert store.incidents.engine_state() == new
     assert set(rows(tmp_path)) == {"a"}
 
@@ -86,6 +86,6 @@ def test_a_state_written_before_check_states_existed_still_loads(tmp_path: Path)
     conn.close()
     with Store.open(tmp_path) as store:
         assert store.incidents.engine_state() == legacy
-        store.incidents.commit_cycle([], legacy, [], [], [])  # no `previous`: all of it
+        store.incidents.commit_cycle([], legacy, [], [], [])  # no `changed`: all of it
         assert store.incidents.engine_state() == legacy
     assert set(rows(tmp_path)) == {"api"}
