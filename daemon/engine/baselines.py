@@ -251,11 +251,14 @@ class Baselines:
         """Load the history of checks seen for the first time (blocking store reads: the
         pipeline calls it on the store's thread before `apply`)."""
         cutoff = now - self.policy.window
-        for check in dict.fromkeys(r.check for r in results):
-            if check not in self._loaded:
-                earliest = min(r.started_at for r in results if r.check == check)
-                self._seed(check, cutoff, earliest)
-                self._loaded.add(check)  # after the load: a store error retries next cycle
+        earliest: dict[str, datetime] = {}  # one pass: 10,000 new checks must not be O(n^2)
+        for r in results:
+            if r.check not in self._loaded:
+                first = earliest.get(r.check)
+                earliest[r.check] = r.started_at if first is None else min(first, r.started_at)
+        for check, before in earliest.items():
+            self._seed(check, cutoff, before)
+            self._loaded.add(check)  # after the load: a store error retries next cycle
 
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""
