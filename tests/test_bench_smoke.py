@@ -102,7 +102,32 @@ def test_sweep_shares_datasets_across_rules() -> None:
     assert shared["requests"] < per_rule["requests"]
 
 
-@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime", "sweep"])
+def test_scale_compares_baselines_scheduler_and_cycles_in_one_run() -> None:
+    data = bench(
+        "scale",
+        *("--sizes", "20,40", "--rounds", "2", "--baseline-checks", "4"),
+        *("--baseline-rounds", "2", "--jobs", "200", "--interval", "1", "--sched-seconds", "1"),
+        "--json",
+        timeout=120,
+    )
+    base = data["baselines"]
+    assert base["flags_agree"] is True  # compact windows flag what the exact computation does
+    assert base["samples_per_window"] == 2000 and base["windows_per_check"] == 2
+    assert 0 < base["bytes_per_check"]["compact"] < base["bytes_per_check"]["exact"]
+    assert base["us_per_result"]["compact"] > 0 and base["us_per_result"]["exact"] > 0
+    sched = data["scheduler"]
+    for variant in ("per_job", "grouped"):
+        assert sched[variant]["runs"] >= 100  # every job ran in the measured second
+    assert [z["n"] for z in data["sizes"]] == [20, 40]
+    for size in data["sizes"]:
+        assert size["not_ok"] == {"bare": 0, "cycle": 0}  # loopback answers every check
+        assert size["windows"] >= 2 * size["n"]  # warm windows injected for every figure
+        assert size["engine_us_per_result"] > 0 and size["ratio_cycle_vs_bare"] > 0
+        assert size["db_bytes_per_cycle"] >= 0 and size["rss_mb"]["warm"] > 0
+    assert set(data["targets"]) >= {"engine_le_50us_per_result", "rss_le_300mb"}
+
+
+@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale"])
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", "--help"],

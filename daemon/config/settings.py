@@ -61,8 +61,9 @@ class DaemonSettings(_Strict):
     )
     jitter: Duration = Field(
         default=timedelta(seconds=5),
-        description="Random delay added to each scheduled run, at most this long (capped at "
-        "a tenth of the check's interval), so checks do not fire in lockstep.",
+        description="Checks that share an interval start spread evenly over this long "
+        "(capped at a tenth of the interval); cron checks get a random delay up to it. So "
+        "checks do not fire in lockstep.",
     )
     cycle_window: Duration = Field(
         default=timedelta(seconds=1),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from daemon.config.settings import BaselineSettings
+from daemon.engine.window import Window
 from daemon.models import CheckResult
 
 LATENCY = "latency_ms"
@@ -22,11 +23,32 @@ MEDIAN_PREFIX = "baseline_median_"
 history is reloaded from the store."""
 TIMES = "\u00d7"
 """The multiplication sign in "6.1x the median"; an escape because ruff flags the literal."""
+SWEEP_S = 3600.0
+"""How often every window is pruned and empty ones dropped (memory only: a window is always
+pruned before it is judged or fed)."""
 _MAD_SCALE = 1.4826
 """Makes the MAD comparable to a standard deviation for normally distributed samples."""
 
 Key = tuple[str, str | None, str]
 """(check, subject, metric): one window."""
+
+
+class Sample(Protocol):
+    """What baselines read of a result: a `CheckResult`, or a stored row's figures
+    (`daemon.store.results.Figures`) when windows are seeded."""
+
+    @property
+    def check(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def values(self) -> Mapping[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +95,7 @@ class Anomaly:
     sentence: str
 
 
-def figure(result: CheckResult, metric: str) -> float | None:
+def figure(result: Sample, metric: str) -> float | None:
     """The finite number `metric` names in `result`, or None (missing, bool, str, NaN)."""
     raw = result.latency_ms if metric == LATENCY else result.values.get(metric)
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
@@ -96,7 +118,7 @@ def baselined(metric: str) -> bool:
     return not metric.startswith(MEDIAN_PREFIX) and not metric.endswith(NOT_MEASUREMENTS)
 
 
-def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
+def metrics(result: Sample) -> Iterator[tuple[str, float]]:
     """Every baseline-able figure of a result, each once: latency, then numeric values."""
     for metric in dict.fromkeys((LATENCY, *result.values)):
         if not baselined(metric):
@@ -109,15 +131,27 @@ def metrics(result: CheckResult) -> Iterator[tuple[str, float]]:
 def detect(
     result: CheckResult, history: Sequence[float], metric: str, policy: BaselinePolicy
 ) -> Anomaly | None:
-    """Whether `metric` of `result` is an outlier against `history` (earlier ok figures)."""
+    """Whether `metric` of `result` is an outlier against `history` (earlier ok figures).
+    The exact computation over a plain sequence; `Baselines` gets the same figures from its
+    compact windows (`daemon.engine.window`)."""
     x = figure(result, metric)
     if x is None or len(history) < policy.min_samples:
         return None
     median = statistics.median(history)
     if median <= 0:
-        # Ratios mean nothing around zero or for signed series; such metrics are not judged.
         return None
     mad = statistics.median(abs(h - median) for h in history)
+    return verdict(result, metric, x, median, mad, policy)
+
+
+def verdict(
+    result: CheckResult, metric: str, x: float, median: float, mad: float, policy: BaselinePolicy
+) -> Anomaly | None:
+    """The rule itself, given the window's median and MAD: robust z and ratio both past their
+    thresholds, and for durations upward only and past the absolute floor."""
+    if median <= 0:
+        # Ratios mean nothing around zero or for signed series; such metrics are not judged.
+        return None
     # A constant series has MAD 0: floor it so z stays finite and the ratio gate decides.
     floor = max(0.01 * median, 1.0) if is_duration(metric) else 0.01 * median
     z = abs(x - median) / (_MAD_SCALE * max(mad, floor))
@@ -175,17 +209,21 @@ class Baselines:
     permanent shift (a new release that is simply slower) would be flagged forever. With it,
     the shift stops being flagged once it dominates the window (z and the median catch up,
     at the latest when it holds half the samples). Memory is bounded: every window is a
-    deque with `maxlen=max_samples`, and windows whose newest sample has aged out are dropped.
-    Call `apply` before the cycle's results are stored.
+    `Window` of at most `max_samples` doubles (24 B a sample), and windows whose newest sample
+    has aged out are dropped. Call `apply` before the cycle's results are stored.
     """
 
     def __init__(
-        self, policy: BaselinePolicy, load: Callable[[str, int], list[CheckResult]]
+        self, policy: BaselinePolicy, load: Callable[[str, int], Sequence[Sample]]
     ) -> None:
         self.policy = policy
         self._load = load
         self._loaded: set[str] = set()
-        self._windows: dict[Key, deque[tuple[datetime, float]]] = {}
+        self._windows: dict[Key, Window] = {}
+        self._limit = -math.inf
+        """The current cutoff (POSIX seconds): a window is pruned to it when it is read or fed,
+        so a cycle costs in proportion to its results, not to every window held."""
+        self._swept = -math.inf
 
     def apply(
         self, results: list[CheckResult], now: datetime
@@ -193,7 +231,10 @@ class Baselines:
         """`results` with ok outliers turned degraded, and the anomalies found. Seeds the
         windows of checks seen for the first time (blocking: see `prepare`)."""
         cutoff = now - self.policy.window
-        self._prune(cutoff)
+        self._limit = cutoff.timestamp()
+        if self._limit - self._swept >= SWEEP_S:  # drop windows of checks gone quiet
+            self._prune(cutoff)
+            self._swept = self._limit
         self.prepare(results, now)
         out: list[CheckResult] = []
         found: list[Anomaly] = []
@@ -210,27 +251,37 @@ class Baselines:
         """Load the history of checks seen for the first time (blocking store reads: the
         pipeline calls it on the store's thread before `apply`)."""
         cutoff = now - self.policy.window
-        for check in dict.fromkeys(r.check for r in results):
-            if check not in self._loaded:
-                earliest = min(r.started_at for r in results if r.check == check)
-                self._seed(check, cutoff, earliest)
-                self._loaded.add(check)  # after the load: a store error retries next cycle
+        earliest: dict[str, datetime] = {}  # one pass: 10,000 new checks must not be O(n^2)
+        for r in results:
+            if r.check not in self._loaded:
+                first = earliest.get(r.check)
+                earliest[r.check] = r.started_at if first is None else min(first, r.started_at)
+        for check, before in earliest.items():
+            self._seed(check, cutoff, before)
+            self._loaded.add(check)  # after the load: a store error retries next cycle
 
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""
-        return [v for _, v in self._windows.get((check, subject, metric), ())]
+        window = self._windows.get((check, subject, metric))
+        return window.values() if window is not None else []
 
     def _judge(self, result: CheckResult) -> list[Anomaly]:
         anomalies = []
-        for metric, _ in metrics(result):
-            history = self.history(result.check, result.subject, metric)
-            anomaly = detect(result, history, metric, self.policy)
+        for metric, x in metrics(result):
+            window = self._window((result.check, result.subject, metric))
+            if window is None or len(window) < self.policy.min_samples:
+                continue
+            median = window.median()
+            if median <= 0:
+                continue  # not judged (see `verdict`): skip the MAD
+            anomaly = verdict(result, metric, x, median, window.mad(median), self.policy)
             if anomaly is not None:
                 anomalies.append(anomaly)
         return anomalies
 
     def _seed(self, check: str, cutoff: datetime, before: datetime) -> None:
         rows = self._load(check, self.policy.max_samples)
+        series: dict[Key, tuple[list[float], list[float]]] = {}
         for row in reversed(rows):  # newest first from the store
             # Rows this module degraded were ok in substance: same choice as for live results.
             ok = row.status == "ok" or (
@@ -238,21 +289,43 @@ class Baselines:
             )
             # Only strictly earlier rows: the current cycle may already be in the store.
             if ok and cutoff <= row.started_at < before:
-                self._feed(row)
+                at = row.started_at.timestamp()
+                for metric, value in metrics(row):
+                    values, times = series.setdefault((row.check, row.subject, metric), ([], []))
+                    values.append(value)
+                    times.append(at)
+        capacity = self.policy.max_samples
+        for key, (values, times) in series.items():
+            window = self._windows.get(key)
+            if window is None:  # built at once: one sort, not an insertion per sample
+                self._windows[key] = Window.of(values, times, capacity)
+            else:
+                for value, at in zip(values, times, strict=True):
+                    window.add(value, at)
 
     def _feed(self, result: CheckResult) -> None:
+        at = result.started_at.timestamp()
         for metric, value in metrics(result):
             key = (result.check, result.subject, metric)
-            window = self._windows.get(key)
+            window = self._window(key)
             if window is None:
-                window = self._windows[key] = deque(maxlen=self.policy.max_samples)
-            window.append((result.started_at, value))
+                window = self._windows[key] = Window(self.policy.max_samples)
+            window.add(value, at)
+
+    def _window(self, key: Key) -> Window | None:
+        """The window of `key`, its samples older than the cutoff dropped."""
+        window = self._windows.get(key)
+        if window is not None:
+            while len(window) and window.oldest_time() < self._limit:
+                window.pop_oldest()
+        return window
 
     def _prune(self, cutoff: datetime) -> None:
+        limit = cutoff.timestamp()
         for key, window in list(self._windows.items()):
-            while window and window[0][0] < cutoff:
-                window.popleft()
-            if not window:
+            while len(window) and window.oldest_time() < limit:
+                window.pop_oldest()
+            if not len(window):
                 del self._windows[key]
 
 

@@ -57,6 +57,12 @@ class Evaluation:
     events: list[IncidentEvent]
     resolved: list[Incident]
     """Incidents closed by this call: they have left `state.incidents`; the store keeps them."""
+    touched: frozenset[str] = frozenset()
+    """Checks whose state may differ from the input's (added, changed or removed): what a
+    commit must write."""
+    watch: frozenset[str] = frozenset()
+    """Checks the next evaluation must walk even without a result (failing, flapping,
+    inside their flap window, in an incident): pass it back as `watch`."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +85,36 @@ class _Cycle:
     observed: dict[str, _Observed]
     before: dict[int, tuple[Severity, frozenset[str]]]
     """Severity and blast radius of each incident open when the call started."""
-    deps: dict[str, set[str]]
+    deps: Mapping[str, frozenset[str]]
     """Transitive dependencies of every configured check."""
+    troubled: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    """Checks failing or flapping after phase 1: the only ones a blast radius can hold."""
     events: list[IncidentEvent] = field(default_factory=list)
     resolved: list[Incident] = field(default_factory=list)
     notes: dict[int, list[str]] = field(default_factory=dict)
     flapped: dict[int, list[str]] = field(default_factory=dict)
     started_flapping: set[str] = field(default_factory=set)
     settled: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """What the configured dependencies imply, computed once per configuration (not per
+    cycle): names in order, dependencies before dependants, and each check's transitive
+    dependencies."""
+
+    names: tuple[str, ...]
+    order: tuple[str, ...]
+    deps: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, checks: Mapping[str, CheckPolicy]) -> Topology:
+        return cls(
+            names=tuple(sorted(checks)),
+            order=tuple(topological_order(checks)),
+            deps={name: frozenset(dependencies(name, checks)) for name in checks},
+        )
 
 
 def evaluate(
@@ -96,33 +124,109 @@ def evaluate(
     policy: IncidentPolicy,
     now: datetime,
     acknowledged: AbstractSet[int] = frozenset(),
+    topology: Topology | None = None,
+    watch: AbstractSet[str] | None = None,
 ) -> Evaluation:
     """Fold one batch of results into the state; return the new state and what to announce.
 
     `results` may cover any subset of the configured checks: checks without a result keep
     their counters, but time-based transitions (flap settling, reminders) still happen.
     Reminders due at `now` are included (never for `acknowledged` incidents), so calling
-    `reminders` separately is optional.
+    `reminders` separately is optional. `topology` = `Topology.of(checks)` and `watch` = the
+    previous evaluation's `watch` of this very state, passed in by a caller that keeps them
+    across cycles (without them, every check is looked at once).
     Event order: `resolved` as they happen, then by incident id `opened`/`changed` and
     `flapping`, then `reminder`.
+
+    The work is proportional to what can change: checks with a result, checks failing,
+    flapping, inside their flap window or in an incident, and open incidents. Every other
+    check's state is shared, unchanged, between the input and the returned state (neither is
+    ever mutated in place: a check's state is copied before it changes).
     """
+    return _evaluate(
+        state, results, checks, policy, now, acknowledged, topology, watch, every=False
+    )
+
+
+def _evaluate(
+    state: EngineState,
+    results: list[CheckResult],
+    checks: Mapping[str, CheckPolicy],
+    policy: IncidentPolicy,
+    now: datetime,
+    acknowledged: AbstractSet[int],
+    topology: Topology | None,
+    watch: AbstractSet[str] | None = None,
+    *,
+    every: bool,
+) -> Evaluation:
+    """`every` walks every configured check (the definition `evaluate` must equal; tests)."""
+    topology = topology or Topology.of(checks)
+    observed = observe(results, checks)
+    active = set(checks) if every else _active(state, observed, checks, watch)
     cycle = _Cycle(
-        state=state.model_copy(deep=True),
+        state=_copy_on_write(state, active),
         checks=checks,
         policy=policy,
         now=now,
-        observed=observe(results, checks),
+        observed=observed,
         before={i.id: (i.severity, frozenset(i.blast_radius)) for i in state.incidents.values()},
-        deps={name: dependencies(name, checks) for name in checks},
+        deps=topology.deps,
     )
     _drop_removed(cycle)
-    for name in sorted(checks):
-        _record(cycle, name)
-    for name in topological_order(checks):
-        _place(cycle, name)
+    for name in topology.names if every or len(active) * 8 > len(checks) else sorted(active):
+        if name in active:
+            _record(cycle, name)
+    cycle.troubled.update(n for n in active if (c := cycle.state.checks[n]).failing or c.flapping)
+    for name in topology.order:
+        if name in active:
+            _place(cycle, name)
     _refresh_incidents(cycle)
     events = cycle.events + _announce(cycle) + _remind(cycle.state, policy, now, acknowledged)
-    return Evaluation(state=cycle.state, events=events, resolved=cycle.resolved)
+    touched = active | cycle.removed
+    watched = (n for n in active if n in cycle.state.checks and _watched(cycle.state.checks[n]))
+    return Evaluation(
+        state=cycle.state,
+        events=events,
+        resolved=cycle.resolved,
+        touched=frozenset(touched),
+        watch=frozenset(watched),
+    )
+
+
+def _active(
+    state: EngineState,
+    observed: Mapping[str, _Observed],
+    checks: Mapping[str, CheckPolicy],
+    watch: AbstractSet[str] | None,
+) -> set[str]:
+    """The configured checks an evaluation can change (see `evaluate`)."""
+    active = set(observed)
+    active.update(i.check for i in state.incidents.values() if i.check in checks)
+    if watch is None:
+        active.update(n for n, check in state.checks.items() if _watched(check))
+    else:
+        active.update(watch)
+    if state.checks.keys() != checks.keys():
+        active.update(n for n in checks if n not in state.checks)  # new: get a CheckState
+    active &= checks.keys()
+    return active
+
+
+def _watched(check: CheckState) -> bool:
+    return check.failing or check.flapping or bool(check.changes) or check.incident_id is not None
+
+
+def _copy_on_write(state: EngineState, active: AbstractSet[str]) -> EngineState:
+    """A new state whose active checks and open incidents are private copies; the rest is
+    shared with `state` (CheckState's only mutable field is the `changes` list)."""
+    checks = dict(state.checks)
+    for name in active:
+        check = checks.get(name)
+        if check is not None:
+            checks[name] = check.model_copy(update={"changes": list(check.changes)})
+    incidents = {i: incident.model_copy(deep=True) for i, incident in state.incidents.items()}
+    return state.model_copy(update={"checks": checks, "incidents": incidents})
 
 
 def reminders(
@@ -133,7 +237,7 @@ def reminders(
 ) -> Evaluation:
     """A `reminder` for every open incident that has been quiet for `reminder_interval`,
     unless someone acknowledged it."""
-    new = state.model_copy(deep=True)
+    new = _copy_on_write(state, frozenset())  # reminders change open incidents only
     return Evaluation(state=new, events=_remind(new, policy, now, acknowledged), resolved=[])
 
 
@@ -180,8 +284,10 @@ def _drop_removed(cycle: _Cycle) -> None:
     for incident in sorted(state.incidents.values(), key=lambda i: i.id):
         if incident.check not in cycle.checks:
             _resolve(cycle, incident, REMOVED_DETAIL)
-    for name in [name for name in state.checks if name not in cycle.checks]:
-        del state.checks[name]
+    if state.checks.keys() != cycle.checks.keys():
+        for name in [name for name in state.checks if name not in cycle.checks]:
+            del state.checks[name]
+            cycle.removed.add(name)
 
 
 def _record(cycle: _Cycle, name: str) -> None:
@@ -357,11 +463,7 @@ def _target_severity(
 
 def _blast_radius(cycle: _Cycle, root: str) -> list[str]:
     """Failing (or flapping) checks that depend on `root`, directly or transitively."""
-    return sorted(
-        name
-        for name, check in cycle.state.checks.items()
-        if name != root and (check.failing or check.flapping) and root in cycle.deps[name]
-    )
+    return sorted(name for name in cycle.troubled if name != root and root in cycle.deps[name])
 
 
 def _announce(cycle: _Cycle) -> list[IncidentEvent]:

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,22 @@ def policies(settings: Settings) -> dict[str, incidents.CheckPolicy]:
     }
 
 
+@dataclass(frozen=True)
+class _Estate:
+    """What every cycle needs of the configured checks, derived once per configuration."""
+
+    settings: Settings
+    checks: dict[str, incidents.CheckPolicy]
+    topology: incidents.Topology
+    tags: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Estate:
+        checks = policies(settings)
+        tags = {spec.name: spec.tags for spec in settings.checks}
+        return cls(settings, checks, incidents.Topology.of(checks), tags)
+
+
 def incident_policy(settings: Settings) -> incidents.IncidentPolicy:
     return incidents.IncidentPolicy(
         reminder_interval=settings.incidents.reminder_interval,
@@ -154,6 +171,12 @@ class Pipeline:
         self.investigator = investigator
         self.baselines = baselines
         self._state: EngineState | None = None
+        self._committed = False
+        """Whether this pipeline committed a state: the first commit writes every check's,
+        later ones only the checks an evaluation touched."""
+        self._watch: frozenset[str] | None = None
+        """The last evaluation's `watch` (None: the state came from the store, look at all)."""
+        self._estate = _Estate.of(settings)
         self._lock = asyncio.Lock()
         self._concurrency = settings.daemon.max_concurrency
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -183,6 +206,12 @@ class Pipeline:
         if self._state is None:
             self._state = await store_io(self.store.incidents.engine_state)
         return self._state
+
+    def _checks(self) -> _Estate:
+        """The checks' policies, dependency topology and tags, built once per configuration."""
+        if self._estate.settings is not self.settings:
+            self._estate = _Estate.of(self.settings)
+        return self._estate
 
     @property
     def open_incidents(self) -> int:
@@ -245,13 +274,16 @@ class Pipeline:
                 await store_io(self.baselines.prepare, results, self.now())
                 results, anomalies = self.baselines.apply(results, self.now())
             acks, quiet = await self._controls()
+            estate = self._checks()
             evaluation = incidents.evaluate(
                 state,
                 results,
-                policies(self.settings),
+                estate.checks,
                 incident_policy(self.settings),
                 self.now(),
                 acknowledged=acks.keys(),
+                topology=estate.topology,
+                watch=self._watch,
             )
             self._quiet(evaluation, acks, quiet)
             report = await self._triage(
@@ -264,6 +296,7 @@ class Pipeline:
             await self._commit(
                 results, evaluation, [m for m, _ in composed], [x for _, x in composed]
             )
+            self._watch = evaluation.watch  # (a reminder pass leaves the checks alone)
             await self._record_skips(evaluation, skipped)
             self.cycles += 1
             self.last_cycle_at = self.now()
@@ -304,7 +337,7 @@ class Pipeline:
         now = self.now()
         acks = await store_io(self.store.controls.open_acknowledgements)
         silences = await store_io(self.store.controls.silences, active_at=now)
-        tags = {spec.name: spec.tags for spec in self.settings.checks}
+        tags = self._checks().tags
         return acks, Quietness(silences, self.settings.maintenance, tags, now)
 
     def _quiet(
@@ -387,7 +420,7 @@ class Pipeline:
         composed: list[Message],
         sections: list[Sections] | None = None,
     ) -> None:
-        tags = {spec.name: spec.tags for spec in self.settings.checks}
+        tags = self._checks().tags
         outbox = route(
             evaluation.events, self.settings.notify, tags, messages=composed, sections=sections
         )
@@ -398,8 +431,9 @@ class Pipeline:
             evaluation.events,
             evaluation.resolved,
             outbox,
+            changed=evaluation.touched if self._committed else None,
         )
-        self._state = evaluation.state
+        self._state, self._committed = evaluation.state, True
         for event in evaluation.events:
             log.info(
                 "incident.event",

@@ -8,12 +8,20 @@ message without its event; nothing here decides anything (that is `daemon.engine
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from daemon.errors import StateError
-from daemon.models import CheckResult, EngineState, Incident, IncidentEvent, Investigation
+from daemon.models import (
+    CheckResult,
+    CheckState,
+    EngineState,
+    Incident,
+    IncidentEvent,
+    Investigation,
+)
 from daemon.store.database import Database, rowid
 from daemon.store.outbox import OutboxItem, insert_outbox
 from daemon.store.results import insert_results
@@ -35,18 +43,19 @@ class Incidents:
         outbox: list[OutboxItem],
         *,
         now: datetime | None = None,
+        changed: Collection[str] | None = None,
     ) -> None:
         """Write one pipeline cycle atomically: results, the engine state, incidents, events
-        and their messages. `now` stamps the outbox rows (default: the wall clock)."""
+        and their messages. `now` stamps the outbox rows (default: the wall clock).
+
+        `changed` = the checks whose state may differ from what this store last committed
+        (the engine's `Evaluation.touched`): only those rows are rewritten (or deleted, for a
+        check no longer in `state`), so a cycle writes in proportion to what changed. None
+        rewrites every check's."""
         stamp = db_ts(now or utcnow())
         with self.db.transaction() as conn:
             insert_results(conn, results)
-            conn.execute(
-                "INSERT INTO engine_state (id, data, updated_at) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
-                "updated_at = excluded.updated_at",
-                (state.model_dump_json(), stamp),
-            )
+            _write_state(conn, state, changed, stamp)
             for incident in [*state.incidents.values(), *resolved]:
                 _upsert_incident(conn, incident)
             event_ids = [insert_event(conn, event) for event in events]
@@ -58,10 +67,14 @@ class Incidents:
     def engine_state(self) -> EngineState:
         with self.db.transaction(write=False) as conn:
             row = conn.execute("SELECT data FROM engine_state WHERE id = 1").fetchone()
+            checks = conn.execute("SELECT check_name, data FROM check_states").fetchall()
         if row is None:
             return EngineState()
         try:
-            return EngineState.model_validate_json(row[0])
+            state = EngineState.model_validate_json(row[0])
+            # Rows written before check_states existed carry the checks in the JSON itself.
+            state.checks.update((n, CheckState.model_validate_json(d)) for n, d in checks)
+            return state
         except ValidationError as exc:
             raise StateError(
                 f"{self.db.path}: the stored engine state does not match this version "
@@ -157,6 +170,29 @@ class Incidents:
         return [
             Investigation.model_validate_json(r[1]).model_copy(update={"id": r[0]}) for r in rows
         ]
+
+
+def _write_state(
+    conn: sqlite3.Connection, state: EngineState, changed: Collection[str] | None, stamp: str
+) -> None:
+    """The engine state: its small part as one JSON row, each changed check as its own row
+    (plain upserts and deletes, which any SQL store can do)."""
+    if changed is None:
+        conn.execute("DELETE FROM check_states")
+        changed = state.checks.keys()
+    else:
+        gone = [(name,) for name in changed if name not in state.checks]
+        conn.executemany("DELETE FROM check_states WHERE check_name = ?", gone)
+    conn.executemany(
+        "INSERT INTO check_states (check_name, data) VALUES (?, ?) "
+        "ON CONFLICT (check_name) DO UPDATE SET data = excluded.data",
+        [(n, state.checks[n].model_dump_json()) for n in changed if n in state.checks],
+    )
+    conn.execute(
+        "INSERT INTO engine_state (id, data, updated_at) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        (state.model_dump_json(exclude={"checks"}), stamp),
+    )
 
 
 _UPSERT_INCIDENT = """

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from daemon.models import CheckResult
 from daemon.store.database import Database
@@ -20,6 +21,17 @@ _RANKED = [status for status, _ in sorted(RUN_RANK.items(), key=lambda item: ite
 _WORST = (
     "MAX(CASE status WHEN 'failing' THEN 3 WHEN 'error' THEN 2 WHEN 'degraded' THEN 1 ELSE 0 END)"
 )
+
+
+class Figures(NamedTuple):
+    """What baselines need of one stored result (`Results.figures`)."""
+
+    check: str
+    status: str
+    started_at: datetime
+    subject: str | None
+    latency_ms: float | None
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,22 @@ class Results:
                 (check, limit),
             ).fetchall()
         return [_result(row) for row in rows]
+
+    def figures(self, check: str, limit: int) -> list[Figures]:
+        """The latest `limit` results of `check`, newest first, with only what baselines read:
+        seeding 10,000 checks' windows at start-up reads millions of rows, so no model is
+        built and neither evidence nor labels are read."""
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT status, started_at, subject, latency_ms, values_json FROM check_results "
+                "WHERE check_name = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                (check, limit),
+            ).fetchall()
+        parse, loads = datetime.fromisoformat, json.loads
+        return [
+            Figures(check, status, parse(started), subject, latency, loads(values))
+            for status, started, subject, latency, values in rows
+        ]
 
     def counts(self, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
         """Results started in [since, until): check name → status → count."""

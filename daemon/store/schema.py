@@ -5,8 +5,10 @@ Timestamps are ISO-8601 UTC text with microseconds, so they sort as text. Tables
 repository that owns each:
 
 - `check_results` (results): one row per CheckResult; pruned after `daemon.retention`.
-- `engine_state`, `incidents`, `incident_events`, `investigations` (incidents): the engine's
-  state as JSON (one row), each incident and its events, each root-cause analysis.
+- `engine_state`, `check_states`, `incidents`, `incident_events`, `investigations`
+  (incidents): the engine's state as JSON (one row, without its per-check part), each check's
+  engine state (one row a check, rewritten only when it changed), each incident and its
+  events, each root-cause analysis.
 - `outbox` (outbox): messages to deliver, per target; `claimed_by`/`claimed_until` hold the
   lease of the process delivering a row, so two processes never send it twice.
 - `ledger`, `budget_reservations`, `budget_notices`, `routing_overrides` (ledger): model calls,
@@ -117,7 +119,10 @@ CREATE INDEX heartbeat_pings_by_check ON heartbeat_pings (check_name, id);
 CREATE TABLE heartbeat_tokens (check_name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL,
     created_at TEXT NOT NULL);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_V10 = """
+CREATE TABLE check_states (check_name TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -1,0 +1,57 @@
+"""A restart loses nothing of the engine state now that it is committed check by check: the
+pipeline's first commit writes every check, later ones only what changed, and a new runtime on
+the same state directory reads the very state the old one held, then goes on from it (an open
+incident resolves, and is not opened again)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from daemon.config.load import load_settings
+from daemon.models import CheckResult, Status
+from daemon.runtime import open_runtime
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+CHECKS = ("api", "db", "web", "cache")
+
+
+def results(minute: int, failing: set[str]) -> list[CheckResult]:
+    status: dict[bool, Status] = {True: "failing", False: "ok"}
+    return [
+        CheckResult(
+            check=name,
+            status=status[name in failing],
+            evidence=f"{name} at {minute}",
+            started_at=T0 + timedelta(minutes=minute),
+            latency_ms=2.0,
+        )
+        for name in CHECKS
+    ]
+
+
+async def test_the_engine_state_survives_a_restart_and_goes_on(tmp_path: Path) -> None:
+    lines = ['[daemon]\nstate_dir = "state"\n[baselines]\nenabled = false\n']
+    for name in CHECKS:
+        lines.append(f'[[checks]]\nname = "{name}"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 9\n')
+    (tmp_path / "c.toml").write_text("\n".join(lines))
+    settings = load_settings(tmp_path / "c.toml")
+    clock = {"now": T0}
+
+    async with open_runtime(settings, now=lambda: clock["now"]) as rt:
+        for minute in range(4):
+            clock["now"] = T0 + timedelta(minutes=minute, seconds=30)
+            events = await rt.pipeline.record(results(minute, {"db"} if minute >= 2 else set()))
+        assert [e.kind for e in events] == ["opened"]
+        held = await rt.pipeline.state()
+
+    async with open_runtime(settings, now=lambda: clock["now"]) as rt:
+        assert await rt.pipeline.state() == held
+        clock["now"] = T0 + timedelta(minutes=4, seconds=30)
+        events = await rt.pipeline.record(results(4, set()))
+        assert [(e.kind, e.check) for e in events] == [("resolved", "db")]
+        after = await rt.pipeline.state()
+        assert after.checks["api"].consecutive_successes == 5
+
+    async with open_runtime(settings, now=lambda: clock["now"]) as rt:
+        assert await rt.pipeline.state() == after
