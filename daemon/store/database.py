@@ -35,11 +35,24 @@ async def store_io(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
     return await asyncio.get_running_loop().run_in_executor(_io, call)
 
 
+Fence = Callable[[sqlite3.Connection], None]
+"""Run first in every write transaction of a process that may only write while it leads
+(`daemon.service.leader`): raises to roll the transaction back."""
+
+
 class Database:
-    """Build it with `Database.open(state_dir)`; repositories reach it through `transaction`."""
+    """Build it with `Database.open(state_dir)`; repositories reach it through `transaction`.
+    `daemon.store.postgres.PostgresDatabase` is the same contract over PostgreSQL."""
+
+    row_lock = ""
+    """Appended to a SELECT that claims rows (`{alias}` = the claimed table's alias): nothing
+    here, where the write transaction locks the whole file; `FOR UPDATE … SKIP LOCKED` there."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
+        self.where = str(path)
+        """The database as messages name it (never with a password)."""
+        self.fence: Fence | None = None
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
 
@@ -95,6 +108,8 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
+                    if write and self.fence is not None:
+                        self.fence(conn)
                     yield conn
                 except BaseException:
                     conn.execute("ROLLBACK")

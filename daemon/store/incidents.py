@@ -64,7 +64,7 @@ class Incidents:
             return EngineState.model_validate_json(row[0])
         except ValidationError as exc:
             raise StateError(
-                f"{self.db.path}: the stored engine state does not match this version "
+                f"{self.db.where}: the stored engine state does not match this version "
                 f"({exc.error_count()} problems); restore a backup or move the database aside"
             ) from exc
 
