@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.cli._complete import complete_checks, complete_incidents
 from daemon.cli._output import show, wide_option
 
@@ -63,11 +71,10 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Whether a daemon is running (pid, last cycle), the last result of every check (and
     which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
-    from daemon.store import Store
     from daemon.store.lock import lock_holder
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         view = output.StatusView(
             [c.name for c in settings.checks],
@@ -76,6 +83,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
             store.outbox.counts(),
             engine=store.incidents.engine_state(),
             holder=lock_holder(settings.daemon.state_dir),
+            lease=store.lease.current() if settings.store.url else None,
         )
     finally:
         store.close()
@@ -100,10 +108,9 @@ def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_j
     if ctx.invoked_subcommand is not None:
         return
     import daemon.cli.views as output
-    from daemon.store import Store
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         rows = store.incidents.recent(include_resolved=show_all)
     finally:
@@ -126,10 +133,9 @@ def incidents_show(
 ) -> None:
     """One incident with its events and every stored investigation in full."""
     import daemon.cli.views as output
-    from daemon.store import Store
 
     _, settings = load(config_path or (ctx.obj or {}).get("config_path"))
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         found = store.incidents.get(incident_id)
         investigations = store.incidents.investigations(incident_id)
@@ -160,7 +166,6 @@ async def run_named(
     from daemon import USER_AGENT
     from daemon.engine.pipeline import run_check
     from daemon.runtime import open_runtime, ping_reader, secret_resolver
-    from daemon.store import Store
     from daemon.store.lock import StateLock
     from daemon.util.time import utcnow
     from jobs.base import CheckContext
@@ -175,7 +180,7 @@ async def run_named(
                 return results, events
     store = None
     if any(spec.type == "heartbeat" for spec in specs):  # they judge the pings it holds
-        store = Store.open(settings.daemon.state_dir)
+        store = open_store(settings)
     try:
         async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
             ctx = CheckContext(

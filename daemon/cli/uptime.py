@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli import _complete
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -82,7 +90,6 @@ def collect(
 ) -> UptimeReport:
     """The report for the configured checks (NAMES and tags narrow it; unknown ones are a
     usage error). Disabled checks appear only when they have results in a window."""
-    from daemon.store import Store
     from daemon.util.uptime import Target, bounds, build
 
     known = {spec.name: spec for spec in settings.checks}
@@ -96,7 +103,7 @@ def collect(
     if tags:
         specs = [s for s in specs if set(tags) & set(s.tags)]
     targets = [Target.of(spec) for spec in specs]
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         exact = [t.name for t in targets if not t.single_result]
         counts = store.results.run_counts(bounds(report_windows, now), now, exact=exact)

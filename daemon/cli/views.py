@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
     from daemon.notify.delivery import DeliveryReport
     from daemon.service.once import OnceReport
+    from daemon.store.lease import Lease
 
 
 def _latency(result: CheckResult) -> str:
@@ -110,6 +111,7 @@ class StatusView:
         *,
         engine: EngineState | None = None,
         holder: int | None = None,
+        lease: tuple[Lease | None, datetime] | None = None,
     ) -> None:
         self.configured = configured
         self.last = last
@@ -117,6 +119,8 @@ class StatusView:
         self.outbox = outbox
         self.engine = engine or EngineState()
         self.holder = holder
+        self.lease = lease
+        """With a shared PostgreSQL store: the leader lease, and the database's time."""
 
     @property
     def last_cycle(self) -> datetime | None:
@@ -140,6 +144,37 @@ def daemon_line(holder: int | None, last_cycle: datetime | None) -> str:
         return f"daemon: not running · {cycle}"
     pid = f"pid {holder}" if holder else "pid unknown"
     return f"daemon: running ({pid}) · {cycle}"
+
+
+def active_line(lease: Lease | None, now: datetime) -> str:
+    """Which process of several sharing the database is active (`[store] url`)."""
+    from daemon.util.text import printable
+
+    if lease is None:
+        return "active: none yet (no watchkeeper has taken the leader lease)"
+    node = printable(lease.node)
+    if lease.expired(now):
+        return (
+            f"active: none (the lease of {node} ran out {lease.expires_at:%H:%M:%S} UTC; "
+            "a standby takes over)"
+        )
+    return (
+        f"active: {node} (epoch {lease.epoch}, since {lease.acquired_at:%Y-%m-%d %H:%M:%S} "
+        f"UTC, lease renewed {lease.renewed_at:%H:%M:%S} UTC)"
+    )
+
+
+def active_json(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    return {
+        "node": lease.node,
+        "holder": lease.holder,
+        "epoch": lease.epoch,
+        "since": lease.acquired_at.isoformat(),
+        "expires_at": lease.expires_at.isoformat(),
+        "expired": lease.expired(now),
+    }
 
 
 def status_blocks(view: StatusView) -> list[Block]:
@@ -174,6 +209,7 @@ def status_blocks(view: StatusView) -> list[Block]:
         rows = [row[:-1] for row in rows]
     blocks: list[Block] = [
         line(daemon_line(view.holder, view.last_cycle)),
+        *([line(active_line(*view.lease))] if view.lease is not None else []),
         BLANK,
         Table(columns, rows, empty="no checks configured"),
         BLANK,
@@ -212,6 +248,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
             "pid": view.holder or None,
             "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
         },
+        **({"active": active_json(*view.lease)} if view.lease is not None else {}),
         "checks": {
             name: {
                 "status": worst_status(view.last[name]) if view.last.get(name) else None,

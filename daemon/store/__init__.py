@@ -17,6 +17,7 @@ from daemon.store.controls import Controls
 from daemon.store.database import Database
 from daemon.store.heartbeats import Heartbeats
 from daemon.store.incidents import Incidents
+from daemon.store.lease import LeaderLease
 from daemon.store.ledger import Ledger, Routes
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
@@ -36,6 +37,7 @@ class Store:
         self.sweeps = Sweeps(db)
         self.controls = Controls(db)
         self.heartbeats = Heartbeats(db)
+        self.lease = LeaderLease(db)
 
     @classmethod
     def open(cls, state_dir: Path, url: str | None = None, password: str | None = None) -> Store:

@@ -47,6 +47,12 @@ class Database:
     row_lock = ""
     """Appended to a SELECT that claims rows (`{alias}` = the claimed table's alias): nothing
     here, where the write transaction locks the whole file; `FOR UPDATE … SKIP LOCKED` there."""
+    update_lock = ""
+    share_lock = ""
+    """Appended to a SELECT whose row a write transaction decides on (`FOR UPDATE`) or must
+    not see change until it commits (`FOR SHARE`): nothing here, where the file is locked."""
+    server_clock: str | None = None
+    """A query for the database server's time (None: this machine's clock is the one)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -96,11 +102,15 @@ class Database:
                 self._conn = None
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, *, write: bool = True, serialize: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """One transaction under the lock. `write` takes SQLite's write lock at BEGIN
         (`BEGIN IMMEDIATE`), so a read-then-write decision holds against other threads and
         other processes; False gives a read snapshot. Commits on success, rolls back on any
-        exception; SQLite errors surface as StateError."""
+        exception; SQLite errors surface as StateError. `serialize=False` (PostgreSQL: no
+        database-wide write lock, row locks only) is for the leader lease, which must not
+        wait behind a long write; it changes nothing here."""
         with self._lock:
             if self._conn is None:
                 raise StateError(f"the state database {self.path} is closed")
@@ -108,7 +118,7 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    if write and self.fence is not None:
+                    if write and serialize and self.fence is not None:
                         self.fence(conn)
                     yield conn
                 except BaseException:

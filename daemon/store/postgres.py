@@ -140,6 +140,9 @@ class PostgresDatabase(Database):
     the SQLite `Database`."""
 
     row_lock = " FOR UPDATE OF {alias} SKIP LOCKED"
+    update_lock = " FOR UPDATE"
+    share_lock = " FOR SHARE"
+    server_clock = "SELECT clock_timestamp()"
 
     def __init__(self, url: str, password: str | None, conn: psycopg.Connection[Any]) -> None:
         self.where = redacted(url)
@@ -176,7 +179,9 @@ class PostgresDatabase(Database):
             pg.pgconn.finish()
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, *, write: bool = True, serialize: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         import psycopg
 
         with self._lock:
@@ -190,11 +195,12 @@ class PostgresDatabase(Database):
                 conn = Connection(pg)
                 if write:
                     pg.execute("BEGIN")
-                    pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    if serialize:
+                        pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 else:
                     pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 try:
-                    if write and self.fence is not None:
+                    if write and serialize and self.fence is not None:
                         self.fence(cast("sqlite3.Connection", conn))
                     yield cast("sqlite3.Connection", conn)
                 except BaseException:
