@@ -48,9 +48,9 @@ CONNECT_TIMEOUT_S = 5
 
 def redacted(url: str) -> str:
     """`postgresql://user@host:port/db`: the URL as messages show it, without a password."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
+        from psycopg.conninfo import conninfo_to_dict
+
         parts = conninfo_to_dict(url)
     except Exception:  # a malformed URL: say so without echoing it
         return "postgresql://(unparsable URL)"
@@ -58,15 +58,6 @@ def redacted(url: str) -> str:
     host = str(parts.get("host") or "localhost")
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
-
-
-def url_has_password(url: str) -> bool:
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        return bool(conninfo_to_dict(url).get("password"))
-    except Exception:
-        return False
 
 
 class Row(tuple[Any, ...]):
@@ -157,7 +148,7 @@ class PostgresDatabase(Database):
     @classmethod
     def open(cls, url: str, password: str | None = None) -> PostgresDatabase:  # type: ignore[override]
         """Connect and migrate to this code's schema; StateError when unusable."""
-        conn = _connect(url, password)
+        conn = _connect(url, password)  # first: it says how to install a missing driver
         try:
             _migrate(conn, redacted(url))
         except BaseException:
@@ -221,7 +212,13 @@ def _reason(exc: BaseException) -> str:
 
 
 def _connect(url: str, password: str | None) -> psycopg.Connection[Any]:
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        raise StateError(
+            "[store] url names a PostgreSQL database, but its driver is not installed: "
+            "pip install 'watchkeeper[postgresql]'"
+        ) from None
 
     options = (
         f"-c lock_timeout={LOCK_TIMEOUT_MS} "
