@@ -166,6 +166,7 @@ async def run_named(
     from daemon import USER_AGENT
     from daemon.engine.pipeline import run_check
     from daemon.runtime import open_runtime, ping_reader, secret_resolver
+    from daemon.service.leader import lease_for_one_run
     from daemon.store.lock import StateLock
     from daemon.util.time import utcnow
     from jobs.base import CheckContext
@@ -173,7 +174,7 @@ async def run_named(
     specs = [settings.check(n) for n in names] if names else settings.enabled_checks
     if record:
         with StateLock(settings.daemon.state_dir):
-            async with open_runtime(settings) as rt:
+            async with open_runtime(settings) as rt, lease_for_one_run(rt):
                 results, events = await rt.pipeline.cycle(specs)
                 await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
                 await rt.notifier.deliver_due()

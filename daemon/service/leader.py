@@ -20,10 +20,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,6 +32,11 @@ from daemon.errors import StateError
 from daemon.store import Store
 from daemon.store.database import Fence
 from daemon.store.lease import Lease
+from daemon.store.postgres import redacted
+from daemon.util.text import printable
+
+if TYPE_CHECKING:
+    from daemon.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -140,3 +146,31 @@ class Leader:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+@asynccontextmanager
+async def lease_for_one_run(rt: Runtime) -> AsyncIterator[None]:
+    """`run --once` and `check --record` on a shared database: they commit cycles like the
+    active process, so they take the lease for the run (fenced like it), and refuse to run
+    while another process holds it — two writers of one engine state would undo each other."""
+    settings = rt.settings.store
+    if settings.url is None:
+        yield
+        return
+    password = await asyncio.to_thread(settings.resolved_password)
+    leader = Leader(settings.url, password, settings.lease, settings.node)
+    try:
+        lease = await asyncio.to_thread(leader._try)
+        if lease is None:
+            current, _ = await asyncio.to_thread(leader._lease_store().lease.current)
+            who = printable(current.node) if current is not None else "another process"
+            raise StateError(
+                f"watchkeeper on {who} is active on {redacted(settings.url)}: it runs the checks "
+                "and owns their state; run this on that node, or stop it first"
+            )
+        leader.lease = lease
+        rt.store.db.fence = leader.fence()
+        yield
+    finally:
+        await asyncio.to_thread(leader.release)
+        await asyncio.to_thread(leader.close)

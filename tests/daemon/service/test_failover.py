@@ -22,7 +22,7 @@ from daemon.store import Store
 from daemon.store.lease import Deposed
 from tests.cli import run_cli
 from tests.peers.loopback import free_port
-from tests.peers.receivers import WebhookReceiver
+from tests.peers.receivers import ReceivedRequest, WebhookReceiver
 from tests.peers.tcp_proxy import tcp_proxy
 
 PY = sys.executable
@@ -137,7 +137,12 @@ def wait_for(predicate: Any, what: str, timeout: float = DEADLINE_S) -> float:
 
 
 def titles(receiver: WebhookReceiver) -> list[str]:
+    """The messages the receiver acknowledged (answered 2xx), in order."""
     return [m["title"] for m in receiver.messages]
+
+
+def held(requests: list[ReceivedRequest]) -> bool:
+    return any(r.status == 0 for r in requests)
 
 
 @pytest.mark.reliability
@@ -160,13 +165,20 @@ def test_kill_9_of_the_active_node_fails_over_with_nothing_lost_or_repeated(
 
         a.kill9()
         takeovers.append(wait_for(lambda: active_node(b.config) == "node-b", "node-b to lead"))
-        flag.unlink()  # the second check fails now: node-b opens incident #2, once
-        wait_for(lambda: len(titles(webhook_receiver)) == 2, "incident #2 from node-b")
+        shown = run_cli("status", "--config", str(a.config), env=env()).stdout
+        assert "active: node-b (epoch 2" in shown
 
+        # node-b opens incident #2 and is killed while its message is in flight (the
+        # receiver holds the request unanswered): node-a takes over and sends it again
+        webhook_receiver.hang_next(1)
+        flag.unlink()
+        assert webhook_receiver.wait_until(held, DEADLINE_S)
         a.start()  # back, as a standby
         time.sleep(1)
         b.kill9()
+        webhook_receiver.release()
         takeovers.append(wait_for(lambda: active_node(a.config) == "node-a", "node-a to lead"))
+        wait_for(lambda: len(titles(webhook_receiver)) == 2, "incident #2, sent by node-a")
         flag.write_text("ok")  # recovered: node-a resolves incident #2, once
         wait_for(lambda: len(titles(webhook_receiver)) == 3, "incident #2 resolved")
         time.sleep(LEASE_S)  # a few more cycles: nothing else is sent
@@ -180,6 +192,9 @@ def test_kill_9_of_the_active_node_fails_over_with_nothing_lost_or_repeated(
     assert got[1].startswith("[HIGH] flag-file failing — incident #2")
     assert got[2].startswith("[RESOLVED] flag-file")
     assert len(got) == 3, got
+    # at least once: the held request was never answered, so it was sent again, once
+    unanswered = [r.json()["title"] for r in webhook_receiver.requests if r.status == 0]
+    assert len(unanswered) == 1 and unanswered[0] == got[1]
     # takeover: the lease runs out (at most LEASE_S after the last renewal), the standby looks
     # every LEASE_S / 3, and `status` is polled every 0.1 s
     print(f"takeover times: {', '.join(f'{t:.2f} s' for t in takeovers)}")
@@ -233,3 +248,24 @@ def test_a_partitioned_leader_stops_committing_and_stays_fenced(postgres_url: st
         finally:
             old.close()
             new.close()
+
+
+def test_run_once_refuses_while_another_node_is_active_and_runs_when_none_is(
+    tmp_path: Path, postgres_url: str, webhook_receiver: WebhookReceiver
+) -> None:
+    flag = tmp_path / "healthy"
+    flag.write_text("ok")
+    config = write_config(tmp_path / "c", "node-c", postgres_url, webhook_receiver.port, flag)
+    with Store.open(tmp_path, postgres_url) as store:
+        held_by = store.lease.acquire("node-z:1:x", "node-z", timedelta(seconds=30))
+        assert held_by is not None
+        done = run_cli("run", "--once", "--config", str(config), env=env())
+        assert done.returncode == 1
+        assert "watchkeeper on node-z is active on postgresql://" in done.stderr
+        assert store.results.latest() == {}  # it ran nothing
+        store.lease.release("node-z:1:x", held_by.epoch)
+        done = run_cli("run", "--once", "--config", str(config), env=env())
+        assert done.returncode == 0, done.stderr
+        assert set(store.results.latest()) == {"dead-port", "flag-file"}
+        lease, now = store.lease.current()
+        assert lease is not None and lease.node == "node-c" and lease.expired(now)  # handed back
