@@ -159,7 +159,8 @@ def test_kill_9_of_the_active_node_fails_over_with_nothing_lost_or_repeated(
         wait_for(lambda: len(titles(webhook_receiver)) == 1, "incident #1 from node-a")
         assert active_node(a.config) == "node-a"
         b.start()
-        time.sleep(LEASE_S)  # node-b is up, and a standby: node-a stays active
+        wait_for(lambda: "standby: another watchkeeper is active" in b.output(), "node-b up")
+        time.sleep(LEASE_S)  # node-b is a standby: node-a stays active
         assert b.proc is not None and b.proc.poll() is None
         assert active_node(b.config) == "node-a"
 
@@ -174,7 +175,7 @@ def test_kill_9_of_the_active_node_fails_over_with_nothing_lost_or_repeated(
         flag.unlink()
         assert webhook_receiver.wait_until(held, DEADLINE_S)
         a.start()  # back, as a standby
-        time.sleep(1)
+        wait_for(lambda: a.output().count("standby: another watchkeeper") == 1, "node-a up")
         b.kill9()
         webhook_receiver.release()
         takeovers.append(wait_for(lambda: active_node(a.config) == "node-a", "node-a to lead"))
@@ -198,7 +199,8 @@ def test_kill_9_of_the_active_node_fails_over_with_nothing_lost_or_repeated(
     # takeover: the lease runs out (at most LEASE_S after the last renewal), the standby looks
     # every LEASE_S / 3, and `status` is polled every 0.1 s
     print(f"takeover times: {', '.join(f'{t:.2f} s' for t in takeovers)}")
-    assert all(t <= LEASE_S + LEASE_S / 3 + 2.0 for t in takeovers), takeovers
+    # (+ a margin for a loaded 2-core CI machine)
+    assert all(t <= LEASE_S + LEASE_S / 3 + 5.0 for t in takeovers), takeovers
     with Store.open(tmp_path, postgres_url) as store:
         incidents = store.incidents.recent(include_resolved=True)
         assert sorted(i.id for i in incidents) == [1, 2]
