@@ -122,7 +122,7 @@ class Leader:
                 return
             try:
                 renewed = await asyncio.to_thread(self._renew, self.lease)
-            except StateError as exc:
+            except Exception as exc:  # StateError mostly; anything else must not end the loop
                 self.problem = str(exc)
                 if time.monotonic() - last_ok >= self.term.total_seconds():
                     deposed(f"no lease renewal for a whole term: {exc}")
