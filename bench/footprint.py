@@ -309,6 +309,12 @@ IMPORT_STAGES = (
         "import daemon.cli, daemon.service.daemon, daemon.runtime, daemon.engine.triage, "
         "jobs.http, jobs.tcp, apscheduler.schedulers.asyncio",
     ),
+    (
+        "+ the web listener and console ([web] enabled or health_listen set)",
+        "import daemon.service.health, daemon.web.listener, daemon.web.console, "
+        "daemon.web.app, daemon.web.metrics, uvicorn, uvicorn.protocols.http.h11_impl, "
+        "starlette.applications, starlette.staticfiles, jinja2, prometheus_client",
+    ),
     ("+ kubernetes client", "import kubernetes.client, kubernetes.config"),
     (
         "+ boto3 cloudwatch client",

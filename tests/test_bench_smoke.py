@@ -92,7 +92,17 @@ def test_uptime_agrees_with_the_naive_query_on_a_small_store() -> None:
     assert data["proposed_index"]["median_s"] > 0
 
 
-@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime"])
+def test_sweep_shares_datasets_across_rules() -> None:
+    data = bench("sweep", "--resources", "4", "--json", timeout=240)
+    shared, per_rule = data["shared"], data["per_rule"]
+    assert shared["rules"] == per_rule["rules"] > 40
+    assert shared["rule_errors"] == per_rule["rule_errors"] == []
+    assert shared["findings"] == per_rule["findings"] > 0  # the same verdicts either way
+    assert shared["datasets"] < per_rule["datasets"]
+    assert shared["requests"] < per_rule["requests"]
+
+
+@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime", "sweep"])
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", "--help"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from daemon.cli._output import Block, Fields, Framed, Lines, Table, Terminal, flat
+from daemon.cli._blocks import Block, Fields, Framed, Lines, Table, Terminal, flat
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -71,20 +71,15 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Whether a daemon is running (pid, last cycle), the last result of every check (and
     which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
+    from daemon.report.status import load_status
     from daemon.store.lock import lock_holder
+    from daemon.util.time import utcnow
 
     _, settings = load(config_path)
     store = open_store(settings)
+    now = utcnow()
     try:
-        view = output.StatusView(
-            [c.name for c in settings.checks],
-            store.results.latest(),
-            store.incidents.recent(include_resolved=False),
-            store.outbox.counts(),
-            engine=store.incidents.engine_state(),
-            holder=lock_holder(settings.daemon.state_dir),
-            lease=store.lease.current() if settings.store.url else None,
-        )
+        view = load_status(store, settings, lock_holder(settings.daemon.state_dir), now)
     finally:
         store.close()
     if as_json:
@@ -146,13 +141,9 @@ def incidents_show(
         sys.exit(1)
     incident, events = found
     if as_json:
-        emit_json(
-            {
-                "incident": incident.model_dump(mode="json"),
-                "events": [e.model_dump(mode="json") for e in events],
-                "investigations": [output.investigation_json(i) for i in investigations],
-            }
-        )
+        from daemon.report.status import incident_json
+
+        emit_json(incident_json(incident, events, investigations))
     else:
         show(*output.incident_detail(incident, events, investigations))
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from daemon.cli._blocks import BLANK, Column, Framed, Lines, Markdown, Table, line
 from daemon.cli._common import config_option, handle_errors, load
-from daemon.cli._output import BLANK, Column, Framed, Lines, Markdown, Table, line, show
+from daemon.cli._output import show
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings

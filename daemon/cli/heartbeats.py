@@ -147,8 +147,9 @@ def heartbeat() -> None:
 @heartbeat.command("token")
 @click.argument("name", shell_complete=complete_heartbeats)
 @config_option
+@json_option
 @handle_errors
-def heartbeat_token(name: str, config_path: Path | None) -> None:
+def heartbeat_token(name: str, config_path: Path | None, as_json: bool) -> None:
     """Generate (or replace) NAME's ping token and show its URL once."""
     import secrets
 
@@ -168,7 +169,11 @@ def heartbeat_token(name: str, config_path: Path | None) -> None:
     with open_store(settings) as store:
         store.heartbeats.set_token(name, digest(token), utcnow())
     listen = settings.daemon.health_listen or "HOST:PORT"
-    echo(f"http://{listen}/ping/{token}")
+    url = f"http://{listen}/ping/{token}"
+    if as_json:
+        emit_json({"check": name, "token": token, "url": url})
+        return
+    echo(url)
     echo(
         "Shown once: only its SHA-256 is stored. Jobs append /start, /fail or /<exit code> "
         "as they need; a new token replaces the old one at once.",

@@ -140,7 +140,8 @@ def render(
     window = figures.window
     head = (
         f"{target.name} since {clock(window.since)} ({window.name}): "
-        f"{figures.runs.total:,} runs · availability {percent(figures.availability)}"
+        f"{figures.runs.total:,} run{'' if figures.runs.total == 1 else 's'} · "
+        f"availability {percent(figures.availability)}"
     )
     if figures.down_s:
         head += f" · down {format_duration(timedelta(seconds=figures.down_s))}"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from daemon.cli._blocks import BLANK, Markdown, line
 from daemon.cli._common import (
     config_option,
     echo,
@@ -21,7 +22,7 @@ from daemon.cli._common import (
     reported,
 )
 from daemon.cli._complete import complete_incidents, complete_models
-from daemon.cli._output import BLANK, Markdown, line, show
+from daemon.cli._output import show
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings

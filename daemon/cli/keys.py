@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from daemon.cli._blocks import BLANK, Block, Column, Table, line
 from daemon.cli._common import (
     config_option,
     echo,
@@ -21,7 +22,7 @@ from daemon.cli._common import (
     reported,
 )
 from daemon.cli._complete import complete_models, complete_providers
-from daemon.cli._output import BLANK, Block, Column, Table, line, show
+from daemon.cli._output import show
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from daemon.cli._blocks import BLANK, Column, Table
 from daemon.cli._common import (
     config_option,
     echo,
@@ -20,7 +21,7 @@ from daemon.cli._common import (
     open_store,
 )
 from daemon.cli._complete import complete_models
-from daemon.cli._output import BLANK, Column, Table, show, wide_option
+from daemon.cli._output import show, wide_option
 
 if TYPE_CHECKING:
     from daemon.ai.pricing import Rates

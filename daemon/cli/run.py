@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from daemon.cli._blocks import line
 from daemon.cli._common import config_option, emit_json, handle_errors, json_option, load
-from daemon.cli._output import line, show, wide_option
+from daemon.cli._output import show, wide_option
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 KINDS = ("security", "cost")
 SEVERITY_NAMES = ("critical", "high", "medium", "low", "info")
+FRAMEWORK_NAMES = ("cis-aws", "cis-k8s", "soc2", "hipaa")
+"""jobs.sweeps.compliance.FRAMEWORKS' ids, named here so `--help` loads nothing (a test checks)."""
 
 
 async def run_now(
@@ -221,11 +223,22 @@ def run_text(run: SweepRun, sent: bool) -> str:
     "--severity", type=click.Choice(SEVERITY_NAMES), help="Only findings at or above this."
 )
 @click.option("--new", "only_new", is_flag=True, help="Only findings new in the latest run.")
+@click.option(
+    "--framework",
+    type=click.Choice(FRAMEWORK_NAMES),
+    help="Only findings that evidence a control of this compliance framework (each shows "
+    "its controls).",
+)
 @config_option
 @json_option
 @handle_errors
 def findings(
-    kind: str | None, severity: str | None, only_new: bool, config_path: Path | None, as_json: bool
+    kind: str | None,
+    severity: str | None,
+    only_new: bool,
+    framework: str | None,
+    config_path: Path | None,
+    as_json: bool,
 ) -> None:
     """The findings of the latest run of every configured sweep. --json prints an array of
     report objects (filters apply to `findings`; each `summary` stays the whole run's)."""
@@ -248,13 +261,15 @@ def findings(
         document["findings"] = [
             f
             for f in document["findings"]
-            if Severity(f["severity"]) >= floor and (not only_new or f["state"] == "new")
+            if Severity(f["severity"]) >= floor
+            and (not only_new or f["state"] == "new")
+            and (not framework or any(c.startswith(f"{framework}:") for c in f["controls"]))
         ]
         documents.append(document)
     if as_json:
         emit_json(documents)
         return
-    echo(findings_text(documents) if documents else nothing_yet(settings.sweeps, kind))
+    echo(findings_text(documents, framework) if documents else nothing_yet(settings.sweeps, kind))
 
 
 def nothing_yet(sweeps: Sequence[SweepConfig], kind: str | None) -> str:
@@ -277,7 +292,7 @@ def nothing_yet(sweeps: Sequence[SweepConfig], kind: str | None) -> str:
     return f"{what} has run yet ({' or '.join(commands)} runs one now)"
 
 
-def findings_text(documents: list[dict[str, Any]]) -> str:
+def findings_text(documents: list[dict[str, Any]], framework: str | None = None) -> str:
     from daemon.sweeps.reports import not_run
 
     lines: list[str] = []
@@ -299,7 +314,8 @@ def findings_text(documents: list[dict[str, Any]]) -> str:
                     f" (${f['est_monthly_savings_usd']:,.2f}/month)"
                     if f["est_monthly_savings_usd"]
                     else ""
-                ),
+                )
+                + _controls(f, framework),
             ]
             for f in document["findings"]  # in the reports' order: most severe first
         ]
@@ -315,3 +331,12 @@ def findings_text(documents: list[dict[str, Any]]) -> str:
         lines += [f"  rule error: {e['rule']}: {e['error']}" for e in summary["rule_errors"]]
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _controls(finding: dict[str, Any], framework: str | None) -> str:
+    """` (cis-aws 5.2, 5.3)`: the controls of `framework` the finding evidences."""
+    if not framework:
+        return ""
+    prefix = f"{framework}:"
+    mine = [c.removeprefix(prefix) for c in finding.get("controls", []) if c.startswith(prefix)]
+    return f" ({framework} {', '.join(mine)})" if mine else ""

@@ -90,7 +90,7 @@ def collect(
 ) -> UptimeReport:
     """The report for the configured checks (NAMES and tags narrow it; unknown ones are a
     usage error). Disabled checks appear only when they have results in a window."""
-    from daemon.util.uptime import Target, bounds, build
+    from daemon.report.uptime import collect_from
 
     known = {spec.name: spec for spec in settings.checks}
     unknown = [n for n in names if n not in known]
@@ -102,27 +102,11 @@ def collect(
     specs = [known[n] for n in names] if names else list(known.values())
     if tags:
         specs = [s for s in specs if set(tags) & set(s.tags)]
-    targets = [Target.of(spec) for spec in specs]
     store = open_store(settings)
     try:
-        exact = [t.name for t in targets if not t.single_result]
-        counts = store.results.run_counts(bounds(report_windows, now), now, exact=exact)
-        oldest = store.results.oldest()
+        return collect_from(store, settings, specs, report_windows, now, tags=tags)
     finally:
         store.close()
-    enabled = {s.name for s in specs if s.enabled}
-    targets = [
-        t for t in targets if t.name in enabled or any(c.total for c in counts.get(t.name, []))
-    ]
-    return build(
-        targets,
-        report_windows,
-        counts,
-        now=now,
-        stored_since=oldest,
-        retention=settings.daemon.retention,
-        tags=tags or None,
-    )
 
 
 # -- text -----------------------------------------------------------------------------------------

@@ -3,21 +3,29 @@ and as JSON. Pure functions over models: no printing, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daemon.cli._output import BLANK, Block, Column, Fields, Lines, Table, flat, line
+from daemon.cli._blocks import BLANK, Block, Column, Fields, Lines, Table, flat, line
 from daemon.models import (
     CheckResult,
-    EngineState,
     Incident,
     IncidentEvent,
     Investigation,
     format_duration,
     worst_status,
 )
+from daemon.report.status import StatusView, investigation_json, status_json
+
+__all__ = [
+    "StatusView",
+    "daemon_line",
+    "investigation_json",
+    "status_blocks",
+    "status_json",
+]
 
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
@@ -98,46 +106,6 @@ def once_json(report: OnceReport) -> dict[str, Any]:
 # -- status --------------------------------------------------------------------------------------
 
 
-class StatusView:
-    """What `watchkeeper status` knows: the configured checks, their latest results, the
-    engine's memory of them (flapping), open incidents, the outbox, and who holds the state."""
-
-    def __init__(
-        self,
-        configured: list[str],
-        last: Mapping[str, list[CheckResult]],
-        open_incidents: list[Incident],
-        outbox: Mapping[Any, int],
-        *,
-        engine: EngineState | None = None,
-        holder: int | None = None,
-        lease: tuple[Lease | None, datetime] | None = None,
-    ) -> None:
-        self.configured = configured
-        self.last = last
-        self.open_incidents = open_incidents
-        self.outbox = outbox
-        self.engine = engine or EngineState()
-        self.holder = holder
-        self.lease = lease
-        """With a shared PostgreSQL store: the leader lease, and the database's time."""
-
-    @property
-    def last_cycle(self) -> datetime | None:
-        """When the newest committed cycle ran: results are committed with their cycle."""
-        starts = [r.started_at for results in self.last.values() for r in results]
-        return max(starts) if starts else None
-
-    def marks(self, name: str) -> list[str]:
-        """What is special about a check now. Silences, once they exist, add "silenced"
-        here (and to `marks` in --json); nothing else needs to change."""
-        state = self.engine.checks.get(name)
-        return ["flapping"] if state is not None and state.flapping else []
-
-    def flapping(self) -> list[str]:
-        return [n for n in self.configured if "flapping" in self.marks(n)]
-
-
 def daemon_line(holder: int | None, last_cycle: datetime | None) -> str:
     cycle = f"last cycle {last_cycle:%Y-%m-%d %H:%M:%S} UTC" if last_cycle else "no cycle yet"
     if holder is None:
@@ -164,26 +132,13 @@ def active_line(lease: Lease | None, now: datetime) -> str:
     )
 
 
-def active_json(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
-    if lease is None:
-        return None
-    return {
-        "node": lease.node,
-        "holder": lease.holder,
-        "epoch": lease.epoch,
-        "since": lease.acquired_at.isoformat(),
-        "expires_at": lease.expires_at.isoformat(),
-        "expired": lease.expired(now),
-    }
-
-
 def status_blocks(view: StatusView) -> list[Block]:
     rows = []
     for name in view.configured:
         results = view.last.get(name)
-        marks = view.marks(name)
+        note = view.note(name)
         if not results:
-            rows.append([name, "-", "-", "-", "no result yet", ", ".join(marks)])
+            rows.append([name, "-", "-", "-", "no result yet", note])
             continue
         first = results[0]
         rows.append(
@@ -193,7 +148,7 @@ def status_blocks(view: StatusView) -> list[Block]:
                 first.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 _latency(first),
                 "; ".join(r.evidence for r in results if not r.ok) or first.evidence,
-                ", ".join(marks),
+                note,
             ]
         )
     columns = [
@@ -238,29 +193,6 @@ def status_blocks(view: StatusView) -> list[Block]:
     failed = view.outbox.get("failed", 0)
     blocks.append(line(f"notifications: {pending} pending, {failed} failed"))
     return blocks
-
-
-def status_json(view: StatusView) -> dict[str, Any]:
-    last_cycle = view.last_cycle
-    return {
-        "daemon": {
-            "running": view.holder is not None,
-            "pid": view.holder or None,
-            "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
-        },
-        **({"active": active_json(*view.lease)} if view.lease is not None else {}),
-        "checks": {
-            name: {
-                "status": worst_status(view.last[name]) if view.last.get(name) else None,
-                "marks": view.marks(name),
-                "results": [r.model_dump(mode="json") for r in view.last.get(name, [])],
-            }
-            for name in view.configured
-        },
-        "flapping": view.flapping(),
-        "open_incidents": [i.model_dump(mode="json") for i in view.open_incidents],
-        "outbox": dict(view.outbox),
-    }
 
 
 # -- incidents -------------------------------------------------------------------------------------
@@ -373,16 +305,6 @@ def investigation_lines(inv: Investigation) -> list[str]:
     elif len(inv.calls) > 1:
         lines.append(f"  total {format_usd(inv.cost)}")
     return lines
-
-
-def investigation_json(inv: Investigation) -> dict[str, Any]:
-    """The `incidents show --json` form: costs as JSON numbers (null when unknown)."""
-    data = inv.model_dump(mode="json")
-    for call, raw in zip(data["calls"], inv.calls, strict=True):
-        call["cost_usd"] = None if raw.cost_usd is None else float(raw.cost_usd)
-    cost = inv.cost if inv.calls else None
-    data["cost_usd"] = None if cost is None else float(cost)
-    return data
 
 
 def cost_line(result: AIResult) -> str:

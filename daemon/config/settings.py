@@ -33,6 +33,7 @@ from daemon.config.maintenance import MaintenanceWindow
 from daemon.config.paths import default_state_dir
 from daemon.config.store import StoreSettings
 from daemon.config.sweeps import SweepConfig
+from daemon.config.web import WebSettings
 from daemon.models import EVENT_KINDS, Duration, Severity
 from daemon.secrets import SECRET_PREFIX
 from daemon.util.net import parse_listen
@@ -482,6 +483,7 @@ class Settings(BaseSettings):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     sweeps: list[SweepConfig] = Field(
         default_factory=list,
         description="Nightly security and cost sweeps over AWS and Kubernetes ([[sweeps]]).",

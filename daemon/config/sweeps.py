@@ -143,12 +143,30 @@ class SweepOptions(_Strict):
     iam_key_unused_days: int = Field(
         default=45, ge=1, description="IAM access keys unused this long should be removed."
     )
+    trusted_accounts: list[str] = Field(
+        default_factory=list,
+        description="AWS account ids (12 digits) the security rules count as your own when a "
+        "resource policy lets them in, e.g. your organisation's other accounts.",
+    )
+    critical_buckets: list[str] = Field(
+        default_factory=list,
+        description="fnmatch globs of S3 bucket names that must have versioning and MFA "
+        "delete (aws.s3.versioning), e.g. ['*-backups', 'ledger-*']. Default: none checked.",
+    )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
         description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "
         "jobs/sweeps/aws/prices.py): a section merged key by key, e.g. [sweeps.prices.ec2_hourly] "
         '"m6i.large" = 0.096, or a single price, e.g. eip_hourly = 0.005.',
     )
+
+    @field_validator("trusted_accounts")
+    @classmethod
+    def _account_ids(cls, value: list[str]) -> list[str]:
+        wrong = [v for v in value if not re.fullmatch(r"\d{12}", v)]
+        if wrong:
+            raise ValueError(f"{wrong[0]!r} is not an AWS account id (12 digits)")
+        return value
 
 
 class SweepConfig(SweepOptions):

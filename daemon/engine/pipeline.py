@@ -163,6 +163,8 @@ class Pipeline:
         self.background: set[asyncio.Task[Any]] = set()
         self.cycles = 0
         self.last_cycle_at: datetime | None = None
+        self.last_cycle_seconds: float | None = None
+        """How long the last recorded cycle took (evaluation, triage, commit): /metrics."""
         self.last_commit = time.monotonic()
         """When the last cycle was committed (or the pipeline was built): health's measure."""
         self.last_error: str | None = None
@@ -215,8 +217,10 @@ class Pipeline:
     async def flush(self) -> None:
         results, self._buffer = self._buffer, []
         if results:
+            started = time.monotonic()
             try:
                 await self.record(results)
+                self.last_cycle_seconds = time.monotonic() - started
             except StateError as exc:  # a full disk, a locked or broken database: said plainly
                 self.last_error = str(exc)[:300]
                 log.error("cycle failed: results not recorded", results=len(results), why=str(exc))

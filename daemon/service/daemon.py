@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -27,7 +27,7 @@ from daemon.engine.pipeline import TIMEOUT_GRACE_S
 from daemon.errors import ConfigError, ConfigProblem
 from daemon.notify.digest import queue_digest
 from daemon.runtime import Runtime, open_runtime, secret_resolver
-from daemon.service.health import HealthReport, listen_problem, serve_health
+from daemon.service.health import HealthReport, Listener, listen_problem, serve_health
 from daemon.service.heartbeat import Heartbeat
 from daemon.service.pings import PingDesk, configured_tokens
 from daemon.service.sdnotify import SdNotifier
@@ -35,6 +35,10 @@ from daemon.store.database import store_io
 from daemon.util.net import parse_listen
 from daemon.util.time import utcnow
 from jobs.base import CheckSpec
+
+if TYPE_CHECKING:
+    from daemon.engine.investigator import Outcome
+    from daemon.web.console import Console
 
 log = structlog.get_logger(__name__)
 
@@ -114,16 +118,18 @@ class Service:
         return self.rt
 
     async def serve(self) -> int:
-        listener = await self._listen()  # first: a taken address stops the start (exit 2)
+        listeners = await self._listen()  # first: a taken address stops the start (exit 2)
         try:
-            return await self._serve(listener)
+            return await self._serve()
         finally:
-            if listener is not None:
+            for listener in listeners:
                 listener.close()
+            for listener in listeners:
+                await listener.wait_closed()
             if self.leader is not None:
                 await asyncio.to_thread(self.leader.close)
 
-    async def _serve(self, listener: asyncio.Server | None) -> int:
+    async def _serve(self) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         async with open_runtime(self.initial, self.now) as rt:
@@ -141,8 +147,6 @@ class Service:
             self._schedule_all()
             self.scheduler.start()
             helpers = self._start_helpers()
-            if listener is not None:
-                helpers.append(listener)
             self._install_signals()
             self.sd.ready()
             self._send_status()
@@ -181,9 +185,9 @@ class Service:
             self.leader.lease = None
         self.request_stop("deposed")
 
-    def _start_helpers(self) -> list[asyncio.Task[Any] | asyncio.Server]:
+    def _start_helpers(self) -> list[asyncio.Task[Any]]:
         rt = self.runtime
-        helpers: list[asyncio.Task[Any] | asyncio.Server] = [
+        helpers: list[asyncio.Task[Any]] = [
             asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
             asyncio.create_task(self._heartbeat().run(self.stop_event)),
@@ -198,20 +202,66 @@ class Service:
             return False
         return await self.desk.receive(token, suffix, body, client)
 
-    async def _listen(self) -> asyncio.Server | None:
-        """The health endpoint, bound before anything else starts; ConfigError (exit 2) when
-        the address cannot be had. Until the scheduler runs it answers 503."""
-        listen = self.settings.daemon.health_listen
-        if not listen:
-            return None
-        host, port = parse_listen(listen)
+    async def _listen(self) -> list[Listener]:
+        """The listeners, bound before anything else starts; ConfigError (exit 2) when an
+        address cannot be had. Until the scheduler runs /healthz answers 503. `[web]` on the
+        same address as `health_listen` shares its listener; on another it gets its own
+        (/healthz and pings are served on both)."""
+        settings = self.settings
+        web = settings.web.listen if settings.web.enabled else None
+        wanted = [(web, "web.listen", True)] if web else []
+        health = settings.daemon.health_listen
+        if health and health != web:
+            wanted.append((health, "daemon.health_listen", False))
+        listeners: list[Listener] = []
         try:
-            return await serve_health(host, port, self.health, pings=self._ping)
-        except OSError as exc:
-            raise ConfigError(
-                str(self.config_path),
-                [ConfigProblem("daemon.health_listen", listen_problem(listen, exc))],
-            ) from None
+            for listen, where, console in wanted:
+                host, port = parse_listen(listen)
+                try:
+                    listeners.append(
+                        await serve_health(
+                            host,
+                            port,
+                            self.health,
+                            pings=self._ping,
+                            console=self._console() if console else None,
+                        )
+                    )
+                except OSError as exc:
+                    raise ConfigError(
+                        str(self.config_path), [ConfigProblem(where, listen_problem(listen, exc))]
+                    ) from None
+        except BaseException:
+            for listener in listeners:
+                listener.close()
+                await listener.wait_closed()
+            raise
+        return listeners
+
+    def _console(self) -> Console:
+        """The web console over this daemon's store and settings (reloads apply)."""
+        from daemon.web.console import Console
+
+        return Console(
+            settings=lambda: self.settings,
+            open_store=lambda: self.rt.store if self.rt is not None else None,
+            config_path=self.config_path,
+            last_cycle=lambda: self.rt.pipeline.last_cycle_at if self.rt is not None else None,
+            resolve=secret_resolver(),
+            cycle_seconds=lambda: self.rt.pipeline.last_cycle_seconds if self.rt else None,
+            investigate=self._investigate,
+        )
+
+    async def _investigate(self, incident_id: int) -> Outcome | None:
+        """An on-demand RCA for the MCP tool: the running investigator, its budget and
+        ledger; stored on the incident, nobody notified."""
+        rt = self.runtime
+        found = await store_io(rt.store.incidents.get, incident_id)
+        if found is None or rt.investigator is None:
+            return None
+        return await rt.investigator.investigate(
+            found[0], "requested by an agent (MCP)", notify_targets=False
+        )
 
     def _heartbeat(self) -> Heartbeat:
         """The outbound heartbeat ([daemon] heartbeat_url): it follows committed cycles and
@@ -448,6 +498,12 @@ class Service:
         if new.daemon.state_dir != self.settings.daemon.state_dir:
             log.warning("daemon.state_dir changes need a restart; keeping the current one")
             new.daemon.state_dir = self.settings.daemon.state_dir
+        old = self.settings.web
+        if (new.web.enabled, new.web.listen) != (old.enabled, old.listen):
+            log.warning(
+                "web.enabled and web.listen changes need a restart; still serving as before",
+                listen=old.listen if old.enabled else None,
+            )
         if new.daemon.health_listen != self.settings.daemon.health_listen:
             log.warning(
                 "daemon.health_listen changes need a restart; still serving the current one",
@@ -464,7 +520,7 @@ class Service:
         self._send_status()
         return True
 
-    async def _shutdown(self, helpers: list[asyncio.Task[Any] | asyncio.Server]) -> None:
+    async def _shutdown(self, helpers: list[asyncio.Task[Any]]) -> None:
         self.scheduler.pause()
         drain = self.settings.daemon.drain_timeout.total_seconds()
         pending = {t for t in self.inflight if not t.done()}
@@ -480,11 +536,6 @@ class Service:
         if self.rt is not None:  # record what ran; let investigations finish, briefly
             await self.rt.pipeline.wait_background(min(drain, 10.0))
         for helper in helpers:
-            if isinstance(helper, asyncio.Server):
-                helper.close()
-            else:
-                helper.cancel()
-        await asyncio.gather(
-            *(h for h in helpers if isinstance(h, asyncio.Task)), return_exceptions=True
-        )
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         log.info("watchkeeper stopped")

@@ -4,7 +4,6 @@ endpoint served meanwhile (so a check of it sees the real thing), then delivery,
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import structlog
@@ -14,7 +13,7 @@ from daemon.errors import ConfigError, ConfigProblem
 from daemon.models import CheckResult, IncidentEvent
 from daemon.notify.delivery import DeliveryReport
 from daemon.runtime import Runtime, open_runtime
-from daemon.service.health import HealthReport, listen_problem, serve_health
+from daemon.service.health import HealthReport, Listener, listen_problem, serve_health
 from daemon.service.leader import lease_for_one_run
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
@@ -39,13 +38,14 @@ async def run_once(settings: Settings) -> OnceReport:
         finally:
             if server is not None:
                 server.close()
+                await server.wait_closed()
         await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
         await store_io(rt.store.prune, utcnow() - settings.daemon.retention)
         delivery = await rt.notifier.deliver_due()
     return OnceReport(results, events, delivery)
 
 
-async def _serve_health(rt: Runtime) -> asyncio.Server | None:
+async def _serve_health(rt: Runtime) -> Listener | None:
     listen = rt.settings.daemon.health_listen
     if not listen:
         return None

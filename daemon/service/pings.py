@@ -9,7 +9,6 @@ listener is no oracle for guessing them. The job's message is kept short and sta
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -20,26 +19,17 @@ from daemon.models import Ping, PingKind
 from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.util.text import clip, one_line
+from daemon.web.health import MAX_BODY_BYTES, parse_ping_path
+
+__all__ = ["MAX_BODY_BYTES", "PingDesk", "configured_tokens", "digest", "parse_ping_path"]
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY_BYTES = 10 * 1024
 MESSAGE_CHARS = 200
-_SUFFIX = re.compile(r"^(start|fail|\d{1,3})?$")
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def parse_ping_path(path: str) -> tuple[str, str] | None:
-    """`/ping/TOKEN[/SUFFIX]` → (token, suffix); None for anything else."""
-    if not path.startswith("/ping/"):
-        return None
-    token, _, suffix = path.removeprefix("/ping/").partition("/")
-    if not token or not _SUFFIX.match(suffix):
-        return None
-    return token, suffix
 
 
 class PingDesk:

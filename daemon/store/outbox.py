@@ -227,6 +227,15 @@ class Outbox:
             )
             return cursor.rowcount
 
+    def for_incident(self, incident_id: int) -> list[OutboxRow]:
+        """Every message queued for the incident's events, oldest first (the console's
+        timeline: where each notice went, and whether it arrived)."""
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                _SELECT + "WHERE e.incident_id = ? ORDER BY o.id", (incident_id,)
+            ).fetchall()
+        return [_outbox_row(row) for row in rows]
+
     def counts(self) -> dict[OutboxStatus, int]:
         with self.db.transaction(write=False) as conn:
             rows = conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()

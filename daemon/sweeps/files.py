@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon.store.sweeps import SweepRunRecord
+from daemon.sweeps.compliance import compliance, compliance_markdown
 from daemon.sweeps.reports import report_json, report_markdown
 from daemon.sweeps.sarif import report_sarif
 
@@ -47,9 +48,13 @@ def write_reports(
     for directory in (state_dir / "reports", folder):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         directory.chmod(0o700)
+    document = report_json(record)
+    audit = compliance(record, metas)
+    if audit:
+        document["compliance"] = audit
     texts = {
-        "md": report_markdown(record),
-        "json": json.dumps(report_json(record), indent=2, ensure_ascii=False) + "\n",
+        "md": report_markdown(record) + compliance_markdown(record, metas),
+        "json": json.dumps(document, indent=2, ensure_ascii=False) + "\n",
     }
     if record.kind == "security":
         sarif = report_sarif(record, metas, __version__, project_url())

@@ -18,6 +18,7 @@ from daemon.store.sweeps import SweepRunRecord, TrackedFinding
 from daemon.sweeps.diff import Changes
 from daemon.util.text import printable, untrusted
 from daemon.util.time import iso_utc
+from jobs.sweeps.compliance import rule_controls
 
 MAX_LISTED = 15
 """Findings listed per section of a notification; the report has them all."""
@@ -133,6 +134,7 @@ def report_json(run: SweepRunRecord) -> dict[str, Any]:
                 "remediation": t.finding.remediation,
                 "est_monthly_savings_usd": t.finding.est_monthly_savings_usd,
                 "state": "open" if t.state == "unknown" else t.state,
+                "controls": list(rule_controls(run.kind).get(t.finding.rule, ())),
             }
             for t in listed
         ],

@@ -153,6 +153,8 @@ def _rule(rule: str, meta: RuleMeta | None, present: Sequence[TrackedFinding]) -
     tags = ["security", rule.split(".", 1)[0]]
     if meta is not None and meta.service:
         tags.append(meta.service)
+    controls = list(meta.controls) if meta is not None else []
+    tags += [f"compliance/{control}" for control in controls]
     risk = meta.risk if meta is not None and meta.risk else title
     entry: dict[str, Any] = {
         "id": rule,
@@ -167,6 +169,8 @@ def _rule(rule: str, meta: RuleMeta | None, present: Sequence[TrackedFinding]) -
             "tags": tags,
         },
     }
+    if controls:
+        entry["properties"]["compliance"] = controls
     if meta is not None and meta.reference:
         entry["helpUri"] = meta.reference
     return entry

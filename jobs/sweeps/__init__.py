@@ -16,7 +16,12 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
     "security": (
         "jobs.sweeps.aws.security",
         "jobs.sweeps.aws.security_account",
+        "jobs.sweeps.aws.security_policies",
+        "jobs.sweeps.aws.security_config",
+        "jobs.sweeps.aws.security_access",
+        "jobs.sweeps.aws.security_exposure",
         "jobs.sweeps.k8s.security",
+        "jobs.sweeps.k8s.security_workloads",
     ),
     "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
 }

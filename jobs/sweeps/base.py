@@ -38,6 +38,9 @@ class RuleMeta:
     """What it looks at, e.g. `aws:ec2`, `k8s:pods` — rules are skipped when out of scope."""
     reference: str | None = None
     """The vendor's documentation of the risk and its fix (the SARIF rule's `helpUri`)."""
+    controls: tuple[str, ...] = ()
+    """The compliance controls a finding of this rule evidences, as `framework:control`
+    (`cis-aws:5.2`, `soc2:CC6.6`, `hipaa:164.312(a)(1)`; see jobs.sweeps.compliance)."""
 
 
 @dataclass(frozen=True)

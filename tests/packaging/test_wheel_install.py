@@ -22,6 +22,8 @@ def test_the_wheel_carries_the_setup_files_and_the_entry_module(wheel: Path) -> 
     names = wheel_names(wheel)
     for name in ("config.example.toml", "watchkeeper.service", "io.watchkeeper.agent.plist"):
         assert f"daemon/data/{name}" in names
+    for name in ("templates/base.html", "templates/overview.html", "static/style.css"):
+        assert f"daemon/web/{name}" in names  # the console renders from the package
     assert "_watchkeeper.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:

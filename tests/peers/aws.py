@@ -1,5 +1,6 @@
-"""Helpers for the aws_* check tests (the fixtures are in `conftest_aws.py`): arranging moto,
-switching IAM enforcement on, and simulating what moto cannot (DNS failure, alarm history).
+"""Helpers for the aws_* check tests (their fixtures are in `aws_fixtures.py` beside this):
+arranging moto, switching IAM enforcement on, and simulating what moto cannot (DNS failure,
+alarm history).
 """
 
 from __future__ import annotations
@@ -110,3 +111,19 @@ def add_alarm_history(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def add_mfa_delete(monkeypatch: pytest.MonkeyPatch, buckets: set[str]) -> None:
+    """moto 5 drops PutBucketVersioning's MFADelete (it needs the root user's MFA device):
+    answer GetBucketVersioning with `MFADelete: Enabled` for `buckets`, through moto's own
+    serializer, so the rule still reads it over the wire."""
+    from moto.s3.responses import S3Response
+
+    def get_bucket_versioning(self: Any) -> Any:
+        result = {"Status": self.backend.get_bucket_versioning(self.bucket_name)}
+        if self.bucket_name in buckets:
+            result["MFADelete"] = "Enabled"
+        self.data["Action"] = "GetBucketVersioning"
+        return self.serialized(ActionResult(result))
+
+    monkeypatch.setattr(S3Response, "get_bucket_versioning", get_bucket_versioning)

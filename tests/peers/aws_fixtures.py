@@ -25,8 +25,30 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
+WARM_SERVICES = ("cloudwatch", "ecs", "rds", "logs", "sts")
+
+
+@pytest.fixture(scope="session")
+def botocore_models() -> None:
+    """Load the service models the checks use into the checks' shared botocore loader, once per
+    process. A check's timeout covers building its client; the first build reads megabytes of
+    JSON, which on a loaded machine (parallel workers) alone can outlast a 1-2 s timeout — a
+    cost the daemon pays once at start, not the behaviour under test."""
+    from jobs.aws.api import session
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        aws = session(None, REGION)
+        for service in WARM_SERVICES:
+            aws.client(service, endpoint_url="http://127.0.0.1:9")
+
+
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
+def aws(
+    moto_endpoint: str, botocore_models: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Aws]:
     """A clean moto, fake credentials, and no way to read the developer's ~/.aws or IMDS."""
     httpx.post(f"{moto_endpoint}/moto-api/reset").raise_for_status()
     config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"

@@ -21,6 +21,21 @@ def free_port() -> int:
     return port
 
 
+_REFUSING: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A loopback TCP port that refuses connections for as long as the tests run: bound by this
+    process and never listened on, so no other test (or xdist worker) can take it. Use it for
+    a target that must stay down; `free_port()` is only free until someone binds it."""
+    if not _REFUSING:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        _REFUSING.append(sock)
+    port: int = _REFUSING[0].getsockname()[1]
+    return port
+
+
 def serve_in_thread(server: socketserver.BaseServer) -> Callable[[], None]:
     """Serve `server` from a daemon thread; returns the function that stops and closes it."""
     thread = threading.Thread(target=server.serve_forever, args=(POLL_S,), daemon=True)

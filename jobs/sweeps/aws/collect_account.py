@@ -148,6 +148,16 @@ async def s3_bucket_blocks(ctx: SweepContext) -> dict[str, dict[str, bool] | Non
     )
 
 
+async def s3_versioning(ctx: SweepContext) -> dict[str, dict[str, str]]:
+    """Each bucket's versioning settings (`Status`, `MFADelete`; {} when never set)."""
+
+    def settings(answer: dict[str, Any] | None) -> dict[str, str]:
+        keys = ("Status", "MFADelete")
+        return {k: str(answer[k]) for k in keys if answer and k in answer}
+
+    return await _per_bucket(ctx, "versioning", "get_bucket_versioning", settings)
+
+
 async def s3_account_block(ctx: SweepContext) -> dict[str, bool] | None:
     """The account's S3 public access block settings (None: none set)."""
 

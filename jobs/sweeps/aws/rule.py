@@ -32,12 +32,13 @@ REGION = Frame("region", regions, lambda region: region, _account, AWS)
 ACCOUNT = Frame("region", _home, lambda _: GLOBAL, _account, AWS)
 """Judged once, in the home region; findings are located "global" unless a hit says where."""
 
-SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2"}
+SERVICES = {"sg": "aws:ec2", "ebs": "aws:ec2", "vpc": "aws:ec2", "elb": "aws:elbv2"}
 
 
-def security_meta(id: str, title: str, severity: Severity, **text: str) -> RuleMeta:
+def security_meta(
+    id: str, title: str, severity: Severity, *, controls: tuple[str, ...] = (), **text: str
+) -> RuleMeta:
     """A security rule's metadata; its service (`aws:rds`) follows from the id."""
     family = id.split(".")[1]
-    return RuleMeta(
-        id, title, "security", severity, service=SERVICES.get(family, f"aws:{family}"), **text
-    )
+    service = SERVICES.get(family, f"aws:{family}")
+    return RuleMeta(id, title, "security", severity, service=service, controls=controls, **text)

@@ -21,11 +21,12 @@ from jobs.sweeps.aws.collect import (
     redshift_clusters,
     security_groups,
 )
+from jobs.sweeps.aws.network import db_subnets, exposure, internet_cidrs, redshift_subnets
+from jobs.sweeps.aws.policy import Access, PolicyError, access
 from jobs.sweeps.aws.rule import REGION, security_meta
 from jobs.sweeps.base import CollectError, Rule, SweepContext
 from jobs.sweeps.rule import Hit, Judge, rule
 
-INTERNET = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 DB_PORTS = {
     **{3306: "MySQL", 5432: "PostgreSQL", 1433: "SQL Server", 1521: "Oracle"},
@@ -37,12 +38,6 @@ DB_PORTS = {
 # --- security group arithmetic -----------------------------------------------------------
 
 
-def internet_cidrs(permission: dict[str, Any]) -> list[str]:
-    v4 = [r["CidrIp"] for r in permission.get("IpRanges", [])]
-    v6 = [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
-    return [cidr for cidr in v4 + v6 if cidr in INTERNET]
-
-
 def all_traffic(permission: dict[str, Any]) -> bool:
     ports = (permission.get("FromPort"), permission.get("ToPort"))
     return permission["IpProtocol"] == "-1" or ports == (0, 65535)
@@ -52,10 +47,6 @@ def tcp_ports(permission: dict[str, Any]) -> range:
     if permission["IpProtocol"] not in ("tcp", "6"):
         return range(0)
     return range(permission["FromPort"], permission["ToPort"] + 1)
-
-
-def admits(permission: dict[str, Any], port: int) -> bool:
-    return permission["IpProtocol"] == "-1" or port in tcp_ports(permission)
 
 
 def describe(permission: dict[str, Any], ports: dict[int, str]) -> str:
@@ -144,6 +135,7 @@ sg_open_ssh = rule(
         remediation=RESTRICT,
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports({22: "SSH"}))
@@ -157,6 +149,7 @@ sg_open_rdp = rule(
         remediation=RESTRICT,
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports({3389: "RDP"}))
@@ -170,6 +163,7 @@ sg_open_db = rule(
         remediation="Remove the rule; let only the application's security group reach the port.",
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )(open_ports(DB_PORTS))
@@ -184,6 +178,7 @@ sg_open_db = rule(
         remediation="Replace the rule with rules for the ports and sources that are needed.",
         remediation_cli=REVOKE,
         reference=SG_RULES_DOCS,
+        controls=("cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -197,31 +192,6 @@ async def sg_open_all(ctx: SweepContext, region: str) -> list[Hit]:
 
 
 # --- publicly accessible data stores -----------------------------------------------------
-
-
-async def exposure(
-    ctx: SweepContext, region: str, endpoint: dict[str, Any], port: int
-) -> tuple[Severity, str]:
-    """Critical when one of a public endpoint's security groups admits its port from the
-    internet; high otherwise (and when the groups cannot be read: the public flag stands)."""
-    ids = [g["VpcSecurityGroupId"] for g in endpoint.get("VpcSecurityGroups", [])]
-    try:
-        groups = {g["GroupId"]: g for g in await security_groups(ctx, region)}
-    except CollectError as exc:
-        return Severity.HIGH, f"whether its security groups open port {port} is unknown: {exc}"
-    open_by = []
-    for gid in (gid for gid in ids if gid in groups):
-        permissions = groups[gid]["IpPermissions"]
-        cidrs = [c for p in permissions if admits(p, port) for c in internet_cidrs(p)]
-        if cidrs:
-            name = groups[gid]["GroupName"]
-            open_by.append(
-                f"security group {gid} ({name}) allows port {port} from {' and '.join(cidrs)}"
-            )
-    if open_by:
-        return Severity.CRITICAL, "; ".join(open_by)
-    listed = ", ".join(ids) or "none"
-    return Severity.HIGH, f"its security groups ({listed}) do not open port {port} to the internet"
 
 
 @rule(
@@ -238,6 +208,7 @@ async def exposure(
         reference=(
             "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_VPC.WorkingWithRDSInstanceinaVPC.html"
         ),
+        controls=("cis-aws:2.3.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -252,7 +223,9 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
     for noun, name, arn, db, endpoint in found:
         if db.get("PubliclyAccessible"):
             port = int(endpoint.get("Port") or db.get("DbInstancePort") or 0)
-            severity, why = await exposure(ctx, region, db, port)
+            groups = [g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])]
+            vpc, subnets = await _db_subnets(ctx, region, db)
+            severity, why = await exposure(ctx, region, groups, subnets, vpc, port)
             evidence = (
                 f"RDS {noun} {name} ({db['Engine']}, port {port}) is publicly accessible; {why}"
             )
@@ -271,6 +244,7 @@ async def rds_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws rds modify-{what}-snapshot-attribute --region {region} "
         "--{what}-snapshot-identifier {id} --attribute-name restore --values-to-remove all",
         reference="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ShareSnapshot.html",
+        controls=("soc2:CC6.1", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -298,6 +272,7 @@ async def rds_snapshot_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws redshift modify-cluster --region {region} --cluster-identifier {id} "
         "--no-publicly-accessible",
         reference="https://docs.aws.amazon.com/redshift/latest/mgmt/managing-clusters-vpc.html",
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -306,16 +281,36 @@ async def redshift_public(ctx: SweepContext, region: str) -> list[Hit]:
     for cluster in await redshift_clusters(ctx, region):
         if cluster.get("PubliclyAccessible"):
             name, port = cluster["ClusterIdentifier"], cluster.get("Endpoint", {}).get("Port", 5439)
-            severity, why = await exposure(ctx, region, cluster, port)
+            groups = [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])]
+            vpc, subnets = await _redshift_subnets(ctx, region, cluster)
+            severity, why = await exposure(ctx, region, groups, subnets, vpc, port)
             arn = (await identity(ctx)).arn("redshift", region, f"cluster:{name}")
             evidence = f"Redshift cluster {name} (port {port}) is publicly accessible; {why}"
             hits.append(Hit(arn, evidence, {"id": name}, severity=severity))
     return hits
 
 
-def anyone(principal: Any) -> bool:
-    aws = principal.get("AWS") if isinstance(principal, dict) else principal
-    return aws == "*" or (isinstance(aws, list) and "*" in aws)
+async def _db_subnets(ctx: SweepContext, region: str, db: dict[str, Any]) -> tuple[str, list[str]]:
+    """An instance's subnets (DescribeDBInstances embeds its group), a cluster's by its group's
+    name; none when they cannot be read (exposure() then says the subnets are unknown)."""
+    net = db.get("DBSubnetGroup")
+    if isinstance(net, dict):
+        return net.get("VpcId", ""), [s["SubnetIdentifier"] for s in net.get("Subnets", [])]
+    try:
+        return (await db_subnets(ctx, region)).get(str(net or ""), ("", []))
+    except CollectError:
+        return "", []
+
+
+async def _redshift_subnets(
+    ctx: SweepContext, region: str, cluster: dict[str, Any]
+) -> tuple[str, list[str]]:
+    try:
+        found = await redshift_subnets(ctx, region)
+    except CollectError:
+        return cluster.get("VpcId", ""), []  # exposure() says the subnets are unknown
+    vpc, subnets = found.get(cluster.get("ClusterSubnetGroupName", ""), ("", []))
+    return cluster.get("VpcId") or vpc, subnets
 
 
 @rule(
@@ -329,6 +324,7 @@ def anyone(principal: Any) -> bool:
         remediation_cli="aws opensearch update-domain-config --region {region} --domain-name "
         "{id} --access-policies file://restricted-policy.json",
         reference="https://docs.aws.amazon.com/opensearch-service/latest/developerguide/vpc.html",
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     REGION,
 )
@@ -338,26 +334,19 @@ async def opensearch_public(ctx: SweepContext, region: str) -> list[Hit]:
         vpc = domain.get("VPCOptions") or {}
         if vpc.get("VPCId") or vpc.get("SubnetIds") or domain.get("Deleted"):
             continue
-        statements = json.loads(domain.get("AccessPolicies") or "{}").get("Statement", [])
-        statements = [statements] if isinstance(statements, dict) else statements
-        wide = [
-            s
-            for s in statements
-            if s.get("Effect") == "Allow" and "Condition" not in s and anyone(s.get("Principal"))
-        ]
-        if wide:
+        try:
+            found = access(domain.get("AccessPolicies"), (await identity(ctx)).account)
+        except PolicyError:
+            continue  # AWS refuses such a policy; nothing it says can be judged
+        if found.public:
             name = domain["DomainName"]
-            actions = ", ".join(sorted({a for s in wide for a in _listed(s.get("Action"))}))
+            public = Access(found.verdict, tuple(g for g in found.grants if g.public))
             evidence = (
                 f"OpenSearch domain {name} has a public endpoint ({domain.get('Endpoint')}) and "
-                f"its access policy allows {actions} to any principal without a condition"
+                f"its access policy lets anyone in: {public.describe()}"
             )
             hits.append(Hit(domain["ARN"], evidence, {"id": name}))
     return hits
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
 
 
 RULES: list[Rule] = [

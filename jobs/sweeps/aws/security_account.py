@@ -56,6 +56,7 @@ S3_BLOCK_DOCS = (
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
         reference=S3_BLOCK_DOCS,
+        controls=("cis-aws:2.1.4", "soc2:CC6.1", "hipaa:164.312(a)(1)"),
     ),
     ACCOUNT,
 )
@@ -95,6 +96,7 @@ async def s3_public(ctx: SweepContext, region: str) -> list[Hit]:
         remediation_cli="aws s3api put-public-access-block --bucket {bucket} "
         f"--public-access-block-configuration {BLOCK_ALL}",
         reference=S3_BLOCK_DOCS,
+        controls=("cis-aws:2.1.4", "soc2:CC6.1"),
     ),
     ACCOUNT,
 )
@@ -134,6 +136,7 @@ async def s3_no_public_access_block(ctx: SweepContext, region: str) -> list[Hit]
         remediation_cli="aws s3control put-public-access-block --account-id {account} "
         f"--public-access-block-configuration {BLOCK_ALL}",
         reference=S3_BLOCK_DOCS,
+        controls=("cis-aws:2.1.4", "soc2:CC6.1"),
     ),
     ACCOUNT,
 )
@@ -169,6 +172,7 @@ async def root(ctx: SweepContext) -> tuple[str, str]:
         remediation="Sign in as the root user and assign an MFA device (Security credentials "
         "page); prefer a hardware key.",
         reference="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa.html",
+        controls=("cis-aws:1.5", "soc2:CC6.1", "hipaa:164.312(d)"),
     ),
     ACCOUNT,
 )
@@ -191,6 +195,7 @@ async def iam_root_mfa(ctx: SweepContext, region: str) -> list[Hit]:
         reference=(
             "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
         ),
+        controls=("cis-aws:1.4", "soc2:CC6.1", "hipaa:164.312(a)(1)"),
     ),
     ACCOUNT,
 )
@@ -242,6 +247,7 @@ DEACTIVATE = "aws iam update-access-key --user-name {user} --access-key-id {key}
         reference=(
             "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
         ),
+        controls=("cis-aws:1.14", "soc2:CC6.1"),
     ),
     ACCOUNT,
 )
@@ -269,6 +275,7 @@ async def iam_old_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         reference=(
             "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
         ),
+        controls=("cis-aws:1.12", "soc2:CC6.2"),
     ),
     ACCOUNT,
 )
@@ -302,6 +309,7 @@ async def iam_unused_access_key(ctx: SweepContext, region: str) -> list[Hit]:
         remediation="Encryption cannot be turned on in place: snapshot the instance, copy the "
         "snapshot with --kms-key-id, restore it as a new instance and switch over.",
         reference="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.html",
+        controls=("cis-aws:2.3.1", "soc2:CC6.1", "hipaa:164.312(a)(2)(iv)"),
     ),
     REGION,
 )
@@ -327,6 +335,7 @@ async def rds_unencrypted(ctx: SweepContext, region: str) -> list[Hit]:
         "an encrypted copy (snapshot, copy-snapshot --encrypted, create-volume).",
         remediation_cli="aws ec2 enable-ebs-encryption-by-default --region {region}",
         reference="https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html",
+        controls=("cis-aws:2.2.1", "soc2:CC6.1", "hipaa:164.312(a)(2)(iv)"),
     ),
     REGION,
 )

@@ -41,7 +41,16 @@ def security_meta(
     service: str = "k8s:pods",
     *,
     reference: str | None = None,
+    controls: tuple[str, ...] = (),
 ) -> RuleMeta:
     return RuleMeta(
-        rule, title, "security", severity, risk, fix, service=service, reference=reference
+        rule,
+        title,
+        "security",
+        severity,
+        risk,
+        fix,
+        service=service,
+        reference=reference,
+        controls=controls,
     )

@@ -35,6 +35,7 @@ PSS = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
         "Remove securityContext.privileged; grant only the capabilities the process needs "
         "(securityContext.capabilities.add) and enforce the baseline Pod Security Standard.",
         reference=PSS,
+        controls=("cis-k8s:5.2.2", "soc2:CC6.1", "hipaa:164.312(a)(1)"),
     ),
     CONTEXT,
 )
@@ -73,6 +74,7 @@ _HOST_NAMESPACES = (
         "Set hostNetwork, hostPID and hostIPC to false; expose ports through a Service "
         "instead of the node's network.",
         reference=PSS,
+        controls=("cis-k8s:5.2.3", "cis-k8s:5.2.4", "cis-k8s:5.2.5", "soc2:CC6.1"),
     ),
     CONTEXT,
 )
@@ -129,6 +131,7 @@ def root_reason(pod: V1PodSecurityContext | None, own: V1SecurityContext | None)
         "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (pod or container "
         "level), and build the image with a non-root USER.",
         reference=PSS,
+        controls=("cis-k8s:5.2.7", "soc2:CC6.1"),
     ),
     CONTEXT,
 )
@@ -169,6 +172,7 @@ _SENSITIVE_PATHS = dict.fromkeys(_RUNTIME_SOCKETS, "the container runtime socket
         "Replace hostPath volumes with emptyDir, PersistentVolumeClaims or CSI volumes; if "
         "one is unavoidable, mount it readOnly and as narrow a path as possible.",
         reference=PSS,
+        controls=("cis-k8s:5.2.12", "soc2:CC6.1"),
     ),
     CONTEXT,
 )
@@ -234,6 +238,7 @@ def literal_secret_names(container: V1Container) -> list[str]:
         "Move the value into a Secret (or an external secret store) and reference it with "
         "env.valueFrom.secretKeyRef; rotate it, since it has been exposed.",
         reference="https://kubernetes.io/docs/concepts/configuration/secret/",
+        controls=("cis-k8s:5.4.1", "soc2:CC6.1", "hipaa:164.312(a)(2)(iv)"),
     ),
     CONTEXT,
 )
@@ -281,6 +286,7 @@ def secret_env(w: Workload) -> Hit | None:
         reference=(
             "https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/"
         ),
+        controls=("cis-k8s:5.1.5", "cis-k8s:5.1.6", "soc2:CC6.3"),
     ),
     CONTEXT,
 )
@@ -348,6 +354,7 @@ _INTERNAL_ANNOTATIONS = {
         reference=(
             "https://kubernetes.io/docs/tasks/access-application-cluster/configure-cloud-provider-firewall/"
         ),
+        controls=("soc2:CC6.6", "hipaa:164.312(a)(1)"),
     ),
     CONTEXT,
 )

@@ -9,8 +9,9 @@ import sys
 import click
 import pytest
 
+from daemon.cli._blocks import Column, Fields, Framed, Lines, Markdown, Table
 from daemon.cli._markdown import to_plain
-from daemon.cli._output import Column, Fields, Framed, Lines, Markdown, Table, plain, show
+from daemon.cli._output import plain, show
 from daemon.cli._rich import COLUMN_GAP, allocate
 from daemon.util.text import untrusted
 

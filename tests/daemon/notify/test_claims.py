@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,17 +13,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.peers.loopback import refused_port
 from tests.peers.receivers import WebhookReceiver
 
 PY = sys.executable
 DEADLINE_S = 60.0
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def wait_for(predicate: Callable[[], object], what: str) -> None:
@@ -56,7 +49,7 @@ def test_a_daemon_and_delivering_commands_never_send_a_row_twice(
 name = "down-{n}"
 type = "tcp"
 host = "127.0.0.1"
-port = {closed_port()}
+port = {refused_port()}
 interval = "1s"
 timeout = "2s"
 failure_threshold = 1
@@ -77,7 +70,7 @@ timeout = "10s"
 enabled = false
 
 [providers.ollama]
-base_url = "http://127.0.0.1:{closed_port()}"
+base_url = "http://127.0.0.1:{refused_port()}"
 
 [[notify]]
 name = "hook"
@@ -114,7 +107,11 @@ url = "http://127.0.0.1:{receiver.port}/hook"
             _, err = proc.communicate(timeout=DEADLINE_S)
             assert "Traceback" not in err, err
         state = tmp_path / "state"
-        wait_for(lambda: outbox(state) == {"delivered": 7}, "every row delivered")
+        try:
+            wait_for(lambda: outbox(state) == {"delivered": 7}, "every row delivered")
+        except AssertionError as exc:
+            sent = [r.headers["X-Watchkeeper-Event"] for r in receiver.requests]
+            raise AssertionError(f"{exc}: outbox {outbox(state)}, received {sent}") from None
     finally:
         daemon.send_signal(signal.SIGTERM)
         out, _ = daemon.communicate(timeout=DEADLINE_S)

@@ -207,3 +207,45 @@ async def test_client_that_hangs_up_early_does_not_break_the_server(base_url: st
 )
 def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value) == expected
+
+
+async def test_an_unread_body_gets_one_answer_and_the_connection_ends(probe: Probe) -> None:
+    """A ping whose body is too big is refused (413) without reading it; what the client goes
+    on sending is not taken for a new request (no second answer), and the connection ends."""
+
+    async def pings(token: str, suffix: str, body: bytes, client: str) -> bool:
+        return True
+
+    server = await serve_health("127.0.0.1", 0, probe, pings=pings)
+    port = server.sockets[0].getsockname()[1]
+    size = 8 * 1024 * 1024
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def upload() -> None:
+        head = f"POST /ping/tok HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
+        writer.write(head.encode())
+        chunk = b"x" * 65536
+        try:
+            for _ in range(size // len(chunk)):
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass  # the server stopped listening to the rest: expected
+
+    sending = asyncio.create_task(upload())
+    received = b""
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=5)
+            if not chunk:
+                break
+            received += chunk
+    except ConnectionError:
+        pass
+    finally:
+        sending.cancel()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+    assert received.startswith(b"HTTP/1.1 413 ")
+    assert received.count(b"HTTP/1.1 ") == 1

@@ -16,7 +16,7 @@ from tests.peers.aws import REGION, Aws
 from tests.peers.kubernetes import FakeCluster, FakeKubernetes, pod
 from tests.peers.receivers import WebhookReceiver
 
-pytest_plugins = ["tests.peers.aws_fixtures"]
+pytest_plugins = ["tests.peers.aws_fixtures", "tests.jobs.sweeps.aws.fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +159,44 @@ def test_cost_sweep_estimates_monthly_savings(
     assert findings["aws.ebs.unattached"]["est_monthly_savings_usd"] == pytest.approx(8.0)
     assert findings["aws.eip.unassociated"]["est_monthly_savings_usd"] == pytest.approx(3.65)
     assert data["summary"]["est_monthly_savings_usd"] >= 11.65
+
+
+def test_findings_by_framework_and_the_compliance_report(
+    aws: Aws,
+    account_hosts: None,
+    cluster: tuple[FakeCluster, FakeKubernetes],
+    tmp_path: Path,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    state, server = cluster
+    state.add(privileged("debug-shell"))
+    aws.client("iam").update_account_password_policy(MinimumPasswordLength=8)
+    config = write_config(
+        tmp_path,
+        server.kubeconfig(tmp_path / "kubeconfig"),
+        webhook_receiver.url().replace("json://", "http://"),
+    )
+    data = sweep(config, "security")
+    errors = data["summary"]["rule_errors"]
+    assert errors == [], errors  # every rule reads what moto serves
+    rules = {f["rule"] for f in data["findings"]}
+    assert {"aws.iam.password_policy", "aws.cloudtrail.multi_region", "k8s.pod.privileged"} <= rules
+    policy = next(f for f in data["findings"] if f["rule"] == "aws.iam.password_policy")
+    assert policy["controls"] == ["cis-aws:1.8", "cis-aws:1.9", "soc2:CC6.1", "hipaa:164.312(d)"]
+
+    listed = run_cli("findings", "--framework", "cis-aws", "--json", "--config", str(config))
+    [document] = [d for d in json.loads(listed.stdout) if d["sweep"]["kind"] == "security"]
+    assert document["findings"]
+    assert all(any(c.startswith("cis-aws:") for c in f["controls"]) for f in document["findings"])
+    assert "k8s.pod.privileged" not in {f["rule"] for f in document["findings"]}
+    text = run_cli("findings", "--framework", "cis-aws", "--config", str(config)).stdout
+    assert "(cis-aws 1.8, 1.9)" in text
+
+    folder = tmp_path / "state" / "reports" / "nightly-security"
+    markdown = (folder / "latest.md").read_text(encoding="utf-8")
+    assert "## Compliance" in markdown
+    assert "| 1.8 Password policy: minimum length 14 | FAIL | `aws.iam.password_policy` |" in (
+        markdown
+    )
+    audit = json.loads((folder / "latest.json").read_text(encoding="utf-8"))["compliance"]
+    assert audit["cis-aws"]["failed"] >= 1

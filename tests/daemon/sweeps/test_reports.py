@@ -90,6 +90,7 @@ def test_json_follows_the_contract_exactly() -> None:
         "remediation": "fix aws.sg.open_ssh",
         "est_monthly_savings_usd": None,
         "state": "new",
+        "controls": ["cis-aws:5.2", "cis-aws:5.3", "soc2:CC6.6", "hipaa:164.312(a)(1)"],
     }
     assert doc["summary"] == {
         "by_severity": {"critical": 1, "high": 2, "medium": 0, "low": 0, "info": 0},

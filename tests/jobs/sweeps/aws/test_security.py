@@ -43,8 +43,47 @@ def security_group(aws: Aws, name: str, *rules: tuple[str, int, int, str]) -> st
     return gid
 
 
-def database(aws: Aws, name: str, *, public: bool, groups: tuple[str, ...] = ()) -> None:
+def internet_gateway(aws: Aws) -> tuple[str, str]:
+    """An internet gateway on the default VPC and the main route table's default route to it:
+    (igw id, main route table id)."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    main = main_table(aws)
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    return igw, main
+
+
+def main_table(aws: Aws) -> str:
+    tables = aws.client("ec2").describe_route_tables()["RouteTables"]
+    main = [t for t in tables if any(a.get("Main") for a in t["Associations"])]
+    table: str = main[0]["RouteTableId"]
+    return table
+
+
+def subnets(aws: Aws) -> list[str]:
+    return sorted(s["SubnetId"] for s in aws.client("ec2").describe_subnets()["Subnets"])
+
+
+def db_subnet_group(aws: Aws, ids: list[str]) -> str:
+    aws.client("rds").create_db_subnet_group(
+        DBSubnetGroupName="orders-net", DBSubnetGroupDescription="orders", SubnetIds=ids
+    )
+    return "orders-net"
+
+
+def database(
+    aws: Aws,
+    name: str,
+    *,
+    public: bool,
+    groups: tuple[str, ...] = (),
+    network: str | None = None,
+) -> None:
+    placed = {"DBSubnetGroupName": network} if network else {}
     aws.client("rds").create_db_instance(
+        **placed,
         DBInstanceIdentifier=name,
         Engine="postgres",
         DBInstanceClass="db.t4g.micro",
@@ -62,8 +101,10 @@ def database(aws: Aws, name: str, *, public: bool, groups: tuple[str, ...] = ())
 async def test_public_database_whose_group_opens_its_port_to_the_internet_is_critical(
     aws: Aws, aws_sweep: SweepContext
 ) -> None:
+    igw, main = internet_gateway(aws)
+    subnet = subnets(aws)[0]
     gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
-    database(aws, "orders", public=True, groups=(gid,))
+    database(aws, "orders", public=True, groups=(gid,), network=db_subnet_group(aws, [subnet]))
     [finding] = await judge(rules.rds_public, aws_sweep)
     assert finding.severity == "critical"
     assert finding.resource == f"{ARN}:db:orders"
@@ -71,7 +112,8 @@ async def test_public_database_whose_group_opens_its_port_to_the_internet_is_cri
     assert finding.account == ACCOUNT
     assert finding.evidence == (
         f"RDS instance orders (postgres, port 5432) is publicly accessible; security group "
-        f"{gid} (orders-db) allows port 5432 from 0.0.0.0/0"
+        f"{gid} (orders-db) allows port 5432 from 0.0.0.0/0; {subnet} routes 0.0.0.0/0 to "
+        f"{igw} ({main} (main))"
     )
     assert finding.remediation_cli == (
         f"aws rds modify-db-instance --region {REGION} --db-instance-identifier orders "
@@ -82,13 +124,109 @@ async def test_public_database_whose_group_opens_its_port_to_the_internet_is_cri
 async def test_public_database_behind_closed_groups_is_high(
     aws: Aws, aws_sweep: SweepContext
 ) -> None:
+    igw, main = internet_gateway(aws)
+    subnet = subnets(aws)[0]
     gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "10.0.0.0/8"))
-    database(aws, "orders", public=True, groups=(gid,))
+    database(aws, "orders", public=True, groups=(gid,), network=db_subnet_group(aws, [subnet]))
     [finding] = await judge(rules.rds_public, aws_sweep)
     assert finding.severity == "high"
     assert finding.evidence == (
         "RDS instance orders (postgres, port 5432) is publicly accessible; its security groups "
-        f"({gid}) do not open port 5432 to the internet"
+        f"({gid}) do not open port 5432 to the internet; {subnet} routes 0.0.0.0/0 to {igw} "
+        f"({main} (main))"
+    )
+
+
+# Prowler's rds_instance_no_public_access scenarios: the flag and an open group are not a path.
+
+
+async def test_public_database_in_subnets_without_an_internet_route_is_medium_and_says_why(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    first, second = subnets(aws)[:2]
+    main = main_table(aws)
+    gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
+    group = db_subnet_group(aws, [first, second])
+    database(aws, "orders", public=True, groups=(gid,), network=group)
+    [finding] = await judge(rules.rds_public, aws_sweep)
+    assert finding.severity == "medium"
+    assert finding.evidence == (
+        "RDS instance orders (postgres, port 5432) is publicly accessible; security group "
+        f"{gid} (orders-db) allows port 5432 from 0.0.0.0/0; but none of its subnets lets the "
+        f"internet in ({first}: {main} (main) has no route to an internet gateway; {second}: "
+        f"{main} (main) has no route to an internet gateway): not reachable from the internet "
+        "as things stand"
+    )
+
+
+async def test_a_subnet_s_own_route_table_overrides_the_main_one(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    routed, private = subnets(aws)[:2]
+    igw, main = internet_gateway(aws)  # the main table routes to the internet ...
+    own = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=own, SubnetId=private)  # ... this subnet's does not
+    gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
+    database(aws, "orders", public=True, groups=(gid,), network=db_subnet_group(aws, [private]))
+    [finding] = await judge(rules.rds_public, aws_sweep)
+    assert finding.severity == "medium"
+    assert f"{private}: {own} has no route to an internet gateway" in finding.evidence
+    # and the other way round: an own table with the route, under a main table without it
+    ec2.create_route(RouteTableId=own, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.delete_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0")
+    aws_sweep._data.clear()
+    [finding] = await judge(rules.rds_public, aws_sweep)
+    assert finding.severity == "critical"
+    assert finding.evidence.endswith(f"{private} routes 0.0.0.0/0 to {igw} ({own})")
+    assert routed not in finding.evidence
+
+
+async def test_a_network_acl_denying_the_port_breaks_the_path(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnet = subnets(aws)[0]
+    internet_gateway(aws)
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    for number, action, ports in ((90, "deny", (5432, 5432)), (100, "allow", (0, 65535))):
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=number,
+            Protocol="6",
+            RuleAction=action,
+            Egress=False,
+            CidrBlock="0.0.0.0/0",
+            PortRange={"From": ports[0], "To": ports[1]},
+        )
+    current = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet]}]
+    )["NetworkAcls"][0]
+    association = next(
+        a["NetworkAclAssociationId"] for a in current["Associations"] if a["SubnetId"] == subnet
+    )
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl)
+    gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
+    database(aws, "orders", public=True, groups=(gid,), network=db_subnet_group(aws, [subnet]))
+    [finding] = await judge(rules.rds_public, aws_sweep)
+    assert finding.severity == "medium"
+    assert (
+        f"{subnet}: network ACL {acl} denies port 5432 from the internet (rule 90: deny)"
+        in finding.evidence
+    )
+
+
+async def test_a_database_whose_subnets_are_unknown_stays_high(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    gid = security_group(aws, "orders-db", ("tcp", 5432, 5432, "0.0.0.0/0"))
+    database(aws, "orders", public=True, groups=(gid,))  # moto then reports no subnet group
+    [finding] = await judge(rules.rds_public, aws_sweep)
+    assert finding.severity == "high"
+    assert finding.evidence.endswith(
+        "its subnets are unknown, so whether they route to the internet is too"
     )
 
 
@@ -173,8 +311,10 @@ async def test_snapshot_shared_with_one_account_is_not_reported(
 # --- Redshift and OpenSearch -------------------------------------------------------------
 
 
-def warehouse(aws: Aws, *, public: bool, groups: list[str]) -> None:
+def warehouse(aws: Aws, *, public: bool, groups: list[str], network: str | None = None) -> None:
+    placed = {"ClusterSubnetGroupName": network} if network else {}
     aws.client("redshift").create_cluster(
+        **placed,
         ClusterIdentifier="warehouse",
         ClusterType="single-node",
         NodeType="ra3.large",
@@ -186,15 +326,34 @@ def warehouse(aws: Aws, *, public: bool, groups: list[str]) -> None:
 
 
 async def test_public_redshift_cluster_is_reported(aws: Aws, aws_sweep: SweepContext) -> None:
+    igw, main = internet_gateway(aws)
+    subnet = subnets(aws)[0]
+    aws.client("redshift").create_cluster_subnet_group(
+        ClusterSubnetGroupName="warehouse-net", Description="warehouse", SubnetIds=[subnet]
+    )
     gid = security_group(aws, "warehouse", ("tcp", 5439, 5439, "::/0"))
-    warehouse(aws, public=True, groups=[gid])
+    warehouse(aws, public=True, groups=[gid], network="warehouse-net")
     [finding] = await judge(rules.redshift_public, aws_sweep)
     assert finding.severity == "critical"
     assert finding.resource == f"arn:aws:redshift:{REGION}:{ACCOUNT}:cluster:warehouse"
     assert finding.evidence == (
         f"Redshift cluster warehouse (port 5439) is publicly accessible; security group {gid} "
-        "(warehouse) allows port 5439 from ::/0"
+        f"(warehouse) allows port 5439 from ::/0; {subnet} routes 0.0.0.0/0 to {igw} "
+        f"({main} (main))"
     )
+
+
+async def test_public_redshift_cluster_without_an_internet_route_is_medium(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    aws.client("redshift").create_cluster_subnet_group(
+        ClusterSubnetGroupName="warehouse-net", Description="warehouse", SubnetIds=subnets(aws)[:1]
+    )
+    gid = security_group(aws, "warehouse", ("tcp", 5439, 5439, "0.0.0.0/0"))
+    warehouse(aws, public=True, groups=[gid], network="warehouse-net")
+    [finding] = await judge(rules.redshift_public, aws_sweep)
+    assert finding.severity == "medium"
+    assert "has no route to an internet gateway" in finding.evidence
 
 
 async def test_private_redshift_cluster_is_not_reported(aws: Aws, aws_sweep: SweepContext) -> None:
@@ -213,8 +372,38 @@ async def test_domain_outside_a_vpc_open_to_anyone_is_high(
     assert finding.resource == f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
     assert finding.evidence.startswith("OpenSearch domain logs has a public endpoint (")
     assert finding.evidence.endswith(
-        ") and its access policy allows es:* to any principal without a condition"
+        ") and its access policy lets anyone in: statement 1 allows es:* to anyone (no condition)"
     )
+
+
+@pytest.mark.parametrize("source", ["*", "0.0.0.0/0", "::/0"])
+async def test_domain_open_under_a_source_ip_condition_that_admits_anyone_is_found(
+    aws: Aws, aws_sweep: SweepContext, source: str
+) -> None:
+    statement = OPEN_POLICY["Statement"][0] | {
+        "Sid": "LooksRestricted",
+        "Condition": {"IpAddress": {"aws:SourceIp": [source]}},
+    }
+    policy = OPEN_POLICY | {"Statement": [statement]}
+    aws.client("opensearch").create_domain(DomainName="logs", AccessPolicies=json.dumps(policy))
+    [finding] = await judge(rules.opensearch_public, aws_sweep)
+    assert finding.evidence.endswith(
+        f"lets anyone in: LooksRestricted allows es:* to anyone (aws:SourceIp allows {source})"
+    )
+
+
+async def test_domain_restricted_to_a_vpc_endpoint_by_a_deny_is_not_reported(
+    aws: Aws, aws_sweep: SweepContext
+) -> None:
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "es:*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123"}},
+    }
+    policy = OPEN_POLICY | {"Statement": [*OPEN_POLICY["Statement"], deny]}
+    aws.client("opensearch").create_domain(DomainName="logs", AccessPolicies=json.dumps(policy))
+    assert await judge(rules.opensearch_public, aws_sweep) == []
 
 
 async def test_domain_with_a_source_ip_condition_is_not_reported(
@@ -362,7 +551,10 @@ def test_rule_ids_are_unique_and_every_rule_is_a_security_rule() -> None:
 
 def test_importing_the_rules_does_not_import_boto3() -> None:
     code = (
-        "import sys, jobs.sweeps.aws.security, jobs.sweeps.aws.security_account; "
+        "import sys, jobs.sweeps.aws.security, jobs.sweeps.aws.security_account, "
+        "jobs.sweeps.aws.security_policies, jobs.sweeps.aws.security_config, "
+        "jobs.sweeps.aws.security_access, jobs.sweeps.aws.security_exposure, "
+        "jobs.sweeps.compliance, daemon.sweeps.compliance; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
