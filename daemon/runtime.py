@@ -108,7 +108,12 @@ async def open_runtime(
     # httpx and anyio resolve names on the loop's default executor; a pool of daemon threads
     # there means lookups a black-holed resolver never answers cannot hold up the exit.
     asyncio.get_running_loop().set_default_executor(DaemonPool(LIBRARY_THREADS, "wk-io"))
-    store = await store_io(Store.open, settings.daemon.state_dir)
+    store = await store_io(
+        Store.open,
+        settings.daemon.state_dir,
+        settings.store.url,
+        await asyncio.to_thread(settings.store.resolved_password),
+    )
     try:
         async with httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT}, timeout=30.0, follow_redirects=False

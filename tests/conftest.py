@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 # The SMTP sink and webhook receivers serve tests in every folder, not only tests/daemon.
+from tests.peers.postgres import postgres_server, postgres_url  # noqa: F401
 from tests.peers.providers import key_variables
 from tests.peers.receivers import (  # noqa: F401
     make_webhook_receiver,

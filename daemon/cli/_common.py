@@ -20,6 +20,7 @@ import click
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.models import ModelRef
+    from daemon.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,6 +100,15 @@ def load(config_path: Path | None, *, need_state: bool = True) -> tuple[Path, Se
         if problems:
             raise ConfigError(str(path), problems)
     return path, settings
+
+
+def open_store(settings: Settings) -> Store:
+    """The state `settings` name: the SQLite file in daemon.state_dir, or `[store] url`."""
+    from daemon.store import Store
+
+    return Store.open(
+        settings.daemon.state_dir, settings.store.url, settings.store.resolved_password()
+    )
 
 
 def reported(*events: str) -> None:

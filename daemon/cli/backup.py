@@ -24,6 +24,17 @@ def backup(destination: Path, config_path: Path | None) -> None:
     from daemon.util.time import utcnow
 
     path, settings = load(config_path, need_state=False)
+    if settings.store.url is not None:
+        raise ConfigError(
+            str(path),
+            [
+                ConfigProblem(
+                    "store.url",
+                    "the state lives in PostgreSQL: back it up with pg_dump (or the "
+                    "database's own backups); `watchkeeper backup` copies the SQLite file",
+                )
+            ],
+        )
     state_dir = settings.daemon.state_dir
     source = state_dir / DB_NAME
     if not source.is_file():

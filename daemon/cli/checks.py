@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.cli._complete import complete_checks, complete_incidents
 from daemon.cli._output import show, wide_option
 
@@ -64,12 +72,11 @@ def status(config_path: Path | None, as_json: bool) -> None:
     which are flapping), open incidents and the notification outbox."""
     import daemon.cli.views as output
     from daemon.report.status import load_status
-    from daemon.store import Store
     from daemon.store.lock import lock_holder
     from daemon.util.time import utcnow
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     now = utcnow()
     try:
         view = load_status(store, settings, lock_holder(settings.daemon.state_dir), now)
@@ -96,10 +103,9 @@ def incidents(ctx: click.Context, config_path: Path | None, show_all: bool, as_j
     if ctx.invoked_subcommand is not None:
         return
     import daemon.cli.views as output
-    from daemon.store import Store
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         rows = store.incidents.recent(include_resolved=show_all)
     finally:
@@ -122,10 +128,9 @@ def incidents_show(
 ) -> None:
     """One incident with its events and every stored investigation in full."""
     import daemon.cli.views as output
-    from daemon.store import Store
 
     _, settings = load(config_path or (ctx.obj or {}).get("config_path"))
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         found = store.incidents.get(incident_id)
         investigations = store.incidents.investigations(incident_id)
@@ -152,7 +157,7 @@ async def run_named(
     from daemon import USER_AGENT
     from daemon.engine.pipeline import run_check
     from daemon.runtime import open_runtime, ping_reader, secret_resolver
-    from daemon.store import Store
+    from daemon.service.leader import lease_for_one_run
     from daemon.store.lock import StateLock
     from daemon.util.time import utcnow
     from jobs.base import CheckContext
@@ -160,14 +165,14 @@ async def run_named(
     specs = [settings.check(n) for n in names] if names else settings.enabled_checks
     if record:
         with StateLock(settings.daemon.state_dir):
-            async with open_runtime(settings) as rt:
+            async with open_runtime(settings) as rt, lease_for_one_run(rt):
                 results, events = await rt.pipeline.cycle(specs)
                 await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
                 await rt.notifier.deliver_due()
                 return results, events
     store = None
     if any(spec.type == "heartbeat" for spec in specs):  # they judge the pings it holds
-        store = Store.open(settings.daemon.state_dir)
+        store = open_store(settings)
     try:
         async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=30.0) as client:
             ctx = CheckContext(

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.cli._complete import complete_checks, complete_incidents, complete_tags
 
 if TYPE_CHECKING:
@@ -55,7 +63,6 @@ def ack(
     from daemon.models import Acknowledgement
     from daemon.notify.render import render_event
     from daemon.notify.routing import route
-    from daemon.store import Store
     from daemon.util.text import one_line
     from daemon.util.time import utcnow
 
@@ -63,7 +70,7 @@ def ack(
     who = _who(by_name)
     note = one_line(note)[:300]
     now = utcnow()
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         found = store.incidents.get(incident_id)
         if found is None:
             echo(f"watchkeeper: no incident #{incident_id}", err=True)
@@ -161,7 +168,6 @@ def silence_add(
 ) -> None:
     """Hold the notifications of a check, a tag or a glob of checks."""
     from daemon.models import parse_duration
-    from daemon.store import Store
     from daemon.util.text import one_line
     from daemon.util.time import utcnow
 
@@ -183,7 +189,7 @@ def silence_add(
     reason = one_line(reason)[:300]
     if not reason:
         raise click.BadParameter("say why", param_hint="--reason")
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         created = store.controls.add_silence(
             matcher,  # type: ignore[arg-type]
             pattern,
@@ -210,13 +216,12 @@ def silence_add(
 @handle_errors
 def silence_list(show_all: bool, config_path: Path | None, as_json: bool) -> None:
     """Silences in force and to come (with --all: every one)."""
-    from daemon.store import Store
     from daemon.util.tables import table
     from daemon.util.time import utcnow
 
     _, settings = load(config_path)
     now = utcnow()
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         found = store.controls.silences() if show_all else store.controls.silences(since=now)
     if as_json:
         emit_json([_silence_json(s, now) for s in found])
@@ -246,12 +251,11 @@ def silence_list(show_all: bool, config_path: Path | None, as_json: bool) -> Non
 @handle_errors
 def silence_expire(silence_id: int, config_path: Path | None, as_json: bool) -> None:
     """End a silence now; held incidents still open are notified at the next cycle."""
-    from daemon.store import Store
     from daemon.util.time import utcnow
 
     _, settings = load(config_path)
     now = utcnow()
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         found = store.controls.expire(silence_id, now)
     if found is None:
         echo(f"watchkeeper: no silence #{silence_id}", err=True)

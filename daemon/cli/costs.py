@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from daemon.ai.reports import GroupBy
@@ -28,13 +36,12 @@ def since_window(text: str) -> datetime:
 
 
 def _ledger_rows(settings: Settings, since: str) -> tuple[Any, list[Any]]:
-    from daemon.store import Store
 
     try:
         start = since_window(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         return start, store.ledger.calls(start)
     finally:

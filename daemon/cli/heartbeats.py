@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.cli._complete import complete_heartbeats
 
 if TYPE_CHECKING:
@@ -58,13 +66,12 @@ def ping(
     backup.sh && watchkeeper ping nightly-backup
     watchkeeper ping nightly-backup -- /usr/local/bin/backup.sh --full
     """
-    from daemon.store import Store
 
     _, settings = load(config_path)
     _heartbeat(settings, name)
     if command and (kind or exit_code is not None):
         raise click.UsageError("give a command after --, or --start/--fail/--exit-code, not both")
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         if not command:
             recorded = _record(store, name, _kind(kind, exit_code), exit_code, message)
             if as_json:
@@ -147,7 +154,6 @@ def heartbeat_token(name: str, config_path: Path | None, as_json: bool) -> None:
     import secrets
 
     from daemon.service.pings import digest
-    from daemon.store import Store
     from daemon.util.time import utcnow
 
     _, settings = load(config_path)
@@ -160,7 +166,7 @@ def heartbeat_token(name: str, config_path: Path | None, as_json: bool) -> None:
             "instead, or remove `token` to use a generated one"
         )
     token = secrets.token_urlsafe(24)
-    with Store.open(settings.daemon.state_dir) as store:
+    with open_store(settings) as store:
         store.heartbeats.set_token(name, digest(token), utcnow())
     listen = settings.daemon.health_listen or "HOST:PORT"
     url = f"http://{listen}/ping/{token}"

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli import _complete
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from daemon.models import CheckResult, Incident
@@ -79,7 +87,6 @@ def spans(runs: Sequence[Run], period_s: float, until: datetime) -> list[Span]:
 def history(name: str, since: str, last: int, config_path: Path | None, as_json: bool) -> None:
     """One check's status changes (with durations), incidents and latest results."""
     from daemon.models import parse_duration
-    from daemon.store import Store
     from daemon.util.time import utcnow
     from daemon.util.uptime import Figures, RunCounts, Target, Window
 
@@ -96,7 +103,7 @@ def history(name: str, since: str, last: int, config_path: Path | None, as_json:
     now = utcnow()
     window = Window(since, now - span, now)
     target = Target.of(spec)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         runs = store.results.runs(name, window.since, now)
         incidents = [

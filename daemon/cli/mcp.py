@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon.cli._common import config_option, handle_errors, load
+from daemon.cli._common import config_option, handle_errors, load, open_store
 
 if TYPE_CHECKING:
     from daemon.engine.investigator import Outcome
@@ -26,7 +26,6 @@ def mcp(config_path: Path | None) -> None:
     import asyncio
 
     from daemon.cli.investigate import investigate_now
-    from daemon.store import Store
     from daemon.web.mcp import serve_stdio
 
     _, settings = load(config_path)
@@ -34,7 +33,7 @@ def mcp(config_path: Path | None) -> None:
     async def investigate(incident_id: int) -> Outcome | None:
         return await investigate_now(settings, incident_id, None, False)
 
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         asyncio.run(serve_stdio(lambda: store, lambda: settings, investigate))
     finally:

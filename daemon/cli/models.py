@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli._blocks import BLANK, Column, Table
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.cli._complete import complete_models
 from daemon.cli._output import show, wide_option
 
@@ -90,7 +98,6 @@ def route_set(task: str, refs: str, config_path: Path | None) -> None:
     Warns (on stderr; the route is set all the same) about each model that has no key or
     does not answer now."""
     from daemon.config.ai import RoutingSettings, ai_problems
-    from daemon.store import Store
 
     _, settings = load(config_path)
     chain = [r.strip() for r in refs.split(",") if r.strip()]
@@ -104,7 +111,7 @@ def route_set(task: str, refs: str, config_path: Path | None) -> None:
     ]
     if problems:
         raise click.UsageError(problems[0].message)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         store.routes.set(task, chain)
     finally:
@@ -139,10 +146,9 @@ def route_warnings(task: str, infos: list[ModelInfo]) -> list[str]:
 @handle_errors
 def route_reset(task: str, config_path: Path | None) -> None:
     """Drop TASK's runtime override: back to [routing] in the config."""
-    from daemon.store import Store
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         store.routes.reset(task)
     finally:

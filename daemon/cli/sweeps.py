@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 from daemon.util.tables import table
 
 if TYPE_CHECKING:
@@ -235,11 +243,10 @@ def findings(
     """The findings of the latest run of every configured sweep. --json prints an array of
     report objects (filters apply to `findings`; each `summary` stays the whole run's)."""
     from daemon.models import Severity
-    from daemon.store import Store
     from daemon.sweeps.reports import report_json
 
     _, settings = load(config_path)
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         runs = store.sweeps.latest_runs()
     finally:

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon.cli import _complete
-from daemon.cli._common import config_option, echo, emit_json, handle_errors, json_option, load
+from daemon.cli._common import (
+    config_option,
+    echo,
+    emit_json,
+    handle_errors,
+    json_option,
+    load,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -83,7 +91,6 @@ def collect(
     """The report for the configured checks (NAMES and tags narrow it; unknown ones are a
     usage error). Disabled checks appear only when they have results in a window."""
     from daemon.report.uptime import collect_from
-    from daemon.store import Store
 
     known = {spec.name: spec for spec in settings.checks}
     unknown = [n for n in names if n not in known]
@@ -95,7 +102,7 @@ def collect(
     specs = [known[n] for n in names] if names else list(known.values())
     if tags:
         specs = [s for s in specs if set(tags) & set(s.tags)]
-    store = Store.open(settings.daemon.state_dir)
+    store = open_store(settings)
     try:
         return collect_from(store, settings, specs, report_windows, now, tags=tags)
     finally:

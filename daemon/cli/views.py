@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
     from daemon.notify.delivery import DeliveryReport
     from daemon.service.once import OnceReport
+    from daemon.store.lease import Lease
 
 
 def _latency(result: CheckResult) -> str:
@@ -113,6 +114,24 @@ def daemon_line(holder: int | None, last_cycle: datetime | None) -> str:
     return f"daemon: running ({pid}) · {cycle}"
 
 
+def active_line(lease: Lease | None, now: datetime) -> str:
+    """Which process of several sharing the database is active (`[store] url`)."""
+    from daemon.util.text import printable
+
+    if lease is None:
+        return "active: none yet (no watchkeeper has taken the leader lease)"
+    node = printable(lease.node)
+    if lease.expired(now):
+        return (
+            f"active: none (the lease of {node} ran out {lease.expires_at:%H:%M:%S} UTC; "
+            "a standby takes over)"
+        )
+    return (
+        f"active: {node} (epoch {lease.epoch}, since {lease.acquired_at:%Y-%m-%d %H:%M:%S} "
+        f"UTC, lease renewed {lease.renewed_at:%H:%M:%S} UTC)"
+    )
+
+
 def status_blocks(view: StatusView) -> list[Block]:
     rows = []
     for name in view.configured:
@@ -145,6 +164,7 @@ def status_blocks(view: StatusView) -> list[Block]:
         rows = [row[:-1] for row in rows]
     blocks: list[Block] = [
         line(daemon_line(view.holder, view.last_cycle)),
+        *([line(active_line(*view.lease))] if view.lease is not None else []),
         BLANK,
         Table(columns, rows, empty="no checks configured"),
         BLANK,

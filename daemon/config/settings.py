@@ -31,6 +31,7 @@ from daemon.config.ai import (
 from daemon.config.checks import AnyCheck
 from daemon.config.maintenance import MaintenanceWindow
 from daemon.config.paths import default_state_dir
+from daemon.config.store import StoreSettings
 from daemon.config.sweeps import SweepConfig
 from daemon.config.web import WebSettings
 from daemon.models import EVENT_KINDS, Duration, Severity
@@ -458,6 +459,7 @@ class Settings(BaseSettings):
     )
 
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notify: list[NotifyTarget] = Field(default_factory=list)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.engine.quiet import Quiet, Quietness
     from daemon.store import Store
+    from daemon.store.lease import Lease
 
 
 class StatusView:
@@ -38,6 +39,7 @@ class StatusView:
         engine: EngineState | None = None,
         holder: int | None = None,
         quiet: Quietness | None = None,
+        lease: tuple[Lease | None, datetime] | None = None,
     ) -> None:
         self.configured = configured
         self.last = last
@@ -46,6 +48,8 @@ class StatusView:
         self.engine = engine or EngineState()
         self.holder = holder
         self.quiet = quiet
+        self.lease = lease
+        """With a shared PostgreSQL store: the leader lease, and the database's time."""
 
     @property
     def last_cycle(self) -> datetime | None:
@@ -99,6 +103,7 @@ def load_status(
         engine=store.incidents.engine_state(),
         holder=holder,
         quiet=quiet,
+        lease=store.lease.current() if settings.store.url else None,
     )
 
 
@@ -106,6 +111,20 @@ def _held_json(quiet: Quiet | None) -> dict[str, str] | None:
     if quiet is None:
         return None
     return {"reason": quiet.reason, "until": quiet.until.isoformat()}
+
+
+def active_json(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
+    """Which process of several sharing the database is active (`[store] url`)."""
+    if lease is None:
+        return None
+    return {
+        "node": lease.node,
+        "holder": lease.holder,
+        "epoch": lease.epoch,
+        "since": lease.acquired_at.isoformat(),
+        "expires_at": lease.expires_at.isoformat(),
+        "expired": lease.expired(now),
+    }
 
 
 def status_json(view: StatusView) -> dict[str, Any]:
@@ -116,6 +135,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
             "pid": view.holder or None,
             "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
         },
+        **({"active": active_json(*view.lease)} if view.lease is not None else {}),
         "checks": {
             name: {
                 "status": worst_status(view.last[name]) if view.last.get(name) else None,

@@ -104,6 +104,9 @@ class Service:
         self.desk: PingDesk | None = None
         """Where heartbeat pings from the listener go, once the runtime is open."""
         self.reloads = 0
+        self.leader: Any = None
+        """The leader election (`daemon.service.leader.Leader`) with `[store] url`."""
+        self.exit_code = 0
 
     @property
     def settings(self) -> Settings:
@@ -125,12 +128,16 @@ class Service:
                 listener.close()
             for listener in listeners:
                 await listener.wait_closed()
+            if self.leader is not None:
+                await asyncio.to_thread(self.leader.close)
 
     async def _serve(self) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         async with open_runtime(self.initial, self.now) as rt:
             self.rt = rt
+            if not await self._lead(rt):
+                return self.exit_code
             self.desk = PingDesk(rt.store, self.now)
             self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             await rt.pipeline.state()
@@ -148,15 +155,48 @@ class Service:
             log.info("watchkeeper started", checks=len(self.settings.enabled_checks))
             await self.stop_event.wait()
             await self._shutdown(helpers)
-        return 0
+            if self.leader is not None:
+                await asyncio.to_thread(self.leader.release)
+        return self.exit_code
+
+    async def _lead(self, rt: Runtime) -> bool:
+        """With `[store] url`: wait as a standby until this process holds the leader lease,
+        then fence its store's writes with the lease's epoch (daemon.service.leader). False
+        when stopped while waiting."""
+        store = rt.settings.store
+        if store.url is None:
+            return True
+        from daemon.service.leader import Leader
+
+        password = await asyncio.to_thread(store.resolved_password)
+        self.leader = Leader(store.url, password, store.lease, store.node)
+        self._install_signals()
+        self.sd.ready()
+        self.sd.status(f"standby: waiting for the leader lease as {self.leader.node}")
+        if not await self.leader.wait(self.stop_event):
+            return False
+        rt.store.db.fence = self.leader.fence()
+        return True
+
+    def _deposed(self, why: str) -> None:
+        from daemon.service.leader import DEPOSED_EXIT
+
+        log.error("deposed: stopping, to start again as a standby", reason=why)
+        self.exit_code = DEPOSED_EXIT
+        if self.leader is not None:
+            self.leader.lease = None
+        self.request_stop("deposed")
 
     def _start_helpers(self) -> list[asyncio.Task[Any]]:
         rt = self.runtime
-        return [
+        helpers: list[asyncio.Task[Any]] = [
             asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
             asyncio.create_task(self._heartbeat().run(self.stop_event)),
         ]
+        if self.leader is not None:
+            helpers.append(asyncio.create_task(self.leader.keep(self.stop_event, self._deposed)))
+        return helpers
 
     async def _ping(self, token: str, suffix: str, body: bytes, client: str) -> bool:
         """A heartbeat ping from the listener; unknown (404) until the runtime is open."""
@@ -380,6 +420,9 @@ class Service:
         or a stuck store stop those while the scheduler itself looks fine)."""
         from apscheduler.schedulers.base import STATE_RUNNING
 
+        if self.leader is not None and not self.leader.active and self.scheduler is None:
+            # a standby does its job by waiting; it must reach the database to take over
+            return [] if self.leader.problem is None else [f"standby: {self.leader.problem}"]
         if self.scheduler is None or self.scheduler.state != STATE_RUNNING:
             return ["the scheduler is not running"]
         problems = []
@@ -408,6 +451,9 @@ class Service:
             "last_cycle": last.isoformat() if last else None,
             "open_incidents": self._open_incidents(),
         }
+        if self.leader is not None:
+            detail["role"] = "active" if self.leader.active else "standby"
+            detail["node"] = self.leader.node
         if problems:
             detail["reason"] = "; ".join(problems)
         return HealthReport(healthy=not problems, detail=detail)
@@ -478,7 +524,8 @@ class Service:
         self.runtime.apply(new)
         if self.desk is not None:
             self.desk.apply(configured_tokens(new, secret_resolver()))
-        self._schedule_all()
+        if self.scheduler is not None:  # (a standby schedules nothing yet)
+            self._schedule_all()
         self.reloads += 1
         log.info("configuration reloaded", checks=len(new.enabled_checks))
         self.sd.ready()

@@ -14,6 +14,7 @@ from daemon.models import CheckResult, IncidentEvent
 from daemon.notify.delivery import DeliveryReport
 from daemon.runtime import Runtime, open_runtime
 from daemon.service.health import HealthReport, Listener, listen_problem, serve_health
+from daemon.service.leader import lease_for_one_run
 from daemon.store.database import store_io
 from daemon.util.net import parse_listen
 from daemon.util.time import utcnow
@@ -30,7 +31,7 @@ class OnceReport:
 
 async def run_once(settings: Settings) -> OnceReport:
     """Every enabled check once, the whole pipeline, then deliver what is due."""
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings) as rt, lease_for_one_run(rt):
         server = await _serve_health(rt)
         try:
             results, events = await rt.pipeline.cycle(settings.enabled_checks)

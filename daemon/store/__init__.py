@@ -1,4 +1,5 @@
-"""The state: one SQLite database (`database`) and a repository per concern over it —
+"""The state: one SQLite database (`database`), or one PostgreSQL database (`postgres`)
+shared by several processes, and a repository per concern over it —
 results, incidents, outbox, ledger (+ routes), sweeps, controls (acknowledgements and
 silences), heartbeats — plus the one-daemon-per-directory lock and `backup`, a consistent copy
 taken while the daemon runs.
@@ -16,6 +17,7 @@ from daemon.store.controls import Controls
 from daemon.store.database import Database
 from daemon.store.heartbeats import Heartbeats
 from daemon.store.incidents import Incidents
+from daemon.store.lease import LeaderLease
 from daemon.store.ledger import Ledger, Routes
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
@@ -35,11 +37,18 @@ class Store:
         self.sweeps = Sweeps(db)
         self.controls = Controls(db)
         self.heartbeats = Heartbeats(db)
+        self.lease = LeaderLease(db)
 
     @classmethod
-    def open(cls, state_dir: Path) -> Store:
-        """Create (0700/0600) or open and migrate the database; StateError when unusable."""
-        return cls(Database.open(state_dir))
+    def open(cls, state_dir: Path, url: str | None = None, password: str | None = None) -> Store:
+        """Create (0700/0600) or open and migrate the SQLite database in `state_dir`; or,
+        given a `postgresql://` `url` (and its password apart), connect to that database and
+        migrate it. StateError when unusable."""
+        if url is None:
+            return cls(Database.open(state_dir))
+        from daemon.store.postgres import PostgresDatabase
+
+        return cls(PostgresDatabase.open(url, password))
 
     @property
     def path(self) -> Path:

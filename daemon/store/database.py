@@ -35,11 +35,30 @@ async def store_io(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
     return await asyncio.get_running_loop().run_in_executor(_io, call)
 
 
+Fence = Callable[[sqlite3.Connection], None]
+"""Run first in every write transaction of a process that may only write while it leads
+(`daemon.service.leader`): raises to roll the transaction back."""
+
+
 class Database:
-    """Build it with `Database.open(state_dir)`; repositories reach it through `transaction`."""
+    """Build it with `Database.open(state_dir)`; repositories reach it through `transaction`.
+    `daemon.store.postgres.PostgresDatabase` is the same contract over PostgreSQL."""
+
+    row_lock = ""
+    """Appended to a SELECT that claims rows (`{alias}` = the claimed table's alias): nothing
+    here, where the write transaction locks the whole file; `FOR UPDATE … SKIP LOCKED` there."""
+    update_lock = ""
+    share_lock = ""
+    """Appended to a SELECT whose row a write transaction decides on (`FOR UPDATE`) or must
+    not see change until it commits (`FOR SHARE`): nothing here, where the file is locked."""
+    server_clock: str | None = None
+    """A query for the database server's time (None: this machine's clock is the one)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
+        self.where = str(path)
+        """The database as messages name it (never with a password)."""
+        self.fence: Fence | None = None
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
 
@@ -83,11 +102,15 @@ class Database:
                 self._conn = None
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, *, write: bool = True, serialize: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """One transaction under the lock. `write` takes SQLite's write lock at BEGIN
         (`BEGIN IMMEDIATE`), so a read-then-write decision holds against other threads and
         other processes; False gives a read snapshot. Commits on success, rolls back on any
-        exception; SQLite errors surface as StateError."""
+        exception; SQLite errors surface as StateError. `serialize=False` (PostgreSQL: no
+        database-wide write lock, row locks only) is for the leader lease, which must not
+        wait behind a long write; it changes nothing here."""
         with self._lock:
             if self._conn is None:
                 raise StateError(f"the state database {self.path} is closed")
@@ -95,6 +118,8 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
+                    if write and serialize and self.fence is not None:
+                        self.fence(conn)
                     yield conn
                 except BaseException:
                     conn.execute("ROLLBACK")

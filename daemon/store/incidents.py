@@ -77,7 +77,7 @@ class Incidents:
             return state
         except ValidationError as exc:
             raise StateError(
-                f"{self.db.path}: the stored engine state does not match this version "
+                f"{self.db.where}: the stored engine state does not match this version "
                 f"({exc.error_count()} problems); restore a backup or move the database aside"
             ) from exc
 

@@ -117,12 +117,19 @@ class Outbox:
         at once when its owner was a process of this host that is gone (`owner_gone`)."""
         stamp, until = db_ts(now), db_ts(now + lease)
         with self.db.transaction() as conn:
-            conn.create_function("owner_gone", 1, owner_gone)
+            # Owners are judged here, not in SQL: PostgreSQL cannot call into this process.
+            holders = conn.execute(
+                "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'pending' "
+                "AND claimed_until > ? AND claimed_by IS NOT NULL",
+                (stamp,),
+            ).fetchall()
+            gone = [row[0] for row in holders if owner_gone(row[0])]
+            dead = f" OR o.claimed_by IN ({', '.join('?' for _ in gone)})" if gone else ""
             rows = conn.execute(
                 _SELECT + "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
-                "AND (o.claimed_until IS NULL OR o.claimed_until <= ? OR o.claimed_by = ? "
-                "OR owner_gone(o.claimed_by)) ORDER BY o.id LIMIT ?",
-                (stamp, stamp, owner, limit),
+                "AND (o.claimed_until IS NULL OR o.claimed_until <= ? OR o.claimed_by = ?"
+                f"{dead}) ORDER BY o.id LIMIT ?{self.db.row_lock.format(alias='o')}",
+                (stamp, stamp, owner, *gone, limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",

@@ -18,6 +18,8 @@ repository that owns each:
   while a daemon runs, read by the daemon every cycle (it never owns these rows).
 - `heartbeat_pings`, `heartbeat_tokens` (heartbeats): jobs checking in, and the SHA-256 of
   each generated ping token (never the token itself).
+- `leader_lease` (lease): which process of several sharing a PostgreSQL database is active,
+  until when, and its fencing epoch.
 """
 
 from __future__ import annotations
@@ -122,7 +124,12 @@ CREATE TABLE heartbeat_tokens (check_name TEXT PRIMARY KEY, token_sha256 TEXT NO
 _V10 = """
 CREATE TABLE check_states (check_name TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
+_V11 = """
+CREATE TABLE leader_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL,
+    node TEXT NOT NULL, epoch INTEGER NOT NULL, acquired_at TEXT NOT NULL,
+    renewed_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+"""
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -55,7 +55,7 @@ def test_help_does_not_import_heavy_modules() -> None:
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('boto3', 'kubernetes', 'pydantic', 'apprise', 'httpx', "
         "'apscheduler', 'structlog', 'rich', 'markdown_it', 'pygments', 'uvicorn', "
-        "'starlette', 'jinja2', 'prometheus_client', 'mcp') if m in sys.modules]\n"
+        "'starlette', 'jinja2', 'prometheus_client', 'mcp', 'psycopg') if m in sys.modules]\n"
         "print('HEAVY', heavy)"
     )
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -28,14 +28,15 @@ from daemon.store.ledger import (
     check_budget,
 )
 from tests import ROOT
+from tests.daemon.store.conftest import OpenStore
 
 NOW = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
 D = Decimal
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "state") as opened:
+def store(tmp_path: Path, open_store: OpenStore) -> Iterator[Store]:
+    with open_store(tmp_path / "state") as opened:
         yield opened
 
 
@@ -227,7 +228,7 @@ from pathlib import Path
 from daemon.store.ledger import BudgetLimits, Reservation
 from daemon.store import Store
 
-store = Store.open(Path(sys.argv[1]))
+store = Store.open(Path(sys.argv[1]), sys.argv[5] or None)
 ledger = store.ledger
 limits = BudgetLimits(daily_usd=Decimal(sys.argv[2]), monthly_usd=None, providers={})
 now = datetime.fromisoformat(sys.argv[3])
@@ -258,6 +259,7 @@ async def test_budget_holds_under_threads_and_a_second_process(
             str(limit),
             NOW.isoformat(),
             str(estimate),
+            getattr(store.db, "url", ""),
         ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
@@ -292,26 +294,28 @@ async def test_budget_holds_under_threads_and_a_second_process(
 # -- notices and routes survive restarts ------------------------------------------------------
 
 
-def test_budget_notice_is_claimed_once_per_key_across_reopen(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as store:
+def test_budget_notice_is_claimed_once_per_key_across_reopen(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    with open_store(tmp_path) as store:
         ledger = store.ledger
         assert ledger.claim_budget_notice("daily:2026-11-27") is True
         assert ledger.claim_budget_notice("daily:2026-11-27") is False
-    with Store.open(tmp_path) as store:
+    with open_store(tmp_path) as store:
         ledger = store.ledger
         assert ledger.claim_budget_notice("daily:2026-11-27") is False
         assert ledger.claim_budget_notice("daily:2026-11-28") is True
         assert ledger.claim_budget_notice("monthly:2026-11") is True
 
 
-def test_routing_overrides_persist_across_reopen(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as store:
+def test_routing_overrides_persist_across_reopen(tmp_path: Path, open_store: OpenStore) -> None:
+    with open_store(tmp_path) as store:
         routes = store.routes
         assert routes.all() == {}
         routes.set("rca", ["openai/gpt-5.4", "ollama/gemma4:27b"])
         routes.set("triage", ["ollama/gemma4:27b"])
         routes.set("rca", ["anthropic/claude-opus-4-6"])
-    with Store.open(tmp_path) as store:
+    with open_store(tmp_path) as store:
         routes = store.routes
         assert routes.all() == {
             "rca": ["anthropic/claude-opus-4-6"],
@@ -319,12 +323,12 @@ def test_routing_overrides_persist_across_reopen(tmp_path: Path) -> None:
         }
         assert routes.reset("rca") is True
         assert routes.reset("rca") is False
-    with Store.open(tmp_path) as store:
+    with open_store(tmp_path) as store:
         assert store.routes.all() == {"triage": ["ollama/gemma4:27b"]}
 
 
-def test_set_route_rejects_empty_or_malformed_refs(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as store:
+def test_set_route_rejects_empty_or_malformed_refs(tmp_path: Path, open_store: OpenStore) -> None:
+    with open_store(tmp_path) as store:
         with pytest.raises(ValueError, match="at least one model"):
             store.routes.set("rca", [])
         with pytest.raises(ValueError, match="not a model reference"):

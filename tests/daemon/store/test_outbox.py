@@ -11,14 +11,15 @@ import pytest
 
 from daemon.store import Store
 from daemon.store.outbox import OutboxItem, new_owner, owner_gone
+from tests.daemon.store.conftest import OpenStore
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path)
+def store(tmp_path: Path, open_store: OpenStore) -> Store:
+    return open_store(tmp_path)
 
 
 def queue(store: Store, count: int) -> list[int]:

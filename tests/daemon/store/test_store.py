@@ -29,6 +29,7 @@ from daemon.store.database import DB_NAME
 from daemon.store.outbox import OutboxItem
 from daemon.store.schema import SCHEMA_VERSION
 from tests import ROOT
+from tests.daemon.store.conftest import OpenStore
 
 T0 = datetime(2026, 11, 27, 14, 2, tzinfo=UTC)
 
@@ -79,8 +80,8 @@ def item(target: str = "ops", event_index: int | None = None, title: str = "t") 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "state")
+def store(tmp_path: Path, open_store: OpenStore) -> Iterator[Store]:
+    s = open_store(tmp_path / "state")
     yield s
     s.close()
 
@@ -98,22 +99,24 @@ def test_open_creates_private_dir_and_current_schema(tmp_path: Path) -> None:
     assert {"check_results", "engine_state", "incidents", "incident_events", "outbox"} <= tables
 
 
-def test_connection_is_durable_and_enforces_foreign_keys(store: Store) -> None:
+def test_connection_is_durable_and_enforces_foreign_keys(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)  # SQLite's pragmas (test_postgres.py has PostgreSQL's)
     conn = store.db._conn
     assert conn is not None
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    store.close()
 
 
-def test_reopening_keeps_everything(tmp_path: Path) -> None:
+def test_reopening_keeps_everything(tmp_path: Path, open_store: OpenStore) -> None:
     state = EngineState(incidents={1: incident(1)}, next_incident_id=2)
-    with Store.open(tmp_path) as store:
+    with open_store(tmp_path) as store:
         store.incidents.commit_cycle(
             [result("api", T0)], state, [event(1)], [], [item(event_index=0)], now=T0
         )
         store.outbox.enqueue([item(title="report")], now=T0)
-    with Store.open(tmp_path) as store:
+    with open_store(tmp_path) as store:
         assert store.incidents.engine_state() == state
         assert store.results.latest() == {"api": [result("api", T0)]}
         assert store.incidents.recent(include_resolved=False) == [incident(1)]

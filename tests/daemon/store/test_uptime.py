@@ -21,6 +21,7 @@ from daemon.util.uptime import (
     percent,
     windows,
 )
+from tests.daemon.store.conftest import OpenStore
 from tests.daemon.store.history import runs, write
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # 9.5 days into November
@@ -28,8 +29,8 @@ DAY = 1440  # runs a day at 60 s
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "state") as opened:
+def store(tmp_path: Path, open_store: OpenStore) -> Iterator[Store]:
+    with open_store(tmp_path / "state") as opened:
         yield opened
 
 
