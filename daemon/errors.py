@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daemon.util.text import printable
+
 
 class WatchkeeperError(Exception):
     """Base of every error watchkeeper raises on purpose."""
@@ -19,8 +21,11 @@ class ConfigProblem:
     is the variable's name)."""
 
     def render(self, source: str) -> str:
+        """One line, whatever the names in it hold: a key, value or file name from the config
+        may carry line breaks or control characters; they are shown as escapes."""
         source = self.source or source
-        return f"{source}: {self.key}: {self.message}" if self.key else f"{source}: {self.message}"
+        text = f"{source}: {self.key}: {self.message}" if self.key else f"{source}: {self.message}"
+        return printable(text).replace("\n", "\\n")
 
 
 class ConfigError(WatchkeeperError):

@@ -4,6 +4,8 @@ variable, not the file."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,20 @@ def test_a_file_problem_under_a_table_the_environment_also_sets_stays_the_files(
     monkeypatch.setenv("WATCHKEEPER_DAEMON__LOG_LEVEL", "debug")
     (line,) = problems(path)
     assert line.startswith(f"{path}: daemon.max_concurrency: ")
+
+
+def test_a_name_with_a_line_break_stays_on_its_problem_line(tmp_path: Path) -> None:
+    """Names come from the file: a provider called "q\\nr" must not start a second line that
+    reads like a problem of its own (found by the config fuzzer)."""
+    path = tmp_path / "config.toml"
+    path.write_text('[routing]\ntriage = ["x\\ny/m"]\n[providers."q\\nr"]\napi = "nope"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "config", "validate", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines), lines
+    assert any("unknown provider 'x\\ny'" in line for line in lines)
+    assert any("providers.q\\nr.api: " in line for line in lines)
