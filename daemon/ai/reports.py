@@ -378,3 +378,31 @@ def local_savings(
         if total is not None:
             return total, str(ref)
     return None, None
+
+
+def month_forecast(
+    rows: Iterable[LedgerRow], now: datetime, monthly_limit: Decimal | None
+) -> dict[str, Any]:
+    """This UTC month's cloud AI spend so far and, at the pace of the month so far, where it
+    ends: month-to-date / elapsed share of the month. A straight line, stated as such; calls
+    of unknown cost are counted apart (the forecast is then a floor). Pure."""
+    import calendar
+
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(now.year, now.month)[1]
+    elapsed = (now - start).total_seconds() / 86_400
+    month = [r for r in rows if sent(r) and not r.local and r.ts >= start]
+    total = _total(month)
+    projected = total.cost_usd * Decimal(days) / Decimal(str(max(elapsed, 1 / 24)))
+    return {
+        "month": f"{now:%Y-%m}",
+        "so_far_usd": float(total.cost_usd),
+        "unknown_cost_calls": total.unknown_cost_calls,
+        "days_elapsed": round(elapsed, 2),
+        "days_in_month": days,
+        "projected_usd": float(round(projected, 4)),
+        "method": "linear: month-to-date spend over the elapsed share of the month; a floor "
+        "when calls of unknown cost exist",
+        "limit_usd": None if monthly_limit is None else float(monthly_limit),
+        "projected_over_limit": None if monthly_limit is None else projected > monthly_limit,
+    }

@@ -157,6 +157,15 @@ def costs_json(store: Store, since: str | None) -> dict[str, Any] | None:
     return None if start is None else build(store.ledger.calls(start), start)
 
 
+def forecast_json(store: Store, settings: Settings) -> dict[str, Any]:
+    """This month's cloud AI spend so far and its straight-line forecast, with the budget."""
+    from daemon.ai.reports import month_forecast
+
+    now = utcnow()
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return month_forecast(store.ledger.calls(start), now, settings.budget.monthly_usd)
+
+
 def audit_json(store: Store, since: str | None) -> dict[str, Any] | None:
     """`watchkeeper audit --since … --json`."""
     from daemon.ai.reports import audit_json as build

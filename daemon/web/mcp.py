@@ -102,12 +102,14 @@ def build_server(
 
     @tool(
         "What AI calls cost since a duration ago (e.g. 24h, 7d, 30d): every call, totals, by "
-        "model; unknown prices are null, never 0."
+        "model; unknown prices are null, never 0. With `forecast`: this month's cloud spend so "
+        "far, where it ends at the month's pace, and the monthly budget."
     )
     async def costs(since: str = "7d") -> dict[str, Any]:
         found = await store_io(data.costs_json, store(), since)
         if found is None:
             raise Unusable(f"since: {since!r} is not a duration such as 24h, 7d or 30d")
+        found["forecast"] = await store_io(data.forecast_json, store(), settings())
         return found
 
     @tool("Every host that received model prompts since a duration ago: calls, bytes, keys.")

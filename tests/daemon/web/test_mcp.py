@@ -43,6 +43,9 @@ async def _exercise(client: Any) -> None:
     assert rca["cost_usd"] == float(RCA_COST)
     costs = _structured(await client.call_tool("costs", {"since": "7d"}))
     assert costs["total_usd"] == float(RCA_COST) and costs["unknown_cost_calls"] == 1
+    forecast = costs["forecast"]
+    assert forecast["so_far_usd"] <= costs["total_usd"] <= forecast["projected_usd"]
+    assert forecast["method"].startswith("linear")
     status = _structured(await client.call_tool("status", {}))
     assert [i["id"] for i in status["open_incidents"]] == [1]
     audit = _structured(await client.call_tool("audit", {}))
