@@ -110,6 +110,9 @@ class Notifier:
         self._loaded: dict[str, Channel] = {}
         self._generation = 0
         self.owner = new_owner()
+        self.totals = DeliveryReport()
+        """Attempts this process made since it started (delivered, retried, failed): what
+        /metrics exposes as counters, which reset with the process as Prometheus expects."""
         guard_library_logs()
         guard_httpx_logs()
 
@@ -172,7 +175,9 @@ class Notifier:
         except BaseException:
             await asyncio.shield(store_io(outbox.release, [r.id for r in rows], self.owner))
             raise
-        return sum(reports, DeliveryReport())
+        report = sum(reports, DeliveryReport())
+        self.totals += report
+        return report
 
     async def _deliver_target(self, rows: list[OutboxRow]) -> DeliveryReport:
         report = DeliveryReport()

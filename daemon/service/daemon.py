@@ -251,6 +251,7 @@ class Service:
             last_cycle=lambda: self.rt.pipeline.last_cycle_at if self.rt is not None else None,
             resolve=secret_resolver(),
             cycle_seconds=lambda: self.rt.pipeline.last_cycle_seconds if self.rt else None,
+            deliveries=lambda: self.rt.notifier.totals if self.rt else None,
             investigate=self._investigate,
         )
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from daemon.config.settings import Settings
+    from daemon.notify.delivery import DeliveryReport
     from daemon.store import Store
     from daemon.web.mcp import Investigate
 
@@ -52,6 +53,8 @@ class Console:
     resolve: Callable[[str], str]
     cycle_seconds: Callable[[], float | None] = lambda: None
     """How long the daemon's last cycle took (for /metrics)."""
+    deliveries: Callable[[], DeliveryReport | None] = lambda: None
+    """The daemon's delivery attempts since it started (for /metrics counters)."""
     investigate: Investigate | None = None
     """The daemon's own investigator, for the MCP tool (offered only when allowed)."""
     pid: int = field(default_factory=os.getpid)
@@ -193,7 +196,12 @@ class Console:
         from daemon.web.metrics import CONTENT_TYPE, exposition
 
         body = await store_io(
-            exposition, self.store, self.settings(), self.last_cycle(), self.cycle_seconds()
+            exposition,
+            self.store,
+            self.settings(),
+            self.last_cycle(),
+            self.cycle_seconds(),
+            self.deliveries(),
         )
         return Response(body, media_type=CONTENT_TYPE)
 

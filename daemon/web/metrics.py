@@ -19,6 +19,7 @@ from daemon import __version__
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
+    from daemon.notify.delivery import DeliveryReport
     from daemon.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,12 +33,13 @@ def exposition(
     settings: Settings,
     last_cycle: datetime | None,
     cycle_seconds: float | None = None,
+    deliveries: DeliveryReport | None = None,
 ) -> bytes:
     """The text format (0.0.4) of everything below, for one scrape."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(store, settings, last_cycle, cycle_seconds))
+    registry.register(_Collector(store, settings, last_cycle, cycle_seconds, deliveries))
     body: bytes = generate_latest(registry)
     return body
 
@@ -49,11 +51,13 @@ class _Collector:
         settings: Settings,
         last_cycle: datetime | None,
         cycle_seconds: float | None,
+        deliveries: DeliveryReport | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.last_cycle = last_cycle
         self.cycle_seconds = cycle_seconds
+        self.deliveries = deliveries
 
     def collect(self) -> Iterator[Any]:
         yield from self._daemon()
@@ -148,6 +152,20 @@ class _Collector:
         for name in ("pending", "delivered", "failed"):
             messages.add_metric([name], counts.get(name, 0))
         yield messages
+        if self.deliveries is None:  # not the daemon (no delivery loop): no counters
+            return
+        from prometheus_client.core import CounterMetricFamily
+
+        attempts = CounterMetricFamily(
+            "watchkeeper_notifications",
+            "Notification delivery attempts by this daemon since it started, by outcome: "
+            "delivered, retried (a failure to try again), failed (given up).",
+            labels=["outcome"],
+        )
+        attempts.add_metric(["delivered"], self.deliveries.delivered)
+        attempts.add_metric(["retried"], self.deliveries.retried)
+        attempts.add_metric(["failed"], self.deliveries.failed)
+        yield attempts
 
     def _ai(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -206,6 +206,8 @@ async def test_failing_receiver_is_retried_with_backoff_then_delivered(
     assert (await n.deliver_due()).delivered == 1
     assert [r.status for r in webhook_receiver.requests] == [500, 500, 200]
     assert rows(store)[0][1:] == (3, row[2], "delivered")
+    # what /metrics exposes as watchkeeper_notifications_total: every attempt, cumulative
+    assert (n.totals.delivered, n.totals.retried, n.totals.failed) == (1, 2, 0)
 
 
 async def test_rows_older_than_max_age_are_failed(

@@ -97,6 +97,14 @@ def test_one_address_one_listener_serving_everything(tmp_path: Path) -> None:
         }
         assert 0 < values["watchkeeper_last_cycle_duration_seconds"] < 10
         assert values["watchkeeper_last_cycle_timestamp_seconds"] > 1.7e9
+        attempts = {
+            s.labels["outcome"]: s.value
+            for f in text_string_to_metric_families(scraped.text)
+            for s in f.samples
+            if s.name == "watchkeeper_notifications_total"
+        }
+        assert set(attempts) == {"delivered", "retried", "failed"}  # a _total counter
+        assert all(v >= 0 for v in attempts.values())
 
 
 def test_a_taken_console_address_stops_the_start(tmp_path: Path) -> None:
