@@ -99,9 +99,16 @@ class CohereProvider(Provider):
 
     def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content or EMPTY_TURN} for m in request.messages]
+        system = request.instructed_system()
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages += [
+            {
+                "role": "assistant" if m.role == "assistant" else "user",
+                "content": m.content or EMPTY_TURN,
+            }
+            for m in request.messages
+        ]
         body: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -111,8 +118,10 @@ class CohereProvider(Provider):
         if request.temperature is not None:
             body["temperature"] = request.temperature
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode == "schema":
             body["response_format"] = {"type": "json_object", "json_schema": schema}
+        elif schema is not None and request.structured_mode == "json":
+            body["response_format"] = {"type": "json_object"}
         return body
 
     def parse(self, payload: Any) -> Reply:

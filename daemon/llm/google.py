@@ -196,9 +196,10 @@ class GoogleProvider(Provider):
         if request.temperature is not None:
             config["temperature"] = request.temperature
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode != "prompt":
             config["responseMimeType"] = "application/json"
-            config["responseSchema"] = gemini_schema(schema)
+            if request.structured_mode == "schema":
+                config["responseSchema"] = gemini_schema(schema)
         body: dict[str, Any] = {
             "contents": [
                 {
@@ -209,8 +210,9 @@ class GoogleProvider(Provider):
             ],
             "generationConfig": config,
         }
-        if request.system:
-            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        system = request.instructed_system()
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
         return body
 
     def parse(self, payload: Any) -> Reply:
