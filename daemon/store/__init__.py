@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from daemon.store.capabilities import Capabilities
 from daemon.store.controls import Controls
 from daemon.store.database import Database
 from daemon.store.heartbeats import Heartbeats
@@ -35,6 +36,7 @@ class Store:
         self.sweeps = Sweeps(db)
         self.controls = Controls(db)
         self.heartbeats = Heartbeats(db)
+        self.capabilities = Capabilities(db)
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:

@@ -16,6 +16,8 @@ repository that owns each:
   while a daemon runs, read by the daemon every cycle (it never owns these rows).
 - `heartbeat_pings`, `heartbeat_tokens` (heartbeats): jobs checking in, and the SHA-256 of
   each generated ping token (never the token itself).
+- `model_capabilities` (capabilities): the structured-output and tool modes each
+  provider+model was found to take (migration 10, kept in `capabilities`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sqlite3
 from pathlib import Path
 
 from daemon.errors import StateError
+from daemon.store.capabilities import MIGRATION as _V10
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -117,7 +120,7 @@ CREATE INDEX heartbeat_pings_by_check ON heartbeat_pings (check_name, id);
 CREATE TABLE heartbeat_tokens (check_name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL,
     created_at TEXT NOT NULL);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)
