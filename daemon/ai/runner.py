@@ -27,7 +27,7 @@ from daemon.config.ai import BUILTIN_PROVIDERS
 from daemon.config.settings import Settings
 from daemon.llm import provider_class
 from daemon.llm.base import Provider
-from daemon.llm.types import ChatMessage, ModelRequest, ModelResponse, ProviderError, Usage
+from daemon.llm.types import ModelRequest, ModelResponse, ProviderError, Usage
 from daemon.models import Message, ModelRef
 from daemon.redaction import ExtraPattern, PromptRedactor
 from daemon.store import Store
@@ -88,7 +88,7 @@ def prepare(request: ModelRequest, *, local: bool, redactor: PromptRedactor) -> 
     if local:
         return request
     system = redactor.redact(request.system).text if request.system else None
-    messages = tuple(ChatMessage(m.role, redactor.redact(m.content).text) for m in request.messages)
+    messages = tuple(replace(m, content=redactor.redact(m.content).text) for m in request.messages)
     return replace(request, system=system, messages=messages)
 
 

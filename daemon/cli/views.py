@@ -324,6 +324,14 @@ def investigation_lines(inv: Investigation) -> list[str]:
             lines += [f"    - {item}" for item in items]
     if inv.dropped:
         lines.append(f"  context left out to fit: {', '.join(inv.dropped)}")
+    if inv.trail:
+        lines.append("  trail (read-only look-ups):")
+        for step in inv.trail:
+            args = ", ".join(f"{k}={v}" for k, v in step.arguments.items())
+            mark = "" if step.ok else " [refused/failed]"
+            lines.append(f"    {step.step}. {step.tool}({args}){mark}: {step.summary}")
+    if inv.limit:
+        lines.append(f"  partial answer: {inv.limit}")
     for call in inv.calls:
         where = "local" if call.local else call.host
         lines.append(

@@ -227,12 +227,13 @@ class Provider(ABC):
                 model, current, tally.deadline, tally.usage, tally.attempts, tally.sent
             )
             tally.add(reply.usage, tries, size)
-            declared = {t.name for t in request.tools} if request.tool_mode == "native" else set()
-            reply = (
-                replace(reply, tool_calls=tuple(c for c in reply.tool_calls if c.name in declared))
-                if reply.tool_calls
-                else reply
-            )
+            if reply.tool_calls:
+                # Calls count only when tools were offered; a forced structured-output tool
+                # (Anthropic) is the answer, not a call. An undeclared name is kept: the
+                # caller's allow-list refuses it visibly.
+                offered = bool(request.tools) and request.tool_mode == "native"
+                kept = [c for c in reply.tool_calls if offered and c.name != request.output_name]
+                reply = replace(reply, tool_calls=tuple(kept))
             if request.output is None or reply.tool_calls:
                 return self._response(model, reply, request, tally, None)
             try:
@@ -448,7 +449,11 @@ _STRUCTURED_WORDS = re.compile(
     r"grammar|structured",
     re.IGNORECASE,
 )
-_TOOL_WORDS = re.compile(r"\btools?\b|tool_choice|tool[ _]call|\bfunctions?\b", re.IGNORECASE)
+_TOOL_WORDS = re.compile(
+    r"\btools\b|tool.choice|tool.calling|function.calling|\btool use\b", re.IGNORECASE
+)
+"""Names of the tools *parameter* or feature; not "tool_calls" or a message's role 'tool',
+which an error about a malformed history mentions (that is a bug to see, not a refusal)."""
 
 MIB = 1024 * 1024
 MAX_REPLY_BYTES = 4 * MIB
