@@ -99,6 +99,21 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+_LENGTH_KEYWORDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
+
+
+def grammar_schema(node: Any) -> Any:
+    """`node` without length limits, for servers that compile the schema into a grammar
+    (llama.cpp): `maxLength: 2000` becomes 2000 nested optional rules, past its parser's
+    limits, and the server drops the connection. pydantic still enforces the limits when the
+    reply is validated, and the correction round reports a violation."""
+    if isinstance(node, list):
+        return [grammar_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: grammar_schema(v) for k, v in node.items() if k not in _LENGTH_KEYWORDS}
+
+
 def _has_open_map(node: Any) -> bool:
     """A `dict[str, X]` field: strict mode cannot express it, so the schema goes non-strict."""
     if isinstance(node, list):
@@ -211,7 +226,7 @@ class OpenAIProvider(Provider):
             body["response_format"] = (
                 {"type": "json_object"}
                 if _openai_host(self.host)
-                else {"type": "json_object", "schema": schema}
+                else {"type": "json_object", "schema": grammar_schema(schema)}
             )
         elif schema is not None and request.structured_mode == "schema":
             strict = strict_schema(schema)

@@ -4,13 +4,14 @@ the servers that refuse (llama.cpp's 500, LM Studio's 400, vLLM's tool flag, Oll
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from daemon.ai.runner import AI
 from daemon.config.load import load_settings
@@ -41,7 +42,7 @@ LOOKUP = ToolSpec(
 
 class Verdict(BaseModel):
     verdict: str
-    why: str
+    why: str = Field(max_length=2000)
 
 
 def structured(**kw: Any) -> ModelRequest:
@@ -60,10 +61,11 @@ async def test_llama_cpp_json_schema_500_steps_down_to_json_object_with_schema(
     assert response.refused == ("structured:schema",)
     assert len(fake.bodies()) == 2, "a refusal is not retried like an outage"
     assert first["response_format"]["type"] == "json_schema"
-    assert second["response_format"] == {
-        "type": "json_object",
-        "schema": Verdict.model_json_schema(),
-    }
+    assert second["response_format"]["type"] == "json_object"
+    sent_schema = second["response_format"]["schema"]
+    assert sent_schema["required"] == ["verdict", "why"]
+    assert "maxLength" in json.dumps(Verdict.model_json_schema())
+    assert "maxLength" not in json.dumps(sent_schema), "llama.cpp's grammar cannot take it"
     assert "JSON Schema" in second["messages"][0]["content"], "the schema is also spelled out"
     assert response.attempts == 2
 

@@ -132,12 +132,18 @@ def strict_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
 
 LLAMA_CPP_JSON_SCHEMA_500 = {
     "error": {
-        "code": 500,
-        "message": "Unsupported response_format type: json_schema",
-        "type": "server_error",
+        "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+        "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+        "'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File "
+        '"/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 376, in '
+        "create_chat_completion\n    POST /v1/chat/completions",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
     }
 }
-"""What llama-cpp-python's server answers to `response_format: {"type": "json_schema"}`."""
+"""What llama-cpp-python 0.3.36's server answers to `response_format: {"type":
+"json_schema"}` (captured from the real server): a 500 carrying FastAPI's validation error."""
 
 
 def _request_id() -> str:
