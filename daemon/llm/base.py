@@ -233,7 +233,10 @@ class Provider(ABC):
                 # caller's allow-list refuses it visibly.
                 offered = bool(request.tools) and request.tool_mode == "native"
                 kept = [c for c in reply.tool_calls if offered and c.name != request.output_name]
-                reply = replace(reply, tool_calls=tuple(kept))
+                # Anthropic's module reads a lone tool_use's input as the reply text (for a
+                # forced output tool); for a real call that text is the call, not prose.
+                echoed = kept and reply.text == json.dumps(kept[0].arguments)
+                reply = replace(reply, tool_calls=tuple(kept), text="" if echoed else reply.text)
             if request.output is None or reply.tool_calls:
                 return self._response(model, reply, request, tally, None)
             try:

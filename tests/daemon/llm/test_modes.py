@@ -275,3 +275,40 @@ async def test_the_runner_remembers_what_worked_and_reprobes_after_a_day(
         "structured",
         "json",
     )
+
+
+async def test_anthropic_tool_use_round_trip(client: httpx.AsyncClient) -> None:
+    """Calls arrive as `tool_use` blocks with ids; results of one turn go back together as
+    `tool_result` blocks in the next user message, which the imitation checks as the API does."""
+
+    def calls(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
+        if len(body["messages"]) == 1:
+            return [("pod_logs", {"pod": "api-0"}), ("pod_logs", {"pod": "api-1"})]
+        return None
+
+    with FakeAnthropic(reply="both pods ran out of memory", tools=calls) as fake:
+        provider = build(AnthropicProvider, fake.url, client, fake.key)
+        first = await provider.complete(
+            "claude-haiku-4-5", ModelRequest.ask("why?", tools=(LOOKUP,))
+        )
+        results = tuple(
+            ChatMessage("tool", f"log of {c.arguments['pod']}", tool_call_id=c.id, tool_name=c.name)
+            for c in first.tool_calls
+        )
+        follow = ModelRequest(
+            messages=(
+                ChatMessage("user", "why?"),
+                ChatMessage("assistant", first.text, tool_calls=first.tool_calls),
+                *results,
+            ),
+            tools=(LOOKUP,),
+        )
+        second = await provider.complete("claude-haiku-4-5", follow)
+        sent = [r.json() for r in fake.requests][-1]
+    assert [c.arguments for c in first.tool_calls] == [{"pod": "api-0"}, {"pod": "api-1"}]
+    assert all(c.id.startswith("toolu_") for c in first.tool_calls)
+    assert first.text == "", "a call's input is not the assistant's text"
+    assert second.text == "both pods ran out of memory" and second.tool_calls == ()
+    assert sent["tools"][0]["input_schema"] == LOOKUP.parameters
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert [b["type"] for b in sent["messages"][2]["content"]] == ["tool_result", "tool_result"]
