@@ -362,6 +362,8 @@ class Investigation(BaseModel):
     again never needs a second, paid, investigation. Empty in records before 2026-12."""
     trail: list[TrailStep] = Field(default_factory=list)
     """The read-only look-ups the model made before answering, in order."""
+    question: str | None = None
+    """A follow-up (`investigate ID --ask`): the operator's question; `rca` is the answer."""
     limit: str | None = None
     """The limit that ended the look-ups early (steps, dollars, wall time): the answer is
     then labelled partial, the best the model could say with what it had."""

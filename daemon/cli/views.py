@@ -306,12 +306,15 @@ def investigation_lines(inv: Investigation) -> list[str]:
     from daemon.util.money import format_usd
 
     head = f"investigation {inv.at.strftime('%Y-%m-%d %H:%M:%S UTC')} ({inv.reason})"
+    if inv.question is not None:
+        head += f"\n  question: {inv.question}"
     if inv.rca is None:
         return [head, f"  no analysis: {inv.skipped or 'no model answered'}"]
     rca = inv.rca
+    label = "answer" if inv.question is not None else "root cause"
     lines = [
         head,
-        f"  root cause ({rca.get('confidence', '?')} confidence): {rca.get('root_cause', '')}",
+        f"  {label} ({rca.get('confidence', '?')} confidence): {rca.get('root_cause', '')}",
     ]
     for title, key in (
         ("evidence", "evidence"),

@@ -22,7 +22,7 @@ from daemon.engine.explore import Exploration, Explorer, Limits
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
 from daemon.engine.tools import build_toolbox
 from daemon.llm import provider_class
-from daemon.llm.types import ModelRequest
+from daemon.llm.types import ChatMessage, ModelRequest
 from daemon.logging import redact
 from daemon.models import (
     CheckResult,
@@ -101,11 +101,16 @@ class Investigator:
         model: str | None = None,
         notify_targets: bool = True,
         triage_summary: str | None = None,
+        question: str | None = None,
     ) -> Outcome:
+        """`question`: a follow-up, answered from the incident's context plus the latest
+        investigation's conclusion and trail (another model may take over)."""
         self._running.add(incident.id)
         try:
             with bound_contextvars(incident=incident.id):
-                return await self._investigate(incident, why, model, notify_targets, triage_summary)
+                return await self._investigate(
+                    incident, why, model, notify_targets, triage_summary, question
+                )
         finally:
             self._running.discard(incident.id)
 
@@ -116,8 +121,17 @@ class Investigator:
         model: str | None,
         notify_targets: bool,
         triage_summary: str | None,
+        question: str | None = None,
     ) -> Outcome:
         request, dropped = await self.request(incident, triage_summary)
+        if question is not None:
+            prior = await store_io(self.store.incidents.latest_investigation, incident.id)
+            request = replace(
+                request,
+                messages=(
+                    ChatMessage("user", request.messages[0].content + follow_up(prior, question)),
+                ),
+            )
         explored = await self.explore(incident, request, model)
         if explored is not None:
             result, ledger = explored.result, explored.calls
@@ -152,6 +166,7 @@ class Investigator:
         )
         if explored is not None:
             record.trail, record.limit = explored.trail, explored.limit
+        record.question = question
         rca = None
         off = False
         if result.response is not None and result.response.data is not None:
@@ -314,3 +329,26 @@ class Investigator:
         await store_io(self.store.incidents.commit_investigation, record, event, outbox)
         if outbox:
             self.on_queued()
+
+
+def follow_up(prior: Investigation | None, question: str) -> str:
+    """What a follow-up adds to the context: the last conclusion, its trail, the question."""
+    parts = ["\n\n## Earlier investigation"]
+    if prior is None or prior.rca is None:
+        parts.append("None yet.")
+    else:
+        parts.append(
+            f"By {prior.model}: {prior.rca.get('root_cause', '')} "
+            f"(confidence {prior.rca.get('confidence', '?')})."
+        )
+        parts += [f"- evidence: {item}" for item in prior.rca.get("evidence") or []]
+        parts += [
+            f"- looked up {s.tool}({', '.join(f'{k}={v}' for k, v in s.arguments.items())}): "
+            f"{s.summary}"
+            for s in prior.trail
+        ]
+    parts.append(
+        f"\n## Follow-up question from the on-call engineer\n{question}\n"
+        "Answer it in root_cause (the other fields as usual), from the evidence above."
+    )
+    return "\n".join(parts)

@@ -262,3 +262,39 @@ async def test_injected_instructions_in_tool_output_cannot_leave_the_allow_list(
     assert not any("kube-system" in path for path in k8s.cluster.requests)
     assert not any(DEFAULT_KEY in body for body in sent)
     assert record.rca == RCA
+
+
+async def test_a_follow_up_question_continues_from_the_trail_with_another_model(
+    tmp_path: Path, k8s: FakeKubernetes, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    with FakeOpenAI(reply=answer, tools=scripted(FOLLOW_THE_CRASH)) as model:
+        settings = make_settings(tmp_path, k8s, model.url)
+        first, store = await investigate(settings, client)
+        ai = AI(settings, store, client, now=lambda: NOW)
+        ctx = CheckContext(http=client, now=lambda: NOW)
+        investigator = Investigator(settings, store, ai, ctx, now=lambda: NOW)
+        incident = store.incidents.get(1)
+        assert incident is not None
+        before = len(model.bodies())
+        outcome = await investigator.investigate(
+            incident[0],
+            "follow-up question",
+            model="openai/gpt-5.4-mini",
+            notify_targets=False,
+            question="Which value should DB_POOL_SIZE have?",
+        )
+        asked = model.bodies()[before:]
+        with store:
+            stored = store.incidents.investigations(1)
+    assert {b["model"] for b in asked} == {"gpt-5.4-mini"}, "the other model took over"
+    prompt = asked[0]["messages"][-1]["content"]
+    assert "## Earlier investigation" in prompt and "By openai/gpt-5.4:" in prompt
+    assert "looked up k8s_get(kind=configmap" in prompt
+    assert "Which value should DB_POOL_SIZE have?" in prompt
+    assert outcome.investigation.question == "Which value should DB_POOL_SIZE have?"
+    assert [s.question for s in stored] == [None, "Which value should DB_POOL_SIZE have?"]
+    shown = "\n".join(investigation_lines(stored[-1]))
+    assert "question: Which value should DB_POOL_SIZE have?" in shown
+    assert "answer (high confidence)" in shown and "openai/gpt-5.4-mini" in shown
+    assert first.investigation.question is None
