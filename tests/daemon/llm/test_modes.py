@@ -312,3 +312,64 @@ async def test_anthropic_tool_use_round_trip(client: httpx.AsyncClient) -> None:
     assert sent["tools"][0]["input_schema"] == LOOKUP.parameters
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
     assert [b["type"] for b in sent["messages"][2]["content"]] == ["tool_result", "tool_result"]
+
+
+async def _round_trip(provider: Any, model: str) -> tuple[Any, Any]:
+    """Ask with tools, answer both calls, ask again: (first response, second response)."""
+    first = await provider.complete(model, ModelRequest.ask("why?", tools=(LOOKUP,)))
+    follow = ModelRequest(
+        messages=(
+            ChatMessage("user", "why?"),
+            ChatMessage("assistant", first.text, tool_calls=first.tool_calls),
+            *(
+                ChatMessage("tool", f"log of {c.arguments['pod']}", tool_call_id=c.id,
+                            tool_name=c.name)
+                for c in first.tool_calls
+            ),
+        ),
+        tools=(LOOKUP,),
+    )  # fmt: skip
+    return first, await provider.complete(model, follow)
+
+
+def two_calls(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    said = json.dumps(body)
+    if "log of api-0" in said:
+        return None
+    return [("pod_logs", {"pod": "api-0"}), ("pod_logs", {"pod": "api-1"})]
+
+
+async def test_gemini_function_calls_round_trip(client: httpx.AsyncClient) -> None:
+    from daemon.llm.google import GoogleProvider
+    from tests.peers.providers.google import FakeGemini
+
+    with FakeGemini(reply="memory", tools=two_calls) as fake:
+        provider = build(GoogleProvider, fake.url, client, fake.key)
+        first, second = await _round_trip(provider, "gemini-3.1-pro-preview")
+        sent = [r.json() for r in fake.requests][-1]
+    assert [c.arguments for c in first.tool_calls] == [{"pod": "api-0"}, {"pod": "api-1"}]
+    assert second.text == "memory" and second.tool_calls == ()
+    declared = sent["tools"][0]["functionDeclarations"][0]
+    assert declared["name"] == "pod_logs" and declared["parameters"]["type"] == "OBJECT"
+    model_turn, results = sent["contents"][1], sent["contents"][2]
+    assert [p["functionCall"]["name"] for p in model_turn["parts"]] == ["pod_logs", "pod_logs"]
+    assert [p["functionResponse"]["response"]["content"] for p in results["parts"]] == [
+        "log of api-0",
+        "log of api-1",
+    ]
+
+
+async def test_cohere_tool_calls_round_trip(client: httpx.AsyncClient) -> None:
+    from daemon.llm.cohere import CohereProvider
+    from tests.peers.providers.cohere import FakeCohere
+
+    with FakeCohere(reply="memory", tools=two_calls) as fake:
+        provider = build(CohereProvider, fake.url, client, fake.key)
+        first, second = await _round_trip(provider, "command-a-03-2025")
+        sent = [r.json() for r in fake.requests][-1]
+    assert [c.arguments for c in first.tool_calls] == [{"pod": "api-0"}, {"pod": "api-1"}]
+    assert all(c.id.startswith("pod_logs_") for c in first.tool_calls)
+    assert second.text == "memory" and second.tool_calls == ()
+    assistant = sent["messages"][1]
+    assert assistant["tool_plan"] and len(assistant["tool_calls"]) == 2
+    assert sent["messages"][2]["content"][0]["document"]["data"] == "log of api-0"
