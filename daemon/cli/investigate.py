@@ -54,6 +54,7 @@ def investigate(
 ) -> None:
     """Run root-cause analysis of an incident now, with any model you name."""
 
+    from daemon.ai.reports import row_json
     from daemon.cli.views import ledger_json
 
     _, settings = load(config_path)
@@ -79,7 +80,11 @@ def investigate(
                 "trail": [step.model_dump(mode="json") for step in record.trail],
                 "limit": record.limit,
                 "dropped": record.dropped,
-                "calls": ledger_json(outcome.result) if outcome.result else [],
+                "calls": [row_json(row) for row in outcome.calls]
+                if outcome.calls is not None
+                else ledger_json(outcome.result)
+                if outcome.result
+                else [],
             }
         )
     else:

@@ -51,6 +51,8 @@ class Outcome:
     investigation: Investigation
     message: Message
     result: AIResult | None
+    calls: list[LedgerRow] | None = None
+    """Every ledger row of the investigation (look-up turns and the answer)."""
 
 
 class Investigator:
@@ -206,7 +208,7 @@ class Investigator:
             ai_off=off,
         )
         await self.commit(incident, record, message if notify_targets else None, sections)
-        return Outcome(record, message, result)
+        return Outcome(record, message, result, ledger)
 
     async def explore(
         self, incident: Incident, request: ModelRequest, model: str | None
