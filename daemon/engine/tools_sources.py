@@ -16,6 +16,7 @@ from daemon.engine.tools import Toolbox, ToolRefused, as_json
 from jobs.base import CheckContext, CheckSpec
 
 if TYPE_CHECKING:
+    from jobs.alertmanager import AlertmanagerCheck
     from jobs.kubernetes.check import KubernetesCheck
     from jobs.prometheus import PrometheusCheck
 
@@ -35,6 +36,7 @@ RANGE_POINTS = 60
 
 
 def add_sources(box: Toolbox, specs: Sequence[CheckSpec], ctx: CheckContext) -> None:
+    from jobs.alertmanager import AlertmanagerCheck
     from jobs.http import HttpCheck
     from jobs.kubernetes.check import KubernetesCheck
     from jobs.prometheus import PrometheusCheck
@@ -45,6 +47,9 @@ def add_sources(box: Toolbox, specs: Sequence[CheckSpec], ctx: CheckContext) -> 
     prom = next((s for s in specs if isinstance(s, PrometheusCheck)), None)
     if prom is not None:
         _prometheus(box, prom, ctx)
+    manager = next((s for s in specs if isinstance(s, AlertmanagerCheck)), None)
+    if manager is not None:
+        _alertmanager(box, manager, ctx)
     urls = [s.url for s in specs if isinstance(s, HttpCheck)]
     if urls:
         _http(box, urls, ctx)
@@ -197,6 +202,41 @@ def _prometheus(box: Toolbox, check: PrometheusCheck, ctx: CheckContext) -> None
             "minutes": {"type": "integer", "minimum": 5, "maximum": 1440, "optional": True},
         },
         window,
+    )
+
+
+def _alertmanager(box: Toolbox, check: AlertmanagerCheck, ctx: CheckContext) -> None:
+    from jobs._prometheus_api import ApiUnavailable
+
+    async def alerts(args: dict[str, Any]) -> str:
+        params = [("active", "true"), ("silenced", "false"), ("inhibited", "false")]
+        if args.get("filter"):
+            params.append(("filter", args["filter"]))
+        try:
+            reply = await check.call_api(ctx, "/api/v2/alerts", params)
+        except ApiUnavailable as exc:
+            return f"error: {exc}"
+        if reply.status_code != 200:
+            return f"error: HTTP {reply.status_code} {reply.quote()}"
+        try:
+            found = reply.json()
+        except ValueError:
+            return f"error: not JSON: {reply.quote()}"
+        if not isinstance(found, list):
+            return "error: not a list of alerts"
+        kept = [
+            {k: a.get(k) for k in ("labels", "annotations", "startsAt")}
+            for a in found[:30]
+            if isinstance(a, dict)
+        ]
+        return as_json(kept) or "[]"
+
+    box.add(
+        "alertmanager_alerts",
+        f"Active alerts on the Alertmanager check {check.name} watches; `filter` is a label "
+        'matcher such as alertname="HighLatency".',
+        {"filter": {"type": "string", "optional": True}},
+        alerts,
     )
 
 

@@ -16,7 +16,7 @@ from daemon.engine.tools import build_toolbox, cap
 from daemon.models import Incident, Severity
 from daemon.store import Store
 from jobs.base import CheckContext
-from tests.peers.prometheus import FakeProm, matrix, vector
+from tests.peers.prometheus import FakeProm, alert, matrix, vector
 from tests.peers.targets import HttpPeer, asyncio_servers
 
 NOW = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
@@ -49,6 +49,10 @@ name = "orders-api"
 type = "http"
 url = "{web.url("/status/200")}"
 [[checks]]
+name = "alerts"
+type = "alertmanager"
+url = "{prom.url("")}"
+[[checks]]
 name = "unrelated"
 type = "http"
 url = "{web.url("/status/204")}"
@@ -57,7 +61,7 @@ url = "{web.url("/status/204")}"
     store = Store.open(settings.daemon.state_dir)
     incident = Incident(
         id=1, fingerprint="f", check="orders-latency", severity=Severity.HIGH, opened_at=NOW,
-        blast_radius=["orders-api"],
+        blast_radius=["orders-api", "alerts"],
     )  # fmt: skip
     ctx = CheckContext(http=client, now=lambda: NOW)
     return build_toolbox(incident, settings.checks, store, ctx, output_bytes=2048), store
@@ -69,6 +73,10 @@ async def test_prometheus_and_http_tools_answer_within_the_incident_scope(
     prom, web = peers
     prom.answers[POOL] = vector(({"pool": "orders"}, "48"))
     prom.ranges[POOL] = matrix({"pool": "orders"}, "0", "3", "17", "48")
+    prom.alerts = [
+        alert("PoolSaturated", starts_at=NOW, labels={"pool": "orders"}),
+        alert("DiskFull", starts_at=NOW),
+    ]
     async with httpx.AsyncClient(trust_env=False) as client:
         box, store = await toolbox(tmp_path, prom, web, client)
         with store:
@@ -82,9 +90,13 @@ async def test_prometheus_and_http_tools_answer_within_the_incident_scope(
             typed = await box.call("prometheus_range", {"query": POOL, "minutes": "all"})
             extra = await box.call("check_history", {"check": "orders-api", "sql": "DROP"})
             history = await box.call("check_history", {"check": "orders-api"})
+            firing = await box.call("alertmanager_alerts", {"filter": 'alertname="PoolSaturated"'})
     assert names == [
-        "check_history", "http_get", "prometheus_query", "prometheus_range", "run_check"
+        "alertmanager_alerts", "check_history", "http_get", "prometheus_query",
+        "prometheus_range", "run_check",
     ]  # fmt: skip
+    [found] = json.loads(firing.text)
+    assert found["labels"]["alertname"] == "PoolSaturated"
     assert instant.ok and json.loads(instant.text)[0]["value"][1] == "48"
     assert window.ok and [v[1] for v in json.loads(window.text)[0]["values"]] == [
         "0", "3", "17", "48"
