@@ -13,7 +13,7 @@ the total spent never exceeds the cap, whatever the model does.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import structlog
@@ -98,10 +98,10 @@ class Explorer:
         self.limits = limits
 
     def worst_case(self, ref: str, request: ModelRequest) -> Decimal | None:
-        """The most `request` can cost on `ref` (a structured one: with its correction)."""
+        """The most `request` can cost on `ref` (a structured one: with its corrections)."""
         target = resolve_target(ModelRef.parse(ref), self.ai.settings.providers)
         requests = [request]
-        if request.output is not None:
+        if request.output is not None and request.corrections > 0:
             requests.append(request.with_correction("x" * 4000, "y" * 1500))
         total = Decimal(0)
         for one in requests:
@@ -117,9 +117,11 @@ class Explorer:
             total += price
         return total
 
-    async def run(self, prompt: str, *, model: str, incident_id: int | None) -> Exploration:
+    async def run(self, prompt: str, *, model: str, incident_id: int | None) -> Exploration | None:
         """Look things up with `model`, then answer. `model` is the chain's first usable one
-        (preflight); every turn stays on it so the trail is one model's."""
+        (preflight); every turn stays on it so the trail is one model's. None when not even
+        one look-up turn fits the dollar cap (or the price is unknown): the caller then makes
+        today's single-shot analysis."""
         started = time.monotonic()
         deadline = started + self.limits.wall_time_s
         messages: list[ChatMessage] = [ChatMessage("user", prompt)]
@@ -138,11 +140,16 @@ class Explorer:
             )
             grown = "\n".join(trail_text) + "x" * (per_call + 200) * MAX_CALLS_PER_STEP
             turn_cost = self.worst_case(model, turn)
-            answer_cost = self.worst_case(model, answer_request(prompt, grown, "limit"))
+            # The answer is kept affordable without its correction round; it gets one only if
+            # the money is there when it is asked (below).
+            answer_cost = self.worst_case(
+                model, replace(answer_request(prompt, grown, "limit"), corrections=0)
+            )
             if turn_cost is None or answer_cost is None:
-                limit = "the model's price is unknown, so no look-up could be bounded"
-                break
+                return None  # the price is unknown: nothing could bound a look-up
             if spent + turn_cost + answer_cost > self.limits.max_usd:
+                if step == 1:
+                    return None  # not one look-up fits: today's single-shot analysis
                 limit = f"dollar limit ${self.limits.max_usd} reached"
                 break
             left = deadline - time.monotonic()
@@ -200,12 +207,9 @@ class Explorer:
             limit = f"step limit {self.limits.max_steps} reached"
         final = answer_request(prompt, "\n\n".join(trail_text), limit)
         left = max(deadline - time.monotonic(), 5.0)
-        answer_cost = self.worst_case(model, final)
-        if answer_cost is None or spent + answer_cost > self.limits.max_usd:
-            # Only when even the first turn did not fit: the answer alone is over the cap.
-            result = AIResult("rca", request=final)
-            limit = f"dollar limit ${self.limits.max_usd}: even the answer alone could exceed it"
-            return Exploration(result, calls, trail, limit, tools_used=bool(trail))
+        with_correction = self.worst_case(model, final)
+        if with_correction is None or spent + with_correction > self.limits.max_usd:
+            final = replace(final, corrections=0)  # fits: every turn kept it affordable
         result = await self.ai.run(
             "rca", final, models=[model], incident_id=incident_id, timeout_s=left
         )

@@ -242,10 +242,12 @@ class Provider(ABC):
             try:
                 data = parse_structured(reply.text, request)
             except ValueError as exc:
-                if correction:
+                if correction or request.corrections < 1:
                     raise StructuredOutputError(
                         self.name,
-                        f"reply from {model} did not match the schema after a correction: "
+                        f"reply from {model} did not match the schema"
+                        + (" after a correction" if correction else "")
+                        + ": "
                         f"{first_line(str(exc))}",
                         outcome="invalid_output",
                         usage=tally.usage,

@@ -68,6 +68,9 @@ class ModelRequest:
     temperature: float | None = 0.2
     structured_mode: StructuredMode = "schema"
     """The strongest structured mode to try; weaker ones follow on a clear refusal."""
+    corrections: int = 1
+    """Correction rounds allowed for an invalid structured reply (0: none — when the money
+    for a second, longer request is not there)."""
     tools: tuple[ToolSpec, ...] = ()
     tool_mode: ToolMode = "native"
     """"none": the tools are not sent (the model does not support them)."""

@@ -298,3 +298,17 @@ async def test_a_follow_up_question_continues_from_the_trail_with_another_model(
     assert "question: Which value should DB_POOL_SIZE have?" in shown
     assert "answer (high confidence)" in shown and "openai/gpt-5.4-mini" in shown
     assert first.investigation.question is None
+
+
+async def test_a_cap_too_small_for_one_look_up_gives_the_single_shot_analysis(
+    tmp_path: Path, k8s: FakeKubernetes, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    with FakeOpenAI(reply=answer, tools=scripted(FOLLOW_THE_CRASH)) as model:
+        settings = make_settings(tmp_path, k8s, model.url, "max_usd = 0.01")
+        outcome, store = await investigate(settings, client)
+        bodies = model.bodies()
+    store.close()
+    record = outcome.investigation
+    assert len(bodies) == 1 and "tools" not in bodies[0] and "response_format" in bodies[0]
+    assert record.trail == [] and record.limit is None and record.rca == RCA

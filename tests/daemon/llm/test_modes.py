@@ -373,3 +373,17 @@ async def test_cohere_tool_calls_round_trip(client: httpx.AsyncClient) -> None:
     assistant = sent["messages"][1]
     assert assistant["tool_plan"] and len(assistant["tool_calls"]) == 2
     assert sent["messages"][2]["content"][0]["document"]["data"] == "log of api-0"
+
+
+async def test_no_correction_round_when_the_request_allows_none(
+    client: httpx.AsyncClient,
+) -> None:
+    """The investigator's last answer when only one request's money is left."""
+    from daemon.llm.types import StructuredOutputError
+
+    with FakeOpenAI(key=None, reply='{"verdict": "real"}') as fake:
+        provider = build(OpenAIProvider, fake.url, client, None)
+        with pytest.raises(StructuredOutputError) as raised:
+            await provider.complete("m", structured(corrections=0))
+        assert len(fake.bodies()) == 1
+    assert "did not match the schema:" in str(raised.value)
