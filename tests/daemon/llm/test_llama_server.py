@@ -129,7 +129,17 @@ rca = ["llamacpp/smollm2"]
     return load_settings(path)
 
 
-async def test_triage_succeeds_by_stepping_down_to_json_mode(
+async def test_triage_then_rca_succeed_against_the_real_server(
+    tmp_path: Path, llama_url: str, client: httpx.AsyncClient
+) -> None:
+    """One test, so that one server serves both (tests run on several workers)."""
+    (tmp_path / "triage").mkdir()
+    (tmp_path / "rca").mkdir()
+    await triage_steps_down_to_json_mode(tmp_path / "triage", llama_url, client)
+    await rca_runs_the_tool_loop_and_answers(tmp_path / "rca", llama_url, client)
+
+
+async def triage_steps_down_to_json_mode(
     tmp_path: Path, llama_url: str, client: httpx.AsyncClient
 ) -> None:
     settings = settings_for(tmp_path, llama_url)
@@ -147,6 +157,8 @@ async def test_triage_succeeds_by_stepping_down_to_json_mode(
         report = await triage(ai, [event], [], {}, timeout_s=240)
         known = store.capabilities.all()
     assert report is not None and report.result is not None
+    for row in report.result.calls:  # shown with -s: what the real server did
+        print(f"triage {row.outcome} {row.input_tokens}/{row.output_tokens} {row.detail!r}")
     [first, *_] = report.result.calls
     assert first.outcome == "ok", first.detail
     assert first.detail == "stepped down: refused structured:schema"
@@ -157,7 +169,7 @@ async def test_triage_succeeds_by_stepping_down_to_json_mode(
     assert [(k.feature, k.mode) for k in known] == [("structured", "json")]
 
 
-async def test_rca_runs_the_tool_loop_and_answers(
+async def rca_runs_the_tool_loop_and_answers(
     tmp_path: Path, llama_url: str, client: httpx.AsyncClient
 ) -> None:
     """The server takes `tools` but this model never calls one: the investigator ends its
@@ -183,6 +195,9 @@ namespaces = ["prod"]
     finally:
         k8s.stop()
     record = outcome.investigation
+    for call in record.calls:
+        print(f"rca {call.outcome} {call.input_tokens}/{call.output_tokens}")
+    print(f"rca trail={record.trail} limit={record.limit} answer={record.rca}")
     assert record.rca is not None, record.skipped
     assert record.model == "llamacpp/smollm2"
     assert all(call.outcome == "ok" for call in record.calls)
