@@ -44,6 +44,10 @@ from jobs.base import CheckContext
 log = structlog.get_logger(__name__)
 
 HOOK_TIMEOUT_S = 20.0
+LIGHT_TOOLS = frozenset({"check_history", "run_check", "http_get"})
+"""Tools that add little to the context (which already holds the check's recent results and
+evidence): alone they do not justify the investigator's extra model turn. They are offered
+whenever a Kubernetes, Prometheus or Alertmanager source makes the look-ups worth it."""
 
 
 @dataclass
@@ -225,8 +229,8 @@ class Investigator:
             self.ctx,
             output_bytes=config.tool_output_bytes,
         )
-        if not box.tools:
-            return None
+        if not set(box.tools) - LIGHT_TOOLS:
+            return None  # nothing to look up beyond what the context already holds
         chosen, _ = (model, "") if model else await self.ai.preflight("rca")
         if chosen is None:
             return None
