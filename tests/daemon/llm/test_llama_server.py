@@ -101,7 +101,11 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # busy generating: it holds no state worth a goodbye
+            server.kill()
+            server.wait(timeout=30)
 
 
 @pytest.fixture
@@ -124,6 +128,8 @@ max_retries = 0
 [routing]
 triage = ["llamacpp/smollm2"]
 rca = ["llamacpp/smollm2"]
+[escalation]
+timeout = "10m"
 {extra}
 """)
     return load_settings(path)
