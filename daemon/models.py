@@ -327,6 +327,20 @@ class InvestigationCall(BaseModel):
     """None when the price is unknown; local calls are a real 0."""
 
 
+class TrailStep(BaseModel):
+    """One look-up the investigator made: which read-only tool, with what, and what it showed
+    (redacted and size-capped). Tool output is observed text, shown as data, never obeyed."""
+
+    step: int
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool
+    """False: refused (not on the allow-list, bad arguments) or the look-up failed."""
+    summary: str
+    """The first line of what it showed (or why it was refused)."""
+    output_bytes: int = 0
+
+
 class Investigation(BaseModel):
     """One root-cause analysis of an incident (or the record that it was skipped, and why)."""
 
@@ -346,6 +360,13 @@ class Investigation(BaseModel):
     calls: list[InvestigationCall] = Field(default_factory=list)
     """The model requests it made (skips left out): what it used and cost, so reading it
     again never needs a second, paid, investigation. Empty in records before 2026-12."""
+    trail: list[TrailStep] = Field(default_factory=list)
+    """The read-only look-ups the model made before answering, in order."""
+    question: str | None = None
+    """A follow-up (`investigate ID --ask`): the operator's question; `rca` is the answer."""
+    limit: str | None = None
+    """The limit that ended the look-ups early (steps, dollars, wall time): the answer is
+    then labelled partial, the best the model could say with what it had."""
 
     @property
     def cost(self) -> Decimal | None:

@@ -138,3 +138,15 @@ def test_help_describes_the_bench(name: str) -> None:
         check=True,
     )
     assert "--json" in done.stdout
+
+
+def test_rca_reports_what_the_investigator_sees_and_costs() -> None:
+    data = bench("rca", "--json", timeout=180)
+    rows = {r["scenario"]: r for r in data["scenarios"]}
+    crash = rows["crash loop from a bad config value"]
+    assert (crash["in_first_context"], crash["reachable_with_tools"]) == (2, 3)
+    pool = rows["connection-pool exhaustion, visible only in Prometheus"]
+    assert (pool["in_first_context"], pool["reachable_with_tools"]) == (1, 3)
+    overall = data["overall"]
+    assert overall["reachable_with_tools"] > overall["in_first_context"]
+    assert all(r["usd"] is not None and r["usd"] < 0.25 for r in data["scenarios"])

@@ -19,7 +19,7 @@ from decimal import Decimal
 import httpx
 import structlog
 
-from daemon.ai import pricing
+from daemon.ai import modes, pricing
 from daemon.ai.budget import Budget, Unpriced
 from daemon.ai.keys import KeyInfo, missing_key_hint, resolve_key
 from daemon.ai.targets import Target, budget_limits, price_overrides, resolve_target
@@ -27,7 +27,7 @@ from daemon.config.ai import BUILTIN_PROVIDERS
 from daemon.config.settings import Settings
 from daemon.llm import provider_class
 from daemon.llm.base import Provider
-from daemon.llm.types import ChatMessage, ModelRequest, ModelResponse, ProviderError, Usage
+from daemon.llm.types import ModelRequest, ModelResponse, ProviderError, Usage
 from daemon.models import Message, ModelRef
 from daemon.redaction import ExtraPattern, PromptRedactor
 from daemon.store import Store
@@ -88,7 +88,7 @@ def prepare(request: ModelRequest, *, local: bool, redactor: PromptRedactor) -> 
     if local:
         return request
     system = redactor.redact(request.system).text if request.system else None
-    messages = tuple(ChatMessage(m.role, redactor.redact(m.content).text) for m in request.messages)
+    messages = tuple(replace(m, content=redactor.redact(m.content).text) for m in request.messages)
     return replace(request, system=system, messages=messages)
 
 
@@ -252,6 +252,7 @@ class _Call:
         if isinstance(reservation, BudgetDenied | Unpriced):
             await self.record("budget", reservation.reason)
             return None
+        request = await modes.known(self.ai.store, self.ref, request, self.ai.now())
         prepared = prepare(request, local=target.local, redactor=self.ai.redactor)
         return await self.call(provider, target, prepared, reservation)
 
@@ -267,12 +268,17 @@ class _Call:
         except ProviderError as exc:
             row = self.row(exc.outcome, str(exc), exc.usage, target, None, exc.request_bytes)
             await self.settle(row, reservation)
+            await modes.learn(self.ai.store, self.ref, request, None, exc.refused, self.ai.now())
             log.warning("model call failed", model=str(self.ref), outcome=exc.outcome, why=str(exc))
             return None
+        detail = f"stepped down: refused {', '.join(response.refused)}" if response.refused else ""
         row = self.row(
-            "ok", "", response.usage, target, response.latency_ms, response.request_bytes
+            "ok", detail, response.usage, target, response.latency_ms, response.request_bytes
         )
         await self.settle(row, reservation)
+        await modes.learn(
+            self.ai.store, self.ref, request, response, response.refused, self.ai.now()
+        )
         return response
 
     def row(

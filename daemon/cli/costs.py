@@ -58,14 +58,25 @@ def _ledger_rows(settings: Settings, since: str) -> tuple[Any, list[Any]]:
     show_default=True,
     help="Group the table by.",
 )
+@click.option(
+    "--forecast",
+    is_flag=True,
+    help="The expected monthly spend per task and model, from this window's history, beside "
+    "sending every cycle to the cloud.",
+)
 @config_option
 @json_option
 @handle_errors
-def costs(since: str, group_by: str, config_path: Path | None, as_json: bool) -> None:
+def costs(
+    since: str, group_by: str, forecast: bool, config_path: Path | None, as_json: bool
+) -> None:
     """What the AI calls cost: every call is a ledger line (local ones at $0)."""
     from daemon.ai.reports import costs_json, costs_text
 
     _, settings = load(config_path)
+    if forecast:
+        _forecast(settings, since, as_json)
+        return
     start, rows = _ledger_rows(settings, since)
     if as_json:
         emit_json(costs_json(rows, start))
@@ -88,3 +99,35 @@ def audit(since: str, config_path: Path | None, as_json: bool) -> None:
         emit_json(audit_json(rows, start))
     else:
         echo(audit_text(rows, start))
+
+
+def _forecast(settings: Settings, since: str, as_json: bool) -> None:
+    from decimal import Decimal
+
+    from daemon.ai.bill import approx_input_tokens, runs_per_month
+    from daemon.ai.forecast import forecast, forecast_json, forecast_text
+    from daemon.engine.triage import every_cycle_request
+    from daemon.store import Store
+    from daemon.util.time import utcnow
+
+    start, rows = _ledger_rows(settings, since)
+    days = Decimal((utcnow() - start).total_seconds()) / Decimal(86400)
+    with Store.open(settings.daemon.state_dir) as store:
+        latest = [r for c in settings.enabled_checks for r in store.results.recent(c.name, 1)]
+        routes = store.routes.all()
+    tokens = approx_input_tokens(every_cycle_request(latest)) if latest else None
+    chains = {
+        t: routes.get(t) or settings.routing.chain(t) for t in ("triage", "rca", "digest", "ask")
+    }
+    result = forecast(
+        settings,
+        rows,
+        days,
+        every_cycle_tokens=tokens,
+        cycles_per_month=runs_per_month(settings)[1],
+        chains=chains,
+    )
+    if as_json:
+        emit_json(forecast_json(result))
+    else:
+        echo(forecast_text(result))

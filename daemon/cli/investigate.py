@@ -36,21 +36,36 @@ if TYPE_CHECKING:
     "--model", help="provider/model instead of the `rca` route.", shell_complete=complete_models
 )
 @click.option("--notify", "send", is_flag=True, help="Also send the result to the targets.")
+@click.option(
+    "--ask",
+    "question",
+    help="A follow-up question, answered from the stored context and the last investigation's "
+    "trail (with --model, another model takes over); the answer is stored on the incident.",
+)
 @config_option
 @json_option
 @handle_errors
 def investigate(
-    incident_id: int, model: str | None, send: bool, config_path: Path | None, as_json: bool
+    incident_id: int,
+    model: str | None,
+    send: bool,
+    question: str | None,
+    config_path: Path | None,
+    as_json: bool,
 ) -> None:
     """Run root-cause analysis of an incident now, with any model you name."""
 
+    from daemon.ai.reports import row_json
     from daemon.cli.views import ledger_json
 
     _, settings = load(config_path)
     reported("no model answered", "model call failed")  # the message below says why
     if model is not None:
         model_option(settings, model)
-    outcome = asyncio.run(investigate_now(settings, incident_id, model, send))
+    if question is not None and not question.strip():
+        echo("watchkeeper: --ask needs a question", err=True)
+        sys.exit(2)
+    outcome = asyncio.run(investigate_now(settings, incident_id, model, send, question))
     if outcome is None:
         echo(f"watchkeeper: no incident #{incident_id}", err=True)
         sys.exit(1)
@@ -62,8 +77,15 @@ def investigate(
                 "model": record.model,
                 "rca": record.rca,
                 "skipped": record.skipped,
+                "question": record.question,
+                "trail": [step.model_dump(mode="json") for step in record.trail],
+                "limit": record.limit,
                 "dropped": record.dropped,
-                "calls": ledger_json(outcome.result) if outcome.result else [],
+                "calls": [row_json(row) for row in outcome.calls]
+                if outcome.calls is not None
+                else ledger_json(outcome.result)
+                if outcome.result
+                else [],
             }
         )
     else:
@@ -86,7 +108,11 @@ def digest(send: bool, config_path: Path | None) -> None:
 
 
 async def investigate_now(
-    settings: Settings, incident_id: int, model: str | None, send: bool
+    settings: Settings,
+    incident_id: int,
+    model: str | None,
+    send: bool,
+    question: str | None = None,
 ) -> Outcome | None:
     """`watchkeeper investigate`: the RCA now, stored on the incident, optionally sent."""
     from daemon.runtime import open_runtime
@@ -97,8 +123,9 @@ async def investigate_now(
         if found is None:
             return None
         assert rt.investigator is not None
+        why = "follow-up question" if question is not None else "requested on demand"
         outcome = await rt.investigator.investigate(
-            found[0], "requested on demand", model=model, notify_targets=send
+            found[0], why, model=model, notify_targets=send, question=question
         )
         if send:
             await rt.notifier.deliver_due()

@@ -275,12 +275,15 @@ def investigation_lines(inv: Investigation) -> list[str]:
     from daemon.util.money import format_usd
 
     head = f"investigation {inv.at.strftime('%Y-%m-%d %H:%M:%S UTC')} ({inv.reason})"
+    if inv.question is not None:
+        head += f"\n  question: {inv.question}"
     if inv.rca is None:
         return [head, f"  no analysis: {inv.skipped or 'no model answered'}"]
     rca = inv.rca
+    label = "answer" if inv.question is not None else "root cause"
     lines = [
         head,
-        f"  root cause ({rca.get('confidence', '?')} confidence): {rca.get('root_cause', '')}",
+        f"  {label} ({rca.get('confidence', '?')} confidence): {rca.get('root_cause', '')}",
     ]
     for title, key in (
         ("evidence", "evidence"),
@@ -293,6 +296,14 @@ def investigation_lines(inv: Investigation) -> list[str]:
             lines += [f"    - {item}" for item in items]
     if inv.dropped:
         lines.append(f"  context left out to fit: {', '.join(inv.dropped)}")
+    if inv.trail:
+        lines.append("  trail (read-only look-ups):")
+        for step in inv.trail:
+            args = ", ".join(f"{k}={v}" for k, v in step.arguments.items())
+            mark = "" if step.ok else " [refused/failed]"
+            lines.append(f"    {step.step}. {step.tool}({args}){mark}: {step.summary}")
+    if inv.limit:
+        lines.append(f"  partial answer: {inv.limit}")
     for call in inv.calls:
         where = "local" if call.local else call.host
         lines.append(

@@ -191,6 +191,23 @@ class EscalationSettings(_Strict):
     timeout: Duration = Field(
         default=timedelta(minutes=2), description="Deadline for one investigation."
     )
+    tools: bool = Field(
+        default=True,
+        description="Let an `rca` model that supports tool calling look things up (read-only: "
+        "logs, Kubernetes objects, Prometheus series, check history) before it answers.",
+    )
+    max_steps: int = Field(
+        default=8, ge=1, le=30, description="Model turns of look-ups in one investigation."
+    )
+    tool_output_bytes: int = Field(
+        default=8192, ge=256, le=65536, description="What one look-up may return to the model."
+    )
+    max_usd: Decimal = Field(
+        default=Decimal("0.25"),
+        gt=0,
+        description="Dollars one investigation may spend, look-ups and answer together: each "
+        "step is held at its worst case, and the answer's worst case is kept in reserve.",
+    )
 
 
 class DigestSettings(_Strict):

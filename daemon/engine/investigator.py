@@ -15,10 +15,14 @@ from structlog.contextvars import bound_contextvars
 
 from daemon.ai import reports
 from daemon.ai.runner import AI, AIResult
+from daemon.ai.targets import resolve_target
 from daemon.config.settings import Settings
 from daemon.engine import messages
+from daemon.engine.explore import Exploration, Explorer, Limits
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
-from daemon.llm.types import ModelRequest
+from daemon.engine.tools import build_toolbox
+from daemon.llm import provider_class
+from daemon.llm.types import ChatMessage, ModelRequest
 from daemon.logging import redact
 from daemon.models import (
     CheckResult,
@@ -28,16 +32,22 @@ from daemon.models import (
     Investigation,
     InvestigationCall,
     Message,
+    ModelRef,
 )
 from daemon.notify.payload import CostsSection, Sections
 from daemon.notify.routing import route
 from daemon.store import Store
 from daemon.store.database import store_io
+from daemon.store.ledger import LedgerRow
 from jobs.base import CheckContext
 
 log = structlog.get_logger(__name__)
 
 HOOK_TIMEOUT_S = 20.0
+LIGHT_TOOLS = frozenset({"check_history", "run_check", "http_get"})
+"""Tools that add little to the context (which already holds the check's recent results and
+evidence): alone they do not justify the investigator's extra model turn. They are offered
+whenever a Kubernetes, Prometheus or Alertmanager source makes the look-ups worth it."""
 
 
 @dataclass
@@ -45,6 +55,8 @@ class Outcome:
     investigation: Investigation
     message: Message
     result: AIResult | None
+    calls: list[LedgerRow] | None = None
+    """Every ledger row of the investigation (look-up turns and the answer)."""
 
 
 class Investigator:
@@ -95,11 +107,16 @@ class Investigator:
         model: str | None = None,
         notify_targets: bool = True,
         triage_summary: str | None = None,
+        question: str | None = None,
     ) -> Outcome:
+        """`question`: a follow-up, answered from the incident's context plus the latest
+        investigation's conclusion and trail (another model may take over)."""
         self._running.add(incident.id)
         try:
             with bound_contextvars(incident=incident.id):
-                return await self._investigate(incident, why, model, notify_targets, triage_summary)
+                return await self._investigate(
+                    incident, why, model, notify_targets, triage_summary, question
+                )
         finally:
             self._running.discard(incident.id)
 
@@ -110,15 +127,29 @@ class Investigator:
         model: str | None,
         notify_targets: bool,
         triage_summary: str | None,
+        question: str | None = None,
     ) -> Outcome:
         request, dropped = await self.request(incident, triage_summary)
-        result = await self.ai.run(
-            "rca",
-            request,
-            models=[model] if model else None,
-            incident_id=incident.id,
-            timeout_s=self.settings.escalation.timeout.total_seconds(),
-        )
+        if question is not None:
+            prior = await store_io(self.store.incidents.latest_investigation, incident.id)
+            request = replace(
+                request,
+                messages=(
+                    ChatMessage("user", request.messages[0].content + follow_up(prior, question)),
+                ),
+            )
+        explored = await self.explore(incident, request, model)
+        if explored is not None:
+            result, ledger = explored.result, explored.calls
+        else:
+            result = await self.ai.run(
+                "rca",
+                request,
+                models=[model] if model else None,
+                incident_id=incident.id,
+                timeout_s=self.settings.escalation.timeout.total_seconds(),
+            )
+            ledger = result.calls
         record = Investigation(
             incident_id=incident.id,
             at=self.now(),
@@ -136,9 +167,12 @@ class Investigator:
                     output_tokens=row.output_tokens,
                     cost_usd=row.cost_usd,
                 )
-                for row in reports.billed(result.calls)
+                for row in reports.billed(ledger)
             ],
         )
+        if explored is not None:
+            record.trail, record.limit = explored.trail, explored.limit
+        record.question = question
         rca = None
         off = False
         if result.response is not None and result.response.data is not None:
@@ -146,8 +180,16 @@ class Investigator:
             where = "local" if result.local else result.response.host
             record.model, record.rca = str(result.ref), rca.model_dump(mode="json")
             message = messages.investigation(incident, rca, f"{result.ref}, {where}", why, dropped)
+            if record.trail or record.limit:
+                message = messages.with_line(
+                    message, messages.trail_text(record.trail, record.limit)
+                )
         else:
-            record.skipped = result.reason or "no model configured for rca"
+            record.skipped = (
+                result.reason
+                or (explored.limit if explored else None)
+                or "no model configured for rca"
+            )
             off = messages.no_model(result.calls)
             message = Message(
                 title=f"[{incident.severity.value.upper()}] {incident.check} — RCA not available "
@@ -160,7 +202,7 @@ class Investigator:
                 ),
                 notify_type="warning",
             )
-        block = await self.cost_block(incident.id, result)
+        block = await self.cost_block(incident.id, result, ledger)
         message = messages.with_costs(message, block)
         sections = Sections(
             rca=None if rca is None else messages.rca_section(rca, record.model, why, dropped),
@@ -170,7 +212,39 @@ class Investigator:
             ai_off=off,
         )
         await self.commit(incident, record, message if notify_targets else None, sections)
-        return Outcome(record, message, result)
+        return Outcome(record, message, result, ledger)
+
+    async def explore(
+        self, incident: Incident, request: ModelRequest, model: str | None
+    ) -> Exploration | None:
+        """The tool loop, when enabled, the incident has tools, and the chain's first usable
+        model is reached through a module that speaks tool calling; None: single-shot."""
+        config = self.settings.escalation
+        if not config.tools:
+            return None
+        box = build_toolbox(
+            incident,
+            self.settings.checks,
+            self.store,
+            self.ctx,
+            output_bytes=config.tool_output_bytes,
+        )
+        if not set(box.tools) - LIGHT_TOOLS:
+            return None  # nothing to look up beyond what the context already holds
+        chosen, _ = (model, "") if model else await self.ai.preflight("rca")
+        if chosen is None:
+            return None
+        try:
+            target = resolve_target(ModelRef.parse(chosen), self.settings.providers)
+        except ValueError:
+            return None
+        if not provider_class(target.api).native_tools:
+            return None
+        limits = Limits(config.max_steps, config.timeout.total_seconds(), config.max_usd)
+        prompt = request.messages[0].content
+        return await Explorer(self.ai, box, limits).run(
+            prompt, model=chosen, incident_id=incident.id
+        )
 
     async def request(
         self, incident: Incident, triage_summary: str | None = None
@@ -220,9 +294,12 @@ class Investigator:
             return [ContextBlock("Context hook", f"could not collect: {type(exc).__name__}", 10)]
 
     async def cost_block(
-        self, incident_id: int | None, result: AIResult | None
+        self,
+        incident_id: int | None,
+        result: AIResult | None,
+        ledger: list[LedgerRow] | None = None,
     ) -> reports.CostBlock:
-        calls = result.calls if result else []
+        calls = ledger if ledger is not None else result.calls if result else []
         return await store_io(
             reports.cost_block, self.store.ledger, self.settings, incident_id, calls, self.now()
         )
@@ -258,3 +335,26 @@ class Investigator:
         await store_io(self.store.incidents.commit_investigation, record, event, outbox)
         if outbox:
             self.on_queued()
+
+
+def follow_up(prior: Investigation | None, question: str) -> str:
+    """What a follow-up adds to the context: the last conclusion, its trail, the question."""
+    parts = ["\n\n## Earlier investigation"]
+    if prior is None or prior.rca is None:
+        parts.append("None yet.")
+    else:
+        parts.append(
+            f"By {prior.model}: {prior.rca.get('root_cause', '')} "
+            f"(confidence {prior.rca.get('confidence', '?')})."
+        )
+        parts += [f"- evidence: {item}" for item in prior.rca.get("evidence") or []]
+        parts += [
+            f"- looked up {s.tool}({', '.join(f'{k}={v}' for k, v in s.arguments.items())}): "
+            f"{s.summary}"
+            for s in prior.trail
+        ]
+    parts.append(
+        f"\n## Follow-up question from the on-call engineer\n{question}\n"
+        "Answer it in root_cause (the other fields as usual), from the evidence above."
+    )
+    return "\n".join(parts)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from daemon.ai.reports import CostBlock, cost_text
 from daemon.engine.rca import RcaOutput
 from daemon.engine.triage import TriageDecision, TriageReport
-from daemon.models import Incident, Message, Severity
+from daemon.models import Incident, Message, Severity, TrailStep
 from daemon.notify.payload import RcaSection, TriageSection
 from daemon.store.ledger import LedgerRow
 from daemon.util.text import untrusted
@@ -154,3 +154,20 @@ def rca_skipped(incident: Incident, reason: str, *, off: bool = False) -> str:
     if off:
         return AI_OFF
     return f"RCA skipped for incident #{incident.id}: {untrusted(reason)}"
+
+
+def trail_text(trail: Sequence[TrailStep], limit: str | None) -> str:
+    """The short "trail" of an investigation's look-ups (tool outputs are untrusted)."""
+    lines = ["**Trail** (read-only look-ups):"]
+    for step in trail[:12]:
+        args = ", ".join(f"{k}={v}" for k, v in step.arguments.items())
+        mark = "" if step.ok else " ✗"
+        lines.append(
+            f"- {step.step}. {untrusted(step.tool)}({untrusted(args)}){mark}: "
+            f"{untrusted(step.summary)}"
+        )
+    if len(trail) > 12:
+        lines.append(f"- … {len(trail) - 12} more")
+    if limit:
+        lines.append(f"**Partial answer**: {untrusted(limit)}.")
+    return "\n".join(lines)

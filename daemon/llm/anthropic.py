@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
 from daemon.llm.base import Provider, ProviderInfo
-from daemon.llm.types import ModelRequest, Reply, Usage
+from daemon.llm.types import ModelRequest, Reply, ToolCall, Usage
 
 API_VERSION = "2023-06-01"
 EMPTY_TURN = "(empty reply)"
@@ -30,6 +30,7 @@ class ToolUseBlock(_Wire):
     type: Literal["tool_use"]
     name: str
     input: dict[str, Any]
+    id: str = ""
 
 
 class OtherBlock(_Wire):
@@ -97,6 +98,9 @@ class AnthropicProvider(Provider):
         test_model="claude-haiku-4-5",
     )
 
+    structured_modes = ("schema", "prompt")  # no JSON mode: a forced tool, or instructions
+    native_tools = True
+
     def endpoint(self, model: str) -> str:
         return "/v1/messages"
 
@@ -108,34 +112,42 @@ class AnthropicProvider(Provider):
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_output_tokens,
-            "messages": [
-                {"role": m.role, "content": m.content or EMPTY_TURN} for m in request.messages
-            ],
+            "messages": _messages(request),
         }
-        if request.system:
-            body["system"] = request.system
+        system = request.instructed_system()
+        if system:
+            body["system"] = system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        tools: list[dict[str, Any]] = []
+        if request.tools and request.tool_mode == "native":
+            tools = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+            body["tools"] = tools
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode == "schema":
             tool = {
                 "name": request.output_name,
                 "description": request.output_description,
                 "input_schema": schema,
             }
-            body["tools"] = [tool]
+            body["tools"] = [*tools, tool]
             body["tool_choice"] = {"type": "tool", "name": request.output_name}
         return body
 
     def parse(self, payload: Any) -> Reply:
         message = MessageResponse.model_validate(payload)
-        tool_call = next((b for b in message.content if isinstance(b, ToolUseBlock)), None)
-        if tool_call is not None:
-            # The forced tool's input *is* the structured result; base validates the JSON text.
-            text = json.dumps(tool_call.input)
-        else:
-            text = "".join(b.text for b in message.content if isinstance(b, TextBlock))
+        uses = [b for b in message.content if isinstance(b, ToolUseBlock)]
+        text = "".join(b.text for b in message.content if isinstance(b, TextBlock))
+        if uses and not text:
+            # A forced tool's input *is* the structured result; base validates the JSON text.
+            text = json.dumps(uses[0].input)
         return Reply(
+            tool_calls=tuple(
+                ToolCall(b.id or f"toolu_{i}", b.name, b.input) for i, b in enumerate(uses)
+            ),
             text=text,
             usage=message.usage.to_usage(),
             model=message.model,
@@ -148,3 +160,34 @@ class AnthropicProvider(Provider):
         except ValidationError:
             return None
         return f"{error.type}: {error.message}"
+
+
+def _messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """Messages API turns: an assistant's tool calls as `tool_use` blocks, and the results of
+    consecutive tool turns together in one user turn of `tool_result` blocks (the API wants
+    every result of a turn's calls in the next user message)."""
+    turns: list[dict[str, Any]] = []
+    for m in request.messages:
+        if m.role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id or "",
+                "content": m.content,
+            }
+            last = turns[-1] if turns else None
+            if last and last["role"] == "user" and isinstance(last["content"], list):
+                last["content"].append(block)
+            else:
+                turns.append({"role": "user", "content": [block]})
+        elif m.tool_calls:
+            blocks: list[dict[str, Any]] = (
+                [{"type": "text", "text": m.content}] if m.content else []
+            )
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in m.tool_calls
+            ]
+            turns.append({"role": "assistant", "content": blocks})
+        else:
+            turns.append({"role": m.role, "content": m.content or EMPTY_TURN})
+    return turns

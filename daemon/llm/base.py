@@ -14,7 +14,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ import httpx
 from pydantic import ValidationError
 
 from daemon.llm.types import (
+    STRUCTURED_MODES,
     MissingKeyError,
     ModelRequest,
     ModelResponse,
@@ -33,6 +34,7 @@ from daemon.llm.types import (
     ProviderTimeout,
     ProviderUnavailable,
     Reply,
+    StructuredMode,
     StructuredOutputError,
     Usage,
 )
@@ -154,61 +156,134 @@ class Provider(ABC):
     def url(self, model: str) -> str:
         return self.options.base_url.rstrip("/") + self.endpoint(model)
 
+    structured_modes: ClassVar[tuple[StructuredMode, ...]] = STRUCTURED_MODES
+    """The structured modes this API has, strongest first (Anthropic has no JSON mode)."""
+    native_tools: ClassVar[bool] = False
+    """Whether this module speaks the API's native tool calling."""
+
+    def refusal(self, error: ProviderError, request: ModelRequest) -> str | None:
+        """Which feature a failed call refused ("structured" or "tools"), or None.
+
+        A clear refusal is an HTTP 400, 422, 500 or 501 whose error text names the feature's
+        parameter (llama.cpp answers an unsupported `response_format` with a 500, Ollama a
+        model without tools with a 400 "does not support tools"). Auth, 404, 429 and a 5xx
+        that does not name a parameter are outages, not refusals: they never step down."""
+        if not isinstance(error, ProviderHTTPError) or isinstance(error, ProviderAuthError):
+            return None
+        if error.status not in REFUSAL_STATUSES:
+            return None
+        text = error.body_excerpt
+        if request.tools and request.tool_mode == "native" and _TOOL_WORDS.search(text):
+            return "tools"
+        if request.output is not None and _STRUCTURED_WORDS.search(text):
+            return "structured"
+        return None
+
+    def step_down(self, request: ModelRequest, feature: str) -> ModelRequest | None:
+        """The same request one mode weaker in `feature`, or None when none is left."""
+        if feature == "tools":
+            return replace(request, tool_mode="none") if request.tool_mode == "native" else None
+        modes = self.structured_modes
+        index = modes.index(request.structured_mode) if request.structured_mode in modes else 0
+        if index + 1 >= len(modes):
+            return None
+        return replace(request, structured_mode=modes[index + 1])
+
+    def effective(self, request: ModelRequest) -> ModelRequest:
+        """`request` as this API can take it: a mode it lacks becomes the next weaker one, and
+        tools go only where the module speaks them."""
+        if request.structured_mode not in self.structured_modes:
+            weaker = STRUCTURED_MODES[STRUCTURED_MODES.index(request.structured_mode) :]
+            mode: StructuredMode = next((m for m in weaker if m in self.structured_modes), "prompt")
+            request = replace(request, structured_mode=mode)
+        if request.tools and not self.native_tools:
+            request = replace(request, tool_mode="none")
+        return request
+
     async def complete(self, model: str, request: ModelRequest) -> ModelResponse:
-        """One logical call: HTTP retries within the deadline, then (for structured output) at
-        most one correction round with the validation error."""
-        started = time.monotonic()
-        deadline = started + self.options.timeout_s
-        usage = Usage()
-        attempts = 0
-        sent = 0
+        """One logical call: HTTP retries within the deadline, stepping down a structured or
+        tool mode the server clearly refuses, then (for structured output) at most one
+        correction round with the validation error."""
+        tally = _Tally(time.monotonic(), time.monotonic() + self.options.timeout_s)
+        current = self.effective(request)
+        while True:
+            try:
+                return await self._complete(model, current, tally)
+            except ProviderError as exc:
+                feature = self.refusal(exc, current)
+                weaker = None if feature is None else self.step_down(current, feature)
+                if feature is None or weaker is None:
+                    exc.refused = tuple(tally.refused)
+                    raise
+                mode = current.tool_mode if feature == "tools" else current.structured_mode
+                tally.attempts, tally.sent = exc.attempts, exc.request_bytes
+                tally.refused.append(f"{feature}:{mode}")
+                current = weaker
+
+    async def _complete(self, model: str, request: ModelRequest, tally: _Tally) -> ModelResponse:
         current = request
         for correction in (False, True):
-            reply, tries, size = await self._send(model, current, deadline, usage, attempts, sent)
-            usage, attempts, sent = usage + reply.usage, attempts + tries, sent + size
-            if request.output is None:
-                return self._response(model, reply, usage, started, attempts, sent, None)
+            reply, tries, size = await self._send(
+                model, current, tally.deadline, tally.usage, tally.attempts, tally.sent
+            )
+            tally.add(reply.usage, tries, size)
+            if reply.tool_calls:
+                # Calls count only when tools were offered; a forced structured-output tool
+                # (Anthropic) is the answer, not a call. An undeclared name is kept: the
+                # caller's allow-list refuses it visibly.
+                offered = bool(request.tools) and request.tool_mode == "native"
+                kept = [c for c in reply.tool_calls if offered and c.name != request.output_name]
+                # Anthropic's module reads a lone tool_use's input as the reply text (for a
+                # forced output tool); for a real call that text is the call, not prose.
+                echoed = kept and reply.text == json.dumps(kept[0].arguments)
+                reply = replace(reply, tool_calls=tuple(kept), text="" if echoed else reply.text)
+            if request.output is None or reply.tool_calls:
+                return self._response(model, reply, request, tally, None)
             try:
                 data = parse_structured(reply.text, request)
             except ValueError as exc:
-                if correction:
+                if correction or request.corrections < 1:
                     raise StructuredOutputError(
                         self.name,
-                        f"reply from {model} did not match the schema after a correction: "
+                        f"reply from {model} did not match the schema"
+                        + (" after a correction" if correction else "")
+                        + ": "
                         f"{first_line(str(exc))}",
                         outcome="invalid_output",
-                        usage=usage,
+                        usage=tally.usage,
                         host=self.host,
-                        request_bytes=sent,
-                        attempts=attempts,
+                        request_bytes=tally.sent,
+                        attempts=tally.attempts,
                     ) from None
                 current = request.with_correction(reply.text, str(exc))
                 continue
-            return self._response(model, reply, usage, started, attempts, sent, data)
+            return self._response(model, reply, request, tally, data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _response(
         self,
         model: str,
         reply: Reply,
-        usage: Usage,
-        started: float,
-        attempts: int,
-        sent: int,
+        request: ModelRequest,
+        tally: _Tally,
         data: dict[str, Any] | None,
     ) -> ModelResponse:
         return ModelResponse(
             text=reply.text,
-            usage=usage,
+            usage=tally.usage,
             provider=self.name,
             model=model,
             host=self.host,
-            latency_ms=round((time.monotonic() - started) * 1000, 1),
-            request_bytes=sent,
-            attempts=attempts,
+            latency_ms=round((time.monotonic() - tally.started) * 1000, 1),
+            request_bytes=tally.sent,
+            attempts=tally.attempts,
             data=data,
             finish_reason=reply.finish_reason,
             served_model=reply.model,
+            tool_calls=reply.tool_calls,
+            structured_mode=None if request.output is None else request.structured_mode,
+            tool_mode=request.tool_mode if request.tools else None,
+            refused=tuple(tally.refused),
         )
 
     async def _send(
@@ -237,7 +312,9 @@ class Provider(ABC):
             error.request_bytes = sent
             error.attempts = attempts_before + tries
             retryable = isinstance(error, ProviderTimeout | ProviderUnavailable) or (
-                isinstance(error, ProviderHTTPError) and error.retryable
+                isinstance(error, ProviderHTTPError)
+                and error.retryable
+                and self.refusal(error, request) is None
             )
             if not retryable or tries > self.options.max_retries:
                 raise error
@@ -352,6 +429,37 @@ class Provider(ABC):
         return self.scrub(flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else ""))
 
 
+@dataclass
+class _Tally:
+    """What one logical call has spent so far, across retries, step-downs and corrections."""
+
+    started: float
+    deadline: float
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0
+    sent: int = 0
+    refused: list[str] = field(default_factory=list)
+
+    def add(self, usage: Usage, tries: int, size: int) -> None:
+        self.usage, self.attempts, self.sent = (
+            self.usage + usage,
+            self.attempts + tries,
+            self.sent + size,
+        )
+
+
+REFUSAL_STATUSES = frozenset({400, 422, 500, 501})
+_STRUCTURED_WORDS = re.compile(
+    r"response_format|json_schema|json_object|schema|responseMimeType|\bformat\b|guided|"
+    r"grammar|structured",
+    re.IGNORECASE,
+)
+_TOOL_WORDS = re.compile(
+    r"\btools\b|tool.choice|tool.calling|function.calling|\btool use\b", re.IGNORECASE
+)
+"""Names of the tools *parameter* or feature; not "tool_calls" or a message's role 'tool',
+which an error about a malformed history mentions (that is a bug to see, not a refusal)."""
+
 MIB = 1024 * 1024
 MAX_REPLY_BYTES = 4 * MIB
 """A provider's reply is read up to this much, decompressed: a structured answer is a few
@@ -421,11 +529,64 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def chat_messages(request: ModelRequest) -> list[dict[str, str]]:
-    """The OpenAI-style message list (system first) that Ollama and OpenAI both take."""
-    messages = [{"role": "system", "content": request.system}] if request.system else []
-    messages += [{"role": m.role, "content": m.content} for m in request.messages]
+def chat_messages(request: ModelRequest, *, ollama: bool = False) -> list[dict[str, Any]]:
+    """The OpenAI-style message list (system first, with the schema spelled out when the mode
+    needs it) that Ollama and OpenAI both take. Tool turns use their `tool_calls` / `tool`
+    shapes; OpenAI sends arguments as a JSON string and refuses unknown message keys, Ollama
+    takes arguments as an object and matches a result by `tool_name`."""
+    system = request.instructed_system()
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for m in request.messages:
+        if m.role == "tool":
+            result = {"role": "tool", "content": m.content}
+            result |= {"tool_name": m.tool_name or ""} if ollama else {}
+            result |= {"tool_call_id": m.tool_call_id or ""} if not ollama else {}
+            messages.append(result)
+        elif m.tool_calls:
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": m.content,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {
+                                "name": call.name,
+                                "arguments": call.arguments
+                                if ollama
+                                else json.dumps(call.arguments),
+                            },
+                        }
+                        for call in m.tool_calls
+                    ],
+                }
+            )
+        else:
+            messages.append({"role": m.role, "content": m.content})
     return messages
+
+
+def function_tools(request: ModelRequest) -> list[dict[str, Any]]:
+    """The tools in the `{"type": "function", "function": {…}}` shape (OpenAI, Ollama)."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
+    ]
+
+
+def tool_arguments(raw: Any) -> dict[str, Any]:
+    """A model's tool arguments as a dict: a JSON string (OpenAI) or an object (Ollama).
+    Anything else becomes `{}`; the tool then reports what is missing."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)

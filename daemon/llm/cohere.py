@@ -4,12 +4,13 @@ units, which are what Cohere charges for. The key goes into the Authorization he
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
-from daemon.llm.base import Provider, ProviderInfo
-from daemon.llm.types import ModelRequest, Reply, Usage
+from daemon.llm.base import Provider, ProviderInfo, function_tools, tool_arguments
+from daemon.llm.types import ChatMessage, ModelRequest, Reply, ToolCall, Usage
 
 EMPTY_TURN = "(empty reply)"
 """Stands in for an empty assistant turn: Cohere rejects a message without content."""
@@ -41,10 +42,22 @@ ContentItem = Annotated[
 ]
 
 
+class _Function(_Wire):
+    name: str
+    arguments: Any = None
+
+
+class _ToolCall(_Wire):
+    id: str | None = None
+    function: _Function
+
+
 class AssistantMessage(_Wire):
     role: Literal["assistant"]
     content: list[ContentItem] = []
     """Absent when the model answered only with tool calls."""
+    tool_plan: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class BilledUnits(_Wire):
@@ -82,6 +95,7 @@ class ErrorResponse(_Wire):
 
 
 class CohereProvider(Provider):
+    native_tools = True
     info = ProviderInfo(
         api="cohere",
         default_base_url="https://api.cohere.com",
@@ -99,9 +113,10 @@ class CohereProvider(Provider):
 
     def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content or EMPTY_TURN} for m in request.messages]
+        system = request.instructed_system()
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages += [_message(m) for m in request.messages]
         body: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -111,14 +126,23 @@ class CohereProvider(Provider):
         if request.temperature is not None:
             body["temperature"] = request.temperature
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode == "schema":
             body["response_format"] = {"type": "json_object", "json_schema": schema}
+        elif schema is not None and request.structured_mode == "json":
+            body["response_format"] = {"type": "json_object"}
+        if request.tools and request.tool_mode == "native":
+            body["tools"] = function_tools(request)
         return body
 
     def parse(self, payload: Any) -> Reply:
         response = ChatResponse.model_validate(payload)
         text = "".join(c.text for c in response.message.content if isinstance(c, TextContent))
+        calls = tuple(
+            ToolCall(c.id or f"call_{i}", c.function.name, tool_arguments(c.function.arguments))
+            for i, c in enumerate(response.message.tool_calls or ())
+        )
         return Reply(
+            tool_calls=calls,
             text=text,
             usage=response.usage.to_usage(),
             model=None,  # Cohere does not say which model snapshot answered.
@@ -130,3 +154,28 @@ class CohereProvider(Provider):
             return ErrorResponse.model_validate(payload).message
         except ValidationError:
             return None
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    """A v2 chat message: an assistant's calls with its `tool_plan`, a result as a `tool`
+    message of one document."""
+    if m.role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": m.tool_call_id or "",
+            "content": [{"type": "document", "document": {"data": m.content}}],
+        }
+    if m.tool_calls:
+        return {
+            "role": "assistant",
+            "tool_plan": m.content or "Looking this up.",
+            "tool_calls": [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                }
+                for c in m.tool_calls
+            ],
+        }
+    return {"role": m.role, "content": m.content or EMPTY_TURN}

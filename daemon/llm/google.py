@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from daemon.llm.base import Provider, ProviderInfo
-from daemon.llm.types import ModelRequest, Reply, Usage
+from daemon.llm.types import ModelRequest, Reply, ToolCall, Usage
 
 EMPTY_TURN = "(empty reply)"
 """Stands in for an empty turn: Gemini rejects an empty text part."""
@@ -115,9 +115,16 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, alias_generator=to_camel)
 
 
+class FunctionCall(_Wire):
+    name: str
+    args: dict[str, Any] = {}
+    id: str | None = None
+
+
 class Part(_Wire):
     text: str | None = None
     thought: bool = False
+    function_call: FunctionCall | None = None
 
 
 class Content(_Wire):
@@ -176,6 +183,7 @@ class ErrorResponse(_Wire):
 
 
 class GoogleProvider(Provider):
+    native_tools = True
     info = ProviderInfo(
         api="google",
         default_base_url="https://generativelanguage.googleapis.com",
@@ -196,21 +204,27 @@ class GoogleProvider(Provider):
         if request.temperature is not None:
             config["temperature"] = request.temperature
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode != "prompt":
             config["responseMimeType"] = "application/json"
-            config["responseSchema"] = gemini_schema(schema)
-        body: dict[str, Any] = {
-            "contents": [
+            if request.structured_mode == "schema":
+                config["responseSchema"] = gemini_schema(schema)
+        body: dict[str, Any] = {"contents": _contents(request), "generationConfig": config}
+        if request.tools and request.tool_mode == "native":
+            body["tools"] = [
                 {
-                    "role": "model" if m.role == "assistant" else "user",
-                    "parts": [{"text": m.content or EMPTY_TURN}],
+                    "functionDeclarations": [
+                        {
+                            "name": t.name,
+                            "description": t.description,
+                            "parameters": gemini_schema(t.parameters),
+                        }
+                        for t in request.tools
+                    ]
                 }
-                for m in request.messages
-            ],
-            "generationConfig": config,
-        }
-        if request.system:
-            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+            ]
+        system = request.instructed_system()
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
         return body
 
     def parse(self, payload: Any) -> Reply:
@@ -224,7 +238,13 @@ class GoogleProvider(Provider):
         if candidate.finish_reason in BLOCKED_FINISH:
             raise ValueError(f"Gemini withheld the answer (finishReason {candidate.finish_reason})")
         parts = candidate.content.parts if candidate.content else []
+        calls = tuple(
+            ToolCall(p.function_call.id or f"call_{i}", p.function_call.name, p.function_call.args)
+            for i, p in enumerate(parts)
+            if p.function_call is not None
+        )
         return Reply(
+            tool_calls=calls,
             text="".join(p.text for p in parts if p.text and not p.thought),
             usage=response.usage_metadata.to_usage(),
             model=response.model_version,
@@ -266,3 +286,35 @@ def _error(payload: Any) -> _Status | None:
         return ErrorResponse.model_validate(payload).error
     except ValidationError:
         return None
+
+
+def _contents(request: ModelRequest) -> list[dict[str, Any]]:
+    """`contents`: a model turn's calls as `functionCall` parts, and the results of
+    consecutive tool turns as `functionResponse` parts of one user turn, right after it (the
+    API refuses a function response turn that does not follow its call turn)."""
+    contents: list[dict[str, Any]] = []
+    for m in request.messages:
+        if m.role == "tool":
+            part = {
+                "functionResponse": {
+                    "name": m.tool_name or "",
+                    "response": {"content": m.content},
+                }
+            }
+            last = contents[-1] if contents else None
+            if last and last["role"] == "user" and "functionResponse" in last["parts"][0]:
+                last["parts"].append(part)
+            else:
+                contents.append({"role": "user", "parts": [part]})
+        elif m.tool_calls:
+            parts: list[dict[str, Any]] = [{"text": m.content}] if m.content.strip() else []
+            parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in m.tool_calls]
+            contents.append({"role": "model", "parts": parts})
+        else:
+            contents.append(
+                {
+                    "role": "model" if m.role == "assistant" else "user",
+                    "parts": [{"text": m.content or EMPTY_TURN}],
+                }
+            )
+    return contents

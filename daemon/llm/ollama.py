@@ -12,8 +12,16 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, ProviderInfo, ReplyTooLarge, chat_messages, fetch_capped
-from daemon.llm.types import ModelRequest, Reply, Usage
+from daemon.llm.base import (
+    Provider,
+    ProviderInfo,
+    ReplyTooLarge,
+    chat_messages,
+    fetch_capped,
+    function_tools,
+    tool_arguments,
+)
+from daemon.llm.types import ModelRequest, Reply, ToolCall, Usage
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -47,8 +55,21 @@ def _shape_error(exc: ValidationError) -> ValueError:
 # -- the provider's JSON ---------------------------------------------------------------------
 
 
+class _Function(BaseModel):
+    name: str
+    arguments: Any = None
+
+
+class _ToolCall(BaseModel):
+    id: str | None = None
+    function: _Function
+
+
 class _Message(BaseModel):
-    content: str
+    content: str = ""
+    thinking: str | None = None
+    """A thinking model's reasoning when the request set `think` (never the answer)."""
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _Chat(BaseModel):
@@ -86,6 +107,7 @@ class OllamaProvider(Provider):
     """`POST {base_url}/api/chat` with `stream: false`; `GET /api/tags` to probe."""
 
     info = ProviderInfo(api="ollama", default_base_url="http://127.0.0.1:11434", local=True)
+    native_tools = True
 
     def endpoint(self, model: str) -> str:
         return "/api/chat"
@@ -95,7 +117,7 @@ class OllamaProvider(Provider):
         return {"authorization": f"Bearer {self._key}"} if self._key else {}
 
     def body(self, model: str, request: ModelRequest) -> dict[str, Any]:
-        messages = chat_messages(request)
+        messages = chat_messages(request, ollama=True)
         options: dict[str, Any] = {"num_predict": request.max_output_tokens}
         if request.temperature is not None:
             options["temperature"] = request.temperature
@@ -108,8 +130,10 @@ class OllamaProvider(Provider):
             "options": options,
         }
         schema = request.schema()
-        if schema is not None:
-            body["format"] = schema
+        if schema is not None and request.structured_mode != "prompt":
+            body["format"] = schema if request.structured_mode == "schema" else "json"
+        if request.tools and request.tool_mode == "native":
+            body["tools"] = function_tools(request)
         if self.options.keep_alive is not None:
             body["keep_alive"] = self.options.keep_alive
         return body
@@ -119,11 +143,18 @@ class OllamaProvider(Provider):
             chat = _Chat.model_validate(payload)
         except ValidationError as exc:
             raise _shape_error(exc) from None
+        calls = tuple(
+            ToolCall(
+                call.id or f"call_{i}", call.function.name, tool_arguments(call.function.arguments)
+            )
+            for i, call in enumerate(chat.message.tool_calls or ())
+        )
         return Reply(
             text=strip_think(chat.message.content),
             usage=Usage(input_tokens=chat.prompt_eval_count, output_tokens=chat.eval_count),
             model=chat.model,
             finish_reason=chat.done_reason,
+            tool_calls=calls,
         )
 
     def error_detail(self, payload: Any) -> str | None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, ProviderInfo, chat_messages
-from daemon.llm.types import ModelRequest, Reply, Usage
+from daemon.llm.base import Provider, ProviderInfo, chat_messages, function_tools, tool_arguments
+from daemon.llm.types import ModelRequest, Reply, ToolCall, Usage
 
 # Keywords OpenAI's strict structured outputs accept. Anything else (default, title, examples,
 # minLength, discriminator, …) is dropped: pydantic still enforces it when the reply is
@@ -99,6 +99,21 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+_LENGTH_KEYWORDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
+
+
+def grammar_schema(node: Any) -> Any:
+    """`node` without length limits, for servers that compile the schema into a grammar
+    (llama.cpp): `maxLength: 2000` becomes 2000 nested optional rules, past its parser's
+    limits, and the server drops the connection. pydantic still enforces the limits when the
+    reply is validated, and the correction round reports a violation."""
+    if isinstance(node, list):
+        return [grammar_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: grammar_schema(v) for k, v in node.items() if k not in _LENGTH_KEYWORDS}
+
+
 def _has_open_map(node: Any) -> bool:
     """A `dict[str, X]` field: strict mode cannot express it, so the schema goes non-strict."""
     if isinstance(node, list):
@@ -138,9 +153,20 @@ class _Usage(BaseModel):
     completion_tokens_details: _CompletionDetails | None = None
 
 
+class _Function(BaseModel):
+    name: str
+    arguments: Any = None
+
+
+class _ToolCall(BaseModel):
+    id: str | None = None
+    function: _Function
+
+
 class _Message(BaseModel):
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _Choice(BaseModel):
@@ -175,6 +201,8 @@ class OpenAIProvider(Provider):
         test_model="gpt-5.4-nano",
     )
 
+    native_tools = True
+
     def endpoint(self, model: str) -> str:
         return "/chat/completions"
 
@@ -192,7 +220,15 @@ class OpenAIProvider(Provider):
         if request.temperature is not None and not reasoning:
             body["temperature"] = request.temperature
         schema = request.schema()
-        if schema is not None:
+        if schema is not None and request.structured_mode == "json":
+            # JSON mode. llama.cpp's server (and others built on its grammars) take the
+            # schema beside the type and constrain by it; api.openai.com refuses extra keys.
+            body["response_format"] = (
+                {"type": "json_object"}
+                if _openai_host(self.host)
+                else {"type": "json_object", "schema": grammar_schema(schema)}
+            )
+        elif schema is not None and request.structured_mode == "schema":
             strict = strict_schema(schema)
             body["response_format"] = {
                 "type": "json_schema",
@@ -203,6 +239,9 @@ class OpenAIProvider(Provider):
                     "strict": not _has_open_map(strict),
                 },
             }
+        if request.tools and request.tool_mode == "native":
+            body["tools"] = function_tools(request)
+            body["tool_choice"] = "auto"
         return body
 
     def parse(self, payload: Any) -> Reply:
@@ -213,7 +252,13 @@ class OpenAIProvider(Provider):
         if not completion.choices:
             raise ValueError("the response has no choices")
         choice = completion.choices[0]
-        if choice.message.content is None:
+        calls = tuple(
+            ToolCall(
+                call.id or f"call_{i}", call.function.name, tool_arguments(call.function.arguments)
+            )
+            for i, call in enumerate(choice.message.tool_calls or ())
+        )
+        if choice.message.content is None and not calls:
             if choice.message.refusal is not None:
                 raise ValueError(f"{completion.model} refused: {choice.message.refusal}")
             raise ValueError(f"choices[0].message has no content (finish {choice.finish_reason})")
@@ -221,7 +266,7 @@ class OpenAIProvider(Provider):
         prompt = usage.prompt_tokens_details or _PromptDetails()
         output = usage.completion_tokens_details or _CompletionDetails()
         return Reply(
-            text=choice.message.content,
+            text=choice.message.content or "",
             usage=Usage(
                 input_tokens=usage.prompt_tokens,
                 output_tokens=usage.completion_tokens,
@@ -230,6 +275,7 @@ class OpenAIProvider(Provider):
             ),
             model=completion.model,
             finish_reason=choice.finish_reason,
+            tool_calls=calls,
         )
 
     def error_detail(self, payload: Any) -> str | None:

@@ -6,18 +6,52 @@ a key (providers scrub their error bodies before building one).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
+
+StructuredMode = Literal["schema", "json", "prompt"]
+"""How structured output is asked for, strongest first: the API's JSON-schema mode; its JSON
+mode with the schema passed where the API takes one (and in the instructions); the schema in
+the instructions only. All three are validated, with one correction round."""
+STRUCTURED_MODES: tuple[StructuredMode, ...] = ("schema", "json", "prompt")
+
+ToolMode = Literal["native", "none"]
+TOOL_MODES: tuple[ToolMode, ...] = ("native", "none")
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may ask for: a name, what it does, a JSON Schema of arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for. `arguments` is whatever the model sent: untrusted."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """On an assistant turn: the calls it asked for."""
+    tool_call_id: str | None = None
+    """On a tool turn: the call this is the result of."""
+    tool_name: str | None = None
+    """On a tool turn: the tool's name (Gemini and Ollama match results by name)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +66,14 @@ class ModelRequest:
     output_description: str = "Reply with the structured result."
     max_output_tokens: int = 1024
     temperature: float | None = 0.2
+    structured_mode: StructuredMode = "schema"
+    """The strongest structured mode to try; weaker ones follow on a clear refusal."""
+    corrections: int = 1
+    """Correction rounds allowed for an invalid structured reply (0: none — when the money
+    for a second, longer request is not there)."""
+    tools: tuple[ToolSpec, ...] = ()
+    tool_mode: ToolMode = "native"
+    """"none": the tools are not sent (the model does not support them)."""
 
     @classmethod
     def ask(cls, prompt: str, **kwargs: Any) -> ModelRequest:
@@ -57,9 +99,25 @@ class ModelRequest:
 
     def prompt_bytes(self) -> int:
         """The prompt's size in UTF-8 bytes: an upper bound of its tokens for the byte-level
-        tokenizers cloud models use, whatever the script (a token is at least one byte)."""
+        tokenizers cloud models use, whatever the script (a token is at least one byte).
+        Tool definitions and calls count too: they are sent as JSON text."""
         texts = [self.system or "", *(m.content for m in self.messages)]
+        texts += [json.dumps(c.arguments) + c.name for m in self.messages for c in m.tool_calls]
+        if self.tool_mode == "native":
+            texts += [json.dumps(t.parameters) + t.name + t.description for t in self.tools]
         return sum(len(text.encode("utf-8")) for text in texts)
+
+    def instructed_system(self) -> str | None:
+        """The system prompt plus, when the mode does not constrain the output by schema,
+        the schema spelled out (the word JSON included: OpenAI's JSON mode requires it)."""
+        schema = self.schema()
+        if schema is None or self.structured_mode == "schema":
+            return self.system
+        note = (
+            "Reply with only one JSON object (no prose, no code fence) that matches this JSON "
+            f"Schema:\n{json.dumps(schema, separators=(',', ':'))}"
+        )
+        return f"{self.system}\n\n{note}" if self.system else note
 
 
 @dataclass(frozen=True)
@@ -98,6 +156,7 @@ class Reply:
     model: str | None = None
     """The model the provider says answered (may be more specific than requested)."""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +176,13 @@ class ModelResponse:
     finish_reason: str | None = None
     served_model: str | None = None
     """The exact model the provider says answered (e.g. a dated snapshot)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    structured_mode: StructuredMode | None = None
+    """The structured mode that answered (None when no structured output was asked)."""
+    tool_mode: ToolMode | None = None
+    """Whether tools went natively (None when the request had none)."""
+    refused: tuple[str, ...] = ()
+    """Features this call found refused, e.g. ("structured:schema", "tools:native")."""
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -137,6 +203,8 @@ class ProviderError(Exception):
     attempts: int = 0
     transmitted: bool = True
     """False when this attempt's request never left (connection refused or not made)."""
+    refused: tuple[str, ...] = ()
+    """Features found refused before this failure (see ModelResponse.refused)."""
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.message}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from daemon.store.capabilities import Capabilities
 from daemon.store.controls import Controls
 from daemon.store.database import Database
 from daemon.store.heartbeats import Heartbeats
@@ -38,6 +39,7 @@ class Store:
         self.controls = Controls(db)
         self.heartbeats = Heartbeats(db)
         self.lease = LeaderLease(db)
+        self.capabilities = Capabilities(db)
 
     @classmethod
     def open(cls, state_dir: Path, url: str | None = None, password: str | None = None) -> Store:

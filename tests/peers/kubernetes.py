@@ -28,6 +28,7 @@ _RESOURCES: dict[tuple[str, str], str] = {  # (group, plural) -> kind
     ("", "nodes"): "Node",
     ("", "events"): "Event",
     ("", "persistentvolumeclaims"): "PersistentVolumeClaim",
+    ("", "configmaps"): "ConfigMap",
     ("apps", "deployments"): "Deployment",
     ("apps", "statefulsets"): "StatefulSet",
     ("apps", "daemonsets"): "DaemonSet",
@@ -180,6 +181,8 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                 self._log(namespace or "", rest[1], query)
             elif len(rest) == 1 and (group, rest[0]) in _RESOURCES:
                 self._list(group, rest[0], namespace, query)
+            elif len(rest) == 2 and (group, rest[0]) in _RESOURCES and namespace is not None:
+                self._get(group, rest[0], namespace, rest[1])
             else:
                 self._not_found()
 
@@ -210,6 +213,16 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                     "items": items,
                 },
             )
+
+        def _get(self, group: str, plural: str, namespace: str, name: str) -> None:
+            for item in cluster.objects.get((group, plural), []):
+                meta = item["metadata"]
+                if meta.get("namespace") == namespace and meta.get("name") == name:
+                    self._json(200, item)
+                    return
+            details = {"name": name, "kind": plural} | ({"group": group} if group else {})
+            message = f'{plural}{"." + group if group else ""} "{name}" not found'
+            self._json(404, status_body(404, "NotFound", message, details))
 
         def _log(self, namespace: str, pod: str, query: dict[str, str]) -> None:
             container = query.get("container", "")
@@ -892,3 +905,13 @@ def service_account(
     if automount is not None:
         account["automountServiceAccountToken"] = automount
     return account
+
+
+def config_map(name: str, namespace: str = "prod", data: dict[str, str] | None = None) -> Obj:
+    """A ConfigMap as the API server returns it."""
+    return {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": _meta(name, namespace, 90, None),
+        "data": dict(data or {}),
+    }

@@ -124,6 +124,8 @@ def params(request: Request) -> list[tuple[str, str]]:
 @dataclass
 class FakeProm(HttpPeer):
     answers: dict[str, Answer] = field(default_factory=dict)
+    ranges: dict[str, Answer] = field(default_factory=dict)
+    """`/api/v1/query_range` answers by query text (start, end and step are required)."""
     alerts: list[dict[str, Any]] = field(default_factory=list)
     prefix: str = ""
     """Path prefix the APIs live under (Mimir serves Prometheus' API under /prometheus)."""
@@ -150,6 +152,8 @@ class FakeProm(HttpPeer):
             answer = Answer(401, f"unauthorized: {echoed}\n".encode(), "text/plain")
         elif route == "/api/v1/query" and method in ("GET", "POST"):
             answer = self._query(dict(params(request)))
+        elif route == "/api/v1/query_range" and method in ("GET", "POST"):
+            answer = self._range(dict(params(request)))
         elif route == "/api/v2/alerts" and method == "GET":
             answer = self._alerts(params(request))
         else:
@@ -162,6 +166,12 @@ class FakeProm(HttpPeer):
         ]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + answer.body)
         await writer.drain()
+
+    def _range(self, given: dict[str, str]) -> Answer:
+        for name in ("query", "start", "end", "step"):
+            if name not in given:
+                return prom_error("bad_data", f'invalid parameter "{name}": missing')
+        return self.ranges.get(given["query"], _success("matrix", []))
 
     def _query(self, given: dict[str, str]) -> Answer:
         if "query" not in given:

@@ -52,7 +52,10 @@ def test_on_a_bare_machine_the_demo_prices_what_it_built_on_every_model() -> Non
 
 
 def answer(body: dict[str, Any]) -> str:
-    """Answers whichever schema the request carries: triage or root-cause analysis."""
+    """Answers whichever schema the request carries: triage or root-cause analysis (a
+    look-up turn of the investigator carries none: nothing more to look up)."""
+    if not isinstance(body.get("format"), dict):
+        return "Nothing more to look up."
     properties = body["format"]["properties"]
     if "incidents" in properties:
         ids = sorted(

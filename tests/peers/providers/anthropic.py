@@ -100,7 +100,11 @@ class FakeAnthropic:
         usage: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         models: Collection[str] | None = None,
         echo_key: bool = True,
+        tools: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]] | None] | None = None,
     ) -> None:
+        self.tools = tools
+        """Request JSON → the tool calls to answer with (`tool_use` blocks, stop_reason
+        "tool_use"), or None for a text reply; only when tools are offered, none forced."""
         self.key = key
         self.replies = list(reply) if isinstance(reply, list) else [reply]
         self.usage = usage
@@ -158,7 +162,14 @@ class FakeAnthropic:
         value = spec(body) if callable(spec) else spec
         choice = body.get("tool_choice") or {}
         forced = choice.get("name") if choice.get("type") == "tool" else None
-        if isinstance(value, dict) and forced:
+        calls = self.tools(body) if self.tools and body.get("tools") and not forced else None
+        if calls:
+            content = [
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": n, "input": a}
+                for n, a in calls
+            ]
+            stop, out_text = "tool_use", json.dumps([a for _, a in calls])
+        elif isinstance(value, dict) and forced:
             block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": forced}
             content, stop, out_text = [{**block, "input": value}], "tool_use", json.dumps(value)
         else:
@@ -205,7 +216,28 @@ def _problem(body: Any) -> str | None:
         content = message.get("content")
         if isinstance(content, str) and not content.strip():
             return f"messages.{i}: text content blocks must contain non-whitespace text"
+        problem = _result_problem(body["messages"], i)
+        if problem:
+            return problem
     return _tool_problem(body)
+
+
+def _result_problem(messages: list[Any], i: int) -> str | None:
+    """Each `tool_result` must answer a `tool_use` of the message right before it."""
+    content = messages[i].get("content")
+    if not isinstance(content, list):
+        return None
+    previous = messages[i - 1].get("content") if i else None
+    asked = {b.get("id") for b in previous or [] if isinstance(b, dict)}
+    for j, block in enumerate(content):
+        result = isinstance(block, dict) and block.get("type") == "tool_result"
+        if result and block.get("tool_use_id") not in asked:
+            return (
+                f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                f"`tool_result` blocks: {block.get('tool_use_id')}. Each `tool_result` "
+                "block must have a corresponding `tool_use` block in the previous message."
+            )
+    return None
 
 
 def _tool_problem(body: dict[str, Any]) -> str | None:

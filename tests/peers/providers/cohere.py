@@ -62,7 +62,11 @@ class FakeCohere:
         finish_reason: str = "COMPLETE",
         models: Collection[str] | None = None,
         echo_key: bool = True,
+        tools: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]] | None] | None = None,
     ) -> None:
+        self.tools = tools
+        """Request JSON → calls answered as `message.tool_calls` (arguments a JSON string)
+        with a `tool_plan` and finish_reason TOOL_CALL, or None for text."""
         self.key = key
         self.replies = list(reply) if isinstance(reply, list) else [reply]
         self.usage = usage
@@ -124,10 +128,25 @@ class FakeCohere:
             "billed_units": {"input_tokens": billed_in, "output_tokens": billed_out},
             "tokens": {"input_tokens": billed_in + TEMPLATE_TOKENS, "output_tokens": billed_out},
         }
+        calls = self.tools(body) if self.tools is not None and body.get("tools") else None
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message = {
+                "role": "assistant",
+                "tool_plan": "I will look this up.",
+                "tool_calls": [
+                    {
+                        "id": f"{n}_{uuid.uuid4().hex[:12]}",
+                        "type": "function",
+                        "function": {"name": n, "arguments": json.dumps(a)},
+                    }
+                    for n, a in calls
+                ],
+            }
         return {
             "id": str(uuid.uuid4()),
-            "message": {"role": "assistant", "content": content},
-            "finish_reason": self.finish_reason,
+            "message": message,
+            "finish_reason": "TOOL_CALL" if calls else self.finish_reason,
             "usage": usage,
         }
 
@@ -144,12 +163,18 @@ def _problem(body: Any) -> str | None:
         return "model must be specified"
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return "messages must contain at least one message"
+    asked: set[str] = set()
     for i, message in enumerate(body["messages"]):
         role = message.get("role")
         if role not in ("system", "user", "assistant", "tool"):
             return f"messages[{i}]: role must be one of system, user, assistant, tool"
         content = message.get("content")
-        if role != "tool" and (not content or (isinstance(content, str) and not content.strip())):
+        calls = message.get("tool_calls") or []
+        asked |= {c.get("id") for c in calls}
+        if role == "tool" and message.get("tool_call_id") not in asked:
+            return f"messages[{i}]: tool_call_id {message.get('tool_call_id')!r} not found"
+        empty = not content or (isinstance(content, str) and not content.strip())
+        if role != "tool" and empty and not calls:
             return f"messages[{i}]: message must be at least 1 token long"
     max_tokens = body.get("max_tokens", 1)
     if not isinstance(max_tokens, int) or max_tokens < 1:

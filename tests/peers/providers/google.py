@@ -112,7 +112,11 @@ class FakeGemini:
         models: Collection[str] | None = None,
         leaked_keys: Collection[str] = (),
         echo_key: bool = True,
+        tools: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]] | None] | None = None,
     ) -> None:
+        self.tools = tools
+        """Request JSON → calls answered as `functionCall` parts (finishReason STOP, as
+        Gemini does), or None for text; only when `tools` are in the request."""
         self.key = key
         self.replies = list(reply) if isinstance(reply, list) else [reply]
         self.usage = usage
@@ -188,6 +192,10 @@ class FakeGemini:
         value = spec(body) if callable(spec) else spec
         text = value if isinstance(value, str) else json.dumps(value)
         parts: list[dict[str, Any]] = [{"text": text}]
+        calls = self.tools(body) if self.tools is not None and body.get("tools") else None
+        if calls:
+            parts = [{"functionCall": {"name": n, "args": a}} for n, a in calls]
+            text = json.dumps(parts)
         if self.thoughts:
             parts.insert(0, {"text": self.thoughts, "thought": True})
         candidate: dict[str, Any] = {"finishReason": self.finish_reason, "index": 0}
@@ -227,9 +235,16 @@ def _problem(body: Any) -> str | None:
         *body["contents"],
         *([body["systemInstruction"]] if "systemInstruction" in body else []),
     ]
-    for content in body["contents"]:
+    for i, content in enumerate(body["contents"]):
         if content.get("role") not in ("user", "model"):
             return "Please use a valid role: user, model."
+        responds = any("functionResponse" in p for p in content.get("parts", []))
+        before = body["contents"][i - 1].get("parts", []) if i else []
+        if responds and not any("functionCall" in p for p in before):
+            return (
+                "Please ensure that function response turn comes immediately after a function "
+                "call turn."
+            )
     for content in turns:
         if not content.get("parts"):
             return "* GenerateContentRequest.contents: contents.parts must not be empty."

@@ -9,6 +9,13 @@ streams NDJSON chunks, as the real server does. `GET /api/tags` lists pulled mod
 `model`, `modified_at`, `size`, `digest`, `details`), `GET /api/version` and `GET /` answer as
 Ollama does. Errors are `{"error": "…"}`: 404 `model "x" not found, try pulling it first`,
 400 for a missing model or a malformed body; unknown paths get gin's plain `404 page not found`.
+
+Tools as Ollama takes them: `tools` [{type: function, function: {…}}]; a `tools` script makes
+the reply's message carry `tool_calls` [{function: {index, name, arguments: an *object*}}]
+(no id, unlike OpenAI); a tool result is `{"role": "tool", "content", "tool_name"}`. A model
+outside `tools_models` answers 400 `registry.ollama.ai/library/NAME does not support tools`,
+as Ollama does for a model whose template has no tool support. `thinking` imitates a thinking
+model (qwen3, deepseek-r1): its reasoning arrives in `message.thinking`, beside the answer.
 """
 
 from __future__ import annotations
@@ -66,7 +73,13 @@ class FakeOllama:
         cached_prompt: bool = False,
         done_reason: str = "stop",
         version: str = "0.12.6",
+        tools: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]] | None] | None = None,
+        tools_models: Iterable[str] | None = None,
+        thinking: str | None = None,
     ) -> None:
+        self.tools = tools
+        self.tools_models = None if tools_models is None else list(tools_models)
+        self.thinking = thinking
         self.models = list(models)
         self.reply = reply
         self.prompt_eval_count = prompt_eval_count
@@ -131,7 +144,17 @@ class FakeOllama:
         text = self._text(body, index)
         if body.get("stream", True) is not False:
             return self._stream(body, text)
-        return Scripted(200, self._final(body, text, {"role": "assistant", "content": text}))
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if self.thinking is not None:
+            message["thinking"] = self.thinking
+        calls = self.tools(body) if self.tools is not None and body.get("tools") else None
+        if calls:
+            message["content"] = ""
+            message["tool_calls"] = [
+                {"function": {"index": i, "name": name, "arguments": arguments}}
+                for i, (name, arguments) in enumerate(calls)
+            ]
+        return Scripted(200, self._final(body, text, message))
 
     def _tag(self, index: int, name: str) -> dict[str, Any]:
         digest = f"{index:02x}" * 32
@@ -155,6 +178,11 @@ class FakeOllama:
             isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
         ):
             return ollama_error(400, "json: cannot unmarshal messages into []api.Message")
+        supported = self.tools_models is None or any(
+            _tagged(model) == _tagged(name) for name in self.tools_models
+        )
+        if body.get("tools") and not supported:
+            return ollama_error(400, f"registry.ollama.ai/library/{model} does not support tools")
         fmt = body.get("format")
         if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
             return ollama_error(400, 'invalid format: expected "json" or a JSON schema')
@@ -162,7 +190,7 @@ class FakeOllama:
             return ollama_error(400, "json: cannot unmarshal options into map[string]any")
         return None
 
-    def _final(self, body: dict[str, Any], text: str, message: dict[str, str]) -> dict[str, Any]:
+    def _final(self, body: dict[str, Any], text: str, message: dict[str, Any]) -> dict[str, Any]:
         chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
         prompt = self.prompt_eval_count
         prompt = chars // 4 + 10 * len(body["messages"]) if prompt is None else prompt

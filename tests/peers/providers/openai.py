@@ -11,6 +11,20 @@ key (`invalid_api_key`), 404 `model_not_found` and "Invalid URL", 400 for an unp
 a missing `model`/`messages`, a bad role, `temperature` ≠ 1 or `max_tokens` sent to a reasoning
 model (o-series, gpt-5*), or a `response_format` schema that strict mode rejects.
 `openai_error`, `rate_limited` and `server_error` build the bodies tests queue.
+
+Tool calling as OpenAI does it: `tools` [{type: function, function: {name, description,
+parameters}}]; a `tools` script (request JSON → calls) makes the reply's message carry
+`tool_calls` [{id "call_…", type "function", function {name, arguments: a JSON *string*}}] with
+`content: null` and `finish_reason: "tool_calls"`; a `tool` message must answer a preceding
+assistant `tool_calls` id, and unknown message keys are refused (as api.openai.com does).
+`response_format: {"type": "json_object"}` needs the word "json" in the messages.
+
+`flavor` imitates other servers that speak this API, with their documented quirks:
+- "llama.cpp": llama-cpp-python's server refuses `{"type": "json_schema"}` with HTTP 500 and
+  takes `{"type": "json_object", "schema": …}` (observed against the real server here);
+- "lmstudio": LM Studio takes only `json_schema` or `text` and refuses `json_object` (400);
+- "vllm": vLLM refuses `tool_choice: "auto"` unless started with --enable-auto-tool-choice
+  (400, its message names the flag); `enable_auto_tools=True` imitates a server started so.
 """
 
 from __future__ import annotations
@@ -22,13 +36,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tests.peers.scripted import FakeServer, Recorded, Scripted
 
 DEFAULT_KEY = "sk-test-fake-openai-0000"
 ReplySource = str | Sequence[str] | Callable[[dict[str, Any]], str]
 """A fixed text; texts served in turn (the last repeats); or request JSON → text."""
+ToolScript = Callable[[dict[str, Any]], "list[tuple[str, dict[str, Any]]] | None"]
+"""Request JSON → the tool calls to answer with (name, arguments), or None for a text reply."""
+Flavor = Literal["openai", "llama.cpp", "lmstudio", "vllm"]
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal"})
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _REASONING = re.compile(r"^(?:o\d|gpt-5)")
@@ -112,6 +130,22 @@ def strict_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
     return next((problem for path, sub in subs if (problem := strict_problem(sub, path))), None)
 
 
+LLAMA_CPP_JSON_SCHEMA_500 = {
+    "error": {
+        "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+        "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+        "'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File "
+        '"/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 376, in '
+        "create_chat_completion\n    POST /v1/chat/completions",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
+"""What llama-cpp-python 0.3.36's server answers to `response_format: {"type":
+"json_schema"}` (captured from the real server): a 500 carrying FastAPI's validation error."""
+
+
 def _request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
@@ -139,7 +173,13 @@ class FakeOpenAI:
         refusal: str | None = None,
         finish_reason: str = "stop",
         echo_key: bool = False,
+        tools: ToolScript | None = None,
+        flavor: Flavor = "openai",
+        enable_auto_tools: bool = False,
     ) -> None:
+        self.tools = tools
+        self.flavor = flavor
+        self.enable_auto_tools = enable_auto_tools
         self.key = key
         self.models = None if models is None else list(models)
         self.snapshots = dict(snapshots or {})
@@ -250,6 +290,9 @@ class FakeOpenAI:
                     param=f"messages[{i}].role",
                     code="invalid_value",
                 )
+        problem = self._invalid_tools(body, messages)
+        if problem is not None:
+            return problem
         if _REASONING.match(model):
             if "max_tokens" in body:
                 return openai_error(
@@ -267,11 +310,79 @@ class FakeOpenAI:
                     param="temperature",
                     code="unsupported_value",
                 )
-        return self._invalid_format(body.get("response_format"))
+        return self._flavor_refusal(body) or self._invalid_format(body.get("response_format"))
+
+    def _invalid_tools(self, body: dict[str, Any], messages: list[Any]) -> Scripted | None:
+        asked: set[str] = set()
+        for i, message in enumerate(messages):
+            extra = sorted(set(message) - _MESSAGE_KEYS)
+            if extra and self.flavor == "openai":
+                return openai_error(
+                    400,
+                    f"Additional properties are not allowed ('{extra[0]}' was unexpected) - "
+                    f"'messages.{i}'",
+                    param=f"messages.[{i}]",
+                )
+            for call in message.get("tool_calls") or []:
+                if not isinstance(call.get("function", {}).get("arguments"), str):
+                    return openai_error(
+                        400,
+                        f"Invalid type for 'messages[{i}].tool_calls[0].function.arguments': "
+                        "expected a string.",
+                        param=f"messages[{i}].tool_calls[0].function.arguments",
+                        code="invalid_type",
+                    )
+                asked.add(call.get("id"))
+            if message["role"] == "tool" and message.get("tool_call_id") not in asked:
+                return openai_error(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    param=f"messages.[{i}].role",
+                )
+        return None
+
+    def _flavor_refusal(self, body: dict[str, Any]) -> Scripted | None:
+        fmt = body.get("response_format") or {}
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if self.flavor == "llama.cpp" and kind == "json_schema":
+            return Scripted(500, LLAMA_CPP_JSON_SCHEMA_500)
+        if self.flavor == "llama.cpp" and kind == "json_object":
+            return None  # takes the schema beside the type, constrains by it
+        if self.flavor == "lmstudio" and kind == "json_object":
+            return Scripted(
+                400, {"error": "'response_format.type' must be 'json_schema' or 'text'"}
+            )
+        auto = body.get("tool_choice", "auto") == "auto"
+        if self.flavor == "vllm" and body.get("tools") and auto and not self.enable_auto_tools:
+            return Scripted(
+                400,
+                {
+                    "error": {
+                        "message": '"auto" tool choice requires --enable-auto-tool-choice '
+                        "and --tool-call-parser to be set",
+                        "type": "BadRequestError",
+                        "param": None,
+                        "code": 400,
+                    }
+                },
+            )
+        if self.flavor == "openai" and kind == "json_object":
+            said = " ".join(str(m.get("content") or "") for m in body["messages"]).lower()
+            if "json" not in said:
+                return openai_error(
+                    400,
+                    "'messages' must contain the word 'json' in some form, to use "
+                    "'response_format' of type 'json_object'.",
+                    param="messages",
+                )
+        return None
 
     def _invalid_format(self, fmt: Any) -> Scripted | None:
         if fmt is None or fmt == {"type": "text"} or fmt == {"type": "json_object"}:
             return None
+        if self.flavor != "openai" and isinstance(fmt, dict) and fmt.get("type") == "json_object":
+            return None  # llama.cpp, vLLM: a `schema` beside the type constrains the output
         spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
         if not isinstance(spec, dict) or fmt.get("type") != "json_schema":
             return openai_error(400, "Invalid 'response_format'.", param="response_format")
@@ -308,6 +419,22 @@ class FakeOpenAI:
             prompt_chars // 4 + 3 * len(body["messages"]) + 3, max(1, len(text) // 4)
         )
         refused = self.refusal is not None
+        calls = self.tools(body) if self.tools is not None and body.get("tools") else None
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if refused or calls else text,
+            "refusal": self.refusal,
+            "annotations": [],
+        }
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
+                }
+                for name, arguments in calls
+            ]
         payload = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:29]}",
             "object": "chat.completion",
@@ -316,14 +443,9 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": None if refused else text,
-                        "refusal": self.refusal,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": self.finish_reason,
+                    "finish_reason": "tool_calls" if calls else self.finish_reason,
                 }
             ],
             "usage": {

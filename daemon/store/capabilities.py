@@ -1,0 +1,96 @@
+"""What each provider+model was found to support: the structured-output and tool-calling
+modes that worked (or were refused), so the daemon does not pay a refused attempt on every
+call. An entry older than its re-probe age is ignored and the strongest mode tried again.
+
+Owns `model_capabilities` (migration `MIGRATION` below, appended in `schema`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from daemon.util.time import db_ts
+
+if TYPE_CHECKING:  # `schema` imports this module's MIGRATION; `database` imports `schema`
+    from daemon.store.database import Database
+
+MIGRATION = """
+CREATE TABLE model_capabilities (provider TEXT NOT NULL, model TEXT NOT NULL,
+    feature TEXT NOT NULL CHECK (feature IN ('structured', 'tools')), mode TEXT NOT NULL,
+    checked_at TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (provider, model, feature));
+"""
+"""The schema change that adds this repository's table (one migration of its own)."""
+
+REPROBE_AFTER = timedelta(days=1)
+"""After this long a remembered step-down is forgotten: a server upgrade may have added the
+stronger mode, and one refused attempt a day is cheap."""
+
+
+@dataclass(frozen=True)
+class Capability:
+    provider: str
+    model: str
+    feature: str
+    """"structured" or "tools"."""
+    mode: str
+    """The mode that worked: "schema" / "json" / "prompt", or "native" / "none"."""
+    checked_at: datetime
+    detail: str = ""
+    """What was refused on the way down, e.g. "structured:schema"."""
+
+
+class Capabilities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def remember(
+        self,
+        provider: str,
+        model: str,
+        feature: str,
+        mode: str,
+        *,
+        detail: str = "",
+        now: datetime | None = None,
+    ) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO model_capabilities (provider, model, feature, mode, checked_at, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, model, feature) DO "
+                "UPDATE SET mode = excluded.mode, checked_at = excluded.checked_at, "
+                "detail = excluded.detail",
+                (provider, model, feature, mode, db_ts(now or datetime.now(UTC)), detail[:300]),
+            )
+
+    def mode(
+        self,
+        provider: str,
+        model: str,
+        feature: str,
+        *,
+        now: datetime,
+        reprobe_after: timedelta = REPROBE_AFTER,
+    ) -> str | None:
+        """The remembered mode, or None when unknown or due for a re-probe."""
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT mode, checked_at FROM model_capabilities WHERE provider = ? AND "
+                "model = ? AND feature = ?",
+                (provider, model, feature),
+            ).fetchone()
+        if row is None or datetime.fromisoformat(row[1]) < now - reprobe_after:
+            return None
+        return str(row[0])
+
+    def all(self) -> list[Capability]:
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT provider, model, feature, mode, checked_at, detail FROM "
+                "model_capabilities ORDER BY provider, model, feature"
+            ).fetchall()
+        return [
+            Capability(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), r[5]) for r in rows
+        ]
