@@ -365,6 +365,13 @@ def run_segment(
         time.sleep(rng.uniform(0.0, 0.5))
         receiver.forget_scripted()
         return daemon.kill(mode)
+    # A kill after an acknowledgement must not fall on a life that only re-sent the previous
+    # life's message before its first cycle (a seed could then end with too few incidents to
+    # prove anything): let this life commit results first. The other modes still kill at any
+    # moment, start-up included.
+    db = daemon.logs / "state" / "watchkeeper.db"
+    before = results(db) if db.exists() else 0
+    wait_for(lambda: db.exists() and results(db) > before, "this life's first cycle", 15)
     receiver.killed_after_ack.clear()
     with receiver.lock:
         receiver.kill_after_ack = proc.pid
