@@ -157,7 +157,7 @@ def costs_json(store: Store, since: str | None) -> dict[str, Any] | None:
     return None if start is None else build(store.ledger.calls(start), start)
 
 
-def forecast_json(store: Store, settings: Settings) -> dict[str, Any]:
+def month_pace_json(store: Store, settings: Settings) -> dict[str, Any]:
     """This month's cloud AI spend so far and its straight-line forecast, with the budget."""
     from daemon.ai.reports import month_forecast
 

@@ -109,7 +109,7 @@ def build_server(
         found = await store_io(data.costs_json, store(), since)
         if found is None:
             raise Unusable(f"since: {since!r} is not a duration such as 24h, 7d or 30d")
-        found["forecast"] = await store_io(data.forecast_json, store(), settings())
+        found["forecast"] = await store_io(data.month_pace_json, store(), settings())
         return found
 
     @tool("Every host that received model prompts since a duration ago: calls, bytes, keys.")
