@@ -23,6 +23,7 @@ from daemon.models import CheckResult, CheckState, EngineState
 from daemon.store import Store
 from tests import ROOT
 from tests.daemon.cli.terminal import PY, environment, estate, on_pipe
+from tests.peers.loopback import free_port
 from tests.peers.providers.ollama import FakeOllama
 
 EXEMPT: dict[tuple[str, ...], str] = {}
@@ -44,13 +45,6 @@ def commands(
             yield from commands(command, here)
         else:
             yield here, command
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # -- --config and --no-color everywhere ----------------------------------------------------
@@ -75,7 +69,7 @@ def test_config_schema_and_demo_take_config(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[providers.lmstudio]\napi = "openai"\n'
-        f'base_url = "http://127.0.0.1:{closed_port()}/v1"\n'
+        f'base_url = "http://127.0.0.1:{free_port()}/v1"\n'
         '[routing]\ntriage = ["lmstudio/qwen3-8b"]\nrca = ["lmstudio/qwen3-8b"]\n'
     )
     schema = on_pipe("config", "schema", "--config", str(config))
@@ -173,7 +167,7 @@ def test_status_knows_a_running_daemon_by_its_pid(tmp_path: Path) -> None:
     config.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\nlog_level = "warning"\n'
         '[[checks]]\nname = "dead"\ntype = "tcp"\nhost = "127.0.0.1"\n'
-        f'port = {closed_port()}\ninterval = "1s"\ntimeout = "1s"\n'
+        f'port = {free_port()}\ninterval = "1s"\ntimeout = "1s"\n'
     )
     daemon = subprocess.Popen(
         [PY, "-m", "daemon", "run", "--config", str(config)],
@@ -230,7 +224,7 @@ def test_status_shows_flapping_checks(tmp_path: Path) -> None:
 
 
 def test_incidents_all_shows_the_failure_of_a_resolved_incident(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     config = tmp_path / "c.toml"
     config.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
@@ -264,9 +258,7 @@ def test_a_failure_is_printed_once(tmp_path: Path) -> None:
     assert len(recorded.stderr.splitlines()) == 1, recorded.stderr
 
     config = estate(tmp_path / "e", "refused")
-    text = (
-        config.read_text() + f'[providers.ollama]\nbase_url = "http://127.0.0.1:{closed_port()}"\n'
-    )
+    text = config.read_text() + f'[providers.ollama]\nbase_url = "http://127.0.0.1:{free_port()}"\n'
     config.write_text(text)
     asked = on_pipe("ask", "what is down?", "--config", str(config))
     assert asked.returncode == 1
@@ -289,7 +281,7 @@ def test_route_set_warns_about_models_that_cannot_answer(tmp_path: Path) -> None
     config = tmp_path / "c.toml"
     config.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
-        f'[providers.ollama]\nbase_url = "http://127.0.0.1:{closed_port()}"\n'
+        f'[providers.ollama]\nbase_url = "http://127.0.0.1:{free_port()}"\n'
     )
     result = on_pipe(
         "route",

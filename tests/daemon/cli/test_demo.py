@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from typing import Any
 
 from daemon.llm import PROVIDERS, key_env
+from tests.peers.loopback import free_port
 from tests.peers.providers.ollama import FakeOllama
 
 KEY_VARS = {name for provider in PROVIDERS for name in key_env(provider)}
@@ -27,15 +27,8 @@ def demo(ollama_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_on_a_bare_machine_the_demo_prices_what_it_built_on_every_model() -> None:
-    result = demo(f"http://127.0.0.1:{closed_port()}")
+    result = demo(f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 0, result.stderr
     bill = result.stdout.split("\nThe bill\n", 1)[1]
     triage, rca = bill.split("No model ran the RCA.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ from tests.daemon.notify.chat_common import (
     triage,
 )
 from tests.peers.chat import ChatPeers, block_kit_problems
+from tests.peers.loopback import free_port
 
 AI_OFF = "AI off: no model reachable — run `watchkeeper models`"
 
@@ -445,16 +445,9 @@ async def test_the_webhook_url_and_bot_token_never_reach_logs_the_db_or_errors(
         assert all(secret not in r.body.decode() for r in hook.requests + api.requests)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_notify_test_says_why_each_slack_target_failed(chat_peers: ChatPeers) -> None:
     peer = chat_peers.slack_webhook()
-    port = closed_port()
+    port = free_port()
     targets = [
         slack("good", url=peer.url),
         slack("gone", url=peer.base + "/services/T0/B0/removed"),

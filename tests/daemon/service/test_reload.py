@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.peers.loopback import free_port
 from tests.peers.providers.anthropic import FakeAnthropic
 from tests.peers.providers.openai import FakeOpenAI, Tokens
 from tests.peers.receivers import WebhookReceiver
@@ -32,20 +32,13 @@ RCA = {
 }
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def check(name: str) -> str:
     return f"""
 [[checks]]
 name = "{name}"
 type = "tcp"
 host = "127.0.0.1"
-port = {closed_port()}
+port = {free_port()}
 interval = "1s"
 timeout = "2s"
 failure_threshold = 1
