@@ -22,6 +22,7 @@ from typing import Any
 CLASSES = ("compliance_finding", "detection_finding")
 PROFILES = ["cloud"]
 HERE = Path(__file__).parent
+NO_EXT = ("--ignore-extension", "linux", "macos", "windows")
 
 
 def _strip_nulls(value: Any) -> Any:
@@ -34,8 +35,7 @@ def _strip_nulls(value: Any) -> Any:
 
 def compiled(repository: Path) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, "-m", "ocsf.compile", str(repository), "--set-object-types"]
-        + ["--ignore-extension", "linux", "macos", "windows"],
+        [sys.executable, "-m", "ocsf.compile", str(repository), "--set-object-types", *NO_EXT],
         check=True,
         capture_output=True,
         text=True,
