@@ -126,6 +126,21 @@ async def s3_policy_public(ctx: SweepContext) -> dict[str, bool]:
     )
 
 
+async def s3_lifecycle(ctx: SweepContext) -> dict[str, Data]:
+    """Each bucket's lifecycle rules ([] when it has none)."""
+
+    def rules(answer: dict[str, Any] | None) -> Data:
+        return list(answer.get("Rules", [])) if answer else []
+
+    return await _per_bucket(
+        ctx,
+        "lifecycle",
+        "get_bucket_lifecycle_configuration",
+        rules,
+        "NoSuchLifecycleConfiguration",
+    )
+
+
 async def s3_acl_grants(ctx: SweepContext) -> dict[str, Data]:
     def grants(answer: dict[str, Any] | None) -> Data:
         return list(answer["Grants"]) if answer else []
