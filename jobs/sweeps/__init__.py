@@ -23,7 +23,7 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.k8s.security",
         "jobs.sweeps.k8s.security_workloads",
     ),
-    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
+    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.aws.cost_services", "jobs.sweeps.k8s.cost"),
 }
 
 
