@@ -15,6 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from daemon.store import Store
+from daemon.store.sweeps import TrackedFinding
 from daemon.sweeps.ocsf import as_json_lines, ocsf_findings, resource_type
 from jobs.sweeps import rules
 from tests.daemon.sweeps.moto_sweeps import (
@@ -180,3 +181,16 @@ async def test_a_real_sweep_writes_valid_ocsf_beside_the_other_reports(
     assert all(f["cloud"]["account"]["uid"] == ACCOUNT for f in ssh)
     assert all(f["cloud"]["region"] == REGION for f in ssh)
     assert any("cis-aws:5.2" in f["compliance"]["requirements"] for f in ssh)
+
+
+def test_a_kubernetes_finding_names_its_cluster_object() -> None:
+    pod = tracked("payments/Pod/api-0", "new", rule="k8s.pod.privileged").finding.model_copy(
+        update={"location": "prod/payments"}
+    )
+    run = run_of(TrackedFinding(pod, "new", NOW))
+    [found] = ocsf_findings(run, METAS, "1")
+    assert schema_errors(found) == []
+    assert found["cloud"] == {"provider": "Kubernetes"}
+    assert found["resources"] == [
+        {"uid": "payments/Pod/api-0", "type": "k8s:Pod", "name": "api-0", "namespace": "payments"}
+    ]
