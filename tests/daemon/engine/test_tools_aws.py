@@ -246,3 +246,15 @@ async def test_two_regions_are_offered_as_scopes_and_nothing_else(
     assert there.ok and there.text.startswith("error: ") and "DBInstanceNotFound" in there.text
     assert requests.operations() == ["DescribeDBInstances"]
     assert requests.regions() == ["us-west-2"]
+
+
+def test_readme_policy_grants_exactly_the_actions_the_tools_use() -> None:
+    """The README's IAM policy for the AWS tools is the allowlist's actions plus the two
+    CloudWatch tools' (nothing more, nothing missing)."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    block = readme.split('"Sid": "WatchkeeperInvestigatorReadOnly"', 1)[1].split("```", 1)[0]
+    policy = json.loads('{"Sid": "x"' + block.rsplit("}]", 1)[0] + "}")
+    expected = {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}
+    expected |= {"cloudwatch:DescribeAlarmHistory"} | {op.action for op in OPERATIONS}
+    assert set(policy["Action"]) == expected
+    assert len(policy["Action"]) == len(expected)
