@@ -11,7 +11,6 @@ investigator still reads it through the real wire protocol.
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,50 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from bench.rca_scenario import Scenario
-
-REGION = "eu-west-1"
+from tests.peers.aws import REGION, put_log
 
 
 @contextmanager
 def moto_server(root: Path) -> Iterator[str]:
-    """moto's server on loopback, and the environment boto3 finds it through (as it would
-    find a real endpoint override); nothing can reach a real AWS account or ~/.aws."""
-    import logging
-
+    """moto's server on loopback (bench.footprint's), boto3 pointed at it through the
+    environment, and moto's missing DescribeAlarmHistory answered; nothing can reach a real
+    AWS account or ~/.aws."""
     import pytest
-    from moto.server import ThreadedMotoServer
 
+    from bench.footprint import moto_server as moto_env
     from tests.peers.aws import add_alarm_history
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    (root / "aws-config").write_text("")
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(root / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / "aws-config"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     patch = pytest.MonkeyPatch()
-    add_alarm_history(patch)  # moto 5 has no DescribeAlarmHistory
-    try:
-        yield endpoint
-    finally:
-        patch.undo()
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with moto_env(root) as env:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        add_alarm_history(patch)  # moto 5 has no DescribeAlarmHistory
+        try:
+            yield env["AWS_ENDPOINT_URL"]
+        finally:
+            patch.undo()
 
 
 def fresh_aws(endpoint: str) -> Any:
@@ -123,15 +100,6 @@ def _service(aws: Any, image: str = "shop:2.14") -> Any:
     return aws.backend("ecs").services["prod:checkout"]
 
 
-def _log(aws: Any, group: str, lines: list[str]) -> None:
-    logs = aws.client("logs")
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="app/7f3a")
-    start = int((_now() - timedelta(minutes=4)).timestamp() * 1000)
-    events = [{"timestamp": start + i * 1000, "message": m} for i, m in enumerate(lines)]
-    logs.put_log_events(logGroupName=group, logStreamName="app/7f3a", logEvents=events)
-
-
 def _series(
     aws: Any, namespace: str, metric: str, dims: dict[str, str], values: list[float]
 ) -> None:
@@ -184,7 +152,7 @@ def failed_rollout(aws: Any) -> dict[str, str]:
         {"id": "e1", "createdAt": when, "message": "(service checkout) has started 1 tasks: "
          "(task 5f1c9e)."},
     ]  # fmt: skip
-    _log(aws, "/ecs/checkout", [
+    put_log(aws, "/ecs/checkout", [
         "> shop@2.15.0 start", "> node server.js",
         "Error: Cannot find module '/app/server.js'", "    at Module._resolveFilename",
     ])  # fmt: skip
@@ -254,7 +222,7 @@ def password_rotated(aws: Any) -> dict[str, str]:
     _service(aws)
     db = _rds(aws)
     db.add_event("DB_INSTANCE_RESET_MASTER_CREDENTIALS")
-    _log(aws, "/ecs/checkout", [
+    put_log(aws, "/ecs/checkout", [
         "connecting to orders.cluster-abc.eu-west-1.rds.amazonaws.com:5432 as app",
         'FATAL: password authentication failed for user "app"', "exiting with code 1",
     ])  # fmt: skip

@@ -109,6 +109,17 @@ def add_alarm_history(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def put_log(aws: Aws, group: str, messages: list[str], *, stream: str = "app/1") -> None:
+    """A CloudWatch Logs group with one stream holding `messages`, a millisecond apart and
+    ending a few minutes ago (within any look-back window)."""
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    start = int(minutes_ago(4).timestamp() * 1000)
+    events = [{"timestamp": start + i, "message": m} for i, m in enumerate(messages)]
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
 def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
 

@@ -19,7 +19,7 @@ from daemon.engine.tools import Toolbox, build_toolbox
 from daemon.models import Incident, Severity
 from daemon.store import Store
 from jobs.base import CheckContext
-from tests.peers.aws import Aws, RequestLog, add_alarm_history
+from tests.peers.aws import Aws, RequestLog, add_alarm_history, put_log
 
 pytest_plugins = ["tests.peers.aws_fixtures"]
 
@@ -59,16 +59,8 @@ def estate(aws: Aws) -> None:
     watch.set_alarm_state(
         AlarmName="orders-storage-low", StateValue="ALARM", StateReason="Threshold Crossed: 2e8"
     )
-    logs = aws.client("logs")
-    logs.create_log_group(logGroupName="/ecs/checkout")
-    logs.create_log_stream(logGroupName="/ecs/checkout", logStreamName="app/1")
-    stamp = int((NOW - timedelta(minutes=5)).timestamp() * 1000)
-    logs.put_log_events(
-        logGroupName="/ecs/checkout",
-        logStreamName="app/1",
-        logEvents=[{"timestamp": stamp + i, "message": f"line {i} " + "x" * 60} for i in range(100)]
-        + [{"timestamp": stamp + 100, "message": "FATAL could not connect to db1: disk full"}],
-    )
+    lines = [f"line {i} " + "x" * 60 for i in range(100)]
+    put_log(aws, "/ecs/checkout", [*lines, "FATAL could not connect to db1: disk full"])
 
 
 def toolbox(
