@@ -11,7 +11,7 @@ credential handling exists and IAM stays the final boundary. boto3 loads only wh
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,8 @@ STATISTICS = ["Average", "Sum", "Maximum", "Minimum", "SampleCount", "p50", "p90
 
 Scope = tuple[str | None, str | None]
 """(profile, region) of a configured AWS check."""
+ApiFor = Callable[[dict[str, Any]], "AwsApi"]
+"""The client set for a call's `scope` argument (the first scope without one)."""
 
 
 def scope_label(scope: Scope) -> str:
@@ -69,7 +71,7 @@ def add_aws(box: Toolbox, specs: Sequence[CheckSpec], ctx: CheckContext) -> None
     _describe(box, api, scope_arg)
 
 
-def _metric(box: Toolbox, api: Any, ctx: CheckContext, scope_arg: dict[str, Any]) -> None:
+def _metric(box: Toolbox, api: ApiFor, ctx: CheckContext, scope_arg: dict[str, Any]) -> None:
     from jobs.aws.api import AwsError
     from jobs.aws.cloudwatch import metric_label, num
 
@@ -171,7 +173,7 @@ def _alarm_scope(checks: Sequence[AwsCheck]) -> tuple[set[str], list[str], set[s
 
 def _alarms(
     box: Toolbox,
-    api: Any,
+    api: ApiFor,
     ctx: CheckContext,
     scope_arg: dict[str, Any],
     checks: Sequence[AwsCheck],
@@ -244,7 +246,7 @@ def _alarms(
     )
 
 
-def _describe(box: Toolbox, api: Any, scope_arg: dict[str, Any]) -> None:
+def _describe(box: Toolbox, api: ApiFor, scope_arg: dict[str, Any]) -> None:
     from jobs.aws.api import AwsError
 
     async def describe(args: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from daemon.config.load import load_settings
-from daemon.engine.aws_allowlist import OPERATIONS, NotAllowed, checked, lookup
+from daemon.engine.aws_allowlist import OPERATIONS, NotAllowed, checked, lookup, scrub
 from daemon.engine.tools import Toolbox, build_toolbox
 from daemon.models import Incident, Severity
 from daemon.store import Store
@@ -250,3 +250,21 @@ def test_readme_policy_grants_exactly_the_actions_the_tools_use() -> None:
     expected |= {"cloudwatch:DescribeAlarmHistory"} | {op.action for op in OPERATIONS}
     assert set(policy["Action"]) == expected
     assert len(policy["Action"]) == len(expected)
+
+
+def test_scrub_hides_secret_named_environment_values_and_request_metadata() -> None:
+    lambda_config = {
+        "FunctionName": "resize",
+        "Environment": {"Variables": {"API_TOKEN": "tok-123", "BUCKET": "images"}},
+        "ResponseMetadata": {"RequestId": "r"},
+        "NextToken": "n",
+    }
+    assert scrub(lambda_config) == {
+        "FunctionName": "resize",
+        "Environment": {"Variables": {"API_TOKEN": "[hidden]", "BUCKET": "images"}},
+    }
+    pairs = [{"name": "STRIPE_SECRET_KEY", "value": "sk_live_x"}, {"name": "PORT", "value": "80"}]
+    assert scrub({"environment": pairs})["environment"] == [
+        {"name": "STRIPE_SECRET_KEY", "value": "[hidden]"},
+        {"name": "PORT", "value": "80"},
+    ]
