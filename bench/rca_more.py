@@ -294,7 +294,7 @@ def more_scenarios() -> list[Scenario]:
                         {
                             "namespace": "AWS/RDS",
                             "metric": "FreeStorageSpace",
-                            "dimensions": {"DBInstanceIdentifier": "orders"},
+                            "dimensions": "DBInstanceIdentifier=orders",
                             "statistic": "Minimum",
                             "minutes": 120,
                         },
@@ -324,7 +324,7 @@ def more_scenarios() -> list[Scenario]:
                         {
                             "namespace": "AWS/Lambda",
                             "metric": "ConcurrentExecutions",
-                            "dimensions": {"FunctionName": "resize"},
+                            "dimensions": "FunctionName=resize",
                             "statistic": "Maximum",
                         },
                     ),

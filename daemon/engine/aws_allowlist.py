@@ -178,6 +178,29 @@ OPERATIONS: tuple[Operation, ...] = (
 ALLOWED: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}
 
 
+def parameters_schema() -> dict[str, Any]:
+    """`aws_describe`'s `parameters` as a closed JSON-schema object: every parameter name the
+    allowlist knows, typed (a provider such as Gemini refuses an object without properties)."""
+    kinds: dict[str, dict[str, Any]] = {
+        "string": {"type": "string"},
+        "strings": {"type": "array", "items": {"type": "string"}},
+        "integer": {"type": "integer"},
+        "boolean": {"type": "boolean"},
+    }
+    properties: dict[str, Any] = {}
+    for op in OPERATIONS:
+        for name, spec in op.params.items():
+            if properties.setdefault(name, kinds[spec.kind]) != kinds[spec.kind]:
+                raise ValueError(f"{name} has two kinds in the AWS allowlist")
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "description": "The operation's parameters (AWS API names); each operation takes only "
+        "its own.",
+    }
+
+
 def allowed_labels() -> str:
     return ", ".join(op.label for op in OPERATIONS)
 

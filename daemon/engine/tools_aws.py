@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from daemon.engine.aws_allowlist import MAX_TEXT, NotAllowed, allowed_labels, checked, lookup
+from daemon.engine.aws_allowlist import (
+    MAX_TEXT,
+    NotAllowed,
+    allowed_labels,
+    checked,
+    lookup,
+    parameters_schema,
+)
 from daemon.engine.aws_allowlist import scrub as scrub_response
 from daemon.engine.tools import Toolbox, ToolRefused, as_json
 from daemon.util.text import printable
@@ -76,11 +83,7 @@ def _metric(box: Toolbox, api: ApiFor, ctx: CheckContext, scope_arg: dict[str, A
     from jobs.aws.cloudwatch import metric_label, num
 
     async def metric(args: dict[str, Any]) -> str:
-        dimensions = args.get("dimensions") or {}
-        if len(dimensions) > 10 or not all(
-            isinstance(v, str) and 0 < len(v) <= MAX_TEXT for v in dimensions.values()
-        ):
-            raise ToolRefused("dimensions: at most 10, each name = a string value")
+        dimensions = parse_dimensions(args.get("dimensions", ""))
         minutes = int(args.get("minutes", 60))
         period = max(60, math.ceil(minutes * 60 / METRIC_POINTS / 60) * 60)
         stat = args.get("statistic", "Average")
@@ -127,14 +130,15 @@ def _metric(box: Toolbox, api: ApiFor, ctx: CheckContext, scope_arg: dict[str, A
         "cloudwatch_metric",
         f"One CloudWatch metric over the last N minutes (at most {METRIC_POINTS} points), "
         "e.g. namespace AWS/RDS, metric FreeStorageSpace, dimensions "
-        "{DBInstanceIdentifier: orders}.",
+        "DBInstanceIdentifier=orders.",
         {
             "namespace": {"type": "string"},
             "metric": {"type": "string"},
             "dimensions": {
-                "type": "object",
+                "type": "string",
                 "optional": True,
-                "description": "Dimension name → value; give all of the metric's dimensions.",
+                "description": "All of the metric's dimensions as Name=Value pairs separated "
+                "by commas, e.g. DBInstanceIdentifier=orders.",
             },
             "statistic": {"type": "string", "enum": STATISTICS, "optional": True},
             "minutes": {"type": "integer", "minimum": 5, "maximum": 1440, "optional": True},
@@ -142,6 +146,19 @@ def _metric(box: Toolbox, api: ApiFor, ctx: CheckContext, scope_arg: dict[str, A
         },
         metric,
     )
+
+
+def parse_dimensions(text: str) -> dict[str, str]:
+    """`Name=Value,Name2=Value2` → a dict; at most 10 (CloudWatch's limit), none empty."""
+    dimensions: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ToolRefused(f"dimensions: {printable(pair)[:80]!r} is not Name=Value")
+        dimensions[name.strip()[:MAX_TEXT]] = value.strip()[:MAX_TEXT]
+    if len(dimensions) > 10:
+        raise ToolRefused("dimensions: at most 10")
+    return dimensions
 
 
 def _alarm_scope(checks: Sequence[AwsCheck]) -> tuple[set[str], list[str], set[str]]:
@@ -274,7 +291,7 @@ def _describe(box: Toolbox, api: ApiFor, scope_arg: dict[str, Any]) -> None:
         {
             "service": {"type": "string", "description": "ecs, ec2, elbv2, rds, lambda, …"},
             "operation": {"type": "string", "description": "e.g. describe_services"},
-            "parameters": {"type": "object", "optional": True},
+            "parameters": {**parameters_schema(), "optional": True},
             **scope_arg,
         },
         describe,

@@ -16,6 +16,7 @@ import pytest
 from daemon.config.load import load_settings
 from daemon.engine.aws_allowlist import OPERATIONS, NotAllowed, checked, lookup, scrub
 from daemon.engine.tools import Toolbox, build_toolbox
+from daemon.llm.google import gemini_schema
 from daemon.models import Incident, Severity
 from daemon.store import Store
 from jobs.base import CheckContext
@@ -99,7 +100,7 @@ async def test_aws_tools_read_metrics_alarms_and_allow_listed_describes(
     metric = await box.call(
         "cloudwatch_metric",
         {"namespace": "AWS/RDS", "metric": "FreeStorageSpace", "statistic": "Minimum",
-         "dimensions": {"DBInstanceIdentifier": "orders"}, "minutes": 60},
+         "dimensions": "DBInstanceIdentifier=orders", "minutes": 60},
     )  # fmt: skip
     nothing = await box.call(
         "cloudwatch_metric", {"namespace": "AWS/RDS", "metric": "FreeableMemory"}
@@ -122,6 +123,11 @@ async def test_aws_tools_read_metrics_alarms_and_allow_listed_describes(
          "parameters": {"logGroupName": "/ecs/checkout", "minutes": 30}},
     )  # fmt: skip
     assert set(box.tools) >= AWS_TOOLS
+    # every provider can take the schemas: Gemini refuses an object without properties
+    for name in AWS_TOOLS:
+        converted = gemini_schema(box.tools[name].spec.parameters)
+        assert all(p.get("properties") for p in converted["properties"].values()
+                   if p["type"] == "OBJECT")  # fmt: skip
     assert metric.ok, metric.text
     lines = metric.text.splitlines()
     assert lines[0].startswith("AWS/RDS FreeStorageSpace{DBInstanceIdentifier=orders} Minimum")
@@ -167,6 +173,9 @@ async def test_writes_and_operations_off_the_allowlist_are_refused_before_any_re
         {"service": "ecs", "operation": "describe_services", "parameters": {"cluster": "prod"}},
     ]  # fmt: skip
     outcomes = [await box.call("aws_describe", ask) for ask in asks]
+    dims = await box.call(
+        "cloudwatch_metric", {"namespace": "AWS/RDS", "metric": "CPU", "dimensions": "orders"}
+    )
     elsewhere = await box.call(
         "cloudwatch_metric", {"namespace": "AWS/EC2", "metric": "CPU", "region": "us-east-1"}
     )
@@ -174,6 +183,7 @@ async def test_writes_and_operations_off_the_allowlist_are_refused_before_any_re
     reached = requests.operations()
     texts = [o.text for o in outcomes]
     assert not any(o.ok for o in outcomes) and not elsewhere.ok
+    assert dims.text == "refused: dimensions: 'orders' is not Name=Value"
     assert texts[0].startswith("refused: 'ec2 terminate_instances' is not on the read-only AWS")
     assert texts[1].startswith("refused: 'iam get_user' is not on the read-only AWS allowlist")
     assert "'ecs update_service' is not on" in texts[2]
