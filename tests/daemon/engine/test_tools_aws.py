@@ -25,6 +25,8 @@ from tests.peers.aws import Aws, RequestLog, add_alarm_history, put_log
 pytest_plugins = ["tests.peers.aws_fixtures"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+LEAKED_KEY = "AKIAQWERTYUIOPASDFGH"
+LEAKED_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 AWS_TOOLS = {"aws_describe", "cloudwatch_alarm_history", "cloudwatch_metric"}
 
 
@@ -61,7 +63,8 @@ def estate(aws: Aws) -> None:
         AlarmName="orders-storage-low", StateValue="ALARM", StateReason="Threshold Crossed: 2e8"
     )
     lines = [f"line {i} " + "x" * 60 for i in range(100)]
-    put_log(aws, "/ecs/checkout", [*lines, "FATAL could not connect to db1: disk full"])
+    leak = f"retrying with {LEAKED_KEY} aws_secret_access_key={LEAKED_SECRET}"
+    put_log(aws, "/ecs/checkout", [*lines, leak, "FATAL could not connect to db1: disk full"])
 
 
 def toolbox(
@@ -146,6 +149,9 @@ async def test_aws_tools_read_metrics_alarms_and_allow_listed_describes(
     # the log: its newest events, within the tool's byte limit, the FATAL line last
     assert log.ok and log.text.rstrip().endswith("FATAL could not connect to db1: disk full")
     assert log.text.startswith("[…earlier events cut at the byte limit]")
+    # a credential a log line leaks is masked before the model sees it
+    assert "retrying with AKIA***" in log.text
+    assert LEAKED_KEY not in log.text and LEAKED_SECRET not in log.text
     assert len(log.text.encode()) <= 2048
 
 
