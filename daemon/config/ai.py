@@ -208,6 +208,12 @@ class EscalationSettings(_Strict):
         description="Dollars one investigation may spend, look-ups and answer together: each "
         "step is held at its worst case, and the answer's worst case is kept in reserve.",
     )
+    aws_tools: bool = Field(
+        default=True,
+        description="Offer the AWS look-ups (CloudWatch metrics and alarm history, allow-listed "
+        "read-only describes) when the incident involves AWS checks, with those checks' own "
+        "profile and region. false: no AWS call is ever made by the investigator.",
+    )
 
 
 class DigestSettings(_Strict):

@@ -228,6 +228,7 @@ class Investigator:
             self.store,
             self.ctx,
             output_bytes=config.tool_output_bytes,
+            aws=config.aws_tools,
         )
         if not set(box.tools) - LIGHT_TOOLS:
             return None  # nothing to look up beyond what the context already holds
