@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -65,6 +66,17 @@ class ProviderConfig(_Strict):
         default=None, description="Ollama: how long the model stays loaded, e.g. '10m'."
     )
     num_ctx: int | None = Field(default=None, ge=512, description="Ollama: context window.")
+    think: dict[str, bool | Literal["low", "medium", "high"]] = Field(
+        default_factory=dict,
+        description="Ollama: thinking per model name, e.g. {\"qwen3:8b\" = false, "
+        "\"gpt-oss:20b\" = \"low\"}; \"*\" for every other model. true/false turn it on or off, "
+        "low/medium/high set gpt-oss's level. Unset: the model's default. A model that does "
+        "not support thinking refuses `think`; it is then left out (and remembered).",
+    )
+
+    def think_for(self, model: str) -> bool | Literal["low", "medium", "high"] | None:
+        """The thinking configured for `model` (exact name, else "*"), or None."""
+        return self.think.get(model, self.think.get("*"))
 
     @field_validator("api")
     @classmethod

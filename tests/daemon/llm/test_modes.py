@@ -387,3 +387,69 @@ async def test_no_correction_round_when_the_request_allows_none(
             await provider.complete("m", structured(corrections=0))
         assert len(fake.bodies()) == 1
     assert "did not match the schema:" in str(raised.value)
+
+
+async def test_two_servers_serving_one_model_name_keep_separate_memories(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    """A provider moved from a llama.cpp server (which refuses JSON-schema mode) to a vLLM
+    server with the same model name: the memory of the first server's refusal does not make
+    the second start at the weaker mode."""
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def pointing_at(url: str) -> Any:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            '[daemon]\nstate_dir = "state"\n'
+            f'[providers.box]\napi = "openai"\nbase_url = "{url}"\nlocal = true\n',
+            encoding="utf-8",
+        )
+        return load_settings(config)
+
+    with (
+        FakeOpenAI(key=None, flavor="llama.cpp", reply=ANSWER) as llama,
+        FakeOpenAI(key=None, flavor="vllm", reply=ANSWER) as vllm,
+    ):
+        with Store.open(tmp_path / "state") as store:
+            ai = AI(pointing_at(llama.url), store, client, now=lambda: now)
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            ai.apply(pointing_at(vllm.url))
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            ai.apply(pointing_at(llama.url))
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            remembered = store.capabilities.all()
+        formats = [b["response_format"]["type"] for b in vllm.bodies()]
+        back = [b["response_format"]["type"] for b in llama.bodies()]
+    assert formats == ["json_schema"], "the vLLM server starts at the strongest mode"
+    assert back == ["json_schema", "json_object", "json_object"], "llama.cpp's memory kept"
+    assert {(c.base_url, c.mode) for c in remembered} == {(urls[0], "json"), (urls[1], "schema")}
+
+
+def test_a_mode_remembered_before_base_urls_were_kept_still_applies(tmp_path: Path) -> None:
+    """A row from the schema before this change (no base URL) is read for any server until
+    that server's own outcome is remembered."""
+    import sqlite3
+
+    from daemon.store.database import DB_NAME
+    from daemon.store.schema import _MIGRATIONS, SCHEMA_VERSION
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    before = next(i for i, m in enumerate(_MIGRATIONS) if "model_capabilities" in m) + 1
+    tmp_path.mkdir(exist_ok=True)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    for script in _MIGRATIONS[:before]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO model_capabilities VALUES ('box', 'qwen3', 'structured', 'json', ?, '')",
+        (now.isoformat(),),
+    )
+    conn.execute(f"PRAGMA user_version = {before}")
+    conn.commit()
+    conn.close()
+    assert before < SCHEMA_VERSION
+    with Store.open(tmp_path) as store:
+        caps = store.capabilities
+        assert caps.mode("box", "qwen3", "structured", base_url="http://a/v1", now=now) == "json"
+        caps.remember("box", "qwen3", "structured", "schema", base_url="http://a/v1", now=now)
+        assert caps.mode("box", "qwen3", "structured", base_url="http://a/v1", now=now) == "schema"
+        assert caps.mode("box", "qwen3", "structured", base_url="http://b/v1", now=now) == "json"
