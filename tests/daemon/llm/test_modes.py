@@ -420,6 +420,7 @@ async def test_two_servers_serving_one_model_name_keep_separate_memories(
             remembered = store.capabilities.all()
         formats = [b["response_format"]["type"] for b in vllm.bodies()]
         back = [b["response_format"]["type"] for b in llama.bodies()]
+        urls = llama.url, vllm.url
     assert formats == ["json_schema"], "the vLLM server starts at the strongest mode"
     assert back == ["json_schema", "json_object", "json_object"], "llama.cpp's memory kept"
     assert {(c.base_url, c.mode) for c in remembered} == {(urls[0], "json"), (urls[1], "schema")}
