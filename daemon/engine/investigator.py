@@ -242,8 +242,12 @@ class Investigator:
             return None
         limits = Limits(config.max_steps, config.timeout.total_seconds(), config.max_usd)
         prompt = request.messages[0].content
+        # The rest of the chain takes the answer over on an outage (an explicit --model has
+        # no chain, as in a single-shot analysis).
+        chain = [] if model else await self.ai.chain("rca")
+        fallbacks = chain[chain.index(chosen) + 1 :] if chosen in chain else []
         return await Explorer(self.ai, box, limits).run(
-            prompt, model=chosen, incident_id=incident.id
+            prompt, model=chosen, incident_id=incident.id, fallbacks=fallbacks
         )
 
     async def request(
