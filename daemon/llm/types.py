@@ -24,6 +24,7 @@ ToolMode = Literal["native", "none"]
 TOOL_MODES: tuple[ToolMode, ...] = ("native", "none")
 
 ThinkLevel = Literal["low", "medium", "high"]
+THINK_LEVELS: tuple[ThinkLevel, ...] = ("low", "medium", "high")
 Think = bool | ThinkLevel
 """What to ask of a thinking model (Ollama's `think`): on, off, or a level (gpt-oss)."""
 ThinkMode = Literal["native", "none"]
