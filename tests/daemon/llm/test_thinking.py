@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 
 from daemon.ai.runner import AI
 from daemon.ai.targets import resolve_target
@@ -26,7 +27,7 @@ from tests.peers.providers.ollama import FakeOllama
 
 ANSWER = '{"verdict": "real", "why": "disk full"}'
 # Reasoning that holds a JSON object of its own: were it parsed, the verdict would be "fake".
-THINKING = 'First guess: {"verdict": "fake", "why": "flap"}. No — the disk is at 100 %.'
+THINKING = 'First guess: {"verdict": "fake", "why": "flap"}.\x1b[2J No — the disk is at 100 %.'
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
@@ -103,7 +104,8 @@ async def test_the_runner_sends_the_configured_think_and_remembers_a_refusal(
         settings = load_settings(config(tmp_path, fake.url, '{"qwen3:8b" = "low", "*" = true}'))
         with Store.open(settings.daemon.state_dir) as store:
             ai = AI(settings, store, client, now=lambda: NOW)
-            thinker = await ai.run("triage", structured(), models=["ollama/qwen3:8b"])
+            with capture_logs() as logs:
+                thinker = await ai.run("triage", structured(), models=["ollama/qwen3:8b"])
             first = await ai.run("triage", structured(), models=["ollama/gemma3:4b"])
             again = await ai.run("triage", structured(), models=["ollama/gemma3:4b"])
             remembered = [(c.model, c.feature, c.mode) for c in store.capabilities.all()]
@@ -123,6 +125,11 @@ async def test_the_runner_sends_the_configured_think_and_remembers_a_refusal(
     assert thinker.calls[0].output_tokens == (len(ANSWER) + len(THINKING)) // 4
     assert ("gemma3:4b", "think", "none") in remembered
     assert ("qwen3:8b", "think", "native") in remembered
+    # shown nowhere but a debug log line, with its terminal escape made visible
+    [line] = [e for e in logs if "thinking" in e]
+    assert line["log_level"] == "debug" and "\x1b" not in line["thinking"]
+    assert "No — the disk" in line["thinking"]
+    assert not any(THINKING in str(e) for e in logs if e is not line)
 
 
 def test_think_is_resolved_per_model_with_a_default(tmp_path: Path) -> None:
