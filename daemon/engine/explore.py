@@ -200,6 +200,9 @@ class Explorer:
                         ok=outcome_ok,
                         summary=first_line(text)[:200],
                         output_bytes=len(text.encode()),
+                        at=self.ai.now(),
+                        model=model,
+                        turn_cost_usd=cost,
                     )
                 )
                 log.info(

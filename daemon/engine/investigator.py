@@ -20,6 +20,7 @@ from daemon.config.settings import Settings
 from daemon.engine import messages
 from daemon.engine.explore import Exploration, Explorer, Limits
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
+from daemon.engine.timeline import tool_events
 from daemon.engine.tools import build_toolbox
 from daemon.llm import provider_class
 from daemon.llm.types import ChatMessage, ModelRequest
@@ -270,7 +271,8 @@ class Investigator:
         self, incident: Incident, triage_summary: str | None
     ) -> tuple[str, list[str]]:
         found = await store_io(self.store.incidents.get, incident.id)
-        events = found[1] if found else []
+        # Look-ups reach a follow-up through the earlier trail, not as timeline events.
+        events = [e for e in found[1] if e.kind != "tool_call"] if found else []
         names = [incident.check, *incident.blast_radius]
         history = {name: await store_io(self.store.results.recent, name, 12) for name in names}
         open_incidents = await store_io(self.store.incidents.recent, False)
@@ -336,7 +338,13 @@ class Investigator:
                 messages=[message],
                 sections=[sections or Sections()],
             )
-        await store_io(self.store.incidents.commit_investigation, record, event, outbox)
+        await store_io(
+            self.store.incidents.commit_investigation,
+            record,
+            event,
+            outbox,
+            looked_up=tool_events(incident, record),
+        )
         if outbox:
             self.on_queued()
 
