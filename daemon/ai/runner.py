@@ -293,7 +293,8 @@ class _Call:
             self.base_url,
         )
         if response.thinking:  # never shown: only with `log_level = "debug"`
-            log.debug("model thinking", model=str(self.ref), thinking=printable(response.thinking[:4000]))
+            shown = printable(response.thinking[:4000])
+            log.debug("model thinking", model=str(self.ref), thinking=shown)
         return response
 
     def row(

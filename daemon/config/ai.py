@@ -68,8 +68,8 @@ class ProviderConfig(_Strict):
     num_ctx: int | None = Field(default=None, ge=512, description="Ollama: context window.")
     think: dict[str, bool | str] = Field(
         default_factory=dict,
-        description="Ollama: thinking per model name, e.g. {\"qwen3:8b\" = false, "
-        "\"gpt-oss:20b\" = \"low\"}; \"*\" for every other model. true/false turn it on or off, "
+        description='Ollama: thinking per model name, e.g. {"qwen3:8b" = false, '
+        '"gpt-oss:20b" = "low"}; "*" for every other model. true/false turn it on or off, '
         "low/medium/high set gpt-oss's level. Unset: the model's default. A model that does "
         "not support thinking refuses `think`; it is then left out (and remembered).",
     )

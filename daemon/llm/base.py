@@ -173,9 +173,9 @@ class Provider(ABC):
         if error.status not in REFUSAL_STATUSES:
             return None
         text = error.body_excerpt
-        if request.think is not None and request.think_mode == "native":
-            if _THINK_WORDS.search(text):
-                return "think"
+        thinking = request.think is not None and request.think_mode == "native"
+        if thinking and _THINK_WORDS.search(text):
+            return "think"
         if request.tools and request.tool_mode == "native" and _TOOL_WORDS.search(text):
             return "tools"
         if request.output is not None and _STRUCTURED_WORDS.search(text):

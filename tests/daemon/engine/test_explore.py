@@ -318,7 +318,9 @@ def with_backup(tmp_path: Path, k8s: FakeKubernetes, model_url: str, backup_url:
     """rca = gpt-5.4 on the main imitation, then gpt-5.4-mini on a second server."""
     make_settings(tmp_path, k8s, model_url)  # writes config.toml, amended below
     text = (tmp_path / "config.toml").read_text()
-    text = text.replace('rca = ["openai/gpt-5.4"]', 'rca = ["openai/gpt-5.4", "backup/gpt-5.4-mini"]')
+    text = text.replace(
+        'rca = ["openai/gpt-5.4"]', 'rca = ["openai/gpt-5.4", "backup/gpt-5.4-mini"]'
+    )
     text = text.replace(
         "[routing]",
         f'[providers.backup]\napi = "openai"\nbase_url = "{backup_url}"\nmax_retries = 0\n'

@@ -104,8 +104,9 @@ async def test_look_ups_are_timeline_events_in_the_cli_and_the_console(
         queued = store.outbox.for_incident(1)
         with store.db.transaction(write=False) as conn:
             notified = [
-                conn.execute("SELECT kind FROM incident_events WHERE id = ?", (q.event_id,))
-                .fetchone()[0]
+                conn.execute(
+                    "SELECT kind FROM incident_events WHERE id = ?", (q.event_id,)
+                ).fetchone()[0]
                 for q in queued
             ]
         html = await page(store, settings, tmp_path / "config.toml")

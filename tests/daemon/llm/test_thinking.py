@@ -88,8 +88,7 @@ async def test_a_model_without_thinking_refuses_and_the_call_steps_down(
 def config(tmp_path: Path, url: str, think: str) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'[daemon]\nstate_dir = "state"\n[providers.ollama]\nbase_url = "{url}"\n'
-        f"think = {think}\n",
+        f'[daemon]\nstate_dir = "state"\n[providers.ollama]\nbase_url = "{url}"\nthink = {think}\n',
         encoding="utf-8",
     )
     return path

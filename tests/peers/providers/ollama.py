@@ -211,8 +211,7 @@ class FakeOllama:
         if think is not None and think not in (True, False, "low", "medium", "high"):
             return ollama_error(
                 400,
-                f'invalid think value: "{think}" (must be "high", "medium", "low", true, or '
-                "false)",
+                f'invalid think value: "{think}" (must be "high", "medium", "low", true, or false)',
             )
         thinks = self.thinking_models is None or any(
             _tagged(model) == _tagged(name) for name in self.thinking_models
