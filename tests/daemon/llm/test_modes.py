@@ -78,13 +78,32 @@ async def test_lm_studio_takes_json_schema_at_once(client: httpx.AsyncClient) ->
     assert response.structured_mode == "schema" and response.refused == ()
 
 
-async def test_lm_studio_refuses_json_mode_and_steps_to_instructions(
+async def test_lm_studio_has_no_json_mode_so_json_means_instructions(
     client: httpx.AsyncClient,
 ) -> None:
+    """LM Studio says who it is in /v1/models; JSON mode goes as instructions at once, without
+    paying the `json_object` it would refuse."""
     with FakeOpenAI(key=None, flavor="lmstudio", reply=ANSWER) as fake:
         provider = build(OpenAIProvider, fake.url, client, None)
         response = await provider.complete("qwen3-8b", structured(structured_mode="json"))
-        last = fake.bodies()[-1]
+        [body] = fake.bodies()
+    assert response.structured_mode == "prompt" and response.refused == ()
+    assert "response_format" not in body and "JSON Schema" in body["messages"][0]["content"]
+    assert response.data == {"verdict": "real", "why": "disk full"}
+
+
+async def test_an_unidentified_lm_studio_refuses_json_mode_and_steps_to_instructions(
+    client: httpx.AsyncClient,
+) -> None:
+    """Behind a proxy that hides /v1/models, LM Studio's 400 for `json_object` is the step."""
+    with FakeOpenAI(key=None, flavor="lmstudio", reply=ANSWER) as fake:
+        normal = fake.server.handler
+        hidden = Scripted(404, {"error": "Unexpected endpoint or method. (GET /v1/models)"})
+        fake.server.handler = lambda r: hidden if r.method == "GET" else normal(r)
+        provider = build(OpenAIProvider, fake.url, client, None)
+        response = await provider.complete("qwen3-8b", structured(structured_mode="json"))
+        refused, last = fake.bodies()
+    assert refused["response_format"]["type"] == "json_object"
     assert response.structured_mode == "prompt" and response.refused == ("structured:json",)
     assert "response_format" not in last
     assert response.data == {"verdict": "real", "why": "disk full"}
@@ -235,8 +254,9 @@ async def test_a_refusal_on_the_last_mode_is_an_error_that_says_so(
     client: httpx.AsyncClient,
 ) -> None:
     with FakeOpenAI(key=None, reply=ANSWER) as fake:
-        for _ in range(3):
-            fake.server.queue(Scripted(400, {"error": {"message": "response_format is bad"}}))
+        normal = fake.server.handler
+        refusal = Scripted(400, {"error": {"message": "response_format is bad"}})
+        fake.server.handler = lambda r: refusal if r.method == "POST" else normal(r)
         provider = build(OpenAIProvider, fake.url, client, None)
         with pytest.raises(ProviderHTTPError) as raised:
             await provider.complete("m", structured())
