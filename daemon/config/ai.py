@@ -303,6 +303,13 @@ def ai_problems(
                     'llama.cpp speak "openai")',
                 )
             )
+        if config.think and provider_api(name, providers) not in ("ollama", None):
+            problems.append(
+                ConfigProblem(
+                    f"providers.{name}.think",
+                    "only Ollama's API takes `think`; other APIs do not have it",
+                )
+            )
         if name not in BUILTIN_PROVIDERS and config.api is not None and not config.base_url:
             problems.append(
                 ConfigProblem(f"providers.{name}.base_url", "a declared provider needs base_url")

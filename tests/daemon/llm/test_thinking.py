@@ -144,3 +144,12 @@ def test_an_unknown_think_level_is_a_config_problem(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert problem.key.startswith("providers.ollama.think")
     assert "\n" not in problem.message
+
+
+def test_think_on_another_api_is_a_config_problem(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[daemon]\nstate_dir = "state"\n[providers.openai]\nthink = {"*" = true}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    [problem] = caught.value.problems
+    assert problem.key == "providers.openai.think" and "only Ollama" in problem.message
