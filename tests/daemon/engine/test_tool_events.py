@@ -6,7 +6,6 @@ look-up is ever notified."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from daemon.store import Store
 from daemon.web.console import Console
 from jobs.base import CheckContext
 from tests.cli import run_cli
+from tests.daemon.engine import test_explore
 from tests.daemon.engine.test_explore import (
     CRASH_LOG,
     FOLLOW_THE_CRASH,
@@ -29,7 +29,7 @@ from tests.daemon.engine.test_explore import (
     open_incident,
     scripted,
 )
-from tests.peers.kubernetes import FakeKubernetes, config_map, crashloop_pod
+from tests.peers.kubernetes import FakeKubernetes
 from tests.peers.providers.openai import DEFAULT_KEY, FakeOpenAI, Tokens
 
 HOSTILE = (
@@ -46,16 +46,8 @@ enabled = true
 """
 
 
-@pytest.fixture
-def k8s() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes().start()
-    fake.cluster.add(
-        crashloop_pod(POD),
-        config_map("checkout-config", data={"DB_POOL_SIZE": "-5", "LOG_LEVEL": "info"}),
-    )
-    fake.cluster.set_log("prod", POD, "app", HOSTILE + CRASH_LOG, previous=True)
-    yield fake
-    fake.stop()
+k8s = test_explore.k8s
+"""The crash-looping pod and its config map (the same cluster as the investigator's tests)."""
 
 
 async def page(store: Store, settings: object, path: Path) -> str:
@@ -81,6 +73,7 @@ async def test_look_ups_are_timeline_events_in_the_cli_and_the_console(
     tmp_path: Path, k8s: FakeKubernetes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    k8s.cluster.set_log("prod", POD, "app", HOSTILE + CRASH_LOG, previous=True)
     async with httpx.AsyncClient(trust_env=False) as client:
         with FakeOpenAI(
             reply=answer, tools=scripted(FOLLOW_THE_CRASH), usage=Tokens(2000, 150)
