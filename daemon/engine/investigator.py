@@ -20,7 +20,7 @@ from daemon.config.settings import Settings
 from daemon.engine import messages
 from daemon.engine.explore import Exploration, Explorer, Limits
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
-from daemon.engine.timeline import tool_events
+from daemon.engine.timeline import investigation_detail, tool_events
 from daemon.engine.tools import build_toolbox
 from daemon.llm import provider_class
 from daemon.llm.types import ChatMessage, ModelRequest
@@ -326,7 +326,7 @@ class Investigator:
             evidence=incident.evidence,
             blast_radius=list(incident.blast_radius),
             opened_at=incident.opened_at,
-            detail=record.model or f"skipped: {record.skipped}",
+            detail=investigation_detail(record),
         )
         outbox = []
         if message is not None:

@@ -53,3 +53,12 @@ def tool_events(incident: Incident, record: Investigation) -> list[IncidentEvent
         )
         for step in record.trail
     ]
+
+
+def investigation_detail(record: Investigation) -> str:
+    """The `investigation` event's line: the model (or why none answered), and for a
+    follow-up the question it answered."""
+    detail = record.model or f"skipped: {record.skipped}"
+    if record.question is not None:
+        return f"follow-up {shown(record.question, 120)!r}: {detail}"
+    return detail

@@ -115,6 +115,10 @@ async def test_look_ups_are_timeline_events_in_the_cli_and_the_console(
     assert first.detail.endswith("· turn $0.0073 (openai/gpt-5.4)")
     assert first.tool is not None and first.tool.turn_cost_usd is not None
     assert looked[2].detail.startswith("follow-up look-up 1: k8s_pod_logs(")
+    assert [e.detail for e in events if e.kind == "investigation"] == [
+        "openai/gpt-5.4",
+        "follow-up 'Which value should DB_POOL_SIZE have?': openai/gpt-5.4",
+    ]
     # the hostile first line is kept as inert text: escapes visible, nothing raw
     assert "\\x1b]0;pwned\\x07\\x1b[2J<!channel>" in first.detail
     assert all("\x1b" not in e.detail and "\x07" not in e.detail for e in events)
