@@ -1,6 +1,6 @@
 """Structured output and tool calling step down on a clear refusal, against imitations of
 the servers that refuse (llama.cpp's 500, LM Studio's 400, vLLM's tool flag, Ollama's
-"does not support tools"), and the runner remembers what worked per provider+model."""
+"does not support tools"), and the runner remembers what worked per provider, server and model."""
 
 from __future__ import annotations
 
