@@ -67,6 +67,8 @@ FRAMEWORKS: dict[str, Framework] = {
             "https://www.cisecurity.org/benchmark/kubernetes",
             {
                 "5.1.1": "cluster-admin used only where required",
+                # RBAC and network sweeps (jobs.sweeps.k8s.rbac, jobs.sweeps.k8s.network)
+                "5.1.2": "Access to Secrets kept to those who need it",
                 "5.1.3": "No wildcards in Roles and ClusterRoles",
                 "5.1.5": "Default service accounts not actively used",
                 "5.1.6": "Service account tokens mounted only where needed",
