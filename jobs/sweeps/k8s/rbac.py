@@ -27,6 +27,7 @@ from jobs.sweeps.rule import Hit, rule
 
 RBAC_PRACTICES = "https://kubernetes.io/docs/concepts/security/rbac-good-practices/"
 SERVICE = "k8s:rbac"
+_CLUSTER_ADMIN = ("ClusterRole", None, "cluster-admin")
 
 
 def _location(context: str, namespace: str | None) -> str:
@@ -67,7 +68,7 @@ async def cluster_admin(ctx: SweepContext, context: str) -> list[Hit]:
     hits = []
     for binding in found.bindings:
         role = found.role_of(binding)
-        admin = role.full_admin() if role else binding.role_name == "cluster-admin"
+        admin = role.full_admin() if role else binding.role_key() == _CLUSTER_ADMIN
         people = [s for s in binding.subjects if not s.is_system()]
         if admin and people:
             hits.append(_admin_hit(context, binding, role, people))

@@ -238,7 +238,7 @@ def _role(kind: str, obj: Any) -> Role:
 
 def _binding(kind: str, obj: Any) -> Binding:
     meta = obj.metadata
-    subjects = tuple(Subject(s.kind or "", s.name or "", s.namespace) for s in obj.subjects or [])
+    subjects = tuple(_subject(s.kind or "", s.name or "", s.namespace) for s in obj.subjects or [])
     return Binding(
         kind,
         meta.namespace if kind == "RoleBinding" else None,
@@ -247,6 +247,16 @@ def _binding(kind: str, obj: Any) -> Binding:
         obj.role_ref.name,
         subjects,
     )
+
+
+def _subject(kind: str, name: str, namespace: str | None) -> Subject:
+    """A User named `system:serviceaccount:<ns>:<name>` is that ServiceAccount (its username),
+    so it is judged as one, not exempted for its `system:` prefix."""
+    prefix = "system:serviceaccount:"
+    if kind == "User" and name.startswith(prefix) and name.count(":") == 3:
+        account_namespace, account = name.removeprefix(prefix).split(":")
+        return Subject("ServiceAccount", account, account_namespace)
+    return Subject(kind, name, namespace)
 
 
 def subjects_label(subjects: Iterable[Subject]) -> str:

@@ -63,7 +63,7 @@ def privilege_escalation(w: Workload) -> Hit | None:
         "Set securityContext.readOnlyRootFilesystem: true; mount an emptyDir where the "
         "process must write.",
         reference=PSS,
-        controls=("soc2:CC6.1",),
+        controls=("cis-k8s:5.7.3", "soc2:CC6.1"),
     ),
     CONTEXT,
 )

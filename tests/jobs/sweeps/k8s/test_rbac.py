@@ -140,6 +140,22 @@ async def test_system_users_and_groups_are_exempt_but_kube_system_accounts_are_n
     assert "system:kube-scheduler" not in found.evidence
 
 
+async def test_a_service_account_named_as_a_user_is_not_a_system_user(
+    cluster: FakeCluster, sweep: SweepContext
+) -> None:
+    """`User system:serviceaccount:default:default` is that ServiceAccount's username: its
+    system: prefix must not exempt it."""
+    cluster.add(
+        cluster_role_binding(
+            "sa-as-user",
+            "cluster-admin",
+            [subject("User", "system:serviceaccount:default:default")],
+        )
+    )
+    (found,) = await evaluate(sweep, "k8s.rbac.cluster_admin")
+    assert "to ServiceAccount default/default cluster-wide" in found.evidence
+
+
 # --- wildcards ----------------------------------------------------------------------------------
 
 
