@@ -8,13 +8,12 @@ for their own wildcards: the API server rewrites them at each start.
 
 from __future__ import annotations
 
-import shlex
-
 from daemon.models import Severity
 from jobs.sweeps.base import Rule, SweepContext
 from jobs.sweeps.k8s.rbac_model import (
     READ_VERBS,
     Binding,
+    Named,
     PolicyRule,
     Rbac,
     Role,
@@ -30,8 +29,10 @@ SERVICE = "k8s:rbac"
 _CLUSTER_ADMIN = ("ClusterRole", None, "cluster-admin")
 
 
-def _location(context: str, namespace: str | None) -> str:
-    return f"{context}/{namespace}" if namespace else context
+def _hit(context: str, on: Named, evidence: str, command: str, severity: Severity | None) -> Hit:
+    """A finding on a binding or role, located in its namespace when it has one."""
+    where = f"{context}/{on.namespace}" if on.namespace else context
+    return Hit(on.resource, evidence, command=command, severity=severity, location=where)
 
 
 def _everyone(subjects: list[Subject]) -> str:
@@ -93,16 +94,10 @@ def _admin_hit(context: str, binding: Binding, role: Role | None, people: list[S
     else:
         severity = Severity.HIGH if cluster_wide else Severity.MEDIUM
     command = (
-        f"{binding.delete_command(context)}  # after binding "
+        f"{binding.kubectl(context, 'delete')}  # after binding "
         f"{'its subjects' if len(people) > 1 else 'the subject'} to a narrower role"
     )
-    return Hit(
-        binding.resource,
-        evidence,
-        command=command,
-        severity=severity,
-        location=_location(context, binding.namespace),
-    )
+    return _hit(context, binding, evidence, command, severity)
 
 
 # --- wildcards ----------------------------------------------------------------------------------
@@ -151,21 +146,11 @@ def _wildcard_hit(context: str, found: Rbac, role: Role) -> Hit | None:
         bound = "not bound to anyone yet — low until a binding uses it"
         severity = Severity.LOW
     evidence = f"{role.label} grants wildcards: {rules}; {bound}"
-    where = f" -n {shlex.quote(role.namespace)}" if role.namespace else ""
     command = (
-        f"kubectl --context {shlex.quote(context)}{where} edit {role.kind.lower()} "
-        f"{shlex.quote(role.name)}  # replace each * with the verbs, resources and API groups used"
+        f"{role.kubectl(context, 'edit')}  # replace each * with the verbs, resources and API "
+        "groups used"
     )
-    resource = (
-        f"{role.namespace}/Role/{role.name}" if role.namespace else f"ClusterRole/{role.name}"
-    )
-    return Hit(
-        resource,
-        evidence,
-        command=command,
-        severity=severity,
-        location=_location(context, role.namespace),
-    )
+    return _hit(context, role, evidence, command, severity)
 
 
 # --- Secrets ------------------------------------------------------------------------------------
@@ -220,22 +205,12 @@ def _secrets_hit(
         severity = Severity.CRITICAL if cluster_wide else Severity.HIGH
         evidence += f" — {severity.value}{broad}"
     if role.builtin:
-        command = (
-            f"{binding.delete_command(context)}  # after binding a role without Secrets (view)"
-        )
+        command = f"{binding.kubectl(context, 'delete')}  # after binding a role without Secrets"
+        command += " (view)"
     else:
-        where_role = f" -n {shlex.quote(role.namespace)}" if role.namespace else ""
-        command = (
-            f"kubectl --context {shlex.quote(context)}{where_role} edit {role.kind.lower()} "
-            f"{shlex.quote(role.name)}  # drop Secrets, or name the ones needed in resourceNames"
-        )
-    return Hit(
-        binding.resource,
-        evidence,
-        command=command,
-        severity=severity,
-        location=_location(context, binding.namespace),
-    )
+        command = f"{role.kubectl(context, 'edit')}  # drop Secrets, or name the ones needed"
+        command += " in resourceNames"
+    return _hit(context, binding, evidence, command, severity)
 
 
 RULES: list[Rule] = [cluster_admin, wildcard, secrets_access]

@@ -103,37 +103,14 @@ class PolicyRule:
 
 
 @dataclass(frozen=True)
-class Role:
+class Named:
+    """A role or binding: how evidence, findings and commands name it."""
+
     kind: str
-    """ClusterRole or Role."""
+    """ClusterRole, Role, ClusterRoleBinding or RoleBinding."""
     namespace: str | None
+    """None: cluster-scoped."""
     name: str
-    rules: tuple[PolicyRule, ...]
-    builtin: bool
-    """Part of the bootstrap policy: named system:… or labelled as the bootstrap roles are."""
-    aggregated: bool
-    """Its rules are the aggregation controller's union of other ClusterRoles' rules."""
-
-    @property
-    def label(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
-
-    def full_admin(self) -> bool:
-        return (self.kind == "ClusterRole" and self.name == "cluster-admin") or any(
-            r.grants_everything() for r in self.rules
-        )
-
-
-@dataclass(frozen=True)
-class Binding:
-    kind: str
-    """ClusterRoleBinding or RoleBinding."""
-    namespace: str | None
-    name: str
-    role_kind: str
-    role_name: str
-    subjects: tuple[Subject, ...]
 
     @property
     def label(self) -> str:
@@ -146,6 +123,35 @@ class Binding:
             return f"{self.namespace}/{self.kind}/{self.name}"
         return f"{self.kind}/{self.name}"
 
+    def kubectl(self, context: str, verb: str) -> str:
+        """`kubectl --context C [-n NS] VERB KIND NAME`, names quoted for the shell."""
+        where = f" -n {shlex.quote(self.namespace)}" if self.namespace else ""
+        return (
+            f"kubectl --context {shlex.quote(context)}{where} {verb} {self.kind.lower()} "
+            f"{shlex.quote(self.name)}"
+        )
+
+
+@dataclass(frozen=True)
+class Role(Named):
+    rules: tuple[PolicyRule, ...]
+    builtin: bool
+    """Part of the bootstrap policy: named system:… or labelled as the bootstrap roles are."""
+    aggregated: bool
+    """Its rules are the aggregation controller's union of other ClusterRoles' rules."""
+
+    def full_admin(self) -> bool:
+        return (self.kind == "ClusterRole" and self.name == "cluster-admin") or any(
+            r.grants_everything() for r in self.rules
+        )
+
+
+@dataclass(frozen=True)
+class Binding(Named):
+    role_kind: str
+    role_name: str
+    subjects: tuple[Subject, ...]
+
     def role_key(self) -> tuple[str, str | None, str]:
         namespace = self.namespace if self.role_kind == "Role" else None
         return (self.role_kind, namespace, self.role_name)
@@ -155,13 +161,6 @@ class Binding:
         if self.kind == "ClusterRoleBinding":
             return "cluster-wide"
         return f"in namespace {self.namespace}"
-
-    def delete_command(self, context: str) -> str:
-        where = f" -n {shlex.quote(self.namespace)}" if self.namespace else ""
-        return (
-            f"kubectl --context {shlex.quote(context)}{where} delete {self.kind.lower()} "
-            f"{shlex.quote(self.name)}"
-        )
 
 
 @dataclass(frozen=True)
