@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.models import Finding, Severity
-from jobs.sweeps.base import CollectError, SweepContext
+from jobs.sweeps.base import CollectError, KubernetesScope, SweepContext
 from jobs.sweeps.k8s.rbac import RULES
 from tests.jobs.sweeps.k8s.conftest import run_rule
 from tests.peers.kubernetes import (
@@ -216,6 +216,17 @@ async def test_aggregated_roles_are_judged_through_their_sources(
     )
     found = await evaluate(sweep, "k8s.rbac.wildcard")
     assert [f.resource for f in found] == ["ClusterRole/widgets-admin"]
+
+
+async def test_namespaced_roles_follow_the_scope(cluster: FakeCluster, sweep: SweepContext) -> None:
+    """Roles are listed in the scope's namespaces (prod here), or in all of them."""
+    cluster.add(role("ops", "ci", rules=[policy_rule(["*"], ["pods"])]))
+    assert await evaluate(sweep, "k8s.rbac.wildcard") == []
+    assert sweep.kubernetes is not None
+    everywhere = KubernetesScope(kubeconfig=sweep.kubernetes.kubeconfig)
+    again = SweepContext(check=sweep.check, now=sweep.now, kubernetes=everywhere)
+    (found,) = await evaluate(again, "k8s.rbac.wildcard")
+    assert found.resource == "ci/Role/ops"
 
 
 # --- Secrets ------------------------------------------------------------------------------------
