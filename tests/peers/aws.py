@@ -19,6 +19,9 @@ from moto.core.responses import ActionResult
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
+SETUP_TIMEOUT_S = 60.0
+"""For moto's own admin calls (reset, recorder): resetting every backend takes seconds on a
+loaded machine, and it is the tests' setup, not what they measure."""
 """moto's default account id."""
 
 
@@ -39,7 +42,9 @@ class Aws:
     def enforce_iam(self, on: bool) -> None:
         """moto checks signatures and IAM policies from now on (or stops checking)."""
         body = b"0" if on else b"inf"
-        httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=body).raise_for_status()
+        httpx.post(
+            f"{self.endpoint}/moto-api/reset-auth", content=body, timeout=SETUP_TIMEOUT_S
+        ).raise_for_status()
 
 
 def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,7 +155,9 @@ class RequestLog:
 
         monkeypatch.setattr(recorder, "_location", path)
         self.endpoint = aws.endpoint
-        httpx.post(f"{self.endpoint}/moto-api/recorder/reset-recording").raise_for_status()
+        httpx.post(
+            f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=SETUP_TIMEOUT_S
+        ).raise_for_status()
         httpx.post(f"{self.endpoint}/moto-api/recorder/start-recording").raise_for_status()
 
     def stop(self) -> None:
