@@ -86,6 +86,39 @@ class LeaderLease:
             )
             return Lease(holder, node, epoch, acquired, now, now + term)
 
+    def epoch(self) -> int:
+        """The row's fencing epoch (0 before anyone took it)."""
+        lease, _ = self.current()
+        return 0 if lease is None else lease.epoch
+
+    def claim(self, holder: str, node: str, epoch: int, term: timedelta) -> Lease | None:
+        """Record `holder`, elected outside the database (a Kubernetes Lease), as the fenced
+        writer at `epoch`; None when the row already has a later epoch, or this epoch for
+        another holder. The epoch only ever increases, so an old winner can never come back;
+        the row lock waits for the previous holder's open write transactions (they read the
+        row `FOR SHARE`), so its writes all commit before the new epoch or not at all."""
+        with self.db.transaction(write=True, serialize=False) as conn:
+            now = self.clock(conn)
+            row = conn.execute(
+                "SELECT * FROM leader_lease WHERE id = 1" + self.db.update_lock  # noqa: S608
+            ).fetchone()
+            found = _lease(row)
+            if found is not None and (
+                found.epoch > epoch or (found.epoch == epoch and found.holder != holder)
+            ):
+                return None
+            same = found is not None and found.holder == holder and found.epoch == epoch
+            acquired = found.acquired_at if found is not None and same else now
+            conn.execute(
+                "INSERT INTO leader_lease (id, holder, node, epoch, acquired_at, renewed_at, "
+                "expires_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "holder = excluded.holder, node = excluded.node, epoch = excluded.epoch, "
+                "acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, "
+                "expires_at = excluded.expires_at",
+                (holder, node, epoch, db_ts(acquired), db_ts(now), db_ts(now + term)),
+            )
+            return Lease(holder, node, epoch, acquired, now, now + term)
+
     def renew(self, holder: str, epoch: int, term: timedelta) -> Lease | None:
         """Extend `holder`'s lease of `epoch`; None when it was taken over meanwhile (then
         this process is deposed). A lease that ran out but nobody took is still renewed:
