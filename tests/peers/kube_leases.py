@@ -18,7 +18,8 @@ GROUP = "coordination.k8s.io"
 QUALIFIED = f"leases.{GROUP}"
 
 
-def _status(code: int, reason: str, message: str, name: str) -> Obj:
+def status_body(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
+    """The API server's error body (`kind: Status`), as every failed request gets it."""
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -26,9 +27,14 @@ def _status(code: int, reason: str, message: str, name: str) -> Obj:
         "status": "Failure",
         "message": message,
         "reason": reason,
-        "details": {"name": name, "group": GROUP, "kind": "leases"},
+        "details": details or {},
         "code": code,
     }
+
+
+def _status(code: int, reason: str, message: str, name: str) -> Obj:
+    details = {"name": name, "group": GROUP, "kind": "leases"} if name else {}
+    return status_body(code, reason, message, details)
 
 
 @dataclass

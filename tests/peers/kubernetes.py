@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.peers.kube_leases import Leases
+from tests.peers.kube_leases import Leases, status_body
 from tests.peers.loopback import serve_in_thread
 
 Obj = dict[str, Any]
@@ -46,19 +46,6 @@ def ts(at: datetime) -> str:
 
 def ago(**delta: float) -> str:
     return ts(datetime.now(UTC) - timedelta(**delta))
-
-
-def status_body(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": details or {},
-        "code": code,
-    }
 
 
 @dataclass

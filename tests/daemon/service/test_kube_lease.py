@@ -6,7 +6,7 @@ cannot commit."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,9 +39,19 @@ def kubeconfig(k8s: FakeKubernetes, tmp_path: Path) -> Path:
     return k8s.kubeconfig(tmp_path / "kubeconfig")
 
 
-def leader(url: str, kubeconfig: Path, node: str) -> KubernetesLeader:
-    settings = KubernetesLeaseSettings(name="wk", namespace=NS, kubeconfig=str(kubeconfig))
-    return KubernetesLeader(url, None, TERM, node, settings)
+@pytest.fixture
+def elect(postgres_url: str, kubeconfig: Path) -> Iterator[Callable[[str], KubernetesLeader]]:
+    """Makes a node electing through the Lease `ops/wk`; all are closed afterwards."""
+    made: list[KubernetesLeader] = []
+
+    def make(node: str) -> KubernetesLeader:
+        settings = KubernetesLeaseSettings(name="wk", namespace=NS, kubeconfig=str(kubeconfig))
+        made.append(KubernetesLeader(postgres_url, None, TERM, node, settings))
+        return made[-1]
+
+    yield make
+    for leader in made:
+        leader.close()
 
 
 def test_the_store_setting_chooses_the_backend(postgres_url: str, kubeconfig: Path) -> None:
@@ -71,78 +81,70 @@ def test_the_pod_namespace_comes_from_the_service_account(tmp_path: Path) -> Non
 
 
 def test_the_first_node_creates_the_lease_as_client_go_writes_it(
-    postgres_url: str, kubeconfig: Path, k8s: FakeKubernetes
+    elect: Callable[[str], KubernetesLeader], k8s: FakeKubernetes
 ) -> None:
-    a, b = leader(postgres_url, kubeconfig, "node-a"), leader(postgres_url, kubeconfig, "node-b")
-    try:
-        won = a._try()
-        assert won is not None and won.epoch == 1 and won.node == "node-a"
-        stored = k8s.cluster.leases.get(NS, "wk")
-        assert stored is not None
-        spec = stored["spec"]
-        assert spec["holderIdentity"] == a.holder
-        assert spec["leaseDurationSeconds"] == 3
-        assert spec["leaseTransitions"] == 1
-        for stamp in ("acquireTime", "renewTime"):  # MicroTime: RFC 3339 with microseconds
-            assert datetime.fromisoformat(spec[stamp]).tzinfo is not None
-        assert k8s.cluster.leases.writes == [("POST", "wk", 201)]
-        assert b._try() is None  # held, and just seen: not expired for b
-        row, _ = a._lease_store().lease.current()
-        assert row is not None and (row.holder, row.epoch) == (a.holder, 1)
-        renewed = a._renew(won)
-        assert renewed is not None and renewed.epoch == 1
-        after = k8s.cluster.leases.get(NS, "wk")
-        assert after is not None
-        assert after["spec"]["renewTime"] > spec["renewTime"]
-        assert after["spec"]["acquireTime"] == spec["acquireTime"]
-        assert after["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]
-    finally:
-        a.close()
-        b.close()
+    a, b = elect("node-a"), elect("node-b")
+    won = a._try()
+    assert won is not None and won.epoch == 1 and won.node == "node-a"
+    stored = k8s.cluster.leases.get(NS, "wk")
+    assert stored is not None
+    spec = stored["spec"]
+    assert spec["holderIdentity"] == a.holder
+    assert spec["leaseDurationSeconds"] == 3
+    assert spec["leaseTransitions"] == 1
+    for stamp in ("acquireTime", "renewTime"):  # MicroTime: RFC 3339 with microseconds
+        assert datetime.fromisoformat(spec[stamp]).tzinfo is not None
+    assert k8s.cluster.leases.writes == [("POST", "wk", 201)]
+    assert b._try() is None  # held, and just seen: not expired for b
+    row, _ = a._lease_store().lease.current()
+    assert row is not None and (row.holder, row.epoch) == (a.holder, 1)
+    renewed = a._renew(won)
+    assert renewed is not None and renewed.epoch == 1
+    after = k8s.cluster.leases.get(NS, "wk")
+    assert after is not None
+    assert after["spec"]["renewTime"] > spec["renewTime"]
+    assert after["spec"]["acquireTime"] == spec["acquireTime"]
+    assert after["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]
 
 
 def test_a_stale_write_gets_409_and_loses_the_race(
-    postgres_url: str, kubeconfig: Path, k8s: FakeKubernetes
+    elect: Callable[[str], KubernetesLeader], k8s: FakeKubernetes
 ) -> None:
-    a, b = leader(postgres_url, kubeconfig, "node-a"), leader(postgres_url, kubeconfig, "node-b")
-    try:
-        assert b._get() is None
-        assert a._try() is not None
-        assert b._create(1) is None  # both saw 404; a created it first: AlreadyExists
-        stale = b._get()
-        assert stale is not None
-        assert a.lease is None and a._record is not None
-        renewed = a._renew(a._lease_store().lease.current()[0])  # type: ignore[arg-type]
-        assert renewed is not None
-        assert b._put(stale, 2, acquire=True) is None  # stale resourceVersion: Conflict
-        assert [code for _, _, code in k8s.cluster.leases.writes] == [201, 409, 200, 409]
-        held = k8s.cluster.leases.get(NS, "wk")
-        assert held is not None and held["spec"]["holderIdentity"] == a.holder
-        # the wire: the Status bodies the API server sends
-        base = f"{k8s.url}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        stale_body = {**held, "metadata": {**held["metadata"], "resourceVersion": "1"}}
-        conflict = httpx.put(f"{base}/wk", json=stale_body, headers=auth)
-        assert conflict.status_code == 409
-        assert conflict.json()["reason"] == "Conflict" and conflict.json()["kind"] == "Status"
-        assert "the object has been modified" in conflict.json()["message"]
-        missing = httpx.get(f"{base}/other", headers=auth)
-        assert missing.status_code == 404
-        assert missing.json()["message"] == 'leases.coordination.k8s.io "other" not found'
-        assert missing.json()["details"] == {
-            "name": "other",
-            "group": "coordination.k8s.io",
-            "kind": "leases",
-        }
-    finally:
-        a.close()
-        b.close()
+    a, b = elect("node-a"), elect("node-b")
+    assert b._get() is None
+    assert a._try() is not None
+    assert b._create(1) is None  # both saw 404; a created it first: AlreadyExists
+    stale = b._get()
+    assert stale is not None
+    assert a.lease is None and a._record is not None
+    renewed = a._renew(a._lease_store().lease.current()[0])  # type: ignore[arg-type]
+    assert renewed is not None
+    assert b._put(stale, 2, acquire=True) is None  # stale resourceVersion: Conflict
+    assert [code for _, _, code in k8s.cluster.leases.writes] == [201, 409, 200, 409]
+    held = k8s.cluster.leases.get(NS, "wk")
+    assert held is not None and held["spec"]["holderIdentity"] == a.holder
+    # the wire: the Status bodies the API server sends
+    base = f"{k8s.url}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    stale_body = {**held, "metadata": {**held["metadata"], "resourceVersion": "1"}}
+    conflict = httpx.put(f"{base}/wk", json=stale_body, headers=auth)
+    assert conflict.status_code == 409
+    assert conflict.json()["reason"] == "Conflict" and conflict.json()["kind"] == "Status"
+    assert "the object has been modified" in conflict.json()["message"]
+    missing = httpx.get(f"{base}/other", headers=auth)
+    assert missing.status_code == 404
+    assert missing.json()["message"] == 'leases.coordination.k8s.io "other" not found'
+    assert missing.json()["details"] == {
+        "name": "other",
+        "group": "coordination.k8s.io",
+        "kind": "leases",
+    }
 
 
 def test_a_standby_takes_over_after_the_term_and_the_deposed_node_cannot_commit(
-    postgres_url: str, kubeconfig: Path, k8s: FakeKubernetes
+    elect: Callable[[str], KubernetesLeader], k8s: FakeKubernetes, postgres_url: str
 ) -> None:
-    a, b = leader(postgres_url, kubeconfig, "node-a"), leader(postgres_url, kubeconfig, "node-b")
+    a, b = elect("node-a"), elect("node-b")
     old = Store.open(Path("old"), postgres_url)
     try:
         won = a._try()
@@ -171,50 +173,38 @@ def test_a_standby_takes_over_after_the_term_and_the_deposed_node_cannot_commit(
         assert b._lease_store().incidents.engine_state().next_incident_id == 2
     finally:
         old.close()
-        a.close()
-        b.close()
 
 
 def test_a_released_lease_is_taken_at_once_and_a_recreated_one_moves_past_the_epoch(
-    postgres_url: str, kubeconfig: Path, k8s: FakeKubernetes
+    elect: Callable[[str], KubernetesLeader], k8s: FakeKubernetes
 ) -> None:
-    a, b = leader(postgres_url, kubeconfig, "node-a"), leader(postgres_url, kubeconfig, "node-b")
-    try:
-        a.lease = a._try()
-        assert b._try() is None
-        a.release()  # a clean stop: holderIdentity "" (as client-go releases)
-        released = k8s.cluster.leases.get(NS, "wk")
-        assert released is not None and released["spec"]["holderIdentity"] == ""
-        taken = b._try()
-        assert taken is not None and taken.epoch == 2
-        # someone deletes the Lease: leaseTransitions would start again below the database's
-        # epoch, so the next winner moves it past it
-        k8s.cluster.leases.objects.clear()
-        c = leader(postgres_url, kubeconfig, "node-c")
-        try:
-            again = c._try()
-            assert again is not None and again.epoch == 3
-            recreated = k8s.cluster.leases.get(NS, "wk")
-            assert recreated is not None and recreated["spec"]["leaseTransitions"] == 3
-            assert b._renew(taken) is None
-        finally:
-            c.close()
-    finally:
-        a.close()
-        b.close()
+    a, b = elect("node-a"), elect("node-b")
+    a.lease = a._try()
+    assert b._try() is None
+    a.release()  # a clean stop: holderIdentity "" (as client-go releases)
+    released = k8s.cluster.leases.get(NS, "wk")
+    assert released is not None and released["spec"]["holderIdentity"] == ""
+    taken = b._try()
+    assert taken is not None and taken.epoch == 2
+    # someone deletes the Lease: leaseTransitions would start again below the database's
+    # epoch, so the next winner moves it past it
+    k8s.cluster.leases.objects.clear()
+    c = elect("node-c")
+    again = c._try()
+    assert again is not None and again.epoch == 3
+    recreated = k8s.cluster.leases.get(NS, "wk")
+    assert recreated is not None and recreated["spec"]["leaseTransitions"] == 3
+    assert b._renew(taken) is None
 
 
 def test_an_unreachable_api_server_is_one_line_naming_the_lease(
-    postgres_url: str, kubeconfig: Path, k8s: FakeKubernetes
+    elect: Callable[[str], KubernetesLeader], k8s: FakeKubernetes
 ) -> None:
-    a = leader(postgres_url, kubeconfig, "node-a")
-    try:
-        k8s.cluster.leases.down = True
-        with pytest.raises(ElectionError) as caught:
-            a._try()
-        message = str(caught.value)
-        assert "\n" not in message and "ops/wk" in message and "503" in message
-        assert isinstance(caught.value, StateError)
-        assert TOKEN not in message
-    finally:
-        a.close()
+    a = elect("node-a")
+    k8s.cluster.leases.down = True
+    with pytest.raises(ElectionError) as caught:
+        a._try()
+    message = str(caught.value)
+    assert "\n" not in message and "ops/wk" in message and "503" in message
+    assert isinstance(caught.value, StateError)
+    assert TOKEN not in message
