@@ -123,6 +123,11 @@ class KubernetesLeader(Leader):
         return rows.claim(self.holder, self.node, epoch, self.term)
 
     def _renew(self, lease: Lease) -> Lease | None:
+        """The row first, then the Lease: a process cut off from the database stops renewing
+        the Lease too, so a standby (which may reach the database) can take over."""
+        renewed = self._lease_store().lease.renew(self.holder, lease.epoch, self.term)
+        if renewed is None:
+            return None
         record = self._record or self._get()
         for _ in range(2):
             if not self._ours(record, lease.epoch):
@@ -131,7 +136,7 @@ class KubernetesLeader(Leader):
             written = self._put(record, lease.epoch, acquire=False)
             if written is not None:
                 self._record = written
-                return self._lease_store().lease.renew(self.holder, lease.epoch, self.term)
+                return renewed
             record = self._get()  # 409: changed since we wrote it; see by whom
         raise ElectionError(f"the Lease {self._where} keeps changing under this process")
 
