@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,10 +32,22 @@ NS = "ops"
 
 
 def kube_config(
-    home: Path, node: str, url: str, receiver: int, flag: Path, kubeconfig: Path, web: int
+    home: Path,
+    node: str,
+    url: str,
+    receivers: tuple[int, int],
+    flag: Path,
+    kubeconfig: Path,
+    web: int,
 ) -> Path:
-    path = write_config(home, node, url, receiver, flag)
+    """write_config's, electing through the Lease, serving pings and /metrics on `web`, and
+    calling the second receiver's /beat-NODE as its outbound heartbeat."""
+    path = write_config(home, node, url, receivers[0], flag)
     text = path.read_text().replace("[store]\n", '[store]\nelection = "kubernetes"\n', 1)
+    beat = (
+        f'heartbeat_url = "http://127.0.0.1:{receivers[1]}/beat-{node}"\nheartbeat_every = "1s"\n'
+    )
+    text = text.replace("[daemon]\n", "[daemon]\n" + beat, 1)
     text += f"""
 [[checks]]
 name = "nightly-job"
@@ -65,6 +78,12 @@ def samples(base: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
+def beats(receiver: WebhookReceiver, node: str) -> int:
+    """Outbound heartbeat calls `node` made."""
+    with receiver.lock:
+        return sum(1 for r in receiver.requests if r.path == f"/beat-{node}")
+
+
 def holder(k8s: FakeKubernetes) -> str:
     lease = k8s.cluster.leases.get(NS, "watchkeeper")
     return "" if lease is None else str(lease["spec"].get("holderIdentity", ""))
@@ -75,8 +94,10 @@ def test_two_nodes_elect_through_a_kubernetes_lease_and_fail_over_on_kill_9(
     tmp_path: Path,
     postgres_url: str,
     webhook_receiver: WebhookReceiver,
+    make_webhook_receiver: Callable[[], WebhookReceiver],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monitor = make_webhook_receiver()  # the outside monitor of heartbeat_url
     token = secrets.token_urlsafe(16)
     monkeypatch.setenv("WK_PING_TOKEN", token)
     k8s = FakeKubernetes().start()
@@ -91,7 +112,7 @@ def test_two_nodes_elect_through_a_kubernetes_lease_and_fail_over_on_kill_9(
                 tmp_path / n,
                 f"node-{n}",
                 postgres_url,
-                webhook_receiver.port,
+                (webhook_receiver.port, monitor.port),
                 flag,
                 kubeconfig,
                 ports[n],
@@ -134,6 +155,8 @@ def test_two_nodes_elect_through_a_kubernetes_lease_and_fail_over_on_kill_9(
         time.sleep(LEASE_S)  # renewals keep node-a active
         assert b.proc is not None and b.proc.poll() is None
         assert active_node(b.config) == "node-a"
+        # only the active node calls heartbeat_url: it is the one committing cycles
+        assert beats(monitor, "node-a") >= 2 and beats(monitor, "node-b") == 0
 
         a.kill9()
         killed = time.monotonic()
@@ -145,6 +168,7 @@ def test_two_nodes_elect_through_a_kubernetes_lease_and_fail_over_on_kill_9(
             lambda: samples(url["b"], "watchkeeper_leader") == {(("node", "node-b"),): 1.0},
             "node-b's /metrics to name itself",
         )
+        wait_for(lambda: beats(monitor, "node-b") >= 1, "node-b's heartbeat, once active")
 
         a.start()  # back, as a standby; a clean stop of node-b hands over at once
         wait_for(lambda: a.output().count("standby: another watchkeeper") == 1, "node-a up")

@@ -15,7 +15,7 @@ import pytest
 
 from daemon.config.store import KubernetesLeaseSettings, StoreSettings
 from daemon.errors import StateError
-from daemon.models import EngineState
+from daemon.models import EngineState, Ping
 from daemon.service.kube_lease import ElectionError, KubernetesLeader, pod_namespace
 from daemon.service.leader import Leader, election
 from daemon.store import Store
@@ -168,6 +168,9 @@ def test_a_standby_takes_over_after_the_term_and_the_deposed_node_cannot_commit(
         # node-a, deposed, cannot commit: the database's row names epoch 2
         with pytest.raises(Deposed):
             old.incidents.commit_cycle([], EngineState(next_incident_id=9), [], [], [], now=T0)
+        # a job's ping that reached it meanwhile is still recorded: a fact, not engine state
+        old.heartbeats.record(Ping("nightly", T0, "success", 0, "late", "http 127.0.0.1"))
+        assert [p.message for p in b._lease_store().heartbeats.recent("nightly")] == ["late"]
         assert a._renew(won) is None  # it learns it lost at its next renewal
         assert a._lease_store().lease.claim(a.holder, "node-a", 1, TERM) is None  # never back
         assert b._lease_store().incidents.engine_state().next_incident_id == 2
