@@ -141,14 +141,15 @@ class KubernetesLeader(Leader):
         raise ElectionError(f"the Lease {self._where} keeps changing under this process")
 
     def release(self) -> None:
-        """After a clean stop: empty holderIdentity (client-go's release), then the row."""
+        """After a clean stop: empty holderIdentity (client-go's release), then the row. Best
+        effort: a release that does not get through (409: no longer ours; the API away) leaves
+        the Lease to run out."""
         record = self._record
         if self.lease is not None and self._ours(record, self.lease.epoch):
             assert record is not None
-            _spec(record).holder_identity = ""
-            _spec(record).lease_duration_seconds = 1
-            _spec(record).renew_time = _now()
-            with suppress(StateError):
+            spec = _spec(record)
+            spec.holder_identity, spec.lease_duration_seconds, spec.renew_time = "", 1, _now()
+            with suppress(Exception):
                 self._call(
                     "update",
                     self._api().replace_namespaced_lease,

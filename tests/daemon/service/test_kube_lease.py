@@ -139,6 +139,11 @@ def test_a_stale_write_gets_409_and_loses_the_race(
         "group": "coordination.k8s.io",
         "kind": "leases",
     }
+    # a release that meets a 409 (someone wrote the Lease meanwhile) is let go: it runs out
+    k8s.cluster.leases.objects[(NS, "wk")]["metadata"]["resourceVersion"] = "99999"
+    a.lease = renewed
+    a.release()
+    assert a.lease is None and k8s.cluster.leases.writes[-1] == ("PUT", "wk", 409)
 
 
 def test_a_standby_takes_over_after_the_term_and_the_deposed_node_cannot_commit(
