@@ -153,6 +153,11 @@ class SweepOptions(_Strict):
         description="fnmatch globs of S3 bucket names that must have versioning and MFA "
         "delete (aws.s3.versioning), e.g. ['*-backups', 'ledger-*']. Default: none checked.",
     )
+    k8s_netpol_exempt_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"],
+        description="Namespaces k8s.namespace.no_network_policy does not report without a "
+        "NetworkPolicy. Default: the control plane's own.",
+    )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
         description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "

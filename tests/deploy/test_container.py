@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from daemon.config.load import load_settings
-from jobs.kubernetes.api import RESOURCES
+from jobs.kubernetes.api import CLUSTER_RESOURCES, RESOURCES
 from tests import ROOT
 
 ELECTION = ROOT / "daemon" / "service" / "kube_lease.py"
@@ -71,8 +71,10 @@ def documents() -> dict[str, dict[str, Any]]:
 
 def code_reads() -> set[tuple[str, str, str]]:
     """(group, resource, verb) for everything the kubernetes check, its RCA and the k8s sweeps
-    read: they list the resources (`list_calls`), nodes and pod metrics, and get pod logs."""
+    read: they list the resources (`list_calls`, `cluster_list_call`), nodes and pod metrics,
+    and get pod logs."""
     reads = {(group, name, "list") for name, (_, group, _) in RESOURCES.items()}
+    reads |= {(group, name, "list") for name, (_, group, _) in CLUSTER_RESOURCES.items()}
     reads |= {("", "nodes", "list"), ("", "pods/log", "get"), ("metrics.k8s.io", "pods", "list")}
     return reads
 
