@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.peers.kube_leases import Leases, status_body
 from tests.peers.loopback import serve_in_thread
 
 Obj = dict[str, Any]
@@ -47,19 +48,6 @@ def ago(**delta: float) -> str:
     return ts(datetime.now(UTC) - timedelta(**delta))
 
 
-def status_body(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": details or {},
-        "code": code,
-    }
-
-
 @dataclass
 class FakeCluster:
     """What the fake API server serves; tests mutate it between runs."""
@@ -75,6 +63,8 @@ class FakeCluster:
     hang: threading.Event | None = None
     """When set to an unset Event, every request waits on it (for timeouts)."""
     requests: list[str] = field(default_factory=list)
+    leases: Leases = field(default_factory=Leases)
+    """coordination.k8s.io Leases (GET, POST, PUT), for leader election."""
 
     def add(self, *items: Obj) -> None:
         for item in items:
@@ -156,12 +146,46 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:
-            cluster.requests.append(self.path)
+        def _admitted(self) -> bool:
+            cluster.requests.append(
+                f"{self.command} {self.path}" if self.command != "GET" else self.path
+            )
             if cluster.hang is not None:
                 cluster.hang.wait(timeout=10)
             if self.headers.get("Authorization") != f"Bearer {cluster.token}":
                 self._json(401, status_body(401, "Unauthorized", "Unauthorized"))
+                return False
+            return True
+
+        def _lease_call(self, body: Obj | None) -> bool:
+            """/apis/coordination.k8s.io/v1/namespaces/NS/leases[/NAME]: True when it was one."""
+            parts = [p for p in urlsplit(self.path).path.split("/") if p]
+            if parts[:3] != ["apis", "coordination.k8s.io", "v1"] or len(parts) < 6:
+                return False
+            if parts[3] != "namespaces" or parts[5] != "leases":
+                return False
+            code, document = cluster.leases.handle(self.command, parts[4], parts[5:], body)
+            self._json(code, document)
+            return True
+
+        def _write(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not self._admitted():
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self._json(400, status_body(400, "BadRequest", "the body is not JSON"))
+                return
+            if not self._lease_call(body):
+                self._json(405, status_body(405, "MethodNotAllowed", "not supported here"))
+
+        do_POST = _write
+        do_PUT = _write
+
+        def do_GET(self) -> None:
+            if not self._admitted() or self._lease_call(None):
                 return
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
