@@ -140,6 +140,12 @@ class SweepOptions(_Strict):
         description="…at most this many GET requests a day over 30 days (request metrics; "
         "without them: no object added or removed in 30 days).",
     )
+    nat_min_mib_per_day: float = Field(
+        default=10.0,
+        ge=0,
+        description="A NAT gateway moving fewer MiB a day (BytesOutToDestination + "
+        "BytesInFromSource, averaged over idle_days) is idle.",
+    )
     k8s_idle_request_percent: float = Field(
         default=10.0,
         ge=0,
