@@ -74,7 +74,8 @@ async def idle_databases(ctx: SweepContext, region: str) -> list[Hit]:
         storage = db.get("AllocatedStorage")
         evidence = (
             f"RDS instance {_described(name, engine, db_class, multi_az, db)} had no connection "
-            f"(DatabaseConnections maximum 0) on any of {len(peaks)} days over {days} — {fix} "
+            f"in {days} days (DatabaseConnections maximum 0 on each of the {len(peaks)} days "
+            f"with data) — {fix} "
             f"(instance hours only; its {f'{storage} GiB of ' if storage else ''}storage and "
             "backups are billed on top)"
         )
