@@ -189,7 +189,8 @@ class SweepOptions(_Strict):
     )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
-        description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "
+        description="Overrides for the cost rules' price table in USD (EC2, EBS, EIP, ELB, RDS, "
+        "NAT, ElastiCache, OpenSearch, S3; see "
         "jobs/sweeps/aws/prices.py): a section merged key by key, e.g. [sweeps.prices.ec2_hourly] "
         '"m6i.large" = 0.096, or a single price, e.g. eip_hourly = 0.005.',
     )

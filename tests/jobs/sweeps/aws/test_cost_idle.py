@@ -69,6 +69,10 @@ async def test_a_database_nobody_connected_to_saves_its_instance_hours(
         "price unknown for instance class oracle-ee:db.r5.large; add it under [[sweeps]] "
         "prices.rds_instance_hourly" in found[unpriced].evidence
     )
+    # ...and once the site adds it, that price is used ($0.466/h x 730 = $340.18/mo).
+    oracle = {"rds_instance_hourly": {"oracle-ee:db.r5.large": 0.466}}
+    priced = {f.resource: f for f in await evaluate(rules.idle_databases, ctx, prices=oracle)}
+    assert priced[unpriced].est_monthly_savings_usd == 0.466 * 730
 
 
 async def test_a_database_in_use_or_too_new_to_judge_is_no_finding(
