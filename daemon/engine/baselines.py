@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from daemon.config.settings import BaselineSettings
-from daemon.engine.window import Window
+from daemon.engine.window import TICKS, Window
 from daemon.models import CheckResult
 
 LATENCY = "latency_ms"
@@ -209,8 +209,9 @@ class Baselines:
     permanent shift (a new release that is simply slower) would be flagged forever. With it,
     the shift stops being flagged once it dominates the window (z and the median catch up,
     at the latest when it holds half the samples). Memory is bounded: every window is a
-    `Window` of at most `max_samples` doubles (24 B a sample), and windows whose newest sample
-    has aged out are dropped. Call `apply` before the cycle's results are stored.
+    `Window` of at most `max_samples` 16-bit codes (~4.5 B a sample with its times), and windows
+    whose newest sample has aged out are dropped. Call `apply` before the cycle's results are
+    stored.
     """
 
     def __init__(
@@ -224,6 +225,7 @@ class Baselines:
         """The current cutoff (POSIX seconds): a window is pruned to it when it is read or fed,
         so a cycle costs in proportion to its results, not to every window held."""
         self._swept = -math.inf
+        self._tick_s = policy.window.total_seconds() / TICKS
 
     def apply(
         self, results: list[CheckResult], now: datetime
@@ -298,7 +300,7 @@ class Baselines:
         for key, (values, times) in series.items():
             window = self._windows.get(key)
             if window is None:  # built at once: one sort, not an insertion per sample
-                self._windows[key] = Window.of(values, times, capacity)
+                self._windows[key] = Window.of(values, times, capacity, self._tick_s)
             else:
                 for value, at in zip(values, times, strict=True):
                     window.add(value, at)
@@ -309,22 +311,20 @@ class Baselines:
             key = (result.check, result.subject, metric)
             window = self._window(key)
             if window is None:
-                window = self._windows[key] = Window(self.policy.max_samples)
+                window = self._windows[key] = Window(self.policy.max_samples, self._tick_s)
             window.add(value, at)
 
     def _window(self, key: Key) -> Window | None:
         """The window of `key`, its samples older than the cutoff dropped."""
         window = self._windows.get(key)
         if window is not None:
-            while len(window) and window.oldest_time() < self._limit:
-                window.pop_oldest()
+            window.prune(self._limit)
         return window
 
     def _prune(self, cutoff: datetime) -> None:
         limit = cutoff.timestamp()
         for key, window in list(self._windows.items()):
-            while len(window) and window.oldest_time() < limit:
-                window.pop_oldest()
+            window.prune(limit)
             if not len(window):
                 del self._windows[key]
 
