@@ -168,7 +168,9 @@ def inject_warm(baselines: Any, results: list[Any], now: datetime) -> int:
         for metric, value in module.metrics(result):
             values = [value * rng.uniform(0.8, 1.25) for _ in range(size)]
             key = (result.check, result.subject, metric)
-            if Window is not None:
+            if Window is not None and hasattr(baselines, "_tick_s"):  # coded windows
+                baselines._windows[key] = Window.of(values, seconds, size, baselines._tick_s)
+            elif Window is not None:  # the windows of doubles (main at 25fa9ab)
                 baselines._windows[key] = Window.of(values, seconds, size)
             else:  # each sample its own datetime, as rows read from the store would be
                 pairs = zip((s + timedelta(0) for s in stamps), values, strict=True)

@@ -25,7 +25,7 @@ import math
 from array import array
 from bisect import bisect_left, insort
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from daemon.engine.codes import TABLE, encode
 
@@ -140,22 +140,28 @@ class Window:
 
     def median(self) -> float:
         """`statistics.median` of the samples as held (the window must not be empty)."""
-        data = self._sorted
-        n = len(data)
+        index, table = self._lookup()
+        n = len(index)
         i = n // 2
-        view: _Values = data if self.exact else _Decoded(data)
-        return view[i] if n % 2 else (view[i - 1] + view[i]) / 2
+        return table[index[i]] if n % 2 else (table[index[i - 1]] + table[index[i]]) / 2
 
     def mad(self, median: float) -> float:
         """`statistics.median(abs(x - median) for x in samples)`, without sorting them."""
-        data = self._sorted
-        view: _Values = data if self.exact else _Decoded(data)
-        n = len(data)
-        split = bisect_left(view, median)  # view[:split] < median <= view[split:]
+        index, table = self._lookup()
+        n = len(index)
+        split = bisect_left(index, median, key=table.__getitem__)  # below: < median
         if n % 2:
-            return _deviations(view, split, median, n // 2)[0]
-        low, high = _deviations(view, split, median, n // 2 - 1)
+            return _deviations(index, table, split, median, n // 2)[0]
+        low, high = _deviations(index, table, split, median, n // 2 - 1)
         return (low + high) / 2
+
+    def _lookup(self) -> tuple[Sequence[int], array[float]]:
+        """The sorted samples as (index, table): the i-th smallest is `table[index[i]]`. Codes
+        and the decoding table, or for an exact window positions and the doubles themselves:
+        two C subscripts either way, no Python call per probe."""
+        if self.exact:
+            return range(len(self._sorted)), self._sorted
+        return self._sorted, TABLE
 
     def nbytes(self) -> int:
         """Bytes the samples occupy (the arrays' buffers)."""
@@ -206,46 +212,27 @@ class Window:
         del data[bisect_left(data, item)]  # any equal code or double is the same sample's
 
 
-class _Values(Protocol):
-    """Sorted values read by index: an array of doubles, or `_Decoded` codes."""
-
-    def __len__(self) -> int: ...
-    def __getitem__(self, i: int, /) -> float: ...
-
-
-class _Decoded:
-    """The sorted codes seen as the values they stand for (a view, nothing copied)."""
-
-    __slots__ = ("_codes",)
-
-    def __init__(self, codes: array[int]) -> None:
-        self._codes = codes
-
-    def __len__(self) -> int:
-        return len(self._codes)
-
-    def __getitem__(self, i: int, /) -> float:
-        return TABLE[self._codes[i]]
-
-
-def _deviations(data: _Values, split: int, m: float, k: int) -> tuple[float, float]:
-    """The k-th and (k+1)-th smallest (0-based) of |x - m| over sorted `data`, split at `split`
-    into values below m (deviations m - data[split-1-j], rising with j) and at or above it
-    (data[split+j] - m, rising with j): a partition search over two sorted runs for how many
-    of the k+1 smallest come from the lower run. (k+1)-th is +inf when there is none."""
-    below, above = split, len(data) - split
+def _deviations(
+    index: Sequence[int], table: array[float], split: int, m: float, k: int
+) -> tuple[float, float]:
+    """The k-th and (k+1)-th smallest (0-based) of |x - m| over the sorted values x(i) =
+    table[index[i]], split at `split` into values below m (deviations m - x(split-1-j), rising
+    with j) and at or above it (x(split+j) - m, rising with j): a partition search over two
+    sorted runs for how many of the k+1 smallest come from the lower run. (k+1)-th is +inf
+    when there is none."""
+    below, above = split, len(index) - split
     take = k + 1
     lo, hi = max(0, take - above), min(take, below)
     while lo < hi:
         i = (lo + hi) // 2  # i from the lower run, take - i from the upper one
         # lower run's i-th (i < below) against the upper run's (take-i-1)-th (< above)
-        if m - data[split - 1 - i] < data[split + take - i - 1] - m:
+        if m - table[index[split - 1 - i]] < table[index[split + take - i - 1]] - m:
             lo = i + 1
         else:
             hi = i
     i, j = lo, take - lo
-    last_low = m - data[split - i] if i > 0 else -_INF
-    last_high = data[split + j - 1] - m if j > 0 else -_INF
-    next_low = m - data[split - 1 - i] if i < below else _INF
-    next_high = data[split + j] - m if j < above else _INF
+    last_low = m - table[index[split - i]] if i > 0 else -_INF
+    last_high = table[index[split + j - 1]] - m if j > 0 else -_INF
+    next_low = m - table[index[split - 1 - i]] if i < below else _INF
+    next_high = table[index[split + j]] - m if j < above else _INF
     return max(last_low, last_high), min(next_low, next_high)
