@@ -240,13 +240,15 @@ class Baselines:
         self.prepare(results, now)
         out: list[CheckResult] = []
         found: list[Anomaly] = []
-        for result in results:
-            anomalies = self._judge(result) if result.status == "ok" else []
+        # Each result's figures read once, for judging and feeding alike.
+        figured = [(r, list(metrics(r)) if r.status == "ok" else []) for r in results]
+        for result, figures in figured:
+            anomalies = self._judge(result, figures) if figures else []
             found += anomalies
             out.append(_degrade(result, anomalies) if anomalies else result)
-        for result in sorted(results, key=lambda r: r.started_at):
-            if result.status == "ok" and result.started_at >= cutoff:
-                self._feed(result)
+        for result, figures in sorted(figured, key=lambda pair: pair[0].started_at):
+            if figures and result.started_at >= cutoff:
+                self._feed(result, figures)
         return out, found
 
     def prepare(self, results: list[CheckResult], now: datetime) -> None:
@@ -267,9 +269,9 @@ class Baselines:
         window = self._windows.get((check, subject, metric))
         return window.values() if window is not None else []
 
-    def _judge(self, result: CheckResult) -> list[Anomaly]:
+    def _judge(self, result: CheckResult, figures: list[tuple[str, float]]) -> list[Anomaly]:
         anomalies = []
-        for metric, x in metrics(result):
+        for metric, x in figures:
             window = self._window((result.check, result.subject, metric))
             if window is None or len(window) < self.policy.min_samples:
                 continue
@@ -305,11 +307,12 @@ class Baselines:
                 for value, at in zip(values, times, strict=True):
                     window.add(value, at)
 
-    def _feed(self, result: CheckResult) -> None:
+    def _feed(self, result: CheckResult, figures: list[tuple[str, float]]) -> None:
+        """Add the figures of a result `_judge` just read (so its windows are pruned)."""
         at = result.started_at.timestamp()
-        for metric, value in metrics(result):
+        for metric, value in figures:
             key = (result.check, result.subject, metric)
-            window = self._window(key)
+            window = self._windows.get(key)
             if window is None:
                 window = self._windows[key] = Window(self.policy.max_samples, self._tick_s)
             window.add(value, at)
