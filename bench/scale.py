@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import emit, isolate_this_process, loopback_http, machine, parser, quiet_logs
+from bench.scale_daemon import check_lines
 from bench.scale_daemon import render as render_daemon
 
 SIZES = (1000, 5000, 10000)
@@ -148,14 +149,7 @@ def write_config(directory: Path, ports: list[int], n: int) -> Path:
     lines = ["[daemon]", 'state_dir = "state"', "[triage]", "enabled = false"]
     lines += ["[escalation]", "enabled = false"]  # the engine alone: no model calls
     for i in range(n):
-        port = ports[i % len(ports)]
-        lines += ["[[checks]]", 'interval = "60s"', 'timeout = "60s"']
-        if i % 2 == 0:
-            lines += [f'name = "http-{i:05d}"', 'type = "http"']
-            lines.append(f'url = "http://127.0.0.1:{port}/health/{i}"')
-        else:
-            lines += [f'name = "tcp-{i:05d}"', 'type = "tcp"', 'host = "127.0.0.1"']
-            lines.append(f"port = {port}")
+        lines += check_lines(i, ports[i % len(ports)], "60s", "60s")
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

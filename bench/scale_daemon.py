@@ -51,18 +51,22 @@ def write_config(
     for i in range(n):
         failing = bool(every) and i % every == every - 1
         port = dead_port if failing else ports[i % len(ports)]
-        lines += ["[[checks]]", f'interval = "{interval_s}s"', 'timeout = "10s"']
+        lines += check_lines(i, port, f"{interval_s}s", "10s", tcp=failing)
         if failing:
             lines.append("failure_threshold = 1")
-        if i % 2 == 0 and not failing:
-            lines += [f'name = "http-{i:05d}"', 'type = "http"']
-            lines.append(f'url = "http://127.0.0.1:{port}/health/{i}"')
-        else:
-            lines += [f'name = "tcp-{i:05d}"', 'type = "tcp"', 'host = "127.0.0.1"']
-            lines.append(f"port = {port}")
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def check_lines(i: int, port: int, interval: str, timeout: str, tcp: bool = False) -> list[str]:
+    """The i-th bench check: `http` for even i, else (or when `tcp`) `tcp`, on `port`."""
+    lines = ["[[checks]]", f'interval = "{interval}"', f'timeout = "{timeout}"']
+    if i % 2 == 0 and not tcp:
+        lines += [f'name = "http-{i:05d}"', 'type = "http"']
+        return [*lines, f'url = "http://127.0.0.1:{port}/health/{i}"']
+    lines += [f'name = "tcp-{i:05d}"', 'type = "tcp"', 'host = "127.0.0.1"']
+    return [*lines, f"port = {port}"]
 
 
 def _read(db: Path) -> dict[str, Any]:
