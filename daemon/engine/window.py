@@ -25,6 +25,7 @@ import math
 from array import array
 from bisect import bisect_left, insort
 from collections.abc import Sequence
+from itertools import accumulate, groupby
 from typing import Any
 
 from daemon.engine.codes import TABLE, encode
@@ -85,8 +86,15 @@ class Window:
         else:
             window._values = array("H", found)  # no None left
         window._sorted = array(window._values.typecode, sorted(window._values))
-        for at in times:
-            window._stamp(at)
+        if times:  # runs of equal ticks at once (as `_stamp` would make them, one by one)
+            ticks = [math.floor(at / tick_s) for at in times]
+            window._base = ticks[0]
+            for tick, run in groupby(accumulate(ticks, max)):  # an older one joins the run
+                count = sum(1 for _ in run)
+                while count > 0:
+                    window._ticks.append(max(tick - window._base, 0))
+                    window._counts.append(min(count, _MAX_RUN))
+                    count -= _MAX_RUN
         return window
 
     @property
