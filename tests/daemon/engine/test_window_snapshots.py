@@ -121,7 +121,9 @@ def test_restorable_sorts_usable_snapshots_from_refused_ones_with_the_reason() -
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
-def test_any_damage_to_a_snapshot_is_a_snapshot_error_or_an_exact_window(data: st.DataObject) -> None:
+def test_any_damage_to_a_snapshot_is_a_snapshot_error_or_an_exact_window(
+    data: st.DataObject,
+) -> None:
     blob = pack({(None, "latency_ms"): fed(30), ("s", "x"): fed(5, seed=7)})
     damaged = bytearray(blob)
     for _ in range(data.draw(st.integers(1, 4))):
