@@ -133,6 +133,20 @@ def test_scale_compares_baselines_scheduler_and_cycles_in_one_run() -> None:
     assert run["outbox"].get("delivered", 0) >= 4 and run["exit_code"] == 0
 
 
+def test_scale_reseed_times_the_rebuild_against_restoring_snapshots() -> None:
+    data = bench(
+        "scale",
+        *("--parts", "reseed", "--reseed-sizes", "30", "--reseed-rows", "300"),
+        *("--reseed-sample", "10", "--json"),
+        timeout=180,
+    )
+    (z,) = data["reseed"]
+    assert z["n"] == 30 and z["windows"] == 45  # half the checks carry connect_ms too
+    assert z["restored_equal_rebuilt"] and z["before_sampled_checks"] == 10
+    assert z["before_s"] > 0 and z["after_clean_s"] > 0 and z["after_crash_s"] > 0
+    assert 1000 < z["snapshot_bytes_per_check"] < 20_000  # 300 samples, 1.5 windows a check
+
+
 @pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale"])
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(

@@ -313,11 +313,6 @@ class Baselines:
         """These checks' snapshots are stored: they are not written again until they change."""
         self._changed.difference_update(checks)
 
-    @property
-    def changed(self) -> int:
-        """How many checks' windows changed since their snapshots were saved."""
-        return len(self._changed)
-
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""
         window = self._windows.get((check, subject, metric))
