@@ -55,3 +55,46 @@ async def test_the_engine_state_survives_a_restart_and_goes_on(tmp_path: Path) -
 
     async with open_runtime(settings, now=lambda: clock["now"]) as rt:
         assert await rt.pipeline.state() == after
+
+
+async def test_baseline_windows_are_saved_in_batches_only_when_changed_and_restored(
+    tmp_path: Path,
+) -> None:
+    """`Pipeline.save_baselines` writes the checks whose windows took samples, a batch a
+    transaction, and nothing when none did; a new runtime restores those windows (no history
+    read) and drops a snapshot that covers nothing inside the window any more."""
+    lines = ['[daemon]\nstate_dir = "state"\n']
+    for name in CHECKS:
+        lines.append(f'[[checks]]\nname = "{name}"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 9\n')
+    (tmp_path / "c.toml").write_text("\n".join(lines))
+    settings = load_settings(tmp_path / "c.toml")
+    clock = {"now": T0}
+
+    async with open_runtime(settings, now=lambda: clock["now"]) as rt:
+        for minute in range(40):
+            clock["now"] = T0 + timedelta(minutes=minute, seconds=30)
+            await rt.pipeline.record(results(minute, {"db"}))  # db fails: nothing to feed
+        assert await rt.pipeline.save_baselines(batch=2) == 3  # api, web, cache: 2 batches
+        assert await rt.pipeline.save_baselines() == 0
+        await rt.pipeline.record([r for r in results(40, set()) if r.check == "web"])
+        assert await rt.pipeline.save_baselines() == 1
+        assert rt.pipeline.baselines is not None
+        held = {k: w.values() for k, w in rt.pipeline.baselines._windows.items()}
+        rt.store.snapshots.write([("gone", T0 - timedelta(days=8), b"old")], T0)
+        assert set(rt.store.snapshots.read(["api", "db", "web", "cache", "gone"])) == {
+            "api",
+            "web",
+            "cache",
+            "gone",
+        }
+
+    async with open_runtime(settings, now=lambda: clock["now"]) as rt:
+        baselines = rt.pipeline.baselines
+        assert baselines is not None
+        baselines._load = lambda check, limit: []  # type: ignore[method-assign]
+        clock["now"] = T0 + timedelta(minutes=41, seconds=30)
+        baselines.prepare(results(41, set()), clock["now"])
+        restored = {k: w.values() for k, w in baselines._windows.items()}
+        assert restored == held and len(held[("web", None, "latency_ms")]) == 41
+        await rt.pipeline.save_baselines()
+        assert "gone" not in rt.store.snapshots.read(["gone"])  # aged out: dropped
