@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemon.config.load import load_settings
+from daemon.config.settings import Settings
 from daemon.models import CheckResult, Status
 from daemon.runtime import open_runtime
 
@@ -30,12 +31,16 @@ def results(minute: int, failing: set[str]) -> list[CheckResult]:
     ]
 
 
-async def test_the_engine_state_survives_a_restart_and_goes_on(tmp_path: Path) -> None:
-    lines = ['[daemon]\nstate_dir = "state"\n[baselines]\nenabled = false\n']
+def four_checks(tmp_path: Path, *, baselines: bool) -> Settings:
+    lines = [f'[daemon]\nstate_dir = "state"\n[baselines]\nenabled = {str(baselines).lower()}\n']
     for name in CHECKS:
         lines.append(f'[[checks]]\nname = "{name}"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 9\n')
     (tmp_path / "c.toml").write_text("\n".join(lines))
-    settings = load_settings(tmp_path / "c.toml")
+    return load_settings(tmp_path / "c.toml")
+
+
+async def test_the_engine_state_survives_a_restart_and_goes_on(tmp_path: Path) -> None:
+    settings = four_checks(tmp_path, baselines=False)
     clock = {"now": T0}
 
     async with open_runtime(settings, now=lambda: clock["now"]) as rt:
@@ -63,11 +68,7 @@ async def test_baseline_windows_are_saved_in_batches_only_when_changed_and_resto
     """`Pipeline.save_baselines` writes the checks whose windows took samples, a batch a
     transaction, and nothing when none did; a new runtime restores those windows (no history
     read) and drops a snapshot that covers nothing inside the window any more."""
-    lines = ['[daemon]\nstate_dir = "state"\n']
-    for name in CHECKS:
-        lines.append(f'[[checks]]\nname = "{name}"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 9\n')
-    (tmp_path / "c.toml").write_text("\n".join(lines))
-    settings = load_settings(tmp_path / "c.toml")
+    settings = four_checks(tmp_path, baselines=True)
     clock = {"now": T0}
 
     async with open_runtime(settings, now=lambda: clock["now"]) as rt:

@@ -55,24 +55,9 @@ def test_a_clean_stop_saves_the_windows_and_the_next_start_restores_them(
     tmp_path: Path, listening: int
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[daemon]
-state_dir = "state"
-jitter = "0s"
-cycle_window = "0s"
-drain_timeout = "3s"
-
-[[checks]]
-name = "up"
-type = "tcp"
-host = "127.0.0.1"
-port = {listening}
-interval = "1s"
-timeout = "2s"
-""",
-        encoding="utf-8",
-    )
+    daemon = 'state_dir = "state"\njitter = "0s"\ncycle_window = "0s"\ndrain_timeout = "3s"'
+    check = f'name = "up"\ntype = "tcp"\nhost = "127.0.0.1"\nport = {listening}\ninterval = "1s"'
+    config.write_text(f"[daemon]\n{daemon}\n\n[[checks]]\n{check}\n", encoding="utf-8")
     db = tmp_path / "state" / "watchkeeper.db"
     first = start(config)
     wait_for(lambda: db.exists() and len(results(db)) >= 4, "four results")
