@@ -24,7 +24,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -33,49 +33,18 @@ from typing import TYPE_CHECKING
 import structlog
 
 from daemon import USER_AGENT
+from daemon.engine.shards import plan, unstaffed
 from daemon.errors import StateError
 from daemon.models import CheckResult
 from daemon.store import Store
 from daemon.store.database import Fence, store_io
 from daemon.store.members import Member
-from daemon.util.rendezvous import owner
-from jobs.base import CheckSpec
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.engine.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
-
-
-def plan(specs: Sequence[CheckSpec], members: Sequence[Member]) -> dict[str, set[str]]:
-    """node → the names of the checks it runs. A check without locations goes to one live
-    member; a check with locations to one live member of each listed location (none where the
-    location has no live member: `unstaffed` says so)."""
-    nodes = sorted(m.node for m in members)
-    located: dict[str, list[str]] = {}
-    for member in members:
-        if member.location is not None:
-            located.setdefault(member.location, []).append(member.node)
-    runs: dict[str, set[str]] = {node: set() for node in nodes}
-    for spec in specs:
-        places: list[str | None] = [*spec.locations] or [None]
-        for where in places:
-            who = owner(spec.name, nodes if where is None else located.get(where, ()))
-            if who is not None:
-                runs[who].add(spec.name)
-    return runs
-
-
-def unstaffed(specs: Sequence[CheckSpec], members: Sequence[Member]) -> dict[str, list[str]]:
-    """Listed locations with no live member → the checks that list them."""
-    here = {m.location for m in members}
-    missing: dict[str, list[str]] = {}
-    for spec in specs:
-        for where in spec.locations:
-            if where not in here:
-                missing.setdefault(where, []).append(spec.name)
-    return missing
 
 
 def user_agent(node: str, location: str | None) -> str:
