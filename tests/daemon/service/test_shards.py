@@ -6,6 +6,7 @@ checks name their node and location in the User-Agent (tests.peers.vantage)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ import pytest
 
 from daemon.store import Store
 from tests.cli import run_cli
-from tests.daemon.service.test_failover import Node, env, titles, wait_for
+from tests.daemon.service.test_failover import PY, Node, env, titles, wait_for
 from tests.peers.receivers import WebhookReceiver
-from tests.peers.vantage import VantageTarget, vantage_target  # noqa: F401
+from tests.peers.vantage import VantageTarget
 
 LEASE_S = 3.0
 CHECKS = 30
@@ -64,10 +65,6 @@ class ShardNode(Node):
             self.extra["WATCHKEEPER_CLUSTER__LOCATION"] = location
 
     def start(self) -> None:
-        import subprocess
-
-        from tests.daemon.service.test_failover import PY
-
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [PY, "-m", "daemon", "run", "--config", str(self.config)],
