@@ -165,6 +165,13 @@ class ShardNode:
             if gained:
                 await on_gained(sorted(gained))
 
+    async def replan(self) -> None:
+        """After a reload: the plan for the new checks, with the members last seen."""
+        try:
+            await self._refresh()
+        except StateError as exc:
+            log.warning("cluster: cannot read the members; keeping the plan", reason=str(exc))
+
     async def _refresh(self, *, initial: bool = False) -> set[str]:
         """Read the live members; re-plan if anything changed. The checks gained."""
         members = await asyncio.to_thread(self._own_store().members.live, self.term)

@@ -622,6 +622,8 @@ class Service:
         self.runtime.apply(new)
         if self.desk is not None:
             self.desk.apply(configured_tokens(new, secret_resolver()))
+        if self.shard is not None:  # the new checks are shared out before they are due
+            await self.shard.replan()
         if self.scheduler is not None:  # (a standby schedules nothing yet)
             self._schedule_all()
         self.reloads += 1
