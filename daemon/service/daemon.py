@@ -430,6 +430,8 @@ class Service:
                 )
 
     async def _check_job(self, name: str) -> None:
+        if self.shard is not None and not self.shard.runs(name):
+            return  # another node's since the run was queued (or a cron check of another)
         task = asyncio.current_task()
         if task is not None:
             self.inflight.add(task)

@@ -17,6 +17,7 @@ latest results and records the quorum's verdict in place of the raw results.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from daemon.engine.vantage import Vantage, verdict
+from daemon.errors import StateError
 from daemon.models import CheckResult
 from daemon.store.database import store_io
 from daemon.store.members import Member
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+FORGET_MEMBERS_AFTER = timedelta(days=1)
+"""A member gone this long leaves `status` (until then it shows as gone)."""
+PRUNE_EVERY_S = 3600.0
 BATCH = 5000
 """Results evaluated in one cycle at most (a backlog after a takeover is several cycles)."""
 
@@ -73,7 +78,12 @@ class Evaluator:
         if cursor is None:  # the first sharded leader: evaluate what is stored from now on
             cursor = await store_io(self.store.results.last_id)
         every = max(self.settings().daemon.cycle_window.total_seconds(), 0.2)
+        pruned = 0.0
         while not stop.is_set():
+            if time.monotonic() - pruned >= PRUNE_EVERY_S:
+                pruned = time.monotonic()
+                with suppress(StateError):
+                    await store_io(self.store.members.prune, FORGET_MEMBERS_AFTER)
             try:
                 cursor, full = await self.once(cursor)
             except Exception as exc:  # a StateError (the cycle failed) is retried next round
