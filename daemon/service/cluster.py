@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -39,12 +39,23 @@ from daemon.models import CheckResult
 from daemon.store import Store
 from daemon.store.database import Fence, store_io
 from daemon.store.members import Member
+from daemon.util.threads import DaemonPool
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.engine.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
+
+_members_io = DaemonPool(1, "wk-members")
+"""Membership's own thread (and connection): a heartbeat must not queue behind the checks'
+work on the loop's default threads, or a busy node would drop out of the members."""
+
+
+async def _io(fn: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_members_io, fn, *args)
 
 
 def user_agent(node: str, location: str | None) -> str:
@@ -107,7 +118,7 @@ class ShardNode:
         announced = False
         while not stop.is_set():
             try:
-                joined = await asyncio.to_thread(
+                joined = await _io(
                     self._own_store().members.join, self.node, self.holder, self.location, self.term
                 )
                 self.problem = None
@@ -148,14 +159,10 @@ class ShardNode:
                 return
             try:
                 store = self._own_store()
-                alive = await asyncio.to_thread(
-                    store.members.beat, self.node, self.holder, len(self.mine)
-                )
+                alive = await _io(store.members.beat, self.node, self.holder, len(self.mine))
                 if not alive:  # lapsed and taken, or pruned: join again under a new holder
                     log.warning("cluster: this node's membership lapsed; joining again")
-                    await asyncio.to_thread(
-                        store.members.join, self.node, self.holder, self.location, self.term
-                    )
+                    await _io(store.members.join, self.node, self.holder, self.location, self.term)
                 gained = await self._refresh()
                 self.problem = None
             except Exception as exc:  # StateError mostly; the loop must go on
@@ -174,7 +181,7 @@ class ShardNode:
 
     async def _refresh(self, *, initial: bool = False) -> set[str]:
         """Read the live members; re-plan if anything changed. The checks gained."""
-        members = await asyncio.to_thread(self._own_store().members.live, self.term)
+        members = await _io(self._own_store().members.live, self.term)
         settings = self.settings()
         key = (tuple((m.node, m.location) for m in members), id(settings))
         self.members = members
@@ -183,7 +190,7 @@ class ShardNode:
         before = self.mine
         specs = settings.enabled_checks
         # 10,000 checks x 3 members is ~0.1 s of hashing: off the loop
-        planned = await asyncio.to_thread(plan, specs, members)
+        planned = await _io(plan, specs, members)
         self.mine = frozenset(planned.get(self.node, set()))
         self._planned = key
         missing = unstaffed(specs, members)

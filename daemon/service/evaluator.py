@@ -42,8 +42,10 @@ log = structlog.get_logger(__name__)
 FORGET_MEMBERS_AFTER = timedelta(days=1)
 """A member gone this long leaves `status` (until then it shows as gone)."""
 PRUNE_EVERY_S = 3600.0
-BATCH = 5000
-"""Results evaluated in one cycle at most (a backlog after a takeover is several cycles)."""
+BATCH = 1000
+"""Results evaluated in one cycle at most (a backlog after a takeover is several cycles):
+a cycle's engine work runs on the event loop, and a long one would delay the lease renewal
+of a busy leader."""
 
 
 def fresh_for(spec: CheckSpec, term: timedelta) -> timedelta:
