@@ -10,8 +10,11 @@ incident resolves by the same rule (fewer than `quorum` locations failing).
 
 A location counts only with a fresh result (younger than `fresh_for`): a stale or missing one
 does not vote. When fewer than `quorum` of the listed locations have a live node, the quorum
-can never be met and the check is blind: that is an `error` saying which locations have no
-node, never a silent `ok`. Pure: no I/O, no clock reads.
+cannot be met and nothing can be concluded: there is no verdict (`None`), so the engine
+changes nothing about the check — an open incident stays open, none opens — and the caller
+reports the locations without a node (log, `status`). Paging "shop failing" because watchkeeper
+lost sight of it would be the very false positive vantage points exist to prevent. Pure: no
+I/O, no clock reads.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ def verdict(
     quorum: int,
     now: datetime,
     fresh_for: timedelta,
-) -> CheckResult:
-    """The check's result as the quorum of its locations sees it; its evidence has one line
-    per location (status, latency, age, evidence)."""
+) -> CheckResult | None:
+    """The check's result as the quorum of its locations sees it, its evidence one line per
+    location (status, latency, age, evidence); None when the quorum cannot be reached (fewer
+    than `quorum` locations have a live node: `unreachable` names them)."""
     votes: list[Status] = []
     lines: list[str] = []
     for vantage in vantages:
@@ -49,20 +53,15 @@ def verdict(
         lines.append(line)
         if vote is not None:
             votes.append(vote)
-    staffed = [v.location for v in vantages if v.live]
+    if unreachable(vantages, quorum):
+        return None
     failing = [s for s in votes if s != "ok"]
     started = [r.started_at for v in vantages for r in v.results]
     at = max(started) if started else now
-    total = len(vantages)
-    if len(staffed) < quorum:
-        missing = ", ".join(v.location for v in vantages if not v.live)
-        status: Status = "error"
-        head = f"quorum {quorum} of {total} locations cannot be reached: no live node in {missing}"
-    else:
-        ranked = sorted(votes, key=lambda s: STATUS_RANK[s], reverse=True)
-        status = ranked[quorum - 1] if len(ranked) >= quorum else "ok"
-        agree = "agree" if status != "ok" else "below the quorum"
-        head = f"{len(failing)} of {total} locations not ok (quorum {quorum}, {agree})"
+    ranked = sorted(votes, key=lambda s: STATUS_RANK[s], reverse=True)
+    status: Status = ranked[quorum - 1] if len(ranked) >= quorum else "ok"
+    agree = "agree" if status != "ok" else "below the quorum"
+    head = f"{len(failing)} of {len(vantages)} locations not ok (quorum {quorum}, {agree})"
     return CheckResult(
         check=check,
         status=status,
@@ -71,6 +70,13 @@ def verdict(
         values={"locations_not_ok": len(failing), "locations_voting": len(votes)},
         labels={"quorum": str(quorum)},
     )
+
+
+def unreachable(vantages: Sequence[Vantage], quorum: int) -> list[str]:
+    """The locations without a live node, when they leave fewer than `quorum` with one (else
+    empty: the quorum can be met)."""
+    missing = [v.location for v in vantages if not v.live]
+    return missing if len(vantages) - len(missing) < quorum else []
 
 
 def _line(vantage: Vantage, now: datetime, fresh_for: timedelta) -> tuple[str, Status | None]:

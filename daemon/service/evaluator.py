@@ -11,7 +11,8 @@ inserts (`Results.since`).
 
 A check with `locations` is evaluated from its latest result in each location
 (`daemon.engine.vantage`): whenever one of its locations reports, the leader reads the others'
-latest results and records the quorum's verdict in place of the raw results.
+latest results and records the quorum's verdict in place of the raw results — or nothing,
+with a warning, while too few of its locations have a live node to reach the quorum.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from daemon.engine.vantage import Vantage, verdict
+from daemon.engine.vantage import Vantage, unreachable, verdict
 from daemon.errors import StateError
 from daemon.models import CheckResult
 from daemon.store.database import store_io
@@ -124,5 +125,15 @@ class Evaluator:
             seen = [
                 Vantage(where, latest.get(where, []), where in staffed) for where in spec.locations
             ]
-            verdicts.append(verdict(name, seen, spec.needed, now, fresh_for(spec, self.term)))
+            judged = verdict(name, seen, spec.needed, now, fresh_for(spec, self.term))
+            if judged is not None:
+                verdicts.append(judged)
+                continue
+            log.warning(
+                "vantage check not judged: too few of its locations have a live node for "
+                "its quorum; its state is kept as it was",
+                check=name,
+                quorum=spec.needed,
+                missing=unreachable(seen, spec.needed),
+            )
         return [r for r in results if r.check not in vantage] + verdicts

@@ -1,14 +1,14 @@
 """Vantage points, pure: the verdict is the status a quorum of locations agrees on; stale and
-missing locations do not vote; an unreachable quorum is an error naming the locations without
-a node; the evidence has every location's line. And the plan: each check to one live member,
-a located check to one member of each of its locations."""
+missing locations do not vote; an unreachable quorum judges nothing (no verdict); the evidence
+has every location's line. And the plan: each check to one live member, a located check to one
+member of each of its locations."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from daemon.engine.shards import plan, unstaffed
-from daemon.engine.vantage import Vantage, verdict
+from daemon.engine.vantage import Vantage, unreachable, verdict
 from daemon.models import CheckResult, Status
 from daemon.store.members import Member
 from jobs.base import CheckSpec
@@ -31,7 +31,9 @@ def at(where: str, status: Status, age_s: float = 2, evidence: str = "") -> Vant
 
 
 def judge(*vantages: Vantage, quorum: int = 2) -> CheckResult:
-    return verdict("shop", vantages, quorum, NOW, FRESH)
+    got = verdict("shop", vantages, quorum, NOW, FRESH)
+    assert got is not None
+    return got
 
 
 def test_one_location_failing_is_below_the_quorum_but_named() -> None:
@@ -67,15 +69,15 @@ def test_a_stale_result_does_not_vote() -> None:
     assert "us-1: FAILING, 42 ms, 2m ago, stale: not counted" in got.evidence
 
 
-def test_a_location_without_a_live_node_is_reported_and_an_unreachable_quorum_is_an_error() -> None:
+def test_a_location_without_a_live_node_is_named_and_an_unreachable_quorum_judges_nothing() -> None:
     missing = Vantage("ap-1", [], live=False)
     got = judge(at("eu-1", "ok"), at("us-1", "failing"), missing)
     assert got.status == "ok" and "ap-1: no live node in this location" in got.evidence
-    blind = judge(at("eu-1", "failing"), Vantage("us-1", [], False), missing)
-    assert blind.status == "error"
-    assert blind.evidence.splitlines()[0] == (
-        "quorum 2 of 3 locations cannot be reached: no live node in us-1, ap-1"
-    )
+    # one location left for a quorum of 2: nothing can be concluded, so no verdict at all
+    alone = [at("eu-1", "failing"), Vantage("us-1", [], False), missing]
+    assert verdict("shop", alone, 2, NOW, FRESH) is None
+    assert unreachable(alone, 2) == ["us-1", "ap-1"]
+    assert unreachable(alone, 1) == []
     waiting = judge(at("eu-1", "failing"), Vantage("us-1", [], True), Vantage("ap-1", [], True))
     assert waiting.status == "ok" and "us-1: no result yet" in waiting.evidence
 
