@@ -140,11 +140,11 @@ class Service:
 
         async with open_runtime(self.initial, self.now) as rt:
             self.rt = rt
+            self.desk = PingDesk(rt.store, self.now)  # a standby records pings too
+            self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             sharded = rt.settings.cluster.mode == "sharded"
             if not await (self._join(rt) if sharded else self._lead(rt)):
                 return self.exit_code
-            self.desk = PingDesk(rt.store, self.now)
-            self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             if not sharded:  # (sharded: loaded once this node holds the lease)
                 await rt.pipeline.state()
                 await rt.pipeline.resume_investigations()
@@ -196,11 +196,10 @@ class Service:
         store by it and do the single-owner work: evaluate every node's results, notify,
         remind, triage, investigate, sweep (the scheduled jobs check `_leads`)."""
         from daemon.service.evaluator import Evaluator
-        from daemon.service.leader import Leader
+        from daemon.service.leader import election
 
         rt, shard, store = self.runtime, self.shard, self.settings.store
-        assert store.url is not None
-        self.leader = Leader(store.url, shard.password, store.lease, shard.node)
+        self.leader = election(store, shard.password)
         if not await self.leader.wait(self.stop_event):
             return
         rt.store.db.fence = self.leader.fence()
@@ -250,10 +249,10 @@ class Service:
         store = rt.settings.store
         if store.url is None:
             return True
-        from daemon.service.leader import Leader
+        from daemon.service.leader import election
 
         password = await asyncio.to_thread(store.resolved_password)
-        self.leader = Leader(store.url, password, store.lease, store.node)
+        self.leader = election(store, password)
         self._install_signals()
         self.sd.ready()
         self.sd.status(f"standby: waiting for the leader lease as {self.leader.node}")
@@ -261,6 +260,12 @@ class Service:
             return False
         rt.store.db.fence = self.leader.fence()
         return True
+
+    def _role(self) -> tuple[str, str] | None:
+        """This node and its role, with a leader election (for /metrics)."""
+        if self.leader is None:
+            return None
+        return self.leader.node, "active" if self.leader.active else "standby"
 
     def _deposed(self, why: str) -> None:
         from daemon.service.leader import DEPOSED_EXIT
@@ -340,6 +345,7 @@ class Service:
             resolve=secret_resolver(),
             cycle_seconds=lambda: self.rt.pipeline.last_cycle_seconds if self.rt else None,
             deliveries=lambda: self.rt.notifier.totals if self.rt else None,
+            cluster=self._role,
             investigate=self._investigate,
         )
 
