@@ -133,7 +133,9 @@ def test_scale_compares_baselines_scheduler_and_cycles_in_one_run() -> None:
     assert run["outbox"].get("delivered", 0) >= 4 and run["exit_code"] == 0
 
 
-@pytest.mark.parametrize("name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale"])
+@pytest.mark.parametrize(
+    "name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale", "cluster"]
+)
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", "--help"],
@@ -156,3 +158,13 @@ def test_rca_reports_what_the_investigator_sees_and_costs() -> None:
     overall = data["overall"]
     assert overall["reachable_with_tools"] > overall["in_first_context"]
     assert all(r["usd"] is not None and r["usd"] < 0.25 for r in data["scenarios"])
+
+
+def test_cluster_splits_a_cycle_over_three_nodes_and_times_both() -> None:
+    data = bench("cluster", "--checks", "60", "--rounds", "1", "--json", timeout=240)
+    one, many = data["one"], data["many"]
+    assert one["shares"] == {"node-0": 60}
+    assert sum(many["shares"].values()) == 60 and all(many["shares"].values())
+    assert one["not_ok"] == many["not_ok"] == 0
+    assert all(r["duplicates"] == 0 for r in one["rounds"] + many["rounds"])
+    assert set(data["ratio_many_vs_one"]) == {"cycle", "node_cycle", "evaluated"}
