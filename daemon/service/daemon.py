@@ -262,10 +262,16 @@ class Service:
         return True
 
     def _role(self) -> tuple[str, str] | None:
-        """This node and its role, with a leader election (for /metrics)."""
-        if self.leader is None:
-            return None
-        return self.leader.node, "active" if self.leader.active else "standby"
+        """This node and its role, with a leader election or in sharded mode (for /healthz and
+        /metrics): "active" holds the lease, "member" runs its share of a sharded cluster's
+        checks without it, "standby" waits to take over."""
+        if self.leader is not None and self.leader.active:
+            return self.leader.node, "active"
+        if self.shard is not None:
+            return self.shard.node, "member"
+        if self.leader is not None:
+            return self.leader.node, "standby"
+        return None
 
     def _deposed(self, why: str) -> None:
         from daemon.service.leader import DEPOSED_EXIT
@@ -557,9 +563,9 @@ class Service:
             "last_cycle": last.isoformat() if last else None,
             "open_incidents": self._open_incidents(),
         }
-        if self.leader is not None:
-            detail["role"] = "active" if self.leader.active else "standby"
-            detail["node"] = self.leader.node
+        role = self._role()
+        if role is not None:
+            detail["node"], detail["role"] = role
         if problems:
             detail["reason"] = "; ".join(problems)
         return HealthReport(healthy=not problems, detail=detail)

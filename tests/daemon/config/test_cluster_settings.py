@@ -71,3 +71,16 @@ def test_the_cli_refuses_sharding_without_postgresql_in_one_line(tmp_path: Path)
     assert done.returncode == 2
     assert "cluster.mode" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_cycle_of_its_own_is_refused_in_sharded_mode(tmp_path: Path, postgres_url: str) -> None:
+    """`run --once` and `check --record` commit a cycle as a single node does; in a sharded
+    cluster the leader evaluates the members' stored results from a cursor and would judge
+    such a cycle's results twice — so both are refused in one line, exit 2."""
+    text = f'[store]\nurl = "{postgres_url}"\n\n[cluster]\nmode = "sharded"\n'
+    config = str(write(tmp_path, text, 'interval = "30s"'))
+    for args in (("run", "--once"), ("check", "shop", "--record")):
+        done = run_cli(*args, "--config", config)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "cluster.mode" in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
