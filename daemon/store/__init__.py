@@ -20,6 +20,7 @@ from daemon.store.heartbeats import Heartbeats
 from daemon.store.incidents import Incidents
 from daemon.store.lease import LeaderLease
 from daemon.store.ledger import Ledger, Routes
+from daemon.store.members import Members
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
 from daemon.store.snapshots import Snapshots
@@ -41,6 +42,7 @@ class Store:
         self.heartbeats = Heartbeats(db)
         self.lease = LeaderLease(db)
         self.capabilities = Capabilities(db)
+        self.members = Members(db)
         self.snapshots = Snapshots(db)
 
     @classmethod
