@@ -530,7 +530,8 @@ class Pipeline:
                 await store_io(self.store.snapshots.write, rows, self.now())
                 baselines.saved(check for check, _, _ in rows)
             saved += len(rows)
-        await store_io(self.store.snapshots.prune, self.now() - baselines.policy.window)
+        if saved:  # (a node that evaluates nothing, e.g. a sharded member, writes nothing)
+            await store_io(self.store.snapshots.prune, self.now() - baselines.policy.window)
         return saved
 
     async def wait_background(self, timeout_s: float) -> None:

@@ -67,7 +67,7 @@ async def test_baseline_windows_are_saved_in_batches_only_when_changed_and_resto
 ) -> None:
     """`Pipeline.save_baselines` writes the checks whose windows took samples, a batch a
     transaction, and nothing when none did; a new runtime restores those windows (no history
-    read) and drops a snapshot that covers nothing inside the window any more."""
+    read) and, once it saves, drops a snapshot that covers nothing inside the window any more."""
     settings = four_checks(tmp_path, baselines=True)
     clock = {"now": T0}
 
@@ -97,5 +97,8 @@ async def test_baseline_windows_are_saved_in_batches_only_when_changed_and_resto
         baselines.prepare(results(41, set()), clock["now"])
         restored = {k: w.values() for k, w in baselines._windows.items()}
         assert restored == held and len(held[("web", None, "latency_ms")]) == 41
-        await rt.pipeline.save_baselines()
+        assert await rt.pipeline.save_baselines() == 0  # restored, nothing new: no write
+        assert "gone" in rt.store.snapshots.read(["gone"])
+        await rt.pipeline.record(results(41, set()))
+        assert await rt.pipeline.save_baselines() == 3
         assert "gone" not in rt.store.snapshots.read(["gone"])  # aged out: dropped
