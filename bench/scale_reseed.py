@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ def reseed_part(n: int, rows: int, sample: int, workdir: Path) -> dict[str, Any]
     from daemon.engine.window import TICKS, Window
     from daemon.models import CheckResult
     from daemon.store import Store
+    from daemon.store.database import DB_NAME
     from daemon.util.time import db_ts
 
     policy = BaselinePolicy()
@@ -48,22 +50,28 @@ def reseed_part(n: int, rows: int, sample: int, workdir: Path) -> dict[str, Any]
     texts = [db_ts(s) for s in stamps]
     seconds = [s.timestamp() for s in stamps]
     names = [f"check-{i:05d}" for i in range(n)]
-    store = Store.open(state)
+    Store.open(state).close()  # the schema
+    # Setup, not measured: one connection without fsyncs, 50 checks a transaction.
+    conn = sqlite3.connect(state / DB_NAME, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
     started = time.perf_counter()
     crash, clean = [], []
     for i, name in enumerate(names):
         latency = [round(rng.lognormvariate(3.3, 0.4), 3) for _ in range(rows)]
         connect = [round(x * rng.uniform(0.2, 0.4), 3) for x in latency] if i % 2 else None
-        with store.db.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO check_results (check_name, status, started_at, latency_ms, "
-                "subject, evidence, values_json, labels_json) VALUES (?, 'ok', ?, ?, NULL, "
-                "'answered', ?, '{}')",
-                [
-                    (name, at, x, "{}" if connect is None else json.dumps({"connect_ms": c}))
-                    for at, x, c in zip(texts, latency, connect or latency, strict=True)
-                ],
-            )
+        if i % 50 == 0:
+            if i:
+                conn.execute("COMMIT")
+            conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO check_results (check_name, status, started_at, latency_ms, "
+            "subject, evidence, values_json, labels_json) VALUES (?, 'ok', ?, ?, NULL, "
+            "'answered', ?, '{}')",
+            [
+                (name, at, x, "{}" if connect is None else json.dumps({"connect_ms": c}))
+                for at, x, c in zip(texts, latency, connect or latency, strict=True)
+            ],
+        )
         for cut, into in ((rows - TAIL_MIN, crash), (rows, clean)):
             windows = {(None, "latency_ms"): Window.of(latency[:cut], seconds[:cut], 2000, tick_s)}
             if connect is not None:
@@ -71,8 +79,9 @@ def reseed_part(n: int, rows: int, sample: int, workdir: Path) -> dict[str, Any]
                     connect[:cut], seconds[:cut], 2000, tick_s
                 )
             into.append((name, stamps[cut - 1], pack(windows)))
+    conn.execute("COMMIT")
+    conn.close()
     populate_s = time.perf_counter() - started
-    store.close()
 
     first = [
         CheckResult(check=name, status="ok", evidence="e", started_at=NOW, latency_ms=30.0)
