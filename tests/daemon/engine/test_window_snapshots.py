@@ -141,3 +141,14 @@ def test_any_damage_to_a_snapshot_is_a_snapshot_error_or_an_exact_window(
 
 def test_the_format_version_is_the_first_byte() -> None:
     assert dump(Window(5, 1.0))[0] == FORMAT == window_module.FORMAT
+
+
+def test_format_1_is_tied_to_the_code_scale_and_ticks_it_was_written_with() -> None:
+    """A snapshot stores codes and tick numbers, not values and times: a new code scale or
+    tick count must come with a new FORMAT, or old snapshots would decode to other values."""
+    from daemon.engine.codes import HIGH, LEVELS, LOW
+    from daemon.engine.window import TICKS
+
+    assert (FORMAT, LOW, HIGH, LEVELS, TICKS) == (1, 2.0**-10, 2.0**30, 65535, 1024), (
+        "codes or ticks changed: bump daemon.engine.window.FORMAT and update this test"
+    )
