@@ -53,6 +53,8 @@ LATE = timedelta(minutes=15)
 when its cycle commits, after the check's timeout at worst (at most a few minutes)."""
 BATCH_ROWS = 20_000
 """Raw rows read (and their buckets written) in one transaction: tens of milliseconds."""
+CATCH_UP_HOURS = 24
+"""A span behind by whole hours covers up to this many (fewer checks a step, fewer steps)."""
 MAX_CHUNK = 500
 """At most this many checks a step (`IN (…)` placeholders)."""
 PRUNE_BATCH = 10_000
@@ -102,6 +104,13 @@ class Bucket:
         )
 
 
+_PREFIX = {MINUTE: 16, HOUR: 13}
+"""How much of `2026-11-10T12:34:56.789012+00:00` names its minute, its hour."""
+_SUFFIX = {MINUTE: ":00+00:00", HOUR: ":00:00+00:00"}
+_QUANTILES = (0.5, 0.95, 0.99, 1.0)
+"""p50, p95, p99 and the maximum, by nearest rank (a measured value, never interpolated)."""
+
+
 def epoch(value: datetime | str) -> float:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.timestamp()
@@ -111,43 +120,42 @@ def floor_to(seconds: float, size: int) -> int:
     return int(seconds // size) * size
 
 
-def nearest_rank(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile by nearest rank: a value that was measured, never an interpolation."""
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def summarize(
     rows: Iterable[tuple[str, str, str, float | None]], size: int, since: int = 0
 ) -> list[Bucket]:
-    """Buckets of `size` seconds from raw (check, started_at, status, latency_ms) rows; rows
-    whose bucket starts before `since` are left out. Pure: the rollup's whole arithmetic."""
-    runs: dict[tuple[str, int], dict[str, int]] = {}
-    results: dict[tuple[str, int], int] = {}
-    latencies: dict[tuple[str, int], list[float]] = {}
+    """Buckets of `size` (MINUTE or HOUR) from raw (check, started_at, status, latency_ms)
+    rows; rows whose bucket starts before `since` are left out. Pure: the rollup's whole
+    arithmetic. A row's bucket is a prefix of its stored UTC text (`db_ts`), not a parse."""
+    cut = _PREFIX[size]
+    floor = _ts(since)[:cut]
+    groups: dict[tuple[str, str], tuple[dict[str, int], list[float], list[int]]] = {}
+    rank_of = RUN_RANK.get
     for check, started, status, latency in rows:
-        start = floor_to(epoch(started), size)
-        if start < since:
+        prefix = started[:cut]
+        if prefix < floor:
             continue
-        key = (check, start)
-        per_run = runs.setdefault(key, {})
-        rank = RUN_RANK.get(status, 3)
+        group = groups.get((check, prefix))
+        if group is None:
+            group = groups[(check, prefix)] = ({}, [], [0])
+        per_run, latencies, results = group
+        rank = rank_of(status, 3)
         if per_run.get(started, -1) < rank:
             per_run[started] = rank
-        results[key] = results.get(key, 0) + 1
+        results[0] += 1
         if latency is not None:
-            latencies.setdefault(key, []).append(float(latency))
+            latencies.append(float(latency))
     out = []
-    for key in sorted(runs):
+    for (check, prefix), (per_run, latencies, results) in sorted(groups.items()):
         counts = [0] * len(_STATUSES)
-        for rank in runs[key].values():
+        for rank in per_run.values():
             counts[rank] += 1
-        ordered = sorted(latencies.get(key, ()))
+        latencies.sort()
+        n = len(latencies)
         stats: tuple[float | None, ...] = (None, None, None, None)
-        if ordered:
-            stats = tuple(nearest_rank(ordered, q) for q in (0.5, 0.95, 0.99, 1.0))
-        out.append(
-            Bucket(key[0], size, key[1], results[key], RunCounts(*counts), len(ordered), *stats)
-        )
+        if n:
+            stats = tuple(latencies[max(0, math.ceil(q * n) - 1)] for q in _QUANTILES)
+        start = int(datetime.fromisoformat(prefix + _SUFFIX[size]).timestamp())
+        out.append(Bucket(check, size, start, results[0], RunCounts(*counts), n, *stats))
     return out
 
 
@@ -168,58 +176,54 @@ class Rollups:
     def steps(self, now: datetime) -> Iterator[int]:
         """Roll up every closed period not rolled up yet, one transaction a step; yields the
         buckets each step wrote. Run each `next()` on the store's thread: between two steps
-        the daemon's commits go ahead."""
+        the daemon's commits go ahead. A span's marks move in its last step's transaction."""
         end = floor_to(epoch(now - LATE), MINUTE)
-        while True:
-            span = self._next_span(end)
+        marks = self._start_marks()
+        while marks is not None:
+            span = _next_span(marks, end)
             if span is None:
                 return
             lo, hi, minutes_from, whole_hour = span
-            if self._stored_between(lo, hi):
-                estimate, after = max(1, (hi - lo) // MINUTE), ""
-                while True:
-                    chunk = max(1, min(MAX_CHUNK, BATCH_ROWS // estimate))
-                    with self.db.transaction() as conn:
-                        names = _names_after(conn, after, chunk)
-                        if not names:
-                            break
-                        rows = _raw_rows(conn, names, lo, hi)
-                        buckets = summarize(rows, MINUTE, minutes_from)
-                        if whole_hour:
-                            buckets += summarize(rows, HOUR)
-                        _upsert(conn, buckets)
-                    estimate = max(1, len(rows) // len(names))
-                    after = names[-1]
-                    yield len(buckets)
-            with self.db.transaction() as conn:  # the span is whole: move its marks
-                if minutes_from < hi:
-                    _set_mark(conn, MINUTE, hi)
-                if whole_hour:
-                    _set_mark(conn, HOUR, lo + HOUR)
-            yield 0
+            moved = dict(marks)
+            if minutes_from < hi:
+                moved[MINUTE] = hi
+            if whole_hour:
+                moved[HOUR] = hi
+            stored = self._stored_between(lo, hi)
+            estimate, after = max(1, (hi - lo) // MINUTE), ""
+            while True:
+                chunk = max(1, min(MAX_CHUNK, BATCH_ROWS // estimate))
+                with self.db.transaction() as conn:
+                    names = _names_after(conn, after, chunk) if stored else []
+                    rows = _raw_rows(conn, names, lo, hi) if names else []
+                    buckets = summarize(rows, MINUTE, minutes_from)
+                    if whole_hour:
+                        buckets += summarize(rows, HOUR)
+                    _upsert(conn, buckets)
+                    if len(names) < chunk:  # the last checks: the span is whole
+                        for size in SIZES:
+                            if moved[size] != marks[size]:
+                                _set_mark(conn, size, moved[size])
+                yield len(buckets)
+                if len(names) < chunk:
+                    break
+                estimate, after = max(1, len(rows) // len(names)), names[-1]
+            marks = moved
 
-    def _next_span(self, end: int) -> tuple[int, int, int, bool] | None:
-        """The next span to roll up: [lo, hi) within one hour, where its minute buckets start
-        (the minute mark), and whether the whole hour's bucket is due too (then lo is the
-        hour). None when everything closed before `end` is rolled up."""
+    def _start_marks(self) -> dict[int, int] | None:
+        """The marks; for a size never rolled up, the hour of the oldest stored result."""
         marks = self.marks()
-        if marks[MINUTE] is None or marks[HOUR] is None:
-            with self.db.transaction() as conn:
-                first = conn.execute("SELECT MIN(started_at) FROM check_results").fetchone()[0]
-                if first is None:
-                    return None
-                for size in SIZES:
-                    if marks[size] is None:
-                        marks[size] = floor_to(epoch(first), HOUR)
-                        _set_mark(conn, size, marks[size])  # type: ignore[arg-type]
-        minute_mark, hour_mark = marks[MINUTE], marks[HOUR]
-        assert minute_mark is not None and hour_mark is not None
-        hour = floor_to(min(minute_mark, hour_mark), HOUR)
-        whole_hour = hour_mark <= hour and hour + HOUR <= end
-        hi = min(hour + HOUR, end)
-        if minute_mark >= hi and not whole_hour:
-            return None
-        return (hour if whole_hour else minute_mark), hi, minute_mark, whole_hour
+        if all(m is not None for m in marks.values()):
+            return {size: m for size, m in marks.items() if m is not None}
+        with self.db.transaction() as conn:
+            first = conn.execute("SELECT MIN(started_at) FROM check_results").fetchone()[0]
+            if first is None:
+                return None
+            start = floor_to(epoch(first), HOUR)
+            for size in SIZES:
+                if marks[size] is None:
+                    _set_mark(conn, size, start)
+        return {size: start if m is None else m for size, m in marks.items()}
 
     def _stored_between(self, lo: int, hi: int) -> bool:
         with self.db.transaction(write=False) as conn:
@@ -264,6 +268,20 @@ class Rollups:
                 ).fetchall()
             ]
         return [_bucket(row) for row in rows]
+
+
+def _next_span(marks: dict[int, int], end: int) -> tuple[int, int, int, bool] | None:
+    """The next span to roll up: [lo, hi) within one hour (or whole hours), where its minute
+    buckets start (the minute mark), and whether hour buckets are due too (then lo is an hour).
+    None when everything closed before `end` is rolled up."""
+    hour = floor_to(min(marks[MINUTE], marks[HOUR]), HOUR)
+    whole_hour = marks[HOUR] <= hour and hour + HOUR <= end
+    hi = min(hour + HOUR, end)
+    if whole_hour and marks[MINUTE] == hour:  # catching up: several whole hours at once
+        hi = hour + HOUR * max(1, min(CATCH_UP_HOURS, (end - hour) // HOUR))
+    if marks[MINUTE] >= hi and not whole_hour:
+        return None
+    return (hour if whole_hour else marks[MINUTE]), hi, marks[MINUTE], whole_hour
 
 
 def _ts(seconds: int) -> str:
