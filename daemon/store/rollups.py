@@ -51,13 +51,13 @@ SIZES = (MINUTE, HOUR)
 LATE = timedelta(minutes=15)
 """A period is rolled up once it ended this long ago: a result is stored with its start time
 when its cycle commits, after the check's timeout at worst (at most a few minutes)."""
-BATCH_ROWS = 20_000
+BATCH_ROWS = 5_000
 """Raw rows read (and their buckets written) in one transaction: tens of milliseconds."""
 CATCH_UP_HOURS = 24
 """A span behind by whole hours covers up to this many (fewer checks a step, fewer steps)."""
 MAX_CHUNK = 500
 """At most this many checks a step (`IN (…)` placeholders)."""
-PRUNE_BATCH = 10_000
+PRUNE_BATCH = 5_000
 """Rows deleted in one transaction when pruning results or buckets."""
 _STATUSES = tuple(RUN_RANK)
 _COLUMNS = (
