@@ -76,25 +76,16 @@ def cycle(checks: int, started: datetime) -> list[Any]:
 
 def legacy_insert(conn: Any, results: list[Any]) -> None:
     """The statement before this change: a JSON dump of values and of labels, every row."""
+    from daemon.store.results import INSERT_RESULT
     from daemon.util.time import db_ts
 
-    conn.executemany(
-        "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
-        "evidence, values_json, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                r.check,
-                r.status,
-                db_ts(r.started_at),
-                r.latency_ms,
-                r.subject,
-                r.evidence,
-                json.dumps(r.values),
-                json.dumps(r.labels),
-            )
-            for r in results
-        ],
-    )
+    dumps, rows = json.dumps, []
+    for r in results:
+        started, values, labels = db_ts(r.started_at), dumps(r.values), dumps(r.labels)
+        rows.append(
+            (r.check, r.status, started, r.latency_ms, r.subject, r.evidence, values, labels)
+        )
+    conn.executemany(INSERT_RESULT, rows)
 
 
 def commit_costs(checks: int, rounds: int) -> dict[str, Any]:

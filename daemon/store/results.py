@@ -210,14 +210,19 @@ class Results:
                 return
 
 
+INSERT_RESULT = (
+    "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
+    "evidence, values_json, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def insert_results(conn: sqlite3.Connection, results: list[CheckResult]) -> None:
     """Part of a cycle's transaction (`Incidents.commit_cycle`): one prepared statement for
     every row (executemany). Empty values and labels — most results' — are the constant
     `{}`, not a JSON dump each."""
     dumps = json.dumps
     conn.executemany(
-        "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
-        "evidence, values_json, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_RESULT,
         [
             (
                 r.check,
