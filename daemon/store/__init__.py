@@ -11,7 +11,7 @@ secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incident
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemon.store.capabilities import Capabilities
@@ -74,7 +74,7 @@ class Store:
             yield "rolled up", written
         marks = [m for m in self.rollups.marks().values() if m is not None]
         keep_from = min([(now - retention).timestamp(), *marks])
-        raw_cutoff = datetime.fromtimestamp(floor_to(keep_from, HOUR), now.tzinfo)
+        raw_cutoff = datetime.fromtimestamp(floor_to(keep_from, HOUR), UTC)
         for removed in self.results.prune_steps(raw_cutoff):
             yield "results pruned", removed
         for size, keep in ((MINUTE, minutes), (HOUR, hours)):
