@@ -4,6 +4,7 @@ On both backends (conftest)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -13,6 +14,7 @@ import pytest
 
 from daemon.models import CheckResult, Status
 from daemon.store import Store
+from daemon.store.database import store_io
 from daemon.store.rollups import HOUR, LATE, MINUTE, Bucket, summarize
 from daemon.util.time import db_ts
 from daemon.util.uptime import RunCounts, Target, bounds, build, windows
@@ -188,3 +190,32 @@ def _all_buckets(store: Store) -> list[tuple[object, ...]]:
                 "SELECT * FROM check_rollups ORDER BY check_name, size_s, start_s"
             ).fetchall()
         ]
+
+
+def test_cycles_commit_between_maintenance_steps(store: Store) -> None:
+    """As the daemon runs it (`Daemon._prune`): each step is its own call on the store's
+    thread, so a cycle's commit queued meanwhile goes in after at most one step."""
+    write(store, *seeded())
+
+    async def both() -> list[str]:
+        order: list[str] = []
+        steps = store.maintenance(NOW, RETENTION, MINUTES, HOURS)
+
+        async def maintain() -> None:
+            while await store_io(next, steps, None) is not None:
+                order.append("step")
+
+        async def cycles() -> None:
+            for n in range(5):
+                await store_io(write, store, runs("live", NOW + timedelta(minutes=n + 1), ["ok"]))
+                order.append("commit")
+
+        await asyncio.gather(maintain(), cycles())
+        return order
+
+    order = asyncio.run(both())
+    last_step = len(order) - 1 - order[::-1].index("step")
+    assert order.count("commit") == 5 and order.count("step") > 5
+    assert order.index("commit") < order.index("step") + 2  # the first commit waited one step
+    last_commit = len(order) - 1 - order[::-1].index("commit")
+    assert last_commit < last_step  # every commit went in while maintenance was under way
