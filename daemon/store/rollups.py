@@ -21,7 +21,7 @@ Bucket starts are POSIX seconds (integers): 8 bytes instead of 32 for text, in t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -173,7 +173,7 @@ class Rollups:
         """Every step due (`steps`) at once: buckets written."""
         return sum(self.steps(now))
 
-    def steps(self, now: datetime) -> Iterator[int]:
+    def steps(self, now: datetime) -> Generator[int, None, None]:
         """Roll up every closed period not rolled up yet, one transaction a step; yields the
         buckets each step wrote. Run each `next()` on the store's thread: between two steps
         the daemon's commits go ahead. A span's marks move in its last step's transaction."""

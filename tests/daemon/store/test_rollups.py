@@ -51,7 +51,9 @@ def seeded() -> list[list[CheckResult]]:
         steady[-back] = "error"
     for back in range(3 * DAY, 3 * DAY + 200):
         steady[-back] = "degraded"
-    slow: list[Status | None] = (["ok"] * 200 + ["failing"] * 20 + [None] * 60) * 12
+    ok: list[Status | None] = ["ok"]
+    failing: list[Status | None] = ["failing"]
+    slow = (ok * 200 + failing * 20 + [None] * 60) * 12
     several: list[list[Status]] = [["ok", "ok"], ["ok", "failing"], ["error", "ok"]] * (4 * 288)
     return [
         runs("steady", NOW, steady),
@@ -101,7 +103,8 @@ def test_uptime_from_rollups_equals_uptime_from_the_raw_rows(store: Store) -> No
 
 
 def test_a_window_half_in_raw_rows_half_in_rollups_counts_each_run_once(store: Store) -> None:
-    statuses: list[Status] = ["failing"] * (3 * DAY) + ["ok"] * (3 * DAY)
+    failing: list[Status] = ["failing"]
+    statuses = failing * (3 * DAY) + ["ok"] * (3 * DAY)
     write(store, runs("half", NOW, statuses))
     maintain(store)
     counts = store.results.run_counts([NOW - timedelta(days=6)], NOW)
