@@ -2,10 +2,10 @@
 failure patterns, each with the pieces of evidence an engineer needs to name the cause.
 
 Each scenario runs the real `Investigator` (context hooks, toolbox, limits, ledger) against
-the loopback Kubernetes, Prometheus and HTTP peers, with a *scripted* model (the OpenAI
-imitation) that follows the look-ups an engineer would make. Reported per scenario: the
-pieces present in the first (single-shot) context, the pieces reachable through the tools,
-tokens and dollars per investigation at gpt-5.4's list price, and steps used. The figures
+the loopback Kubernetes, Prometheus and HTTP peers and moto's AWS server, with a *scripted*
+model (the OpenAI imitation) that follows the look-ups an engineer would make. Reported per
+scenario: the pieces present in the first (single-shot) context, the pieces reachable through
+the tools, tokens and dollars per investigation at gpt-5.4's list price, and steps used. The figures
 measure what the investigator can see and what it costs — not a model's reasoning: the
 model is scripted, and its token counts are the imitation's (4 characters a token).
 Run: `python -m bench.rca [--json]`.
@@ -17,33 +17,19 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench._common import emit, isolate_this_process, machine, parser, quiet_logs, table
+from bench.rca_scenario import Scenario, substitute
 
 MODEL = "openai/gpt-5.4"
 KEY = "sk-test-fake-openai-0000"
-Plan = list[list[tuple[str, dict[str, Any]]]]
-
-
-@dataclass
-class Scenario:
-    name: str
-    check: str
-    evidence: str
-    pieces: list[str]
-    plan: Plan
-    values: dict[str, Any] = field(default_factory=dict)
-    setup: Callable[[Any, Any], None] = lambda k8s, prom: None
-    history: list[str] = field(default_factory=list)
-    """Earlier evidence of the check (oldest first), stored as ok results."""
 
 
 def _scenarios() -> list[Scenario]:
+    from bench.rca_more import more_scenarios
     from tests.peers import kubernetes as kube
     from tests.peers.prometheus import matrix, vector
 
@@ -188,12 +174,14 @@ def _scenarios() -> list[Scenario]:
             [[("check_history", {"check": "shop", "limit": 30})]],
             history=[f"200 OK from 198.51.100.7 in {40 + i} ms" for i in range(20)],
         ),
+        *more_scenarios(),
     ]
 
 
-async def _run_one(scenario: Scenario, root: Path) -> dict[str, Any]:
+async def _run_one(scenario: Scenario, root: Path, moto: str) -> dict[str, Any]:
     import httpx
 
+    from bench.rca_more import aws_checks, fresh_aws
     from daemon.ai.runner import AI
     from daemon.config.load import load_settings
     from daemon.engine.investigator import Investigator
@@ -213,10 +201,10 @@ async def _run_one(scenario: Scenario, root: Path) -> dict[str, Any]:
         web.port = await start(web.handle)
         shop = web.url("/status/502")
         scenario.setup(k8s.cluster, prom)
-        plan = [
-            [(n, {k: shop if v == "SHOP_URL" else v for k, v in a.items()}) for n, a in turn]
-            for turn in scenario.plan
-        ]
+        placeholders = {"SHOP_URL": shop}
+        if scenario.aws is not None:
+            placeholders |= scenario.aws(fresh_aws(moto))
+        plan = substitute(scenario.plan, placeholders)
 
         def calls(body: dict[str, Any]) -> Any:
             turns = sum(1 for m in body["messages"] if m["role"] == "assistant")
@@ -257,11 +245,13 @@ depends_on = ["shop"]
 name = "shop"
 type = "http"
 url = "{shop}"
+{aws_checks(prom.url(""))}
 """)
             settings = load_settings(config)
             radius = ["orders-latency"] if scenario.check == "shop" else []
             if scenario.check == "orders-latency":
                 radius = ["shop"]
+            radius = radius if scenario.radius is None else scenario.radius
             incident = Incident(
                 id=1, fingerprint=scenario.check, check=scenario.check, severity=Severity.HIGH,
                 opened_at=now, evidence=scenario.evidence, first_evidence=scenario.evidence,
@@ -274,7 +264,7 @@ url = "{shop}"
             ]  # fmt: skip
             results.append(
                 CheckResult(check=scenario.check, status="failing", evidence=scenario.evidence,
-                            started_at=now, values=scenario.values)
+                            started_at=now, values=scenario.values, subject=scenario.subject)
             )  # fmt: skip
             async with httpx.AsyncClient(trust_env=False) as client:
                 with Store.open(settings.daemon.state_dir) as store:
@@ -312,16 +302,18 @@ url = "{shop}"
 
 
 def main() -> None:
+    from bench.rca_more import moto_server
+
     args = parser(__doc__.splitlines()[0]).parse_args()
     isolate_this_process()
     quiet_logs()
     os.environ["OPENAI_API_KEY"] = KEY
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, moto_server(Path(tmp)) as moto:
         for i, scenario in enumerate(_scenarios()):
             root = Path(tmp) / str(i)
             root.mkdir()
-            rows.append(asyncio.run(_run_one(scenario, root)))
+            rows.append(asyncio.run(_run_one(scenario, root, moto)))
     pieces = sum(r["pieces"] for r in rows)
     first = sum(r["in_first_context"] for r in rows)
     reach = sum(r["reachable_with_tools"] for r in rows)

@@ -2,11 +2,12 @@
 dataset once saves.
 
 Seeds moto's server (on 127.0.0.1, started and stopped here) with `--resources` security
-groups per region in three regions, plus volumes, queues, topics, instances, buckets and IAM
-users in proportion; then runs every AWS security rule once the way the daemon does (one
-SweepContext, datasets shared), and once more each rule on its own context (as if every rule
-fetched what it needs). Reports wall time, API requests and datasets for both: the shared run's
-requests grow with the estate, not with the number of rules.
+groups per region in three regions, plus volumes, queues, topics, instances, buckets, IAM
+users, ElastiCache clusters, network load balancers and CloudFront distributions in
+proportion; then runs every AWS security rule once the way the daemon does (one SweepContext,
+datasets shared), and once more each rule on its own context (as if every rule fetched what it
+needs). Reports wall time, API requests and datasets for both: the shared run's requests grow
+with the estate, not with the number of rules.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def seed(per_region: int) -> int:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
             sns.create_topic(Name=f"t{i}")
             made += 2
+        made += _network_services(region, per_region, vpc)
     s3, iam = boto3.client("s3", region_name=REGIONS[0]), boto3.client("iam")
     for i in range(per_region // 5):
         s3.create_bucket(
@@ -117,7 +119,80 @@ def seed(per_region: int) -> int:
         )
         iam.create_user(UserName=f"user{i}")
         made += 2
+    cloudfront = boto3.client("cloudfront", region_name=REGIONS[0])
+    for i in range(per_region // 20 or 1):
+        cloudfront.create_distribution(DistributionConfig=_distribution(i))
+        made += 1
     return made
+
+
+def _network_services(region: str, per_region: int, vpc: str) -> int:
+    """A twentieth as many ElastiCache clusters, and one internet-facing network load balancer
+    listening on SSH per ten of those: the reachability rules' estate."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=region)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    cache = boto3.client("elasticache", region_name=region)
+    cache.create_cache_subnet_group(
+        CacheSubnetGroupName="bench", CacheSubnetGroupDescription="b", SubnetIds=subnets
+    )
+    made = 0
+    for i in range(per_region // 20 or 1):
+        cache.create_cache_cluster(
+            CacheClusterId=f"c{i}",
+            Engine="redis",
+            CacheNodeType="cache.t4g.micro",
+            NumCacheNodes=1,
+            CacheSubnetGroupName="bench",
+        )
+        made += 1
+    elb = boto3.client("elbv2", region_name=region)
+    for i in range(per_region // 200 or 1):
+        arn = elb.create_load_balancer(
+            Name=f"nlb{i}", Subnets=subnets, Scheme="internet-facing", Type="network"
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+        group = elb.create_target_group(Name=f"t{i}", Protocol="TCP", Port=22, VpcId=vpc)
+        target = group["TargetGroups"][0]["TargetGroupArn"]
+        elb.create_listener(
+            LoadBalancerArn=arn,
+            Protocol="TCP",
+            Port=22,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": target}],
+        )
+        made += 1
+    return made
+
+
+def _distribution(i: int) -> dict[str, Any]:
+    """A CloudFront distribution; every other one answers plain HTTP on TLSv1."""
+    return {
+        "CallerReference": f"bench-{i}",
+        "Comment": "bench",
+        "Enabled": True,
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": "s3",
+                    "DomainName": f"bench-bucket-{i}.s3.amazonaws.com",
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                }
+            ],
+        },
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "s3",
+            "ViewerProtocolPolicy": "allow-all" if i % 2 else "https-only",
+            "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+        },
+        "ViewerCertificate": {
+            "CloudFrontDefaultCertificate": False,
+            "ACMCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/bench",
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1" if i % 2 else "TLSv1.2_2021",
+        },
+    }
 
 
 async def sweep(shared: bool, limit_s: float) -> dict[str, Any]:

@@ -221,6 +221,7 @@ EventKind = Literal[
     "investigation",
     "acknowledged",
     "released",
+    "tool_call",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "opened",
@@ -232,8 +233,10 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "acknowledged",
     "released",
 )
-"""`acknowledged`: someone said "I'm on it" (`watchkeeper ack`). `released`: a silence or
-maintenance window that held an incident's notifications ended while it is still open."""
+"""The events a notification target can ask for. `acknowledged`: someone said "I'm on it"
+(`watchkeeper ack`). `released`: a silence or maintenance window that held an incident's
+notifications ended while it is still open. (`tool_call`, one read-only look-up of the
+investigator, is on the incident's timeline only: never notified, so not listed here.)"""
 
 
 class CheckState(BaseModel):
@@ -311,6 +314,8 @@ class IncidentEvent(BaseModel):
     """Who acknowledged the incident (`watchkeeper ack`), when someone has."""
     held: str | None = None
     """Why this event was recorded but not notified (a silence or maintenance window)."""
+    tool: TrailStep | None = None
+    """On a `tool_call` event: the look-up (tool, arguments, what it showed, its turn's cost)."""
 
 
 class InvestigationCall(BaseModel):
@@ -339,6 +344,12 @@ class TrailStep(BaseModel):
     summary: str
     """The first line of what it showed (or why it was refused)."""
     output_bytes: int = 0
+    at: datetime | None = None
+    """When it ran (None on a step stored before this was kept)."""
+    model: str | None = None
+    """The model whose turn asked for it (provider/model)."""
+    turn_cost_usd: Decimal | None = None
+    """What that model turn cost (shared by the turn's calls); None: unknown or not kept."""
 
 
 class Investigation(BaseModel):

@@ -1,9 +1,11 @@
-"""Remembered modes: start each call at the structured-output and tool mode its provider+model
-last took, and remember what a call found refused.
+"""Remembered modes: start each call at the structured-output, tool and thinking mode its
+provider+server+model last took, and remember what a call found refused.
 
 The provider module steps down on a clear refusal within one call (`Provider.complete`); this
 module keeps the outcome in the store (`model_capabilities`) so the next call does not pay the
 refused attempt again, until the entry is a day old and the strongest mode is tried anew.
+Entries are per server (`base_url`): two servers serving one model name accept different
+things.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ import structlog
 
 from daemon.llm.types import (
     STRUCTURED_MODES,
+    THINK_MODES,
     TOOL_MODES,
     ModelRequest,
     ModelResponse,
-    StructuredMode,
-    ToolMode,
 )
 from daemon.models import ModelRef
 from daemon.store import Store
@@ -27,22 +28,43 @@ from daemon.store.database import store_io
 
 log = structlog.get_logger(__name__)
 
+FEATURE_MODES: dict[str, tuple[str, ...]] = {
+    "structured": STRUCTURED_MODES,
+    "tools": TOOL_MODES,
+    "think": THINK_MODES,
+}
+"""Each feature's modes, strongest first."""
 
-async def known(store: Store, ref: ModelRef, request: ModelRequest, now: datetime) -> ModelRequest:
-    """`request` starting at the modes remembered for `ref` (unchanged when none are)."""
-    if request.output is not None:
+
+def _features(request: ModelRequest) -> list[str]:
+    """The features `request` uses (only those are looked up and remembered)."""
+    used = ["structured"] if request.output is not None else []
+    used += ["tools"] if request.tools else []
+    return used + (["think"] if request.think is not None else [])
+
+
+async def known(
+    store: Store, ref: ModelRef, request: ModelRequest, now: datetime, base_url: str = ""
+) -> ModelRequest:
+    """`request` starting at the modes remembered for `ref` at `base_url` (unchanged when
+    none are)."""
+    for feature in _features(request):
         mode = await store_io(
-            store.capabilities.mode, ref.provider, ref.model, "structured", now=now
+            store.capabilities.mode, ref.provider, ref.model, feature, base_url=base_url, now=now
         )
-        if mode in STRUCTURED_MODES:
-            structured: StructuredMode = STRUCTURED_MODES[STRUCTURED_MODES.index(mode)]
-            request = replace(request, structured_mode=structured)
-    if request.tools:
-        mode = await store_io(store.capabilities.mode, ref.provider, ref.model, "tools", now=now)
-        if mode in TOOL_MODES:
-            tools: ToolMode = TOOL_MODES[TOOL_MODES.index(mode)]
-            request = replace(request, tool_mode=tools)
+        if mode not in FEATURE_MODES[feature]:
+            continue
+        if feature == "structured":
+            request = replace(request, structured_mode=STRUCTURED_MODES[_at(feature, mode)])
+        elif feature == "tools":
+            request = replace(request, tool_mode=TOOL_MODES[_at(feature, mode)])
+        else:
+            request = replace(request, think_mode=THINK_MODES[_at(feature, mode)])
     return request
+
+
+def _at(feature: str, mode: str | None) -> int:
+    return FEATURE_MODES[feature].index(mode or "")
 
 
 async def learn(
@@ -52,6 +74,7 @@ async def learn(
     response: ModelResponse | None,
     refused: tuple[str, ...],
     now: datetime,
+    base_url: str = "",
 ) -> None:
     """Remember the modes a call ended on: always after a refusal; otherwise only when nothing
     fresh was known (so a model that takes the strongest mode costs one write a day)."""
@@ -61,15 +84,19 @@ async def learn(
             worked["structured"] = response.structured_mode
         if response.tool_mode is not None:
             worked["tools"] = response.tool_mode
+        if response.think_mode is not None:
+            worked["think"] = response.think_mode
     else:  # the call failed after stepping down: the mode below the last refused one
         for item in refused:
             feature, _, mode = item.partition(":")
-            modes: tuple[str, ...] = STRUCTURED_MODES if feature == "structured" else TOOL_MODES
+            modes = FEATURE_MODES.get(feature, ())
             if mode in modes and modes.index(mode) + 1 < len(modes):
                 worked[feature] = modes[modes.index(mode) + 1]
     for feature, mode in worked.items():
         detail = ", ".join(r for r in refused if r.startswith(feature + ":"))
-        fresh = await store_io(store.capabilities.mode, ref.provider, ref.model, feature, now=now)
+        fresh = await store_io(
+            store.capabilities.mode, ref.provider, ref.model, feature, base_url=base_url, now=now
+        )
         if detail or fresh is None:
             await store_io(
                 store.capabilities.remember,
@@ -78,6 +105,7 @@ async def learn(
                 feature,
                 mode,
                 detail=f"refused {detail}" if detail else "",
+                base_url=base_url,
                 now=now,
             )
             if detail:

@@ -33,6 +33,7 @@ from daemon.redaction import ExtraPattern, PromptRedactor
 from daemon.store import Store
 from daemon.store.database import store_io
 from daemon.store.ledger import BudgetDenied, LedgerRow, Reservation
+from daemon.util.text import printable
 
 log = structlog.get_logger(__name__)
 
@@ -217,6 +218,7 @@ class _Call:
         self.sweep_id = sweep_id
         self.local = False
         self.host = ""
+        self.base_url = ""
         self.key_info = KeyInfo(ref.provider, "missing", True, "")
 
     async def attempt(self, request: ModelRequest) -> ModelResponse | None:
@@ -252,7 +254,10 @@ class _Call:
         if isinstance(reservation, BudgetDenied | Unpriced):
             await self.record("budget", reservation.reason)
             return None
-        request = await modes.known(self.ai.store, self.ref, request, self.ai.now())
+        if target.think is not None:
+            request = replace(request, think=target.think)
+        self.base_url = target.options.base_url
+        request = await modes.known(self.ai.store, self.ref, request, self.ai.now(), self.base_url)
         prepared = prepare(request, local=target.local, redactor=self.ai.redactor)
         return await self.call(provider, target, prepared, reservation)
 
@@ -268,7 +273,9 @@ class _Call:
         except ProviderError as exc:
             row = self.row(exc.outcome, str(exc), exc.usage, target, None, exc.request_bytes)
             await self.settle(row, reservation)
-            await modes.learn(self.ai.store, self.ref, request, None, exc.refused, self.ai.now())
+            await modes.learn(
+                self.ai.store, self.ref, request, None, exc.refused, self.ai.now(), self.base_url
+            )
             log.warning("model call failed", model=str(self.ref), outcome=exc.outcome, why=str(exc))
             return None
         detail = f"stepped down: refused {', '.join(response.refused)}" if response.refused else ""
@@ -277,8 +284,17 @@ class _Call:
         )
         await self.settle(row, reservation)
         await modes.learn(
-            self.ai.store, self.ref, request, response, response.refused, self.ai.now()
+            self.ai.store,
+            self.ref,
+            request,
+            response,
+            response.refused,
+            self.ai.now(),
+            self.base_url,
         )
+        if response.thinking:  # never shown: only with `log_level = "debug"`
+            shown = printable(response.thinking[:4000])
+            log.debug("model thinking", model=str(self.ref), thinking=shown)
         return response
 
     def row(

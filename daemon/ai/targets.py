@@ -13,6 +13,7 @@ from daemon.config.ai import ProviderConfig, provider_api
 from daemon.config.settings import Settings
 from daemon.llm import provider_info
 from daemon.llm.base import ProviderOptions
+from daemon.llm.types import Think
 from daemon.models import ModelRef
 from daemon.store.ledger import BudgetLimits
 
@@ -25,6 +26,8 @@ class Target:
     api: str
     local: bool
     options: ProviderOptions
+    think: Think | None = None
+    """The configured thinking for this model (Ollama `think`), None: not sent."""
 
 
 def resolve_target(ref: ModelRef, providers: dict[str, ProviderConfig]) -> Target:
@@ -44,7 +47,7 @@ def resolve_target(ref: ModelRef, providers: dict[str, ProviderConfig]) -> Targe
         keep_alive=config.keep_alive,
         num_ctx=config.num_ctx,
     )
-    return Target(ref, api, local, options)
+    return Target(ref, api, local, options, config.think_for(ref.model))
 
 
 def cloud_references(settings: Settings) -> list[tuple[ModelRef, str]]:

@@ -5,6 +5,10 @@ A completion runs on every Tab press, so it stays light: the config is read as r
 pydantic; an invalid config still completes), the state database is opened read-only and never
 created, migrated or locked, and nothing imports boto3, kubernetes, httpx or apprise. Any
 failure means "no suggestions" — never a traceback into the shell.
+
+With `[store] url` (PostgreSQL) the rows come from that database over a read-only session, in a
+background thread given PG_DEADLINE_S: an unreachable server costs a Tab press that long, never
+a hung shell.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import click
 from click.shell_completion import CompletionItem
 
 MAX_INCIDENTS = 100
+PG_DEADLINE_S = 1.5
+"""The longest a completion waits for PostgreSQL (libpq's connect_timeout cannot go below 2 s)."""
 DB_NAME = "watchkeeper.db"
 """`daemon.store.database.DB_NAME` (a test pins it): importing the store would load pydantic."""
 
@@ -71,7 +77,8 @@ def complete_incidents(ctx: click.Context, param: click.Parameter, incomplete: s
     try:
         path, data = _config(ctx)
         rows = _query(
-            _state_dir(path, data),
+            path,
+            data,
             "SELECT id, check_name, status FROM incidents ORDER BY id DESC LIMIT ?",
             (MAX_INCIDENTS,),
         )
@@ -118,7 +125,7 @@ def _known_models(ctx: click.Context) -> list[str]:
     for chain in routing.values() if isinstance(routing, dict) else ():
         refs += [str(r) for r in chain] if isinstance(chain, list) else []
     refs += [str(r) for r in data.get("prices", {})]
-    for (chain,) in _query(_state_dir(path, data), "SELECT refs_json FROM routing_overrides"):
+    for (chain,) in _query(path, data, "SELECT refs_json FROM routing_overrides"):
         refs += [str(r) for r in json.loads(chain)]
     refs += [*CLOUD_DEFAULTS, *SUMMARY_DEFAULTS, LOCAL_DEFAULT]
     return list(dict.fromkeys(refs))
@@ -163,8 +170,59 @@ def _state_dir(path: Path | None, data: dict[str, Any]) -> Path:
     return state_dir
 
 
-def _query(state_dir: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows from the state database opened read-only; none when it does not exist."""
+def _query(
+    path: Path | None, data: dict[str, Any], sql: str, args: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows from the state database the config names: PostgreSQL with `[store] url`, else the
+    SQLite file."""
+    store = data.get("store", {})
+    url = os.environ.get("WATCHKEEPER_STORE__URL") or (
+        store.get("url") if isinstance(store, dict) else None
+    )
+    if isinstance(url, str) and url.strip().startswith(("postgresql:", "postgres:")):
+        password = os.environ.get("WATCHKEEPER_STORE__PASSWORD") or store.get("password")
+        return _pg_query(url.strip(), password if isinstance(password, str) else None, sql, args)
+    return _sqlite_query(_state_dir(path, data), sql, args)
+
+
+def _pg_query(
+    url: str, password: str | None, sql: str, args: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Rows from PostgreSQL, or none when it cannot answer within PG_DEADLINE_S. The thread is
+    a daemon one: if the server never answers, the shell gets its (empty) answer anyway and the
+    process exits without waiting for it."""
+    import threading
+
+    rows: list[tuple[Any, ...]] = []
+
+    def fetch() -> None:
+        try:
+            import psycopg
+
+            from daemon.secrets import resolve
+
+            extra: dict[str, Any] = {"password": resolve(password)} if password else {}
+            with psycopg.connect(
+                url,
+                autocommit=True,
+                connect_timeout=2,
+                application_name="watchkeeper-complete",
+                options="-c default_transaction_read_only=on -c statement_timeout=1000",
+                **extra,
+            ) as conn:
+                found = conn.execute(sql.replace("?", "%s"), args).fetchall()
+            rows.extend(tuple(row) for row in found)
+        except Exception:  # noqa: S110 - completion: any failure is "no suggestions"
+            pass
+
+    worker = threading.Thread(target=fetch, name="complete-pg", daemon=True)
+    worker.start()
+    worker.join(PG_DEADLINE_S)
+    return [] if worker.is_alive() else rows
+
+
+def _sqlite_query(state_dir: Path, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows from the SQLite file opened read-only; none when it does not exist."""
     import sqlite3
 
     db = state_dir / DB_NAME

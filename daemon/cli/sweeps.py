@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,15 @@ from daemon.util.tables import table
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.config.sweeps import SweepConfig
+    from daemon.models import Severity
+    from daemon.store.sweeps import SweepRunRecord
     from daemon.sweeps.runner import Progress, RuleOutcome, SweepRun
 
 KINDS = ("security", "cost")
 SEVERITY_NAMES = ("critical", "high", "medium", "low", "info")
 FRAMEWORK_NAMES = ("cis-aws", "cis-k8s", "soc2", "hipaa")
+FORMATS = ("text", "json", "ocsf", "ocsf-jsonl")
+OCSF_FORMATS = ("ocsf", "ocsf-jsonl")
 """jobs.sweeps.compliance.FRAMEWORKS' ids, named here so `--help` loads nothing (a test checks)."""
 
 
@@ -229,6 +234,13 @@ def run_text(run: SweepRun, sent: bool) -> str:
     help="Only findings that evidence a control of this compliance framework (each shows "
     "its controls).",
 )
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(FORMATS),
+    help="text (default); json (as --json); ocsf: security findings as an array of OCSF "
+    "1.8.0 findings; ocsf-jsonl: the same, one finding a line.",
+)
 @config_option
 @json_option
 @handle_errors
@@ -237,13 +249,23 @@ def findings(
     severity: str | None,
     only_new: bool,
     framework: str | None,
+    output: str | None,
     config_path: Path | None,
     as_json: bool,
 ) -> None:
     """The findings of the latest run of every configured sweep. --json prints an array of
-    report objects (filters apply to `findings`; each `summary` stays the whole run's)."""
+    report objects (filters apply to `findings`; each `summary` stays the whole run's).
+    --format ocsf prints security findings as OCSF objects (muted ones Suppressed, the ones
+    the run resolved Resolved); the same filters apply."""
     from daemon.models import Severity
     from daemon.sweeps.reports import report_json
+
+    if as_json and output not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output} ask for two formats: pick one")
+    if output in OCSF_FORMATS and kind == "cost":
+        raise click.UsageError(
+            "--format ocsf lists security findings; OCSF has no class for cost findings"
+        )
 
     _, settings = load(config_path)
     store = open_store(settings)
@@ -253,6 +275,15 @@ def findings(
         store.close()
     names = {s.name for s in settings.sweeps}
     floor = Severity(severity) if severity else Severity.INFO
+    if output in OCSF_FORMATS:
+        found = _ocsf(runs, names, floor, only_new, framework)
+        if output == "ocsf":
+            emit_json(found)
+        elif found:
+            from daemon.sweeps.ocsf import as_json_lines
+
+            echo(as_json_lines(found).rstrip("\n"))
+        return
     documents = []
     for record in runs:
         if record.sweep not in names or (kind and record.kind != kind):
@@ -266,10 +297,44 @@ def findings(
             and (not framework or any(c.startswith(f"{framework}:") for c in f["controls"]))
         ]
         documents.append(document)
-    if as_json:
+    if as_json or output == "json":
         emit_json(documents)
         return
     echo(findings_text(documents, framework) if documents else nothing_yet(settings.sweeps, kind))
+
+
+def _ocsf(
+    runs: Sequence[SweepRunRecord],
+    names: set[str],
+    floor: Severity,
+    only_new: bool,
+    framework: str | None,
+) -> list[dict[str, Any]]:
+    """The latest security runs' findings as OCSF objects, filtered as the other formats are."""
+    from daemon import __version__
+    from daemon.sweeps.ocsf import ocsf_findings
+    from jobs.sweeps import rules
+
+    metas = {rule.meta.id: rule.meta for rule in rules("security")}
+    found: list[dict[str, Any]] = []
+    for record in runs:
+        if record.sweep not in names or record.kind != "security":
+            continue
+        kept = tuple(
+            t
+            for t in record.findings
+            if t.finding.severity >= floor
+            and (not only_new or t.state == "new")
+            and (
+                not framework
+                or any(
+                    c.startswith(f"{framework}:")
+                    for c in (metas[t.finding.rule].controls if t.finding.rule in metas else ())
+                )
+            )
+        )
+        found += ocsf_findings(replace(record, findings=kept), metas, __version__)
+    return found
 
 
 def nothing_yet(sweeps: Sequence[SweepConfig], kind: str | None) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.errors import ConfigProblem
 from daemon.llm import PROVIDERS
+from daemon.llm.types import THINK_LEVELS, Think
 from daemon.models import Duration, Severity
 from daemon.util.net import masked_url
 
@@ -65,6 +66,29 @@ class ProviderConfig(_Strict):
         default=None, description="Ollama: how long the model stays loaded, e.g. '10m'."
     )
     num_ctx: int | None = Field(default=None, ge=512, description="Ollama: context window.")
+    think: dict[str, bool | str] = Field(
+        default_factory=dict,
+        description='Ollama: thinking per model name, e.g. {"qwen3:8b" = false, '
+        '"gpt-oss:20b" = "low"}; "*" for every other model. true/false turn it on or off, '
+        "low/medium/high set gpt-oss's level. Unset: the model's default. A model that does "
+        "not support thinking refuses `think`; it is then left out (and remembered).",
+    )
+
+    def think_for(self, model: str) -> Think | None:
+        """The thinking configured for `model` (exact name, else "*"), or None."""
+        value = self.think.get(model, self.think.get("*"))
+        return value if isinstance(value, bool) or value in THINK_LEVELS else None
+
+    @field_validator("think")
+    @classmethod
+    def _think_values(cls, value: dict[str, bool | str]) -> dict[str, bool | str]:
+        for model, think in value.items():
+            if not isinstance(think, bool) and think not in THINK_LEVELS:
+                raise ValueError(
+                    f"{model} = {str(think)[:40]!r}: write true, false or one of "
+                    f"{', '.join(THINK_LEVELS)} (gpt-oss's levels)"
+                )
+        return value
 
     @field_validator("api")
     @classmethod
@@ -208,6 +232,12 @@ class EscalationSettings(_Strict):
         description="Dollars one investigation may spend, look-ups and answer together: each "
         "step is held at its worst case, and the answer's worst case is kept in reserve.",
     )
+    aws_tools: bool = Field(
+        default=True,
+        description="Offer the AWS look-ups (CloudWatch metrics and alarm history, allow-listed "
+        "read-only describes) when the incident involves AWS checks, with those checks' own "
+        "profile and region. false: no AWS call is ever made by the investigator.",
+    )
 
 
 class DigestSettings(_Strict):
@@ -277,6 +307,13 @@ def ai_problems(
                     f"providers.{name}.api",
                     f"a declared provider needs api = one of {_apis()} (LM Studio, vLLM and "
                     'llama.cpp speak "openai")',
+                )
+            )
+        if config.think and provider_api(name, providers) not in ("ollama", None):
+            problems.append(
+                ConfigProblem(
+                    f"providers.{name}.think",
+                    "only Ollama's API takes `think`; other APIs do not have it",
                 )
             )
         if name not in BUILTIN_PROVIDERS and config.api is not None and not config.base_url:

@@ -8,13 +8,58 @@ store is opened, so it never reaches the config dump, a log line or a message.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.models import Duration
 from daemon.secrets import SECRET_PREFIX, resolve
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+class KubernetesLeaseSettings(BaseModel):
+    """`[store.kubernetes]`: the `coordination.k8s.io/v1` Lease that elects the active process
+    when `[store] election = "kubernetes"` (`daemon.service.kube_lease`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        default="watchkeeper",
+        description="The Lease object's name (the Role in the manifest names the same one).",
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="The Lease's namespace (default: the pod's own, else `default`).",
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="A kubeconfig to reach the API with (default: the pod's service account, "
+        "from /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/PORT).",
+    )
+    context: str | None = Field(
+        default=None, description="The kubeconfig's context (default: its current-context)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.fullmatch(value):
+            raise ValueError(
+                "must be a Kubernetes object name: lower-case letters, digits, '-' and '.'"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABEL.fullmatch(value):
+            raise ValueError("must be a Kubernetes namespace: lower-case letters, digits and '-'")
+        return value
 
 
 class StoreSettings(BaseModel):
@@ -41,6 +86,22 @@ class StoreSettings(BaseModel):
         default=None,
         description="This process's name in `status` and the lease (default: host:pid).",
     )
+    election: Literal["database", "kubernetes"] = Field(
+        default="database",
+        description="PostgreSQL only: what elects the active process: the lease row in the "
+        'database, or "kubernetes": a coordination.k8s.io Lease ([store.kubernetes]). Either '
+        "way the database fences every write with the winner's epoch.",
+    )
+    kubernetes: KubernetesLeaseSettings = Field(default_factory=KubernetesLeaseSettings)
+
+    @model_validator(mode="after")
+    def _election(self) -> Self:
+        if self.election == "kubernetes" and self.url is None:
+            raise ValueError(
+                'election = "kubernetes" needs url = "postgresql://…": the Lease elects, '
+                "the shared database fences the writes"
+            )
+        return self
 
     @field_validator("url")
     @classmethod

@@ -117,6 +117,29 @@ class SweepOptions(_Strict):
     snapshot_max_age_days: int = Field(
         default=90, ge=1, description="EBS snapshots older than this are reported."
     )
+    cache_min_commands_per_day: float = Field(
+        default=100.0,
+        ge=0,
+        description="An ElastiCache cluster with fewer get/set commands a day (over idle_days) "
+        "is idle.",
+    )
+    search_min_requests_per_day: float = Field(
+        default=100.0,
+        ge=0,
+        description="An OpenSearch domain with fewer requests a day (over idle_days) is idle.",
+    )
+    s3_cold_min_gib: float = Field(
+        default=1024.0,
+        ge=0,
+        description="A bucket holding at least this many GiB in S3 Standard, with no lifecycle "
+        "rule, is reported when cold…",
+    )
+    s3_cold_max_gets_per_day: float = Field(
+        default=10.0,
+        ge=0,
+        description="…at most this many GET requests a day over 30 days (request metrics; "
+        "without them: no object added or removed in 30 days).",
+    )
     k8s_idle_request_percent: float = Field(
         default=10.0,
         ge=0,
@@ -152,6 +175,11 @@ class SweepOptions(_Strict):
         default_factory=list,
         description="fnmatch globs of S3 bucket names that must have versioning and MFA "
         "delete (aws.s3.versioning), e.g. ['*-backups', 'ledger-*']. Default: none checked.",
+    )
+    k8s_netpol_exempt_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"],
+        description="Namespaces k8s.namespace.no_network_policy does not report without a "
+        "NetworkPolicy. Default: the control plane's own.",
     )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,

@@ -13,6 +13,7 @@ the total spent never exceeds the cap, whatever the model does.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -117,11 +118,20 @@ class Explorer:
             total += price
         return total
 
-    async def run(self, prompt: str, *, model: str, incident_id: int | None) -> Exploration | None:
+    async def run(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        incident_id: int | None,
+        fallbacks: Sequence[str] = (),
+    ) -> Exploration | None:
         """Look things up with `model`, then answer. `model` is the chain's first usable one
-        (preflight); every turn stays on it so the trail is one model's. None when not even
-        one look-up turn fits the dollar cap (or the price is unknown): the caller then makes
-        today's single-shot analysis."""
+        (preflight); every turn stays on it so the trail is one model's. When the answer call
+        fails (an outage), or a look-up turn did, the answer is asked of `fallbacks` (the rest
+        of the chain) in turn, as a single-shot analysis moves along its chain. None when not
+        even one look-up turn fits the dollar cap (or the price is unknown): the caller then
+        makes today's single-shot analysis."""
         started = time.monotonic()
         deadline = started + self.limits.wall_time_s
         messages: list[ChatMessage] = [ChatMessage("user", prompt)]
@@ -130,6 +140,7 @@ class Explorer:
         calls: list[LedgerRow] = []
         spent = Decimal(0)
         limit: str | None = None
+        failed = False
         per_call = self.toolbox.output_bytes
         for step in range(1, self.limits.max_steps + 1):
             turn = ModelRequest(
@@ -168,6 +179,7 @@ class Explorer:
             response = run.response
             if response is None:
                 limit = f"the model failed: {first_line(run.reason)}"
+                failed = True
                 break
             if response.tool_mode == "none" or not response.tool_calls:
                 if response.tool_mode != "none" and response.text.strip():
@@ -188,6 +200,9 @@ class Explorer:
                         ok=outcome_ok,
                         summary=first_line(text)[:200],
                         output_bytes=len(text.encode()),
+                        at=self.ai.now(),
+                        model=model,
+                        turn_cost_usd=cost,
                     )
                 )
                 log.info(
@@ -206,15 +221,37 @@ class Explorer:
         else:
             limit = f"step limit {self.limits.max_steps} reached"
         final = answer_request(prompt, "\n\n".join(trail_text), limit)
-        left = max(deadline - time.monotonic(), 5.0)
-        with_correction = self.worst_case(model, final)
-        if with_correction is None or spent + with_correction > self.limits.max_usd:
-            final = replace(final, corrections=0)  # fits: every turn kept it affordable
-        result = await self.ai.run(
-            "rca", final, models=[model], incident_id=incident_id, timeout_s=left
-        )
-        calls += result.calls
+        # A model whose look-up turn just failed is not asked again while the chain has others.
+        candidates = list(fallbacks) if failed and fallbacks else [model, *fallbacks]
+        result: AIResult | None = None
+        for index, ref in enumerate(candidates):
+            ask = self.affordable(ref, final, spent)
+            if ask is None and index > 0:
+                log.info("rca fallback skipped: over the investigation's cap", model=ref)
+                continue
+            left = max(deadline - time.monotonic(), 5.0)
+            # the first candidate's answer always fits: every turn kept it affordable
+            ask = ask or replace(final, corrections=0)
+            result = await self.ai.run(
+                "rca", ask, models=[ref], incident_id=incident_id, timeout_s=left
+            )
+            calls += result.calls
+            cost = result.cost_usd
+            if result.response is not None or cost is None:
+                break  # answered, or spent an unknown amount: nothing further is bounded
+            spent += cost
+        assert result is not None  # the first candidate is always asked
         return Exploration(result, calls, trail, limit, tools_used=bool(trail))
+
+    def affordable(self, ref: str, final: ModelRequest, spent: Decimal) -> ModelRequest | None:
+        """`final` as `ref` can take it within what is left of the cap: with its correction
+        round if that fits, else without; None when not even that fits (or the price is
+        unknown)."""
+        for ask in (final, replace(final, corrections=0)):
+            cost = self.worst_case(ref, ask)
+            if cost is not None and spent + cost <= self.limits.max_usd:
+                return ask
+        return None
 
 
 def _args(arguments: dict[str, object]) -> str:

@@ -20,6 +20,7 @@ from daemon.config.settings import Settings
 from daemon.engine import messages
 from daemon.engine.explore import Exploration, Explorer, Limits
 from daemon.engine.rca import SYSTEM, PriorInvestigation, RcaOutput, build_context, should_escalate
+from daemon.engine.timeline import investigation_detail, tool_events
 from daemon.engine.tools import build_toolbox
 from daemon.llm import provider_class
 from daemon.llm.types import ChatMessage, ModelRequest
@@ -228,6 +229,7 @@ class Investigator:
             self.store,
             self.ctx,
             output_bytes=config.tool_output_bytes,
+            aws=config.aws_tools,
         )
         if not set(box.tools) - LIGHT_TOOLS:
             return None  # nothing to look up beyond what the context already holds
@@ -242,8 +244,12 @@ class Investigator:
             return None
         limits = Limits(config.max_steps, config.timeout.total_seconds(), config.max_usd)
         prompt = request.messages[0].content
+        # The rest of the chain takes the answer over on an outage (an explicit --model has
+        # no chain, as in a single-shot analysis).
+        chain = [] if model else await self.ai.chain("rca")
+        fallbacks = chain[chain.index(chosen) + 1 :] if chosen in chain else []
         return await Explorer(self.ai, box, limits).run(
-            prompt, model=chosen, incident_id=incident.id
+            prompt, model=chosen, incident_id=incident.id, fallbacks=fallbacks
         )
 
     async def request(
@@ -266,7 +272,8 @@ class Investigator:
         self, incident: Incident, triage_summary: str | None
     ) -> tuple[str, list[str]]:
         found = await store_io(self.store.incidents.get, incident.id)
-        events = found[1] if found else []
+        # Look-ups reach a follow-up through the earlier trail, not as timeline events.
+        events = [e for e in found[1] if e.kind != "tool_call"] if found else []
         names = [incident.check, *incident.blast_radius]
         history = {name: await store_io(self.store.results.recent, name, 12) for name in names}
         open_incidents = await store_io(self.store.incidents.recent, False)
@@ -320,7 +327,7 @@ class Investigator:
             evidence=incident.evidence,
             blast_radius=list(incident.blast_radius),
             opened_at=incident.opened_at,
-            detail=record.model or f"skipped: {record.skipped}",
+            detail=investigation_detail(record),
         )
         outbox = []
         if message is not None:
@@ -332,7 +339,13 @@ class Investigator:
                 messages=[message],
                 sections=[sections or Sections()],
             )
-        await store_io(self.store.incidents.commit_investigation, record, event, outbox)
+        await store_io(
+            self.store.incidents.commit_investigation,
+            record,
+            event,
+            outbox,
+            looked_up=tool_events(incident, record),
+        )
         if outbox:
             self.on_queued()
 

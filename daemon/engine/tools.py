@@ -96,7 +96,7 @@ def _check_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> str |
     for key in schema["required"]:
         if key not in arguments:
             return f"missing argument {key!r}"
-    types = {"string": str, "integer": int, "boolean": bool}
+    types = {"string": str, "integer": int, "boolean": bool, "object": dict}
     for key, value in arguments.items():
         spec = properties[key]
         expected = types.get(spec.get("type", "string"), str)
@@ -133,10 +133,12 @@ def build_toolbox(
     ctx: CheckContext,
     *,
     output_bytes: int,
+    aws: bool = True,
 ) -> Toolbox:
     """The tools for this incident: check history and re-running its checks always; the
-    Kubernetes, Prometheus and HTTP look-ups of the check types involved."""
-    from daemon.engine import tools_sources
+    Kubernetes, Prometheus, HTTP and (unless `aws` is off) AWS look-ups of the check types
+    involved."""
+    from daemon.engine import tools_aws, tools_sources
 
     box = Toolbox(output_bytes=output_bytes)
     specs = involved(incident, checks)
@@ -178,6 +180,8 @@ def build_toolbox(
         run_now,
     )
     tools_sources.add_sources(box, specs, ctx)
+    if aws:
+        tools_aws.add_aws(box, specs, ctx)
     return box
 
 

@@ -173,6 +173,9 @@ class Provider(ABC):
         if error.status not in REFUSAL_STATUSES:
             return None
         text = error.body_excerpt
+        thinking = request.think is not None and request.think_mode == "native"
+        if thinking and _THINK_WORDS.search(text):
+            return "think"
         if request.tools and request.tool_mode == "native" and _TOOL_WORDS.search(text):
             return "tools"
         if request.output is not None and _STRUCTURED_WORDS.search(text):
@@ -181,6 +184,8 @@ class Provider(ABC):
 
     def step_down(self, request: ModelRequest, feature: str) -> ModelRequest | None:
         """The same request one mode weaker in `feature`, or None when none is left."""
+        if feature == "think":
+            return replace(request, think_mode="none") if request.think_mode == "native" else None
         if feature == "tools":
             return replace(request, tool_mode="none") if request.tool_mode == "native" else None
         modes = self.structured_modes
@@ -215,7 +220,9 @@ class Provider(ABC):
                 if feature is None or weaker is None:
                     exc.refused = tuple(tally.refused)
                     raise
-                mode = current.tool_mode if feature == "tools" else current.structured_mode
+                mode = {"tools": current.tool_mode, "think": current.think_mode}.get(
+                    feature, current.structured_mode
+                )
                 tally.attempts, tally.sent = exc.attempts, exc.request_bytes
                 tally.refused.append(f"{feature}:{mode}")
                 current = weaker
@@ -283,6 +290,8 @@ class Provider(ABC):
             tool_calls=reply.tool_calls,
             structured_mode=None if request.output is None else request.structured_mode,
             tool_mode=request.tool_mode if request.tools else None,
+            think_mode=None if request.think is None else request.think_mode,
+            thinking=reply.thinking,
             refused=tuple(tally.refused),
         )
 
@@ -459,6 +468,9 @@ _TOOL_WORDS = re.compile(
 )
 """Names of the tools *parameter* or feature; not "tool_calls" or a message's role 'tool',
 which an error about a malformed history mentions (that is a bug to see, not a refusal)."""
+_THINK_WORDS = re.compile(r"does not support thinking|\bthink\b", re.IGNORECASE)
+"""Ollama's 400 for `think` sent to a model without thinking: `"NAME" does not support
+thinking` (older: `registry.ollama.ai/library/NAME does not support thinking`)."""
 
 MIB = 1024 * 1024
 MAX_REPLY_BYTES = 4 * MIB

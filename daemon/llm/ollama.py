@@ -1,7 +1,9 @@
 """Ollama's native chat API (`POST /api/chat`), the local model that triages every cycle.
 
 It maps a ModelRequest to Ollama's JSON and reports usage (a local call costs nothing, the
-ledger still counts tokens); it must never stream, and never guess a model is pulled.
+ledger still counts tokens); it must never stream, and never guess a model is pulled. A
+thinking model's `message.thinking` is kept apart from the answer; `eval_count` already
+includes its tokens (Ollama reports no separate count), so they are billed as output.
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ class OllamaProvider(Provider):
             body["format"] = schema if request.structured_mode == "schema" else "json"
         if request.tools and request.tool_mode == "native":
             body["tools"] = function_tools(request)
+        if request.think is not None and request.think_mode == "native":
+            body["think"] = request.think  # true/false, or gpt-oss's "low"/"medium"/"high"
         if self.options.keep_alive is not None:
             body["keep_alive"] = self.options.keep_alive
         return body
@@ -155,6 +159,7 @@ class OllamaProvider(Provider):
             model=chat.model,
             finish_reason=chat.done_reason,
             tool_calls=calls,
+            thinking=chat.message.thinking or None,
         )
 
     def error_detail(self, payload: Any) -> str | None:

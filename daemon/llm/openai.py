@@ -7,12 +7,21 @@ never send the key anywhere but the Authorization header, nor send it when there
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from daemon.llm.base import Provider, ProviderInfo, chat_messages, function_tools, tool_arguments
-from daemon.llm.types import ModelRequest, Reply, ToolCall, Usage
+from daemon.llm.base import (
+    Provider,
+    ProviderInfo,
+    _Tally,
+    chat_messages,
+    function_tools,
+    tool_arguments,
+)
+from daemon.llm.servers import UNKNOWN, Server, identify, json_mode_body
+from daemon.llm.types import ModelRequest, ModelResponse, Reply, ToolCall, Usage
 
 # Keywords OpenAI's strict structured outputs accept. Anything else (default, title, examples,
 # minLength, discriminator, …) is dropped: pydantic still enforces it when the reply is
@@ -221,13 +230,12 @@ class OpenAIProvider(Provider):
             body["temperature"] = request.temperature
         schema = request.schema()
         if schema is not None and request.structured_mode == "json":
-            # JSON mode. llama.cpp's server (and others built on its grammars) take the
-            # schema beside the type and constrain by it; api.openai.com refuses extra keys.
-            body["response_format"] = (
-                {"type": "json_object"}
-                if _openai_host(self.host)
-                else {"type": "json_object", "schema": grammar_schema(schema)}
-            )
+            # JSON mode, in the server's own words (`servers`): api.openai.com refuses extra
+            # keys; llama.cpp takes the schema beside the type; vLLM its own parameter.
+            if _openai_host(self.host):
+                body["response_format"] = {"type": "json_object"}
+            else:
+                body |= json_mode_body(self.server, grammar_schema(schema))
         elif schema is not None and request.structured_mode == "schema":
             strict = strict_schema(schema)
             body["response_format"] = {
@@ -243,6 +251,19 @@ class OpenAIProvider(Provider):
             body["tools"] = function_tools(request)
             body["tool_choice"] = "auto"
         return body
+
+    server: Server = UNKNOWN
+    """The compatible server behind base_url, once JSON mode needed to know (`servers`)."""
+
+    async def _complete(self, model: str, request: ModelRequest, tally: _Tally) -> ModelResponse:
+        if request.output is not None and request.structured_mode == "json":
+            if not _openai_host(self.host):
+                self.server = await identify(
+                    self._client, self.options.base_url, self.headers(), self.options.timeout_s
+                )
+            if self.server.kind == "lmstudio":  # no JSON mode: the schema in the instructions
+                request = replace(request, structured_mode="prompt")
+        return await super()._complete(model, request, tally)
 
     def parse(self, payload: Any) -> Reply:
         try:

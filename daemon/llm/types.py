@@ -23,6 +23,14 @@ STRUCTURED_MODES: tuple[StructuredMode, ...] = ("schema", "json", "prompt")
 ToolMode = Literal["native", "none"]
 TOOL_MODES: tuple[ToolMode, ...] = ("native", "none")
 
+ThinkLevel = Literal["low", "medium", "high"]
+THINK_LEVELS: tuple[ThinkLevel, ...] = ("low", "medium", "high")
+Think = bool | ThinkLevel
+"""What to ask of a thinking model (Ollama's `think`): on, off, or a level (gpt-oss)."""
+ThinkMode = Literal["native", "none"]
+""""native": `think` is sent as configured; "none": the model refused it, so it is not."""
+THINK_MODES: tuple[ThinkMode, ...] = ("native", "none")
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -74,6 +82,9 @@ class ModelRequest:
     tools: tuple[ToolSpec, ...] = ()
     tool_mode: ToolMode = "native"
     """"none": the tools are not sent (the model does not support them)."""
+    think: Think | None = None
+    """The configured thinking for this model (None: the server's default is left alone)."""
+    think_mode: ThinkMode = "native"
 
     @classmethod
     def ask(cls, prompt: str, **kwargs: Any) -> ModelRequest:
@@ -157,6 +168,9 @@ class Reply:
     """The model the provider says answered (may be more specific than requested)."""
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    thinking: str | None = None
+    """A thinking model's reasoning, apart from the answer: never parsed, never shown (only
+    logged at debug level); its tokens are in the usage as the provider reports them."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,10 @@ class ModelResponse:
     """The structured mode that answered (None when no structured output was asked)."""
     tool_mode: ToolMode | None = None
     """Whether tools went natively (None when the request had none)."""
+    think_mode: ThinkMode | None = None
+    """Whether `think` went as configured (None when none was configured)."""
+    thinking: str | None = None
+    """The reasoning the model returned apart from its answer (see Reply.thinking)."""
     refused: tuple[str, ...] = ()
     """Features this call found refused, e.g. ("structured:schema", "tools:native")."""
 

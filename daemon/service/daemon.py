@@ -136,10 +136,10 @@ class Service:
 
         async with open_runtime(self.initial, self.now) as rt:
             self.rt = rt
+            self.desk = PingDesk(rt.store, self.now)  # a standby records pings too
+            self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             if not await self._lead(rt):
                 return self.exit_code
-            self.desk = PingDesk(rt.store, self.now)
-            self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
             await rt.pipeline.state()
             await rt.pipeline.resume_investigations()
             self.scheduler = AsyncIOScheduler(
@@ -166,10 +166,10 @@ class Service:
         store = rt.settings.store
         if store.url is None:
             return True
-        from daemon.service.leader import Leader
+        from daemon.service.leader import election
 
         password = await asyncio.to_thread(store.resolved_password)
-        self.leader = Leader(store.url, password, store.lease, store.node)
+        self.leader = election(store, password)
         self._install_signals()
         self.sd.ready()
         self.sd.status(f"standby: waiting for the leader lease as {self.leader.node}")
@@ -177,6 +177,12 @@ class Service:
             return False
         rt.store.db.fence = self.leader.fence()
         return True
+
+    def _role(self) -> tuple[str, str] | None:
+        """This node and its role, with a leader election (for /metrics)."""
+        if self.leader is None:
+            return None
+        return self.leader.node, "active" if self.leader.active else "standby"
 
     def _deposed(self, why: str) -> None:
         from daemon.service.leader import DEPOSED_EXIT
@@ -252,6 +258,7 @@ class Service:
             resolve=secret_resolver(),
             cycle_seconds=lambda: self.rt.pipeline.last_cycle_seconds if self.rt else None,
             deliveries=lambda: self.rt.notifier.totals if self.rt else None,
+            cluster=self._role,
             investigate=self._investigate,
         )
 

@@ -7,6 +7,11 @@ transaction of its store is fenced by its epoch. The others are standbys: they o
 the lease every third of its term, and take it once it expires — at most `[store] lease` after
 the active process died, wedged or lost the database.
 
+What elects is a backend behind `Leader`'s two hooks (`_try`, `_renew`): the lease row itself
+(here), or a Kubernetes `coordination.k8s.io` Lease (`daemon.service.kube_lease`, `[store]
+election = "kubernetes"`) whose winner then claims the row at the Lease's transition count.
+Fencing is the same either way: the row's holder and epoch, checked by every write.
+
 A process that finds its lease taken over (or cannot renew it for a whole term) is deposed: it
 stops, with exit status EX_TEMPFAIL (75), and its supervisor (systemd, Kubernetes) starts it
 again as a standby. Delivery stays at-least-once across a failover: a message sent just before
@@ -36,6 +41,7 @@ from daemon.store.postgres import redacted
 from daemon.util.text import printable
 
 if TYPE_CHECKING:
+    from daemon.config.store import StoreSettings
     from daemon.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -46,6 +52,19 @@ DEPOSED_EXIT = 75
 
 def node_name(configured: str | None) -> str:
     return configured or socket.gethostname()
+
+
+def election(settings: StoreSettings, password: str | None) -> Leader:
+    """This process's side of the election `[store] election` chooses (`url` must be set)."""
+    if settings.url is None:
+        raise RuntimeError("an election needs [store] url")
+    if settings.election == "kubernetes":
+        from daemon.service.kube_lease import KubernetesLeader
+
+        return KubernetesLeader(
+            settings.url, password, settings.lease, settings.node, settings.kubernetes
+        )
+    return Leader(settings.url, password, settings.lease, settings.node)
 
 
 class Leader:
@@ -71,7 +90,19 @@ class Leader:
 
     @property
     def every(self) -> float:
+        """How often the active process renews."""
         return self.term.total_seconds() / 3
+
+    @property
+    def poll(self) -> float:
+        """How often a standby looks at the lease."""
+        return self.every
+
+    @property
+    def renew_deadline(self) -> float:
+        """Seconds without a renewal after which the active process must assume a standby
+        took over, and stop."""
+        return self.term.total_seconds()
 
     def _lease_store(self) -> Store:
         if self._store is None:
@@ -98,7 +129,7 @@ class Leader:
                 self.last_contact, self.problem = time.monotonic(), None
             except StateError as exc:
                 lease, self.problem = None, str(exc)
-                log.warning("standby: cannot reach the database", reason=str(exc))
+                log.warning("standby: cannot take part in the election", reason=str(exc))
             if lease is not None:
                 self.lease = lease
                 log.info("active: holding the leader lease", node=self.node, epoch=lease.epoch)
@@ -107,12 +138,12 @@ class Leader:
                 log.info("standby: another watchkeeper is active", node=self.node)
                 announced = True
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+                await asyncio.wait_for(stop.wait(), timeout=self.poll)
         return False
 
     async def keep(self, stop: asyncio.Event, deposed: Callable[[str], None]) -> None:
         """Renew every third of the term; call `deposed(why)` and return when the lease was
-        taken over, or when no renewal got through for a whole term (from here it cannot
+        taken over, or when no renewal got through for `renew_deadline` (from here it cannot
         tell whether a standby took over, so it must assume one did)."""
         last_ok = time.monotonic()
         while not stop.is_set():
@@ -124,8 +155,8 @@ class Leader:
                 renewed = await asyncio.to_thread(self._renew, self.lease)
             except Exception as exc:  # StateError mostly; anything else must not end the loop
                 self.problem = str(exc)
-                if time.monotonic() - last_ok >= self.term.total_seconds():
-                    deposed(f"no lease renewal for a whole term: {exc}")
+                if time.monotonic() - last_ok >= self.renew_deadline:
+                    deposed(f"no lease renewal for {self.renew_deadline:g} s: {exc}")
                     return
                 log.warning("cannot renew the leader lease", reason=str(exc))
                 continue
@@ -158,7 +189,7 @@ async def lease_for_one_run(rt: Runtime) -> AsyncIterator[None]:
         yield
         return
     password = await asyncio.to_thread(settings.resolved_password)
-    leader = Leader(settings.url, password, settings.lease, settings.node)
+    leader = election(settings, password)
     try:
         lease = await asyncio.to_thread(leader._try)
         if lease is None:

@@ -141,8 +141,9 @@ class Database:
         (`BEGIN IMMEDIATE`), so a read-then-write decision holds against other threads and
         other processes; False gives a read snapshot. Commits on success, rolls back on any
         exception; SQLite errors surface as StateError. `serialize=False` (PostgreSQL: no
-        database-wide write lock, row locks only) is for the leader lease, which must not
-        wait behind a long write; it changes nothing here."""
+        database-wide write lock, row locks only, no fence) is for the leader lease, which
+        must not wait behind a long write, and for heartbeat pings, which are not engine state;
+        here it only leaves out the fence."""
         with self._lock:
             if self._conn is None:
                 raise StateError(f"the state database {self.path} is closed")

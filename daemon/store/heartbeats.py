@@ -23,7 +23,11 @@ class Heartbeats:
         self.db = db
 
     def record(self, ping: Ping) -> None:
-        with self.db.transaction() as conn:
+        """Unfenced, like an operator's acknowledgement: a job's ping is a fact from outside,
+        not engine state, so a standby (two replicas behind one Service) or a process being
+        deposed records it rather than refusing it. Nothing here reads before it writes, so it
+        needs no database-wide write lock either (`serialize=False`)."""
+        with self.db.transaction(serialize=False) as conn:
             conn.execute(
                 "INSERT INTO heartbeat_pings (check_name, at, kind, exit_code, message, source) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

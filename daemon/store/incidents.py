@@ -8,7 +8,7 @@ message without its event; nothing here decides anything (that is `daemon.engine
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -145,13 +145,17 @@ class Incidents:
         event: IncidentEvent,
         outbox: list[OutboxItem],
         *,
+        looked_up: Sequence[IncidentEvent] = (),
         now: datetime | None = None,
     ) -> int:
-        """The investigation, its `investigation` event and its messages: all or nothing, so a
-        restart neither loses nor repeats the follow-up. `outbox` items refer to `event`."""
+        """The investigation, its `tool_call` events (`looked_up`, in order, before it), its
+        `investigation` event and its messages: all or nothing, so a restart neither loses
+        nor repeats the follow-up. `outbox` items refer to `event`."""
         stamp = db_ts(now or utcnow())
         with self.db.transaction() as conn:
             record_id = _insert_investigation(conn, record)
+            for looked in looked_up:
+                insert_event(conn, looked)
             event_id = insert_event(conn, event)
             for item in outbox:
                 insert_outbox(conn, item, event_id, stamp)

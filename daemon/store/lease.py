@@ -61,30 +61,45 @@ class LeaderLease:
                 self.clock(conn)
             )
 
+    def _locked(self, conn: sqlite3.Connection) -> tuple[Lease | None, datetime]:
+        """The row, locked for this write transaction (`FOR UPDATE`), and the database's time."""
+        now = self.clock(conn)
+        query = "SELECT * FROM leader_lease WHERE id = 1" + self.db.update_lock  # noqa: S608
+        return _lease(conn.execute(query).fetchone()), now
+
     def acquire(self, holder: str, node: str, term: timedelta) -> Lease | None:
         """Take the lease if it is free, expired or already `holder`'s; None when another
         holder's lease still runs."""
         with self.db.transaction(write=True, serialize=False) as conn:
-            now = self.clock(conn)
-            row = conn.execute(
-                "SELECT * FROM leader_lease WHERE id = 1" + self.db.update_lock  # noqa: S608
-            ).fetchone()
-            found = _lease(row)
+            found, now = self._locked(conn)
             if found is not None and found.holder != holder and not found.expired(now):
                 return None
             if found is not None and found.holder == holder:
                 epoch, acquired = found.epoch, found.acquired_at
             else:
                 epoch, acquired = (found.epoch + 1 if found else 1), now
-            conn.execute(
-                "INSERT INTO leader_lease (id, holder, node, epoch, acquired_at, renewed_at, "
-                "expires_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "holder = excluded.holder, node = excluded.node, epoch = excluded.epoch, "
-                "acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, "
-                "expires_at = excluded.expires_at",
-                (holder, node, epoch, db_ts(acquired), db_ts(now), db_ts(now + term)),
-            )
-            return Lease(holder, node, epoch, acquired, now, now + term)
+            return _store(conn, Lease(holder, node, epoch, acquired, now, now + term))
+
+    def epoch(self) -> int:
+        """The row's fencing epoch (0 before anyone took it)."""
+        lease, _ = self.current()
+        return 0 if lease is None else lease.epoch
+
+    def claim(self, holder: str, node: str, epoch: int, term: timedelta) -> Lease | None:
+        """Record `holder`, elected outside the database (a Kubernetes Lease), as the fenced
+        writer at `epoch`; None when the row already has a later epoch, or this epoch for
+        another holder. The epoch only ever increases, so an old winner can never come back;
+        the row lock waits for the previous holder's open write transactions (they read the
+        row `FOR SHARE`), so its writes all commit before the new epoch or not at all."""
+        with self.db.transaction(write=True, serialize=False) as conn:
+            found, now = self._locked(conn)
+            if found is not None and (
+                found.epoch > epoch or (found.epoch == epoch and found.holder != holder)
+            ):
+                return None
+            same = found is not None and found.holder == holder and found.epoch == epoch
+            acquired = found.acquired_at if found is not None and same else now
+            return _store(conn, Lease(holder, node, epoch, acquired, now, now + term))
 
     def renew(self, holder: str, epoch: int, term: timedelta) -> Lease | None:
         """Extend `holder`'s lease of `epoch`; None when it was taken over meanwhile (then
@@ -124,6 +139,26 @@ class LeaderLease:
                 )
 
         return check
+
+
+def _store(conn: sqlite3.Connection, lease: Lease) -> Lease:
+    """Write `lease` as the one row (created the first time)."""
+    conn.execute(
+        "INSERT INTO leader_lease (id, holder, node, epoch, acquired_at, renewed_at, "
+        "expires_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "holder = excluded.holder, node = excluded.node, epoch = excluded.epoch, "
+        "acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, "
+        "expires_at = excluded.expires_at",
+        (
+            lease.holder,
+            lease.node,
+            lease.epoch,
+            db_ts(lease.acquired_at),
+            db_ts(lease.renewed_at),
+            db_ts(lease.expires_at),
+        ),
+    )
+    return lease
 
 
 def _lease(row: sqlite3.Row | None) -> Lease | None:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from daemon.errors import StateError
 from daemon.store.capabilities import MIGRATION as _V12
-from daemon.store.rollups import MIGRATION as _V13
+from daemon.store.capabilities import MIGRATION_BASE_URL as _V13
+from daemon.store.rollups import MIGRATION as _V14
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -134,7 +135,22 @@ CREATE TABLE leader_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NO
     node TEXT NOT NULL, epoch INTEGER NOT NULL, acquired_at TEXT NOT NULL,
     renewed_at TEXT NOT NULL, expires_at TEXT NOT NULL);
 """
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13)
+_MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5,
+    _V6,
+    _V7,
+    _V8,
+    _V9,
+    _V10,
+    _V11,
+    _V12,
+    _V13,
+    _V14,
+)
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -1,5 +1,5 @@
 """The report files of a sweep run under the state directory: Markdown, JSON and (security)
-SARIF, each run's own and a `latest` copy.
+SARIF and OCSF findings (`.ocsf.json`, an array), each run's own and a `latest` copy.
 
 Reports list every weakness of the estate: files are 0600, directories 0700, written atomically.
 """
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from daemon.store.sweeps import SweepRunRecord
 from daemon.sweeps.compliance import compliance, compliance_markdown
+from daemon.sweeps.ocsf import ocsf_findings
 from daemon.sweeps.reports import report_json, report_markdown
 from daemon.sweeps.sarif import report_sarif
 
@@ -40,7 +41,7 @@ def project_url() -> str | None:
 def write_reports(
     state_dir: Path, record: SweepRunRecord, metas: Mapping[str, RuleMeta]
 ) -> dict[str, str]:
-    """`reports/<sweep>/<UTC stamp>.{md,json[,sarif]}` and `latest.*` copies: files 0600,
+    """`reports/<sweep>/<UTC stamp>.{md,json[,sarif,ocsf.json]}` and `latest.*` copies: files 0600,
     directories 0700. Returns the timestamped paths by extension."""
     from daemon import __version__
 
@@ -59,6 +60,8 @@ def write_reports(
     if record.kind == "security":
         sarif = report_sarif(record, metas, __version__, project_url())
         texts["sarif"] = json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
+        ocsf = ocsf_findings(record, metas, __version__)
+        texts["ocsf.json"] = json.dumps(ocsf, indent=2, ensure_ascii=False) + "\n"
     name = stamp(record.started_at)
     if any((folder / f"{name}.{ext}").exists() for ext in texts):
         name += "-" + record.id.rsplit("-", 1)[-1]  # two runs in one second

@@ -55,6 +55,8 @@ class Console:
     """How long the daemon's last cycle took (for /metrics)."""
     deliveries: Callable[[], DeliveryReport | None] = lambda: None
     """The daemon's delivery attempts since it started (for /metrics counters)."""
+    cluster: Callable[[], tuple[str, str] | None] = lambda: None
+    """This node's name and role (active, standby) when processes share a database."""
     investigate: Investigate | None = None
     """The daemon's own investigator, for the MCP tool (offered only when allowed)."""
     pid: int = field(default_factory=os.getpid)
@@ -202,6 +204,7 @@ class Console:
             self.last_cycle(),
             self.cycle_seconds(),
             self.deliveries(),
+            self.cluster(),
         )
         return Response(body, media_type=CONTENT_TYPE)
 

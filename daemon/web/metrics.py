@@ -34,12 +34,16 @@ def exposition(
     last_cycle: datetime | None,
     cycle_seconds: float | None = None,
     deliveries: DeliveryReport | None = None,
+    cluster: tuple[str, str] | None = None,
 ) -> bytes:
-    """The text format (0.0.4) of everything below, for one scrape."""
+    """The text format (0.0.4) of everything below, for one scrape. `cluster`: this node's
+    name and role ("active" or "standby") when several processes share the database."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(store, settings, last_cycle, cycle_seconds, deliveries))
+    collector = _Collector(store, settings, last_cycle, cycle_seconds, deliveries)
+    collector.cluster = cluster
+    registry.register(collector)
     body: bytes = generate_latest(registry)
     return body
 
@@ -58,9 +62,11 @@ class _Collector:
         self.last_cycle = last_cycle
         self.cycle_seconds = cycle_seconds
         self.deliveries = deliveries
+        self.cluster: tuple[str, str] | None = None
 
     def collect(self) -> Iterator[Any]:
         yield from self._daemon()
+        yield from self._cluster()
         yield from self._checks()
         yield from self._incidents()
         yield from self._outbox()
@@ -88,6 +94,36 @@ class _Collector:
         if self.cycle_seconds is not None:
             duration.add_metric([], self.cycle_seconds)
         yield duration
+
+    def _cluster(self) -> Iterator[Any]:
+        """Which node is active, as the shared database's lease row names it, and this node's
+        role. Node names are configured or host names: the client library escapes them."""
+        if self.cluster is None:
+            return
+        from prometheus_client.core import GaugeMetricFamily
+
+        node, role = self.cluster
+        leader = GaugeMetricFamily(
+            "watchkeeper_leader",
+            "1 for the node holding the leader lease (the active one); 0 for this node when "
+            "it does not hold it.",
+            labels=["node"],
+        )
+        lease, now = self.store.lease.current()
+        active = lease.node if lease is not None and not lease.expired(now) else None
+        if active is not None:
+            leader.add_metric([active], 1)
+        if active != node:
+            leader.add_metric([node], 0)
+        yield leader
+        roles = GaugeMetricFamily(
+            "watchkeeper_cluster_role",
+            "This node's role: 1 for the one it has (active or standby), 0 for the other.",
+            labels=["node", "role"],
+        )
+        for name in ("active", "standby"):
+            roles.add_metric([node, name], 1 if role == name else 0)
+        yield roles
 
     def _checks(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

@@ -244,6 +244,21 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
     "replicasets": ("AppsV1Api", "apps", "replica_set"),
     "jobs": ("BatchV1Api", "batch", "job"),
     "cronjobs": ("BatchV1Api", "batch", "cron_job"),
+    # the RBAC and network sweeps (jobs.sweeps.k8s.rbac, jobs.sweeps.k8s.network)
+    "roles": ("RbacAuthorizationV1Api", "rbac.authorization.k8s.io", "role"),
+    "rolebindings": ("RbacAuthorizationV1Api", "rbac.authorization.k8s.io", "role_binding"),
+    "networkpolicies": ("NetworkingV1Api", "networking.k8s.io", "network_policy"),
+}
+CLUSTER_RESOURCES: dict[str, tuple[str, str, str]] = {
+    # cluster-scoped resource -> (API class, API group, method stem of list_<stem>)
+    "nodes": ("CoreV1Api", "", "node"),
+    "namespaces": ("CoreV1Api", "", "namespace"),
+    "clusterroles": ("RbacAuthorizationV1Api", "rbac.authorization.k8s.io", "cluster_role"),
+    "clusterrolebindings": (
+        "RbacAuthorizationV1Api",
+        "rbac.authorization.k8s.io",
+        "cluster_role_binding",
+    ),
 }
 METRICS_MISSING = "metrics.k8s.io is not available (metrics-server not installed?)"
 
@@ -294,6 +309,19 @@ def list_calls(
             namespaced = getattr(api, f"list_namespaced_{stem}")
             calls.append(caller.run(request, namespaced, namespace, **options))
     return calls
+
+
+def cluster_list_call(
+    caller: Caller, resource: str, **options: Any
+) -> Coroutine[Any, Any, list[Any]]:
+    """The call listing every object of a cluster-scoped `resource` (nodes, ClusterRoles …)."""
+    from kubernetes import client
+
+    api_class, group, stem = CLUSTER_RESOURCES[resource]
+    listing = getattr(getattr(client, api_class)(caller.api), f"list_{stem}")
+    request = Request(resource, group=group, cluster_scoped=True)
+    result: Coroutine[Any, Any, list[Any]] = caller.run(request, listing, **options)
+    return result
 
 
 async def collect(caller: Caller, scope: Scope) -> Snapshot:

@@ -141,7 +141,7 @@ def describe_forbidden(message: str, request: Request) -> str:
         grant = f"grant {verb} on {what} with a ClusterRole and ClusterRoleBinding"
     if request.resource == "nodes":
         grant += ", or set nodes = false"
-    elif not namespace:
+    elif not namespace and not request.cluster_scoped:
         grant += ", or list the namespaces to watch in `namespaces`"
     return f"forbidden: cannot {verb} {what}{where} (RBAC{as_user}): {grant}"
 

@@ -22,8 +22,10 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.aws.security_exposure",
         "jobs.sweeps.k8s.security",
         "jobs.sweeps.k8s.security_workloads",
+        "jobs.sweeps.k8s.rbac",
+        "jobs.sweeps.k8s.network",
     ),
-    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.k8s.cost"),
+    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.aws.cost_services", "jobs.sweeps.k8s.cost"),
 }
 
 

@@ -67,6 +67,7 @@ FRAMEWORKS: dict[str, Framework] = {
             "https://www.cisecurity.org/benchmark/kubernetes",
             {
                 "5.1.1": "cluster-admin used only where required",
+                "5.1.2": "Access to Secrets kept to those who need it",
                 "5.1.3": "No wildcards in Roles and ClusterRoles",
                 "5.1.5": "Default service accounts not actively used",
                 "5.1.6": "Service account tokens mounted only where needed",
@@ -79,6 +80,7 @@ FRAMEWORKS: dict[str, Framework] = {
                 "5.2.12": "No HostPath volumes",
                 "5.3.2": "Every namespace has NetworkPolicies",
                 "5.4.1": "Secrets as files rather than environment variables",
+                "5.7.3": "Security context applied to pods and containers",
             },
         ),
         Framework(

@@ -13,8 +13,12 @@ from typing import Any
 import yaml
 
 from daemon.config.load import load_settings
-from jobs.kubernetes.api import RESOURCES
+from jobs.kubernetes.api import CLUSTER_RESOURCES, RESOURCES
 from tests import ROOT
+
+ELECTION = ROOT / "daemon" / "service" / "kube_lease.py"
+CLIENT_VERBS = {"read": "get", "list": "list", "create": "create", "replace": "update"}
+CLIENT_VERBS |= {"patch": "patch", "delete": "delete"}
 
 DOCKERFILE = ROOT / "Dockerfile"
 MANIFEST = ROOT / "deploy" / "kubernetes" / "watchkeeper.yaml"
@@ -67,8 +71,10 @@ def documents() -> dict[str, dict[str, Any]]:
 
 def code_reads() -> set[tuple[str, str, str]]:
     """(group, resource, verb) for everything the kubernetes check, its RCA and the k8s sweeps
-    read: they list the resources (`list_calls`), nodes and pod metrics, and get pod logs."""
+    read: they list the resources (`list_calls`, `cluster_list_call`), nodes and pod metrics,
+    and get pod logs."""
     reads = {(group, name, "list") for name, (_, group, _) in RESOURCES.items()}
+    reads |= {(group, name, "list") for name, (_, group, _) in CLUSTER_RESOURCES.items()}
     reads |= {("", "nodes", "list"), ("", "pods/log", "get"), ("metrics.k8s.io", "pods", "list")}
     return reads
 
@@ -131,3 +137,38 @@ def test_the_network_policy_limits_both_directions() -> None:
     assert policy["ingress"] == [{"ports": [{"port": 8787, "protocol": "TCP"}]}]
     ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
     assert ports == {53, 5432, 443, 6443}
+
+
+def lease_calls() -> set[str]:
+    """The RBAC verbs of the Lease calls the Kubernetes election makes (`<verb>_namespaced_lease`
+    of the client), read from its source."""
+    found = re.findall(r"\b([a-z]+)_namespaced_lease\b", ELECTION.read_text(encoding="utf-8"))
+    return {CLIENT_VERBS[verb] for verb in found}
+
+
+def test_the_lease_role_grants_what_the_election_calls_on_its_one_lease(tmp_path: Path) -> None:
+    docs = documents()
+    role, binding = docs["Role"], docs["RoleBinding"]
+    config = tmp_path / "config.toml"
+    config.write_text(docs["ConfigMap"]["data"]["config.toml"], encoding="utf-8")
+    store = load_settings(config).store
+    assert store.election == "kubernetes"
+    assert role["metadata"]["namespace"] == docs["Deployment"]["metadata"]["namespace"]
+    granted: set[str] = set()
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+        if rule.get("resourceNames") is None:
+            assert rule["verbs"] == ["create"]  # the only verb a name cannot limit
+        else:
+            assert rule["resourceNames"] == [store.kubernetes.name]
+        granted |= set(rule["verbs"])
+    assert granted == lease_calls() == {"get", "create", "update"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    account = docs["ServiceAccount"]["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]

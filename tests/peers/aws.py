@@ -19,6 +19,9 @@ from moto.core.responses import ActionResult
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
+SETUP_TIMEOUT_S = 60.0
+"""For moto's own admin calls (reset, recorder): resetting every backend takes seconds on a
+loaded machine, and it is the tests' setup, not what they measure."""
 """moto's default account id."""
 
 
@@ -39,7 +42,9 @@ class Aws:
     def enforce_iam(self, on: bool) -> None:
         """moto checks signatures and IAM policies from now on (or stops checking)."""
         body = b"0" if on else b"inf"
-        httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=body).raise_for_status()
+        httpx.post(
+            f"{self.endpoint}/moto-api/reset-auth", content=body, timeout=SETUP_TIMEOUT_S
+        ).raise_for_status()
 
 
 def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,6 +114,17 @@ def add_alarm_history(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def put_log(aws: Aws, group: str, messages: list[str], *, stream: str = "app/1") -> None:
+    """A CloudWatch Logs group with one stream holding `messages`, a millisecond apart and
+    ending a few minutes ago (within any look-back window)."""
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    start = int(minutes_ago(4).timestamp() * 1000)
+    events = [{"timestamp": start + i, "message": m} for i, m in enumerate(messages)]
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
 def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
 
@@ -127,3 +143,53 @@ def add_mfa_delete(monkeypatch: pytest.MonkeyPatch, buckets: set[str]) -> None:
         return self.serialized(ActionResult(result))
 
     monkeypatch.setattr(S3Response, "get_bucket_versioning", get_bucket_versioning)
+
+
+class RequestLog:
+    """moto's own request recorder, switched on for one test: every API request the server
+    received, as `Action` names (query protocol), `X-Amz-Target` operations (JSON protocol) or
+    `METHOD path` (REST), so a test can assert what reached AWS — and what never did."""
+
+    def __init__(self, aws: Aws, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+        from moto.moto_api import recorder
+
+        monkeypatch.setattr(recorder, "_location", path)
+        self.endpoint = aws.endpoint
+        httpx.post(
+            f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=SETUP_TIMEOUT_S
+        ).raise_for_status()
+        httpx.post(f"{self.endpoint}/moto-api/recorder/start-recording").raise_for_status()
+
+    def stop(self) -> None:
+        httpx.post(f"{self.endpoint}/moto-api/recorder/stop-recording").raise_for_status()
+
+    def _entries(self) -> list[dict[str, Any]]:
+        reply = httpx.get(f"{self.endpoint}/moto-api/recorder/download-recording")
+        reply.raise_for_status()
+        return [json.loads(line) for line in reply.text.splitlines()]
+
+    def regions(self) -> list[str]:
+        """The region each request was signed for (its SigV4 credential scope)."""
+        scopes = (e["headers"].get("Authorization", "") for e in self._entries())
+        return [s.split("Credential=", 1)[-1].split("/")[2] for s in scopes]
+
+    def operations(self) -> list[str]:
+        import base64
+        from urllib.parse import parse_qs, urlsplit
+
+        found = []
+        for entry in self._entries():
+            headers = {k.lower(): v for k, v in entry["headers"].items()}
+            body = entry.get("body") or ""
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode(errors="replace")
+            action = parse_qs(body).get("Action") or parse_qs(urlsplit(entry["url"]).query).get(
+                "Action"
+            )
+            if "x-amz-target" in headers:
+                found.append(headers["x-amz-target"].rsplit(".", 1)[-1])
+            elif action:
+                found.append(action[0])
+            else:
+                found.append(f"{entry['method']} {urlsplit(entry['url']).path}")
+        return found

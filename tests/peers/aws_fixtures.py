@@ -13,7 +13,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.peers.aws import REGION, Aws
+from tests.peers.aws import REGION, SETUP_TIMEOUT_S, Aws
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def aws(
     moto_endpoint: str, botocore_models: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Aws]:
     """A clean moto, fake credentials, and no way to read the developer's ~/.aws or IMDS."""
-    httpx.post(f"{moto_endpoint}/moto-api/reset").raise_for_status()
+    httpx.post(f"{moto_endpoint}/moto-api/reset", timeout=SETUP_TIMEOUT_S).raise_for_status()
     config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
     config.write_text("")
     credentials.write_text("")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.peers.kube_leases import Leases, status_body
 from tests.peers.loopback import serve_in_thread
 
 Obj = dict[str, Any]
@@ -47,19 +48,6 @@ def ago(**delta: float) -> str:
     return ts(datetime.now(UTC) - timedelta(**delta))
 
 
-def status_body(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": details or {},
-        "code": code,
-    }
-
-
 @dataclass
 class FakeCluster:
     """What the fake API server serves; tests mutate it between runs."""
@@ -75,6 +63,8 @@ class FakeCluster:
     hang: threading.Event | None = None
     """When set to an unset Event, every request waits on it (for timeouts)."""
     requests: list[str] = field(default_factory=list)
+    leases: Leases = field(default_factory=Leases)
+    """coordination.k8s.io Leases (GET, POST, PUT), for leader election."""
 
     def add(self, *items: Obj) -> None:
         for item in items:
@@ -156,12 +146,46 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:
-            cluster.requests.append(self.path)
+        def _admitted(self) -> bool:
+            cluster.requests.append(
+                f"{self.command} {self.path}" if self.command != "GET" else self.path
+            )
             if cluster.hang is not None:
                 cluster.hang.wait(timeout=10)
             if self.headers.get("Authorization") != f"Bearer {cluster.token}":
                 self._json(401, status_body(401, "Unauthorized", "Unauthorized"))
+                return False
+            return True
+
+        def _lease_call(self, body: Obj | None) -> bool:
+            """/apis/coordination.k8s.io/v1/namespaces/NS/leases[/NAME]: True when it was one."""
+            parts = [p for p in urlsplit(self.path).path.split("/") if p]
+            if parts[:3] != ["apis", "coordination.k8s.io", "v1"] or len(parts) < 6:
+                return False
+            if parts[3] != "namespaces" or parts[5] != "leases":
+                return False
+            code, document = cluster.leases.handle(self.command, parts[4], parts[5:], body)
+            self._json(code, document)
+            return True
+
+        def _write(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not self._admitted():
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self._json(400, status_body(400, "BadRequest", "the body is not JSON"))
+                return
+            if not self._lease_call(body):
+                self._json(405, status_body(405, "MethodNotAllowed", "not supported here"))
+
+        do_POST = _write
+        do_PUT = _write
+
+        def do_GET(self) -> None:
+            if not self._admitted() or self._lease_call(None):
                 return
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -915,3 +939,227 @@ def config_map(name: str, namespace: str = "prod", data: dict[str, str] | None =
         "metadata": _meta(name, namespace, 90, None),
         "data": dict(data or {}),
     }
+
+
+# --- RBAC, NetworkPolicy, Namespace and node addresses (the RBAC and network sweeps) ----------
+# Shapes as the API reference gives them: rbac.authorization.k8s.io/v1 ClusterRole (rules,
+# aggregationRule), ClusterRoleBinding/RoleBinding (roleRef, subjects), networking.k8s.io/v1
+# NetworkPolicy, core/v1 Namespace and Node status.addresses.
+
+RBAC = "rbac.authorization.k8s.io"
+_RESOURCES.update(
+    {
+        ("", "namespaces"): "Namespace",
+        (RBAC, "clusterroles"): "ClusterRole",
+        (RBAC, "clusterrolebindings"): "ClusterRoleBinding",
+        (RBAC, "roles"): "Role",
+        (RBAC, "rolebindings"): "RoleBinding",
+        ("networking.k8s.io", "networkpolicies"): "NetworkPolicy",
+    }
+)
+_GROUP_VERSION.update({RBAC: "v1", "networking.k8s.io": "v1"})
+_KEY_OF_KIND.update({kind: key for key, kind in _RESOURCES.items()})
+
+_DEFAULTS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+"""The label the API server puts on the roles and bindings of its bootstrap policy."""
+
+
+def namespace(name: str = "prod", *, labels: Obj | None = None) -> Obj:
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": _meta(
+            name, None, 60000, {"kubernetes.io/metadata.name": name} | (labels or {})
+        ),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def policy_rule(
+    verbs: Iterable[str],
+    resources: Iterable[str] = (),
+    api_groups: Iterable[str] = ("",),
+    *,
+    non_resource_urls: Iterable[str] = (),
+    resource_names: Iterable[str] = (),
+) -> Obj:
+    """One PolicyRule: resource rules carry apiGroups/resources, non-resource ones only URLs."""
+    rule: Obj = {"verbs": list(verbs)}
+    if non_resource_urls:
+        rule["nonResourceURLs"] = list(non_resource_urls)
+        return rule
+    rule["apiGroups"] = list(api_groups)
+    rule["resources"] = list(resources)
+    if resource_names:
+        rule["resourceNames"] = list(resource_names)
+    return rule
+
+
+CLUSTER_ADMIN_RULES = [
+    policy_rule(["*"], ["*"], ["*"]),
+    policy_rule(["*"], non_resource_urls=["*"]),
+]
+
+
+def cluster_role(
+    name: str,
+    rules: list[Obj] | None = None,
+    *,
+    builtin: bool = False,
+    aggregate_to: str | None = None,
+    aggregation: Obj | None = None,
+) -> Obj:
+    """A ClusterRole. `builtin`: labelled and annotated as the bootstrap policy's are;
+    `aggregate_to`: labelled to be aggregated into `admin`/`edit`/`view`; `aggregation`: the
+    labels whose roles this one aggregates (its rules are then the controller's union)."""
+    labels: Obj = dict(_DEFAULTS) if builtin else {}
+    if aggregate_to:
+        labels[f"rbac.authorization.k8s.io/aggregate-to-{aggregate_to}"] = "true"
+    meta = _meta(name, None, 60000, labels)
+    if builtin:
+        meta["annotations"] = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+    role: Obj = {"kind": "ClusterRole", "apiVersion": f"{RBAC}/v1", "metadata": meta}
+    if aggregation is not None:
+        role["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": aggregation}]}
+    role["rules"] = rules if rules is not None else []
+    return role
+
+
+def role(name: str, namespace: str = "prod", rules: list[Obj] | None = None) -> Obj:
+    return {
+        "kind": "Role",
+        "apiVersion": f"{RBAC}/v1",
+        "metadata": _meta(name, namespace, 6000, {}),
+        "rules": rules or [],
+    }
+
+
+def subject(kind: str, name: str, namespace: str | None = None) -> Obj:
+    """A binding's subject: ServiceAccounts carry a namespace and no apiGroup; users and groups
+    carry apiGroup rbac.authorization.k8s.io."""
+    if kind == "ServiceAccount":
+        return {"kind": kind, "name": name, "namespace": namespace or "default"}
+    return {"kind": kind, "apiGroup": RBAC, "name": name}
+
+
+def cluster_role_binding(
+    name: str, role_name: str, subjects: list[Obj], *, builtin: bool = False
+) -> Obj:
+    return {
+        "kind": "ClusterRoleBinding",
+        "apiVersion": f"{RBAC}/v1",
+        "metadata": _meta(name, None, 60000, dict(_DEFAULTS) if builtin else {}),
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role_name},
+        "subjects": subjects,
+    }
+
+
+def role_binding(
+    name: str,
+    role_name: str,
+    subjects: list[Obj],
+    namespace: str = "prod",
+    *,
+    role_kind: str = "Role",
+) -> Obj:
+    """A RoleBinding to a Role of its namespace, or (`role_kind="ClusterRole"`) to a
+    ClusterRole whose rules then apply in this namespace only."""
+    return {
+        "kind": "RoleBinding",
+        "apiVersion": f"{RBAC}/v1",
+        "metadata": _meta(name, namespace, 6000, {}),
+        "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": role_name},
+        "subjects": subjects,
+    }
+
+
+_WRITE_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+def bootstrap_rbac() -> list[Obj]:
+    """The part of the API server's bootstrap policy the RBAC rules meet: cluster-admin bound to
+    system:masters, the aggregated admin role, and a system: controller role and binding."""
+    return [
+        cluster_role("cluster-admin", CLUSTER_ADMIN_RULES, builtin=True),
+        cluster_role_binding(
+            "cluster-admin", "cluster-admin", [subject("Group", "system:masters")], builtin=True
+        ),
+        cluster_role(
+            "admin",
+            [policy_rule(_WRITE_VERBS, ["pods", "secrets", "deployments"], ["", "apps"])],
+            builtin=True,
+            aggregation={"rbac.authorization.k8s.io/aggregate-to-admin": "true"},
+        ),
+        cluster_role(
+            "system:controller:namespace-controller",
+            [policy_rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"])],
+            builtin=True,
+        ),
+        cluster_role_binding(
+            "system:controller:namespace-controller",
+            "system:controller:namespace-controller",
+            [subject("ServiceAccount", "namespace-controller", "kube-system")],
+            builtin=True,
+        ),
+        cluster_role(
+            "system:kube-controller-manager",
+            [policy_rule(["get", "list", "watch"], ["secrets", "serviceaccounts"])],
+            builtin=True,
+        ),
+        cluster_role_binding(
+            "system:kube-controller-manager",
+            "system:kube-controller-manager",
+            [subject("User", "system:kube-controller-manager")],
+            builtin=True,
+        ),
+    ]
+
+
+def network_policy(
+    name: str = "default-deny",
+    namespace: str = "prod",
+    *,
+    pod_selector: Obj | None = None,
+    policy_types: Iterable[str] = ("Ingress",),
+) -> Obj:
+    return {
+        "kind": "NetworkPolicy",
+        "apiVersion": "networking.k8s.io/v1",
+        "metadata": _meta(name, namespace, 6000, {}) | {"generation": 1},
+        "spec": {"podSelector": pod_selector or {}, "policyTypes": list(policy_types)},
+    }
+
+
+def with_addresses(obj: Obj, *, internal: str = "10.0.1.5", external: str | None = None) -> Obj:
+    """Give node `obj` the status.addresses a cloud node reports: InternalIP, an ExternalIP
+    when it has a public address, Hostname and InternalDNS."""
+    name = obj["metadata"]["name"]
+    addresses = [{"type": "InternalIP", "address": internal}]
+    if external is not None:
+        addresses.append({"type": "ExternalIP", "address": external})
+    addresses += [
+        {"type": "InternalDNS", "address": f"{name}.eu-west-1.compute.internal"},
+        {"type": "Hostname", "address": f"{name}.eu-west-1.compute.internal"},
+    ]
+    obj["status"]["addresses"] = addresses
+    return obj
+
+
+def node_port_service(
+    name: str = "web",
+    namespace: str = "prod",
+    *,
+    type_: str = "NodePort",
+    ports: Iterable[tuple[int, int]] = ((443, 30443),),
+) -> Obj:
+    """A Service of type NodePort (or LoadBalancer) with the node ports the API server
+    allocated: `ports` as (port, nodePort)."""
+    svc = service(name, namespace, type_=type_, ports=[(port, "TCP") for port, _ in ports])
+    for entry, (_, node_port) in zip(svc["spec"]["ports"], ports, strict=True):
+        entry["nodePort"] = node_port
+    svc["spec"] |= {"externalTrafficPolicy": "Cluster", "sessionAffinity": "None"}
+    if type_ == "LoadBalancer":
+        svc["spec"]["allocateLoadBalancerNodePorts"] = True
+        svc["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example.com"}]}}
+    return svc

@@ -126,6 +126,36 @@ async def s3_policy_public(ctx: SweepContext) -> dict[str, bool]:
     )
 
 
+async def s3_regions(ctx: SweepContext) -> dict[str, str]:
+    """Each bucket's region: ListBuckets' `BucketRegion`, else GetBucketLocation (whose
+    empty answer means us-east-1 and `EU` the old name of eu-west-1)."""
+
+    def region(answer: dict[str, Any] | None) -> str:
+        where = (answer or {}).get("LocationConstraint") or "us-east-1"
+        return "eu-west-1" if where == "EU" else str(where)
+
+    buckets = await s3_buckets(ctx)
+    known = {b["Name"]: b["BucketRegion"] for b in buckets if b.get("BucketRegion")}
+    if len(known) == len(buckets):
+        return known
+    return {**await _per_bucket(ctx, "regions", "get_bucket_location", region), **known}
+
+
+async def s3_lifecycle(ctx: SweepContext) -> dict[str, Data]:
+    """Each bucket's lifecycle rules ([] when it has none)."""
+
+    def rules(answer: dict[str, Any] | None) -> Data:
+        return list(answer.get("Rules", [])) if answer else []
+
+    return await _per_bucket(
+        ctx,
+        "lifecycle",
+        "get_bucket_lifecycle_configuration",
+        rules,
+        "NoSuchLifecycleConfiguration",
+    )
+
+
 async def s3_acl_grants(ctx: SweepContext) -> dict[str, Data]:
     def grants(answer: dict[str, Any] | None) -> Data:
         return list(answer["Grants"]) if answer else []

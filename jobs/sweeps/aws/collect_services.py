@@ -322,7 +322,8 @@ async def flow_logs(ctx: SweepContext, region: str) -> Data:
 
 
 async def listeners(ctx: SweepContext, region: str) -> Data:
-    """Every listener of every elbv2 load balancer, with `LoadBalancerName` added."""
+    """Every listener of every elbv2 load balancer, with `LoadBalancerName` and the load
+    balancer itself (`LoadBalancer`: scheme, type, subnets, security groups) added."""
 
     async def fetch() -> Data:
         api = aws_api(ctx, region)
@@ -336,7 +337,10 @@ async def listeners(ctx: SweepContext, region: str) -> Data:
                 "Listeners",
                 LoadBalancerArn=lb["LoadBalancerArn"],
             )
-            return [{**item, "LoadBalancerName": lb["LoadBalancerName"]} for item in found]
+            return [
+                {**item, "LoadBalancerName": lb["LoadBalancerName"], "LoadBalancer": lb}
+                for item in found
+            ]
 
         return [item for group in await each(lbs, of) for item in group]
 

@@ -40,6 +40,10 @@ DEFAULTS: dict[str, float] = {
     "idle_days": 14,
     "lb_min_requests_per_day": 100,
     "snapshot_max_age_days": 90,
+    "cache_min_commands_per_day": 100,
+    "search_min_requests_per_day": 100,
+    "s3_cold_min_gib": 1024,
+    "s3_cold_max_gets_per_day": 10,
 }
 LB_WINDOW_DAYS = 7
 

@@ -80,6 +80,35 @@ async def redshift_subnets(ctx: SweepContext, region: str) -> dict[str, tuple[st
     return await dataset(ctx, f"{region}:redshift:subnet_groups", fetch)
 
 
+async def cache_subnets(ctx: SweepContext, region: str) -> dict[str, tuple[str, list[str]]]:
+    """Each ElastiCache cache subnet group's (VPC, subnet ids), by group name."""
+
+    async def fetch() -> dict[str, tuple[str, list[str]]]:
+        api = aws_api(ctx, region)
+        groups = await listed(
+            api, "elasticache", "describe_cache_subnet_groups", "CacheSubnetGroups"
+        )
+        return {
+            g["CacheSubnetGroupName"]: (
+                g.get("VpcId", ""),
+                [s["SubnetIdentifier"] for s in g.get("Subnets", [])],
+            )
+            for g in groups
+        }
+
+    return await dataset(ctx, f"{region}:elasticache:subnet_groups", fetch)
+
+
+async def subnet_vpcs(ctx: SweepContext, region: str) -> dict[str, str]:
+    """Each subnet's VPC, for the resources that name their subnets but not their VPC."""
+
+    async def fetch() -> dict[str, str]:
+        found = await listed(aws_api(ctx, region), "ec2", "describe_subnets", "Subnets")
+        return {s["SubnetId"]: s.get("VpcId", "") for s in found}
+
+    return await dataset(ctx, f"{region}:ec2:subnet_vpcs", fetch)
+
+
 # --- pure judgements -----------------------------------------------------------------------
 
 
@@ -196,29 +225,19 @@ async def exposure(
     subnets: Sequence[str],
     vpc: str,
     port: int,
+    unguarded: str | None = None,
 ) -> tuple[Severity, str]:
-    """How reachable a public endpoint is on `port` (see the module's docstring), and why."""
+    """How reachable a public endpoint is on `port` (see the module's docstring), and why.
+    `unguarded`: what to say when the endpoint has no security group of its own (a network
+    load balancer without one passes traffic to its targets, whose groups then decide): the
+    group link is then unknown, never "closed"."""
     says: list[str] = []
-    try:
-        by_id = {g["GroupId"]: g for g in await security_groups(ctx, region)}
-        open_by = []
-        for gid in (gid for gid in groups if gid in by_id):
-            cidrs = [
-                c for p in by_id[gid]["IpPermissions"] if admits(p, port) for c in internet_cidrs(p)
-            ]
-            if cidrs:
-                name = by_id[gid]["GroupName"]
-                open_by.append(
-                    f"security group {gid} ({name}) allows port {port} from {' and '.join(cidrs)}"
-                )
-        group_open: bool | None = bool(open_by)
-        says += open_by or [
-            f"its security groups ({', '.join(groups) or 'none'}) do not open port {port} to "
-            "the internet"
-        ]
-    except CollectError as exc:
-        group_open = None
-        says.append(f"whether its security groups open port {port} is unknown: {exc}")
+    if unguarded is not None and not groups:
+        group_open: bool | None = None
+        says.append(unguarded)
+    else:
+        group_open, said = await _groups_open(ctx, region, groups, port)
+        says.append(said)
     routed: bool | None
     if not subnets:
         routed = None
@@ -250,3 +269,29 @@ async def exposure(
     else:
         severity = Severity.HIGH
     return severity, "; ".join(says)
+
+
+async def _groups_open(
+    ctx: SweepContext, region: str, groups: Sequence[str], port: int
+) -> tuple[bool | None, str]:
+    """Whether one of `groups` admits `port` from the internet (None: unreadable), and why."""
+    try:
+        by_id = {g["GroupId"]: g for g in await security_groups(ctx, region)}
+    except CollectError as exc:
+        return None, f"whether its security groups open port {port} is unknown: {exc}"
+    open_by = []
+    for gid in (gid for gid in groups if gid in by_id):
+        cidrs = [
+            c for p in by_id[gid]["IpPermissions"] if admits(p, port) for c in internet_cidrs(p)
+        ]
+        if cidrs:
+            name = by_id[gid]["GroupName"]
+            open_by.append(
+                f"security group {gid} ({name}) allows port {port} from {' and '.join(cidrs)}"
+            )
+    if open_by:
+        return True, "; ".join(open_by)
+    return False, (
+        f"its security groups ({', '.join(groups) or 'none'}) do not open port {port} to the "
+        "internet"
+    )

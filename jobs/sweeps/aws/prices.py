@@ -96,6 +96,48 @@ _LB_HOURLY = {
 }
 
 
+_CACHE_NODE_HOURLY = {
+    # ElastiCache on-demand nodes (Redis OSS / Valkey / Memcached list price).
+    "cache.t3.micro": 0.017,
+    "cache.t3.small": 0.034,
+    "cache.t3.medium": 0.068,
+    "cache.t4g.micro": 0.016,
+    "cache.t4g.small": 0.032,
+    "cache.t4g.medium": 0.065,
+    "cache.m5.large": 0.156,
+    "cache.m5.xlarge": 0.311,
+    "cache.m6g.large": 0.149,
+    "cache.m6g.xlarge": 0.297,
+    "cache.m7g.large": 0.158,
+    "cache.r5.large": 0.216,
+    "cache.r5.xlarge": 0.431,
+    "cache.r6g.large": 0.206,
+    "cache.r6g.xlarge": 0.411,
+    "cache.r7g.large": 0.219,
+}
+
+_SEARCH_INSTANCE_HOURLY = {
+    # OpenSearch Service on-demand instances (storage is billed apart and not counted).
+    "t3.small.search": 0.036,
+    "t3.medium.search": 0.073,
+    "m5.large.search": 0.142,
+    "m6g.large.search": 0.128,
+    "m6g.xlarge.search": 0.256,
+    "c5.large.search": 0.125,
+    "c6g.large.search": 0.113,
+    "r5.large.search": 0.186,
+    "r6g.large.search": 0.167,
+    "r6g.xlarge.search": 0.335,
+}
+
+_S3_GIB_MONTH = {
+    # S3 storage by class, first 50 TB tier: what a lifecycle transition moves data between.
+    "STANDARD": 0.023,
+    "STANDARD_IA": 0.0125,
+    "GLACIER_IR": 0.004,
+}
+
+
 @dataclass(frozen=True)
 class PriceTable:
     """The prices one sweep uses: the defaults above, with the site's overrides merged in."""
@@ -114,6 +156,12 @@ class PriceTable:
     """A public IPv4 address, attached or idle (charged since February 2024)."""
     lb_hourly: Mapping[str, float]
     """Per elbv2 load balancer type ("application", "network"), per hour."""
+    cache_node_hourly: Mapping[str, float]
+    """Per ElastiCache node type, per node-hour."""
+    search_instance_hourly: Mapping[str, float]
+    """Per OpenSearch instance type, per instance-hour."""
+    s3_gib_month: Mapping[str, float]
+    """Per S3 storage class, per GiB-month."""
 
     def ec2_monthly(self, instance_type: str) -> float | None:
         hourly = self.ec2_hourly.get(instance_type)
@@ -145,6 +193,18 @@ class PriceTable:
         hourly = self.lb_hourly.get(lb_type)
         return None if hourly is None else hourly * HOURS_PER_MONTH
 
+    def cache_monthly(self, node_type: str, nodes: int) -> float | None:
+        hourly = self.cache_node_hourly.get(node_type)
+        return None if hourly is None else hourly * nodes * HOURS_PER_MONTH
+
+    def search_monthly(self, instances: Mapping[str, int]) -> float | None:
+        """The instance-hours of a domain (data nodes, dedicated masters, warm nodes), by
+        type; None when one type's price is unknown."""
+        if any(t not in self.search_instance_hourly for t in instances):
+            return None
+        hourly = sum(self.search_instance_hourly[t] * n for t, n in instances.items())
+        return hourly * HOURS_PER_MONTH
+
 
 DEFAULT_PRICES = PriceTable(
     ec2_hourly=MappingProxyType(_EC2_HOURLY),
@@ -154,6 +214,9 @@ DEFAULT_PRICES = PriceTable(
     snapshot_gib_month=0.05,
     eip_hourly=0.005,
     lb_hourly=MappingProxyType(_LB_HOURLY),
+    cache_node_hourly=MappingProxyType(_CACHE_NODE_HOURLY),
+    search_instance_hourly=MappingProxyType(_SEARCH_INSTANCE_HOURLY),
+    s3_gib_month=MappingProxyType(_S3_GIB_MONTH),
 )
 
 

@@ -180,17 +180,20 @@ class AccessKey:
 
 @dataclass(frozen=True)
 class Series:
-    """One CloudWatch metric series: `dimension` is (name, value)."""
+    """One CloudWatch metric series: `dimension` is (name, value); `more` the further
+    dimensions some metrics are only published under (S3's StorageType, OpenSearch's
+    ClientId)."""
 
     id: str
     namespace: str
     metric: str
     dimension: tuple[str, str]
     stat: str
+    more: tuple[tuple[str, str], ...] = ()
 
     def query(self, query_id: str, period_s: int) -> dict[str, Any]:
         """Its GetMetricData query (ids must match ^[a-z]\\w*$)."""
-        dimension = {"Name": self.dimension[0], "Value": self.dimension[1]}
-        metric = {"Namespace": self.namespace, "MetricName": self.metric, "Dimensions": [dimension]}
+        dimensions = [{"Name": n, "Value": v} for n, v in (self.dimension, *self.more)]
+        metric = {"Namespace": self.namespace, "MetricName": self.metric, "Dimensions": dimensions}
         stat = {"Metric": metric, "Period": period_s, "Stat": self.stat}
         return {"Id": query_id, "MetricStat": stat, "ReturnData": True}

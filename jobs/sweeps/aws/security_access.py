@@ -1,13 +1,17 @@
 """AWS security rules over who gets in and how: IAM hygiene (console users without MFA, the
-password policy, `*:*` policies) and load balancer listeners (plain HTTP, TLS 1.0/1.1).
+password policy, `*:*` policies), load balancer listeners (plain HTTP, TLS 1.0/1.1) and
+CloudFront distributions (plain HTTP to viewers, TLS older than TLSv1.2_2021).
 
 Rules only judge datasets from the collectors; they never call AWS themselves.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from daemon.models import Severity
 from jobs.sweeps.aws.collect import identity
+from jobs.sweeps.aws.collect_edge import distributions
 from jobs.sweeps.aws.collect_services import (
     attached_policies,
     iam_users,
@@ -31,6 +35,19 @@ OLD_TLS_POLICIES = frozenset(
     }
 )
 """elbv2 policies that still accept TLS 1.0 or 1.1."""
+VIEWER_TLS_ORDER = (
+    "SSLv3",
+    "TLSv1",
+    "TLSv1_2016",
+    "TLSv1.1_2016",
+    "TLSv1.2_2018",
+    "TLSv1.2_2019",
+    "TLSv1.2_2021",
+)
+"""CloudFront viewer security policies, oldest first; everything before TLSv1.2_2021 (the one
+AWS recommends) accepts TLS 1.0/1.1 or, for the 2018/2019 TLS 1.2 ones, CBC ciphers. Policies
+newer than this list (TLSv1.2_2025, TLSv1.3_2025) pass."""
+OLD_ORIGIN_PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1")
 MIN_PASSWORD_LENGTH = 14  # CIS AWS 1.8
 MIN_REUSE_PREVENTION = 24  # CIS AWS 1.9 asks that reuse is prevented; 24 is the maximum
 
@@ -180,10 +197,106 @@ async def elb_old_tls(ctx: SweepContext, region: str) -> list[Hit]:
     ]
 
 
+# --- CloudFront ----------------------------------------------------------------------------
+
+
+def behaviours(distribution: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path pattern, viewer protocol policy) of the default and every other cache behaviour."""
+    default = distribution.get("DefaultCacheBehavior") or {}
+    found = [("default (*)", str(default.get("ViewerProtocolPolicy", "")))]
+    for item in (distribution.get("CacheBehaviors") or {}).get("Items") or []:
+        found.append((str(item.get("PathPattern", "?")), str(item.get("ViewerProtocolPolicy", ""))))
+    return found
+
+
+@rule(
+    security_meta(
+        "aws.cloudfront.plain_http",
+        "CloudFront distribution serves viewers over plain HTTP",
+        Severity.MEDIUM,
+        risk="A cache behaviour with viewer protocol policy allow-all answers plain HTTP: "
+        "cookies, tokens and pages cross the network readable and alterable.",
+        remediation="Set every cache behaviour's viewer protocol policy to redirect-to-https "
+        "or https-only.",
+        reference="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-https-viewers-to-cloudfront.html",
+        controls=("soc2:CC6.7", "hipaa:164.312(e)(1)"),
+    ),
+    ACCOUNT,
+)
+async def cloudfront_plain_http(ctx: SweepContext, region: str) -> list[Hit]:
+    hits = []
+    for distribution in await distributions(ctx):
+        plain = [path for path, policy in behaviours(distribution) if policy == "allow-all"]
+        if plain:
+            evidence = (
+                f"distribution {distribution['Id']} ({distribution.get('DomainName')}) answers "
+                f"plain HTTP (viewer protocol policy allow-all) on: {', '.join(plain)}"
+            )
+            hits.append(Hit(distribution["ARN"], evidence))
+    return hits
+
+
+def viewer_tls(distribution: dict[str, Any]) -> str | None:
+    """Why the viewer side's security policy is outdated, or None. The default
+    *.cloudfront.net certificate is not judged: with it CloudFront fixes the policy at TLSv1
+    and offers no choice until the distribution has its own certificate."""
+    certificate = distribution.get("ViewerCertificate") or {}
+    if certificate.get("CloudFrontDefaultCertificate"):
+        return None
+    minimum = str(certificate.get("MinimumProtocolVersion") or "")
+    if minimum in VIEWER_TLS_ORDER[: VIEWER_TLS_ORDER.index("TLSv1.2_2021")]:
+        return f"viewers may connect with security policy {minimum} (below TLSv1.2_2021)"
+    return None
+
+
+def origin_tls(distribution: dict[str, Any]) -> list[str]:
+    """The custom origins CloudFront may reach over SSLv3, TLS 1.0 or 1.1."""
+    found = []
+    for origin in (distribution.get("Origins") or {}).get("Items") or []:
+        custom = origin.get("CustomOriginConfig")
+        if not custom or custom.get("OriginProtocolPolicy") == "http-only":
+            continue
+        allowed = (custom.get("OriginSslProtocols") or {}).get("Items") or []
+        old = [p for p in OLD_ORIGIN_PROTOCOLS if p in allowed]
+        if old:
+            found.append(f"origin {origin.get('Id')} accepts {'/'.join(old)}")
+    return found
+
+
+@rule(
+    security_meta(
+        "aws.cloudfront.old_tls",
+        "CloudFront distribution allows outdated TLS",
+        Severity.MEDIUM,
+        risk="SSLv3, TLS 1.0 and 1.1 (and TLS 1.2 with CBC ciphers) have known weaknesses; "
+        "compliance regimes forbid them for data in transit.",
+        remediation="Set the viewer certificate's minimum protocol version to TLSv1.2_2021 (or "
+        "newer) and remove SSLv3/TLSv1/TLSv1.1 from custom origins' SSL protocols.",
+        reference="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/secure-connections-supported-viewer-protocols-ciphers.html",
+        controls=("soc2:CC6.7", "hipaa:164.312(e)(1)"),
+    ),
+    ACCOUNT,
+)
+async def cloudfront_old_tls(ctx: SweepContext, region: str) -> list[Hit]:
+    hits = []
+    for distribution in await distributions(ctx):
+        viewer = viewer_tls(distribution)
+        says = ([viewer] if viewer else []) + origin_tls(distribution)
+        if not says:
+            continue
+        minimum = (distribution.get("ViewerCertificate") or {}).get("MinimumProtocolVersion")
+        severity = Severity.HIGH if minimum == "SSLv3" else None
+        evidence = f"distribution {distribution['Id']}: {'; '.join(says)}"
+        hits.append(Hit(distribution["ARN"], evidence, severity=severity))
+    return hits
+
+
 RULES: list[Rule] = [
     iam_console_no_mfa,
     iam_password_policy,
     iam_admin_policy,
     elb_plain_http,
     elb_old_tls,
+    cloudfront_plain_http,
+    cloudfront_old_tls,
 ]

@@ -17,6 +17,7 @@ from jobs.kubernetes.api import (
     PodUsage,
     Target,
     cached_client,
+    cluster_list_call,
     current_context,
     default_kubeconfig,
     expand_paths,
@@ -94,6 +95,20 @@ async def dataset(ctx: SweepContext, context: str, resource: str) -> list[Any]:
         async with _as_collect_error(ctx, context, caller):
             pages = await asyncio.gather(*list_calls(caller, resource, _scope(ctx).namespaces))
         return [item for page in pages for item in page]
+
+    items: list[Any] = await ctx.collect(f"k8s:{context}:{resource}", fetch)
+    return items
+
+
+async def cluster_dataset(ctx: SweepContext, context: str, resource: str) -> list[Any]:
+    """Every object of a cluster-scoped resource (`nodes`, `namespaces`, `clusterroles`,
+    `clusterrolebindings`), whatever namespaces the scope names: they belong to no namespace."""
+
+    async def fetch() -> list[Any]:
+        caller = await _caller(ctx, context)
+        async with _as_collect_error(ctx, context, caller):
+            items: list[Any] = await cluster_list_call(caller, resource)
+        return items
 
     items: list[Any] = await ctx.collect(f"k8s:{context}:{resource}", fetch)
     return items

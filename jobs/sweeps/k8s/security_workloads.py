@@ -63,7 +63,7 @@ def privilege_escalation(w: Workload) -> Hit | None:
         "Set securityContext.readOnlyRootFilesystem: true; mount an emptyDir where the "
         "process must write.",
         reference=PSS,
-        controls=("soc2:CC6.1",),
+        controls=("cis-k8s:5.7.3", "soc2:CC6.1"),
     ),
     CONTEXT,
 )
@@ -109,11 +109,46 @@ def no_limits(w: Workload) -> Hit | None:
     evidence = f"{w.label}: " + "; ".join(
         f"{c.label} has no {' or '.join(missing)} limit" for c, missing in found
     )
-    first = found[0][0].spec.name
-    command = w.kubectl(
-        f"set resources {_workload_ref(w)} -c {first} --limits=cpu=<cpu>,memory=<memory>"
+    return w.hit(evidence, limits_fix(w, found))
+
+
+def limits_fix(w: Workload, found: list[tuple[Container, list[str]]]) -> str:
+    """The command that adds the missing limits, for what owns the pod template:
+    - Deployment, StatefulSet, DaemonSet: `kubectl set resources` (a rollout follows), one
+      command per container, naming only the limits it lacks;
+    - CronJob: a strategic-merge patch of its job template (the next run gets it);
+    - a Job: its pod template is immutable, so the manifest that creates it changes;
+    - a bare Pod: container resources cannot be added in place (limits change the pod's QoS
+      class, which an in-place resize may not), so the pod is recreated with them."""
+    if w.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        return " && ".join(
+            w.kubectl(
+                f"set resources {_workload_ref(w)} -c {c.spec.name} --limits="
+                + ",".join(f"{kind}=<{kind}>" for kind in missing)
+            )
+            for c, missing in found
+        )
+    if w.kind == "CronJob":
+        patch = {
+            key: [
+                {"name": c.spec.name, "resources": {"limits": {k: f"<{k}>" for k in missing}}}
+                for c, missing in found
+                if c.key == key
+            ]
+            for key in dict.fromkeys(c.key for c, _ in found)
+        }
+        return w.fix(patch, "")
+    what = "; ".join(f"{c.label}: resources.limits.{'/'.join(m)}" for c, m in found)
+    if w.kind == "Job":
+        return w.kubectl(
+            f"get job {w.name} -o yaml  # a Job's pod template cannot change: set {what} in "
+            "the manifest that creates it, for its next run"
+        )
+    return w.kubectl(
+        f"get pod {w.name} -o yaml > {w.name}.yaml  # a running pod's limits cannot be added: "
+        f"set {what}, then recreate it: kubectl replace --force -f {w.name}.yaml "
+        "(better: run it under a Deployment)"
     )
-    return w.hit(evidence, command)
 
 
 def _unpinned(image: str) -> str | None:

@@ -93,6 +93,43 @@ def test_findings_lists_the_latest_run_with_filters(tmp_path: Path, rule: FakeRu
     assert "nightly (security)" in text and "CRITICAL" in text and SG + "3" in text
 
 
+def test_findings_as_ocsf_array_and_json_lines_with_the_same_filters(
+    tmp_path: Path, rule: FakeRule
+) -> None:
+    from tests.daemon.sweeps.test_ocsf import schema_errors
+
+    config = write_config(tmp_path)
+    assert wk(config, "sweep", "security").returncode == 0
+    rule.findings = rule.findings[1:]  # SG 1 is fixed before the second night
+    assert wk(config, "sweep", "security").returncode == 0
+    result = wk(config, "findings", "--format", "ocsf")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {f["resources"][0]["uid"]: f["status"] for f in found} == {
+        SG + "1": "Resolved",
+        SG + "2": "New",
+    }
+    for f in found:
+        assert schema_errors(f) == []
+        assert f["class_uid"] == 2004  # the fake rule maps no control
+        assert f["finding_info"]["uid"] == f"aws.sg.open_ssh:{f['resources'][0]['uid']}"
+    lines = wk(config, "findings", "--format", "ocsf-jsonl").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == found
+    critical = wk(config, "findings", "--format", "ocsf-jsonl", "--severity", "critical")
+    assert [json.loads(line)["status"] for line in critical.stdout.splitlines()] == ["Resolved"]
+    assert wk(config, "findings", "--format", "ocsf", "--new").stdout.strip() == "[]"
+    assert json.loads(wk(config, "findings", "--format", "json").stdout)[0]["findings"]
+
+
+def test_findings_ocsf_refuses_cost_and_a_second_format(tmp_path: Path, rule: FakeRule) -> None:
+    config = write_config(tmp_path)
+    both = wk(config, "findings", "--format", "ocsf", "--json")
+    assert both.returncode == 2 and "pick one" in both.stderr
+    cost = wk(config, "findings", "--format", "ocsf", "--kind", "cost")
+    assert cost.returncode == 2 and "OCSF has no class for cost findings" in cost.stderr
+    assert "Traceback" not in both.stderr + cost.stderr
+
+
 def test_sweep_text_output_names_what_is_new_and_the_reports(
     tmp_path: Path, rule: FakeRule
 ) -> None:

@@ -24,7 +24,7 @@ from daemon.models import CheckResult, EngineState, Incident, Severity
 from daemon.store import Store
 from jobs.base import CheckContext
 from tests.peers.kubernetes import FakeKubernetes, config_map, crashloop_pod
-from tests.peers.providers.openai import DEFAULT_KEY, FakeOpenAI, Tokens
+from tests.peers.providers.openai import DEFAULT_KEY, FakeOpenAI, Tokens, server_error
 from tests.peers.receivers import receiving
 
 NOW = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
@@ -312,3 +312,74 @@ async def test_a_cap_too_small_for_one_look_up_gives_the_single_shot_analysis(
     record = outcome.investigation
     assert len(bodies) == 1 and "tools" not in bodies[0] and "response_format" in bodies[0]
     assert record.trail == [] and record.limit is None and record.rca == RCA
+
+
+def with_backup(tmp_path: Path, k8s: FakeKubernetes, model_url: str, backup_url: str) -> Settings:
+    """rca = gpt-5.4 on the main imitation, then gpt-5.4-mini on a second server."""
+    make_settings(tmp_path, k8s, model_url)  # writes config.toml, amended below
+    text = (tmp_path / "config.toml").read_text()
+    text = text.replace(
+        'rca = ["openai/gpt-5.4"]', 'rca = ["openai/gpt-5.4", "backup/gpt-5.4-mini"]'
+    )
+    text = text.replace(
+        "[routing]",
+        f'[providers.backup]\napi = "openai"\nbase_url = "{backup_url}"\nmax_retries = 0\n'
+        "[routing]",
+    )
+    (tmp_path / "config.toml").write_text(text)
+    return load_settings(tmp_path / "config.toml")
+
+
+async def test_an_answer_call_outage_moves_along_the_chain(
+    tmp_path: Path, k8s: FakeKubernetes, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-ups work on gpt-5.4, then its structured answer call meets an outage (503,
+    not a refusal): the answer is asked of the chain's next model, and both attempts are in
+    the ledger, as a single-shot analysis does."""
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("BACKUP_API_KEY", "sk-backup-0000")
+    with (
+        FakeOpenAI(reply=answer, tools=scripted(FOLLOW_THE_CRASH)) as model,
+        FakeOpenAI(key=None, reply=answer) as backup,
+    ):
+        normal = model.server.handler
+        model.server.handler = lambda r: (
+            server_error(503) if b"response_format" in r.body else normal(r)
+        )
+        settings = with_backup(tmp_path, k8s, model.url, backup.url)
+        outcome, store = await investigate(settings, client)
+        to_backup = backup.bodies()
+    store.close()
+    record = outcome.investigation
+    assert [(s.tool, s.ok) for s in record.trail] == [("k8s_pod_logs", True), ("k8s_get", True)]
+    assert record.rca == RCA and record.model == "backup/gpt-5.4-mini"
+    assert len(to_backup) == 1 and "FATAL invalid DB_POOL_SIZE" in str(to_backup[0]["messages"])
+    assert [(c.model, c.outcome) for c in record.calls][-2:] == [
+        ("openai/gpt-5.4", "http_error"),
+        ("backup/gpt-5.4-mini", "ok"),
+    ]
+    assert record.cost is not None and record.cost <= Decimal("0.25")
+
+
+async def test_a_look_up_outage_asks_the_next_model_not_the_same_one_again(
+    tmp_path: Path, k8s: FakeKubernetes, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("BACKUP_API_KEY", "sk-backup-0000")
+    with (
+        FakeOpenAI(reply=answer, tools=scripted(FOLLOW_THE_CRASH)) as model,
+        FakeOpenAI(key=None, reply=answer) as backup,
+    ):
+        model.server.handler = lambda r: server_error(503)
+        settings = with_backup(tmp_path, k8s, model.url, backup.url)
+        outcome, store = await investigate(settings, client)
+        asked_first = len(model.bodies())
+    store.close()
+    record = outcome.investigation
+    assert asked_first == 1, "the failing model is not asked again for the answer"
+    assert record.limit is not None and record.limit.startswith("the model failed")
+    assert record.rca == RCA and record.model == "backup/gpt-5.4-mini"
+    assert [(c.model, c.outcome) for c in record.calls] == [
+        ("openai/gpt-5.4", "http_error"),
+        ("backup/gpt-5.4-mini", "ok"),
+    ]

@@ -1,6 +1,6 @@
 """Structured output and tool calling step down on a clear refusal, against imitations of
 the servers that refuse (llama.cpp's 500, LM Studio's 400, vLLM's tool flag, Ollama's
-"does not support tools"), and the runner remembers what worked per provider+model."""
+"does not support tools"), and the runner remembers what worked per provider, server and model."""
 
 from __future__ import annotations
 
@@ -78,13 +78,32 @@ async def test_lm_studio_takes_json_schema_at_once(client: httpx.AsyncClient) ->
     assert response.structured_mode == "schema" and response.refused == ()
 
 
-async def test_lm_studio_refuses_json_mode_and_steps_to_instructions(
+async def test_lm_studio_has_no_json_mode_so_json_means_instructions(
     client: httpx.AsyncClient,
 ) -> None:
+    """LM Studio says who it is in /v1/models; JSON mode goes as instructions at once, without
+    paying the `json_object` it would refuse."""
     with FakeOpenAI(key=None, flavor="lmstudio", reply=ANSWER) as fake:
         provider = build(OpenAIProvider, fake.url, client, None)
         response = await provider.complete("qwen3-8b", structured(structured_mode="json"))
-        last = fake.bodies()[-1]
+        [body] = fake.bodies()
+    assert response.structured_mode == "prompt" and response.refused == ()
+    assert "response_format" not in body and "JSON Schema" in body["messages"][0]["content"]
+    assert response.data == {"verdict": "real", "why": "disk full"}
+
+
+async def test_an_unidentified_lm_studio_refuses_json_mode_and_steps_to_instructions(
+    client: httpx.AsyncClient,
+) -> None:
+    """Behind a proxy that hides /v1/models, LM Studio's 400 for `json_object` is the step."""
+    with FakeOpenAI(key=None, flavor="lmstudio", reply=ANSWER) as fake:
+        normal = fake.server.handler
+        hidden = Scripted(404, {"error": "Unexpected endpoint or method. (GET /v1/models)"})
+        fake.server.handler = lambda r: hidden if r.method == "GET" else normal(r)
+        provider = build(OpenAIProvider, fake.url, client, None)
+        response = await provider.complete("qwen3-8b", structured(structured_mode="json"))
+        refused, last = fake.bodies()
+    assert refused["response_format"]["type"] == "json_object"
     assert response.structured_mode == "prompt" and response.refused == ("structured:json",)
     assert "response_format" not in last
     assert response.data == {"verdict": "real", "why": "disk full"}
@@ -235,8 +254,9 @@ async def test_a_refusal_on_the_last_mode_is_an_error_that_says_so(
     client: httpx.AsyncClient,
 ) -> None:
     with FakeOpenAI(key=None, reply=ANSWER) as fake:
-        for _ in range(3):
-            fake.server.queue(Scripted(400, {"error": {"message": "response_format is bad"}}))
+        normal = fake.server.handler
+        refusal = Scripted(400, {"error": {"message": "response_format is bad"}})
+        fake.server.handler = lambda r: refusal if r.method == "POST" else normal(r)
         provider = build(OpenAIProvider, fake.url, client, None)
         with pytest.raises(ProviderHTTPError) as raised:
             await provider.complete("m", structured())
@@ -387,3 +407,70 @@ async def test_no_correction_round_when_the_request_allows_none(
             await provider.complete("m", structured(corrections=0))
         assert len(fake.bodies()) == 1
     assert "did not match the schema:" in str(raised.value)
+
+
+async def test_two_servers_serving_one_model_name_keep_separate_memories(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    """A provider moved from a llama.cpp server (which refuses JSON-schema mode) to a vLLM
+    server with the same model name: the memory of the first server's refusal does not make
+    the second start at the weaker mode."""
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def pointing_at(url: str) -> Any:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            '[daemon]\nstate_dir = "state"\n'
+            f'[providers.box]\napi = "openai"\nbase_url = "{url}"\nlocal = true\n',
+            encoding="utf-8",
+        )
+        return load_settings(config)
+
+    with (
+        FakeOpenAI(key=None, flavor="llama.cpp", reply=ANSWER) as llama,
+        FakeOpenAI(key=None, flavor="vllm", reply=ANSWER) as vllm,
+    ):
+        with Store.open(tmp_path / "state") as store:
+            ai = AI(pointing_at(llama.url), store, client, now=lambda: now)
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            ai.apply(pointing_at(vllm.url))
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            ai.apply(pointing_at(llama.url))
+            assert (await ai.run("triage", structured(), models=["box/qwen3"])).ok
+            remembered = store.capabilities.all()
+        formats = [b["response_format"]["type"] for b in vllm.bodies()]
+        back = [b["response_format"]["type"] for b in llama.bodies()]
+        urls = llama.url, vllm.url
+    assert formats == ["json_schema"], "the vLLM server starts at the strongest mode"
+    assert back == ["json_schema", "json_object", "json_object"], "llama.cpp's memory kept"
+    assert {(c.base_url, c.mode) for c in remembered} == {(urls[0], "json"), (urls[1], "schema")}
+
+
+def test_a_mode_remembered_before_base_urls_were_kept_still_applies(tmp_path: Path) -> None:
+    """A row from the schema before this change (no base URL) is read for any server until
+    that server's own outcome is remembered."""
+    import sqlite3
+
+    from daemon.store.database import DB_NAME
+    from daemon.store.schema import _MIGRATIONS, SCHEMA_VERSION
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    before = next(i for i, m in enumerate(_MIGRATIONS) if "model_capabilities" in m) + 1
+    tmp_path.mkdir(exist_ok=True)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    for script in _MIGRATIONS[:before]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO model_capabilities VALUES ('box', 'qwen3', 'structured', 'json', ?, '')",
+        (now.isoformat(),),
+    )
+    conn.execute(f"PRAGMA user_version = {before}")
+    conn.commit()
+    conn.close()
+    assert before < SCHEMA_VERSION
+    with Store.open(tmp_path) as store:
+        caps = store.capabilities
+        assert caps.mode("box", "qwen3", "structured", base_url="http://a/v1", now=now) == "json"
+        caps.remember("box", "qwen3", "structured", "schema", base_url="http://a/v1", now=now)
+        assert caps.mode("box", "qwen3", "structured", base_url="http://a/v1", now=now) == "schema"
+        assert caps.mode("box", "qwen3", "structured", base_url="http://b/v1", now=now) == "json"

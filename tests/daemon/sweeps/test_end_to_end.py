@@ -13,7 +13,14 @@ import pytest
 
 from tests.cli import run_cli
 from tests.peers.aws import REGION, Aws
-from tests.peers.kubernetes import FakeCluster, FakeKubernetes, pod
+from tests.peers.kubernetes import (
+    FakeCluster,
+    FakeKubernetes,
+    bootstrap_rbac,
+    cluster_role_binding,
+    pod,
+    subject,
+)
 from tests.peers.receivers import WebhookReceiver
 
 pytest_plugins = ["tests.peers.aws_fixtures", "tests.jobs.sweeps.aws.fixtures"]
@@ -169,7 +176,8 @@ def test_findings_by_framework_and_the_compliance_report(
     webhook_receiver: WebhookReceiver,
 ) -> None:
     state, server = cluster
-    state.add(privileged("debug-shell"))
+    state.add(privileged("debug-shell"), *bootstrap_rbac())
+    state.add(cluster_role_binding("ci", "cluster-admin", [subject("User", "ci-bot")]))
     aws.client("iam").update_account_password_policy(MinimumPasswordLength=8)
     config = write_config(
         tmp_path,
@@ -191,6 +199,11 @@ def test_findings_by_framework_and_the_compliance_report(
     assert "k8s.pod.privileged" not in {f["rule"] for f in document["findings"]}
     text = run_cli("findings", "--framework", "cis-aws", "--config", str(config)).stdout
     assert "(cis-aws 1.8, 1.9)" in text
+    listed = run_cli("findings", "--framework", "cis-k8s", "--json", "--config", str(config))
+    [document] = [d for d in json.loads(listed.stdout) if d["sweep"]["kind"] == "security"]
+    admin = next(f for f in document["findings"] if f["rule"] == "k8s.rbac.cluster_admin")
+    assert admin["resource"] == "ClusterRoleBinding/ci"
+    assert admin["controls"] == ["cis-k8s:5.1.1", "soc2:CC6.3", "hipaa:164.312(a)(1)"]
 
     folder = tmp_path / "state" / "reports" / "nightly-security"
     markdown = (folder / "latest.md").read_text(encoding="utf-8")

@@ -439,9 +439,11 @@ async def test_report_files_are_private_with_latest_copies(
     assert names == [
         f"{stamp}.json",
         f"{stamp}.md",
+        f"{stamp}.ocsf.json",
         f"{stamp}.sarif",
         "latest.json",
         "latest.md",
+        "latest.ocsf.json",
         "latest.sarif",
     ]
     assert run.record.detail["reports"]["sarif"] == str(folder / f"{stamp}.sarif")

@@ -16,6 +16,13 @@ the reply's message carry `tool_calls` [{function: {index, name, arguments: an *
 outside `tools_models` answers 400 `registry.ollama.ai/library/NAME does not support tools`,
 as Ollama does for a model whose template has no tool support. `thinking` imitates a thinking
 model (qwen3, deepseek-r1): its reasoning arrives in `message.thinking`, beside the answer.
+
+`think` as Ollama takes it (0.9+; levels since 0.11 for gpt-oss): `true`/`false`, or "low",
+"medium", "high"; any other value is a 400 `invalid think value: …`. A model outside
+`thinking_models` sent a truthy `think` answers 400 `{"error": "\"NAME\" does not support
+thinking"}` (Ollama 0.12+; `think: false` is accepted). `think: false` leaves `thinking` out;
+`eval_count` counts the thinking tokens too (Ollama reports no separate count). Streamed, the
+reasoning arrives first, in chunks carrying `message.thinking`.
 """
 
 from __future__ import annotations
@@ -50,6 +57,14 @@ def _tagged(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
 
 
+def _pieces(text: str) -> list[str]:
+    """`text` as streamed: word by word, each but the last with its following space."""
+    if not text:
+        return []
+    words = text.split(" ")
+    return [word + " " * (i < len(words) - 1) for i, word in enumerate(words)]
+
+
 def _created_at() -> str:
     now = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
@@ -76,8 +91,10 @@ class FakeOllama:
         tools: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]] | None] | None = None,
         tools_models: Iterable[str] | None = None,
         thinking: str | None = None,
+        thinking_models: Iterable[str] | None = None,
     ) -> None:
         self.tools = tools
+        self.thinking_models = None if thinking_models is None else list(thinking_models)
         self.tools_models = None if tools_models is None else list(tools_models)
         self.thinking = thinking
         self.models = list(models)
@@ -142,11 +159,12 @@ class FakeOllama:
         with self._lock:
             index, self.chats = self.chats, self.chats + 1
         text = self._text(body, index)
+        thinking = self._thinking(body)
         if body.get("stream", True) is not False:
-            return self._stream(body, text)
+            return self._stream(body, text, thinking)
         message: dict[str, Any] = {"role": "assistant", "content": text}
-        if self.thinking is not None:
-            message["thinking"] = self.thinking
+        if thinking is not None:
+            message["thinking"] = thinking
         calls = self.tools(body) if self.tools is not None and body.get("tools") else None
         if calls:
             message["content"] = ""
@@ -154,7 +172,13 @@ class FakeOllama:
                 {"function": {"index": i, "name": name, "arguments": arguments}}
                 for i, (name, arguments) in enumerate(calls)
             ]
-        return Scripted(200, self._final(body, text, message))
+        return Scripted(200, self._final(body, text + (thinking or ""), message))
+
+    def _thinking(self, body: dict[str, Any]) -> str | None:
+        """The reasoning to return: none when `think` is false or the model does not think."""
+        if body.get("think") is False:
+            return None
+        return self.thinking
 
     def _tag(self, index: int, name: str) -> dict[str, Any]:
         digest = f"{index:02x}" * 32
@@ -183,6 +207,17 @@ class FakeOllama:
         )
         if body.get("tools") and not supported:
             return ollama_error(400, f"registry.ollama.ai/library/{model} does not support tools")
+        think = body.get("think")
+        if think is not None and think not in (True, False, "low", "medium", "high"):
+            return ollama_error(
+                400,
+                f'invalid think value: "{think}" (must be "high", "medium", "low", true, or false)',
+            )
+        thinks = self.thinking_models is None or any(
+            _tagged(model) == _tagged(name) for name in self.thinking_models
+        )
+        if think not in (None, False) and not thinks:
+            return ollama_error(400, f'"{model}" does not support thinking')
         fmt = body.get("format")
         if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
             return ollama_error(400, 'invalid format: expected "json" or a JSON schema')
@@ -211,18 +246,20 @@ class FakeOllama:
             **metrics,
         }
 
-    def _stream(self, body: dict[str, Any], text: str) -> Scripted:
-        words = text.split(" ")
-        lines = [
-            {
+    def _stream(self, body: dict[str, Any], text: str, thinking: str | None) -> Scripted:
+        def chunk(field: str, piece: str) -> dict[str, Any]:
+            message = {"role": "assistant", "content": ""} | {field: piece}
+            return {
                 "model": body["model"],
                 "created_at": _created_at(),
-                "message": {"role": "assistant", "content": word + " " * (i < len(words) - 1)},
+                "message": message,
                 "done": False,
             }
-            for i, word in enumerate(words)
-        ]
-        lines.append(self._final(body, text, {"role": "assistant", "content": ""}))
+
+        lines = [chunk("thinking", piece) for piece in _pieces(thinking or "")]
+        lines += [chunk("content", piece) for piece in _pieces(text)]
+        final = self._final(body, text + (thinking or ""), {"role": "assistant", "content": ""})
+        lines.append(final)
         payload = "".join(json.dumps(line) + "\n" for line in lines).encode()
         return Scripted(200, payload, {"Content-Type": "application/x-ndjson"})
 

@@ -25,6 +25,18 @@ assistant `tool_calls` id, and unknown message keys are refused (as api.openai.c
 - "lmstudio": LM Studio takes only `json_schema` or `text` and refuses `json_object` (400);
 - "vllm": vLLM refuses `tool_choice: "auto"` unless started with --enable-auto-tool-choice
   (400, its message names the flag); `enable_auto_tools=True` imitates a server started so.
+  Structured output as `vllm_version` has it (docs.vllm.ai, features/structured_outputs, and
+  its OpenAIBaseModel, which takes unknown fields and only logs that it ignored them):
+  `response_format` json_schema constrains in every version; `guided_json` until 0.12.0
+  removed it; `structured_outputs: {"json": …}` from 0.10.2; a `schema` beside
+  `{"type": "json_object"}` is ignored (any JSON). `GET /version` answers `{"version": …}`.
+
+`GET /v1/models` names the server the way each does: `owned_by` "system" (OpenAI), "vllm",
+"llamacpp", "organization_owner" (LM Studio). `honoured` records, per chat completion, what
+constrained the output ("json_schema", "structured_outputs", "guided_json", "json_object",
+"json_object+schema" or None); `unconstrained_reply`, when set, is what the model writes
+when nothing held it to the schema (None, or a bare "json_object": some JSON of its own), so a
+parameter the server ignored shows.
 """
 
 from __future__ import annotations
@@ -46,6 +58,12 @@ ReplySource = str | Sequence[str] | Callable[[dict[str, Any]], str]
 ToolScript = Callable[[dict[str, Any]], "list[tuple[str, dict[str, Any]]] | None"]
 """Request JSON → the tool calls to answer with (name, arguments), or None for a text reply."""
 Flavor = Literal["openai", "llama.cpp", "lmstudio", "vllm"]
+_OWNERS = {
+    "openai": "system",
+    "vllm": "vllm",
+    "llama.cpp": "llamacpp",
+    "lmstudio": "organization_owner",
+}
 _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal"})
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -176,8 +194,13 @@ class FakeOpenAI:
         tools: ToolScript | None = None,
         flavor: Flavor = "openai",
         enable_auto_tools: bool = False,
+        vllm_version: str = "0.11.0",
+        unconstrained_reply: str | None = None,
     ) -> None:
         self.tools = tools
+        self.vllm_version = vllm_version
+        self.unconstrained_reply = unconstrained_reply
+        self.honoured: list[str | None] = []
         self.flavor = flavor
         self.enable_auto_tools = enable_auto_tools
         self.key = key
@@ -228,11 +251,16 @@ class FakeOpenAI:
         route = (request.method, request.path.partition("?")[0])
         if route == ("GET", "/v1/models"):
             names = self.models or [*self.snapshots, "gpt-5.4"]
+            owner = _OWNERS[self.flavor]
             data = [
-                {"id": n, "object": "model", "created": 1_767_225_600, "owned_by": "system"}
+                {"id": n, "object": "model", "created": 1_767_225_600, "owned_by": owner}
                 for n in names
             ]
+            if self.flavor == "vllm":
+                data = [d | {"root": d["id"], "parent": None, "max_model_len": 32768} for d in data]
             return Scripted(200, {"object": "list", "data": data})
+        if route == ("GET", "/version") and self.flavor == "vllm":
+            return Scripted(200, {"version": self.vllm_version})
         if route != ("POST", "/v1/chat/completions"):
             return openai_error(404, f"Invalid URL ({request.method} {route[1]})")
         try:
@@ -410,10 +438,31 @@ class FakeOpenAI:
             )
         return None
 
+    def _constraint(self, body: dict[str, Any]) -> str | None:
+        """What constrains this completion's output on this server (None: nothing)."""
+        fmt = body.get("response_format")
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind == "json_schema":
+            return "json_schema"
+        if self.flavor == "vllm":
+            version = tuple(int(p) for p in self.vllm_version.split(".")[:3])
+            if "structured_outputs" in body and version >= (0, 10, 2):
+                return "structured_outputs"
+            if "guided_json" in body and version < (0, 12, 0):
+                return "guided_json"
+        if kind == "json_object":
+            constrains_by_schema = self.flavor == "llama.cpp" and "schema" in fmt
+            return "json_object+schema" if constrains_by_schema else "json_object"
+        return None
+
     def _complete(self, body: dict[str, Any]) -> Scripted:
         with self._lock:
             index, self.completions = self.completions, self.completions + 1
+        constraint = self._constraint(body)
+        self.honoured.append(constraint)
         text = self._text(body, index)
+        if constraint in (None, "json_object") and self.unconstrained_reply is not None:
+            text = self.unconstrained_reply
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
         usage = self.usage or Tokens(
             prompt_chars // 4 + 3 * len(body["messages"]) + 3, max(1, len(text) // 4)

@@ -94,6 +94,7 @@ def safe_deployment(name: str = "checkout") -> dict[str, object]:
 def test_importing_the_sweep_modules_does_not_import_the_kubernetes_client() -> None:
     code = (
         "import sys, jobs.sweeps.k8s.security as s, jobs.sweeps.k8s.cost as c;"
+        "import jobs.sweeps.k8s.rbac, jobs.sweeps.k8s.network;"
         "import jobs.sweeps.k8s.collect;"
         "assert s.RULES and c.RULES;"
         "print('kubernetes' in sys.modules)"

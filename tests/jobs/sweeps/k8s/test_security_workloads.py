@@ -3,52 +3,28 @@ Kubernetes API: for each rule a workload that fails and one that passes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-
-import httpx
 import pytest
 
 from daemon.models import Finding
-from jobs.base import CheckContext
-from jobs.sweeps.base import KubernetesScope, SweepContext
+from jobs.sweeps.base import SweepContext
 from jobs.sweeps.k8s.security_workloads import RULES
-from tests.peers.kubernetes import FakeCluster, FakeKubernetes, deployment, with_container
+from tests.jobs.sweeps.k8s.conftest import run_rule
+from tests.peers.kubernetes import (
+    FakeCluster,
+    cronjob,
+    deployment,
+    job,
+    pod,
+    statefulset,
+    with_container,
+)
 
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
 LIMITS = {"limits": {"cpu": "500m", "memory": "256Mi"}}
 
 
-@pytest.fixture
-def cluster() -> FakeCluster:
-    return FakeCluster()
-
-
-@pytest.fixture
-def k8s(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
-    for var in ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    server = FakeKubernetes(cluster).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def sweep(k8s: FakeKubernetes, tmp_path: Path) -> AsyncIterator[SweepContext]:
-    kubeconfig = k8s.kubeconfig(tmp_path / "kubeconfig", contexts=("fake",))
-    async with httpx.AsyncClient() as http:
-        yield SweepContext(
-            check=CheckContext(http=http),
-            now=datetime.now(UTC),
-            kubernetes=KubernetesScope(kubeconfig=str(kubeconfig), namespaces=("prod",)),
-        )
-
-
 async def evaluate(ctx: SweepContext, rule_id: str) -> list[Finding]:
-    (rule,) = [r for r in RULES if r.meta.id == rule_id]
-    found: list[Finding] = await rule.evaluate(ctx)
-    return found
+    return await run_rule(RULES, ctx, rule_id)
 
 
 def hardened(name: str) -> dict[str, object]:
@@ -87,15 +63,60 @@ async def test_writable_root_filesystem(cluster: FakeCluster, sweep: SweepContex
     )
 
 
-async def test_missing_limits(cluster: FakeCluster, sweep: SweepContext) -> None:
-    half = with_container(deployment("half"), resources={"limits": {"cpu": "1"}})
-    cluster.add(hardened("safe"), half)
+NO_LIMITS = "{'cpu':'<cpu>','memory':'<memory>'}".replace("'", '"')
+
+
+@pytest.mark.parametrize(
+    ("obj", "label", "command"),
+    [
+        (
+            with_container(deployment("half"), resources={"limits": {"cpu": "1"}}),
+            "Deployment prod/half: container app has no memory limit",
+            # only the missing limit: an existing cpu limit is not overwritten
+            "kubectl --context fake -n prod set resources deployment/half -c app "
+            "--limits=memory=<memory>",
+        ),
+        (
+            statefulset("db"),
+            "StatefulSet prod/db: container app has no cpu or memory limit",
+            "kubectl --context fake -n prod set resources statefulset/db -c app "
+            "--limits=cpu=<cpu>,memory=<memory>",
+        ),
+        (
+            cronjob("nightly-backup"),
+            "CronJob prod/nightly-backup: container app has no cpu or memory limit",
+            "kubectl --context fake -n prod patch cronjob nightly-backup -p "
+            """'{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"containers":"""
+            f"""[{{"name":"app","resources":{{"limits":{NO_LIMITS}}}}}]}}}}}}}}}}}}'""",
+        ),
+        (
+            job("migrate-42", failed=False),
+            "Job prod/migrate-42: container app has no cpu or memory limit",
+            "kubectl --context fake -n prod get job migrate-42 -o yaml  # a Job's pod template "
+            "cannot change: set container app: resources.limits.cpu/memory in the manifest "
+            "that creates it, for its next run",
+        ),
+        (
+            pod("debug-shell"),
+            "Pod prod/debug-shell: container app has no cpu or memory limit",
+            "kubectl --context fake -n prod get pod debug-shell -o yaml > debug-shell.yaml  "
+            "# a running pod's limits cannot be added: set container app: "
+            "resources.limits.cpu/memory, then recreate it: kubectl replace --force -f "
+            "debug-shell.yaml (better: run it under a Deployment)",
+        ),
+    ],
+    ids=["deployment", "statefulset", "cronjob", "job", "bare-pod"],
+)
+async def test_missing_limits_remediation_fits_the_owner_kind(
+    cluster: FakeCluster, sweep: SweepContext, obj: dict[str, object], label: str, command: str
+) -> None:
+    """`kubectl set resources` is right for Deployments, StatefulSets and DaemonSets only: a
+    bare pod's resources and a Job's template are immutable, and a CronJob's template sits
+    under its jobTemplate."""
+    cluster.add(hardened("safe"), obj)
     (found,) = await evaluate(sweep, "k8s.pod.no_limits")
-    assert found.evidence == "Deployment prod/half: container app has no memory limit"
-    assert found.remediation_cli == (
-        "kubectl --context fake -n prod set resources deployment/half -c app "
-        "--limits=cpu=<cpu>,memory=<memory>"
-    )
+    assert found.evidence == label
+    assert found.remediation_cli == command
 
 
 @pytest.mark.parametrize(
