@@ -6,14 +6,19 @@ Three parts, each interleaved so that machine noise hits both sides alike:
 - `baselines`: the compact windows (`daemon.engine.baselines.Baselines`) against the exact
   computation they replaced (`tests/daemon/engine/exact_baselines.py`), both with full windows:
   microseconds to judge a result, memory a check holds, and whether they flag the same results.
-- `cycle` at each N (default 1,000 and 10,000): N/2 `http` and N/2 `tcp` checks against loopback
-  servers through the real `Pipeline.cycle`, warm baselines injected (full windows), against a
-  bare gather of the same requests at equal concurrency; engine time per result (baselines,
-  evaluation, commit: `Pipeline.record`), RSS, database growth and disk bytes written a cycle.
+- `cycle` at each N (default 1,000, 5,000 and 10,000): N/2 `http` and N/2 `tcp` checks against
+  loopback servers through the real `Pipeline.cycle`, warm baselines injected (full windows),
+  against a bare gather of the same requests at equal concurrency; engine time per result
+  (baselines, evaluation, commit: `Pipeline.record`), RSS, database growth and disk bytes
+  written a cycle.
+- `daemon` (`bench/scale_daemon.py`): N checks through a real `watchkeeper run` subprocess, 10 %
+  failing at once: time to every check's first result, the process's RSS, its CPU a result,
+  and the outbox at scale (incidents, rows, messages delivered to a loopback receiver, how
+  long delivery took).
 - `scheduler`: APScheduler with one interval job per check against one job per interval that
   spreads its checks over the interval (`loop.call_later`), no-op checks: CPU per run.
 
-Run: `python -m bench.scale [--sizes 1000,10000] [--rounds 2] [--json]`. The same file runs
+Run: `python -m bench.scale [--sizes 1000,5000,10000] [--rounds 2] [--json]`. The same file runs
 against an older checkout (no `daemon.engine.window`): it then injects the old deques.
 """
 
@@ -33,11 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import emit, isolate_this_process, loopback_http, machine, parser, quiet_logs
+from bench.scale_daemon import check_lines
+from bench.scale_daemon import render as render_daemon
 
-SIZES = (1000, 10000)
+SIZES = (1000, 5000, 10000)
 TARGET_ENGINE_US = 50.0
 TARGET_RSS_MB = 300.0
 TARGET_CYCLE_RATIO = 1.2
+PARTS = ("baselines", "scheduler", "cycle", "daemon")
 SPREAD_CYCLES = 60
 """A check interval's results split into this many cycles (one a second over a minute)."""
 
@@ -103,7 +111,8 @@ def baselines_part(checks: int, rounds: int) -> dict[str, Any]:
         tracemalloc.stop()
         impls[label] = impl
     times: dict[str, list[float]] = {"exact": [], "compact": []}
-    agree = True
+    flagged = {"exact": 0, "compact": 0}
+    differ = 0
     for r in range(rounds):
         at = now + timedelta(minutes=r + 1)
         batch = [http(n, at, spike=(i + r) % 25 == 0) for i, n in enumerate(names)]
@@ -113,7 +122,9 @@ def baselines_part(checks: int, rounds: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             _, found[label] = impls[label].apply(batch, at)
             times[label].append(time.perf_counter() - t0)
-        agree = agree and found["exact"] == found["compact"]
+        keys = {k: {(a.check, a.metric) for a in v} for k, v in found.items()}
+        flagged = {k: flagged[k] + len(v) for k, v in keys.items()}
+        differ += len(keys["exact"] ^ keys["compact"])
     us = {k: statistics.median(v) / checks * 1e6 for k, v in times.items()}
     per_check = {k: v / checks for k, v in held.items()}
     return {
@@ -124,7 +135,9 @@ def baselines_part(checks: int, rounds: int) -> dict[str, Any]:
         "ratio_compact_vs_exact": round(us["compact"] / us["exact"], 4),
         "bytes_per_check": {k: round(v) for k, v in per_check.items()},
         "memory_ratio_compact_vs_exact": round(per_check["compact"] / per_check["exact"], 4),
-        "flags_agree": agree,
+        "flagged": flagged,
+        "flags_differ": differ,
+        "flags_agree": differ == 0,
     }
 
 
@@ -136,14 +149,7 @@ def write_config(directory: Path, ports: list[int], n: int) -> Path:
     lines = ["[daemon]", 'state_dir = "state"', "[triage]", "enabled = false"]
     lines += ["[escalation]", "enabled = false"]  # the engine alone: no model calls
     for i in range(n):
-        port = ports[i % len(ports)]
-        lines += ["[[checks]]", 'interval = "60s"', 'timeout = "60s"']
-        if i % 2 == 0:
-            lines += [f'name = "http-{i:05d}"', 'type = "http"']
-            lines.append(f'url = "http://127.0.0.1:{port}/health/{i}"')
-        else:
-            lines += [f'name = "tcp-{i:05d}"', 'type = "tcp"', 'host = "127.0.0.1"']
-            lines.append(f"port = {port}")
+        lines += check_lines(i, ports[i % len(ports)], "60s", "60s")
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -168,8 +174,11 @@ def inject_warm(baselines: Any, results: list[Any], now: datetime) -> int:
         for metric, value in module.metrics(result):
             values = [value * rng.uniform(0.8, 1.25) for _ in range(size)]
             key = (result.check, result.subject, metric)
-            if Window is not None:
-                baselines._windows[key] = Window.of(values, seconds, size)
+            if Window is not None and hasattr(baselines, "_tick_s"):  # coded windows
+                baselines._windows[key] = Window.of(values, seconds, size, baselines._tick_s)
+            elif Window is not None:  # the windows of doubles (main at 25fa9ab)
+                of: Any = Window.of
+                baselines._windows[key] = of(values, seconds, size)
             else:  # each sample its own datetime, as rows read from the store would be
                 pairs = zip((s + timedelta(0) for s in stamps), values, strict=True)
                 baselines._windows[key] = deque(pairs, maxlen=size)
@@ -357,44 +366,78 @@ async def scheduler_part(jobs: int, interval_s: float, seconds: float) -> dict[s
 
 
 async def run(args: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"bench": "scale", "machine": machine()}
-    data["baselines"] = baselines_part(args.baseline_checks, args.baseline_rounds)
-    data["scheduler"] = await scheduler_part(args.jobs, args.interval, args.sched_seconds)
-    sizes = []
+    from bench.scale_daemon import daemon_part
+
+    data: dict[str, Any] = {"bench": "scale", "machine": machine(), "parts": sorted(args.parts)}
+    if "baselines" in args.parts:
+        data["baselines"] = baselines_part(args.baseline_checks, args.baseline_rounds)
+    if "scheduler" in args.parts:
+        data["scheduler"] = await scheduler_part(args.jobs, args.interval, args.sched_seconds)
+    sizes, daemons = [], []
     with loopback_http(ports=4) as ports, tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
+        for n in args.sizes if "cycle" in args.parts else ():
             sizes.append(await cycle_part(ports, n, args.rounds, Path(tmp)))
             gc.collect()
-    data["sizes"] = sizes
-    largest = sizes[-1]
-    base = data["baselines"]
-    data["targets"] = {
-        "baseline_judge_le_50us": base["us_per_result"]["compact"] <= TARGET_ENGINE_US,
-        "window_le_16kb": base["bytes_per_check"]["compact"] / base["windows_per_check"]
-        <= 16 * 1024,
-        "engine_le_50us_per_result": largest["engine_us_per_result"] <= TARGET_ENGINE_US,
-        "rss_le_300mb": largest["rss_mb"]["warm"] <= TARGET_RSS_MB,
-        "cycle_le_1_2x_bare": largest["ratio_cycle_vs_bare"] <= TARGET_CYCLE_RATIO,
-        "at_n": largest["n"],
-    }
+        for n in args.daemon_sizes if "daemon" in args.parts else ():
+            daemons.append(
+                await asyncio.to_thread(
+                    daemon_part, ports, n, args.fail_share, args.daemon_s, args.daemon_interval
+                )
+            )
+    data["sizes"], data["daemon"] = sizes, daemons
+    targets: dict[str, Any] = {}
+    if "baselines" in data:
+        base = data["baselines"]
+        targets["baseline_judge_le_50us"] = base["us_per_result"]["compact"] <= TARGET_ENGINE_US
+        targets["window_le_16kb"] = (
+            base["bytes_per_check"]["compact"] / base["windows_per_check"] <= 16 * 1024
+        )
+    if sizes:
+        largest = sizes[-1]
+        targets["engine_le_50us_per_result"] = largest["engine_us_per_result"] <= TARGET_ENGINE_US
+        targets["rss_le_300mb"] = largest["rss_mb"]["warm"] <= TARGET_RSS_MB
+        targets["cycle_le_1_2x_bare"] = largest["ratio_cycle_vs_bare"] <= TARGET_CYCLE_RATIO
+        targets["at_n"] = largest["n"]
+    data["targets"] = targets
     return data
 
 
 def render(data: dict[str, Any]) -> str:
-    m, b, s = data["machine"], data["baselines"], data["scheduler"]
-    lines = [
-        f"bench.scale — {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}",
-        "",
+    m = data["machine"]
+    lines = [f"bench.scale — {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}", ""]
+    if "baselines" in data:
+        lines += render_baselines(data["baselines"])
+    if "scheduler" in data:
+        lines += render_scheduler(data["scheduler"])
+    lines += [render_size(z) for z in data["sizes"]]
+    lines += [render_daemon(z) for z in data["daemon"]]
+    t = data["targets"]
+    lines.append("")
+    lines.append(
+        "targets: "
+        + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in t.items() if k != "at_n")
+        + (f" (at N={t['at_n']})" if "at_n" in t else "")
+    )
+    return "\n".join(lines)
+
+
+def render_baselines(b: dict[str, Any]) -> list[str]:
+    return [
         f"baselines, {b['checks']} checks, {b['samples_per_window']} samples a window, "
-        f"{b['windows_per_check']:.0f} windows a check (flags agree: {b['flags_agree']}):",
+        f"{b['windows_per_check']:.0f} windows a check (flagged: exact "
+        f"{b['flagged']['exact']}, compact {b['flagged']['compact']}, differing "
+        f"{b['flags_differ']}):",
         f"  judge a result: exact {b['us_per_result']['exact']:.0f} us, compact "
         f"{b['us_per_result']['compact']:.0f} us = {b['ratio_compact_vs_exact']:.3f}x",
         f"  memory a check: exact {b['bytes_per_check']['exact'] / 1024:.0f} KB, compact "
         f"{b['bytes_per_check']['compact'] / 1024:.0f} KB = "
         f"{b['memory_ratio_compact_vs_exact']:.3f}x",
         "",
-        f"scheduler, {s['jobs']} no-op checks every {s['interval_s']:g} s:",
     ]
+
+
+def render_scheduler(s: dict[str, Any]) -> list[str]:
+    lines = [f"scheduler, {s['jobs']} no-op checks every {s['interval_s']:g} s:"]
     for label in ("per_job", "grouped"):
         x = s[label]
         lines.append(
@@ -402,25 +445,19 @@ def render(data: dict[str, Any]) -> str:
             f"{x['cpu_us_per_run']:.0f} us CPU a run ({x['cpu_share'] * 100:.1f} % of a core)"
         )
     lines.append(f"  per-job / grouped CPU a run: {s['ratio_per_job_vs_grouped']:.2f}x")
-    lines.append("")
-    for z in data["sizes"]:
-        lines.append(
-            f"N={z['n']}: cycle {z['median_s']['cycle']:.2f} s vs bare gather (equal "
-            f"concurrency) {z['median_s']['bare']:.2f} s = {z['ratio_cycle_vs_bare']:.2f}x; "
-            f"engine {z['engine_us_per_result']:.0f} us a result (in {SPREAD_CYCLES} cycles: "
-            f"{z['engine_us_per_result_spread']:.0f} us); RSS warm "
-            f"{z['rss_mb']['warm']:.0f} MB ({z['rss_kb_per_check']:.0f} KB a check); "
-            f"DB +{z['db_bytes_per_cycle'] / 1e6:.2f} MB a cycle, disk writes "
-            f"{z['disk_written_bytes_per_cycle'] / 1e6:.1f} MB a cycle; not ok {z['not_ok']}"
-        )
-    t = data["targets"]
-    lines.append("")
-    lines.append(
-        "targets: "
-        + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in t.items() if k != "at_n")
-        + f" (at N={t['at_n']})"
+    return [*lines, ""]
+
+
+def render_size(z: dict[str, Any]) -> str:
+    return (
+        f"N={z['n']}: cycle {z['median_s']['cycle']:.2f} s vs bare gather (equal "
+        f"concurrency) {z['median_s']['bare']:.2f} s = {z['ratio_cycle_vs_bare']:.2f}x; "
+        f"engine {z['engine_us_per_result']:.0f} us a result (in {SPREAD_CYCLES} cycles: "
+        f"{z['engine_us_per_result_spread']:.0f} us); RSS warm "
+        f"{z['rss_mb']['warm']:.0f} MB ({z['rss_kb_per_check']:.0f} KB a check); "
+        f"DB +{z['db_bytes_per_cycle'] / 1e6:.2f} MB a cycle, disk writes "
+        f"{z['disk_written_bytes_per_cycle'] / 1e6:.1f} MB a cycle; not ok {z['not_ok']}"
     )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -432,8 +469,15 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=10000, help="scheduler jobs")
     p.add_argument("--interval", type=float, default=10.0, help="scheduler interval, seconds")
     p.add_argument("--sched-seconds", type=float, default=10.0, help="measured per variant")
+    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ",".join(PARTS))
+    p.add_argument("--daemon-sizes", default="10000", help="N for `watchkeeper run`")
+    p.add_argument("--fail-share", type=float, default=0.1, help="checks failing, daemon part")
+    p.add_argument("--daemon-s", type=float, default=900.0, help="daemon part's time limit")
+    p.add_argument("--daemon-interval", type=int, default=30, help="daemon part's check interval")
     args = p.parse_args()
     args.sizes = tuple(sorted(int(x) for x in args.sizes.split(",") if x.strip()))
+    args.daemon_sizes = tuple(sorted(int(x) for x in args.daemon_sizes.split(",") if x.strip()))
+    args.parts = set(args.parts.split(",")) & set(PARTS)
     isolate_this_process()
     quiet_logs()
     data = asyncio.run(run(args))

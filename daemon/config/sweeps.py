@@ -140,6 +140,12 @@ class SweepOptions(_Strict):
         description="…at most this many GET requests a day over 30 days (request metrics; "
         "without them: no object added or removed in 30 days).",
     )
+    nat_min_mib_per_day: float = Field(
+        default=10.0,
+        ge=0,
+        description="A NAT gateway moving fewer MiB a day (BytesOutToDestination + "
+        "BytesInFromSource, averaged over idle_days) is idle.",
+    )
     k8s_idle_request_percent: float = Field(
         default=10.0,
         ge=0,
@@ -183,7 +189,8 @@ class SweepOptions(_Strict):
     )
     prices: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
-        description="Overrides for the cost rules' EC2/EBS/EIP price table in USD (see "
+        description="Overrides for the cost rules' price table in USD (EC2, EBS, EIP, ELB, RDS, "
+        "NAT, ElastiCache, OpenSearch, S3; see "
         "jobs/sweeps/aws/prices.py): a section merged key by key, e.g. [sweeps.prices.ec2_hourly] "
         '"m6i.large" = 0.096, or a single price, e.g. eip_hourly = 0.005.',
     )

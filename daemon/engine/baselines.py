@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from daemon.config.settings import BaselineSettings
-from daemon.engine.window import Window
+from daemon.engine.window import TICKS, Window
 from daemon.models import CheckResult
 
 LATENCY = "latency_ms"
@@ -209,8 +209,9 @@ class Baselines:
     permanent shift (a new release that is simply slower) would be flagged forever. With it,
     the shift stops being flagged once it dominates the window (z and the median catch up,
     at the latest when it holds half the samples). Memory is bounded: every window is a
-    `Window` of at most `max_samples` doubles (24 B a sample), and windows whose newest sample
-    has aged out are dropped. Call `apply` before the cycle's results are stored.
+    `Window` of at most `max_samples` 16-bit codes (~4.5 B a sample with its times), and windows
+    whose newest sample has aged out are dropped. Call `apply` before the cycle's results are
+    stored.
     """
 
     def __init__(
@@ -224,6 +225,7 @@ class Baselines:
         """The current cutoff (POSIX seconds): a window is pruned to it when it is read or fed,
         so a cycle costs in proportion to its results, not to every window held."""
         self._swept = -math.inf
+        self._tick_s = policy.window.total_seconds() / TICKS
 
     def apply(
         self, results: list[CheckResult], now: datetime
@@ -238,13 +240,15 @@ class Baselines:
         self.prepare(results, now)
         out: list[CheckResult] = []
         found: list[Anomaly] = []
-        for result in results:
-            anomalies = self._judge(result) if result.status == "ok" else []
+        # Each result's figures read once, for judging and feeding alike.
+        figured = [(r, list(metrics(r)) if r.status == "ok" else []) for r in results]
+        for result, figures in figured:
+            anomalies = self._judge(result, figures) if figures else []
             found += anomalies
             out.append(_degrade(result, anomalies) if anomalies else result)
-        for result in sorted(results, key=lambda r: r.started_at):
-            if result.status == "ok" and result.started_at >= cutoff:
-                self._feed(result)
+        for result, figures in sorted(figured, key=lambda pair: pair[0].started_at):
+            if figures and result.started_at >= cutoff:
+                self._feed(result, figures)
         return out, found
 
     def prepare(self, results: list[CheckResult], now: datetime) -> None:
@@ -265,9 +269,9 @@ class Baselines:
         window = self._windows.get((check, subject, metric))
         return window.values() if window is not None else []
 
-    def _judge(self, result: CheckResult) -> list[Anomaly]:
+    def _judge(self, result: CheckResult, figures: list[tuple[str, float]]) -> list[Anomaly]:
         anomalies = []
-        for metric, x in metrics(result):
+        for metric, x in figures:
             window = self._window((result.check, result.subject, metric))
             if window is None or len(window) < self.policy.min_samples:
                 continue
@@ -298,33 +302,32 @@ class Baselines:
         for key, (values, times) in series.items():
             window = self._windows.get(key)
             if window is None:  # built at once: one sort, not an insertion per sample
-                self._windows[key] = Window.of(values, times, capacity)
+                self._windows[key] = Window.of(values, times, capacity, self._tick_s)
             else:
                 for value, at in zip(values, times, strict=True):
                     window.add(value, at)
 
-    def _feed(self, result: CheckResult) -> None:
+    def _feed(self, result: CheckResult, figures: list[tuple[str, float]]) -> None:
+        """Add the figures of a result `_judge` just read (so its windows are pruned)."""
         at = result.started_at.timestamp()
-        for metric, value in metrics(result):
+        for metric, value in figures:
             key = (result.check, result.subject, metric)
-            window = self._window(key)
+            window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = Window(self.policy.max_samples)
+                window = self._windows[key] = Window(self.policy.max_samples, self._tick_s)
             window.add(value, at)
 
     def _window(self, key: Key) -> Window | None:
         """The window of `key`, its samples older than the cutoff dropped."""
         window = self._windows.get(key)
         if window is not None:
-            while len(window) and window.oldest_time() < self._limit:
-                window.pop_oldest()
+            window.prune(self._limit)
         return window
 
     def _prune(self, cutoff: datetime) -> None:
         limit = cutoff.timestamp()
         for key, window in list(self._windows.items()):
-            while len(window) and window.oldest_time() < limit:
-                window.pop_oldest()
+            window.prune(limit)
             if not len(window):
                 del self._windows[key]
 

@@ -292,7 +292,7 @@ def sweeps(store: Store) -> list[dict[str, Any]]:
 def report_path(store: Store, settings: Settings, sweep: str, ext: str) -> Path | None:
     """The report file of `sweep`'s latest run, as recorded by the run itself, if it is
     still there and inside the state directory's reports/."""
-    if ext not in ("md", "json", "sarif"):
+    if ext not in ("md", "json", "sarif", "ocsf.json"):
         return None
     run = next((r for r in store.sweeps.latest_runs() if r.sweep == sweep), None)
     recorded = (run.detail.get("reports") or {}).get(ext) if run is not None else None

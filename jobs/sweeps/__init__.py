@@ -25,7 +25,13 @@ RULE_MODULES: dict[str, tuple[str, ...]] = {
         "jobs.sweeps.k8s.rbac",
         "jobs.sweeps.k8s.network",
     ),
-    "cost": ("jobs.sweeps.aws.cost", "jobs.sweeps.aws.cost_services", "jobs.sweeps.k8s.cost"),
+    "cost": (
+        "jobs.sweeps.aws.cost",
+        "jobs.sweeps.aws.cost_services",
+        "jobs.sweeps.aws.cost_modernise",
+        "jobs.sweeps.aws.cost_idle",
+        "jobs.sweeps.k8s.cost",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""The AWS datasets of the cache and CDN rules (ElastiCache clusters, CloudFront
-distributions), on `collect`'s plumbing: each fetched
+"""The AWS datasets of the cache, CDN and NAT rules (ElastiCache clusters, CloudFront
+distributions, NAT gateways), on `collect`'s plumbing: each fetched
 once per sweep, a refusal a CollectError naming what AWS denied.
 
 Never imports boto3 and never judges; split from `collect_services` for size.
@@ -36,3 +36,16 @@ async def distributions(ctx: SweepContext) -> Data:
 
     what = "CloudFront distributions unavailable"
     return await dataset(ctx, f"{GLOBAL}:cloudfront:distributions", fetch, what)
+
+
+async def nat_gateways(ctx: SweepContext, region: str) -> Data:
+    """Every NAT gateway that is up (`available`): pending, failed and deleted ones cost
+    nothing an idle rule could save."""
+
+    async def fetch() -> Data:
+        up = [{"Name": "state", "Values": ["available"]}]
+        api = aws_api(ctx, region)
+        return await listed(api, "ec2", "describe_nat_gateways", "NatGateways", Filter=up)
+
+    what = f"NAT gateways unavailable in {region}"
+    return await dataset(ctx, f"{region}:ec2:nat_gateways", fetch, what)

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, float] = {
     "search_min_requests_per_day": 100,
     "s3_cold_min_gib": 1024,
     "s3_cold_max_gets_per_day": 10,
+    "nat_min_mib_per_day": 10,
 }
 LB_WINDOW_DAYS = 7
 

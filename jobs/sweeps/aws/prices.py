@@ -19,6 +19,8 @@ HOURS_PER_MONTH = 730
 
 GP3_FREE_IOPS = 3000
 GP3_FREE_THROUGHPUT_MIBPS = 125
+OPEN_SOURCE_ENGINES = frozenset({"mysql", "mariadb", "postgres"})
+"""RDS engines `rds_instance_hourly`'s bare instance classes price."""
 
 _EC2_HOURLY = {
     # General purpose, burstable (Intel / Graviton).
@@ -69,6 +71,46 @@ _EC2_HOURLY = {
     "r6i.large": 0.126,
     "r6i.xlarge": 0.252,
     "r6i.2xlarge": 0.504,
+    # Previous generations and their successors, for aws.ec2.previous_generation: approximate
+    # us-east-1 Linux on-demand list prices, read December 2026 (AWS's "Previous generation
+    # instances" price page and the EC2 on-demand pricing page).
+    "t2.nano": 0.0058,
+    "t2.micro": 0.0116,
+    "t2.small": 0.023,
+    "t2.medium": 0.0464,
+    "t2.large": 0.0928,
+    "t2.xlarge": 0.1856,
+    "t2.2xlarge": 0.3712,
+    "m3.medium": 0.067,
+    "m3.large": 0.133,
+    "m3.xlarge": 0.266,
+    "m3.2xlarge": 0.532,
+    "m4.large": 0.10,
+    "m4.xlarge": 0.20,
+    "m4.2xlarge": 0.40,
+    "m4.4xlarge": 0.80,
+    "c3.large": 0.105,
+    "c3.xlarge": 0.21,
+    "c3.2xlarge": 0.42,
+    "c4.large": 0.10,
+    "c4.xlarge": 0.199,
+    "c4.2xlarge": 0.398,
+    "c4.4xlarge": 0.796,
+    "r3.large": 0.166,
+    "r3.xlarge": 0.333,
+    "r3.2xlarge": 0.665,
+    "r4.large": 0.133,
+    "r4.xlarge": 0.266,
+    "r4.2xlarge": 0.532,
+    "i2.xlarge": 0.853,
+    "i2.2xlarge": 1.705,
+    "i3.large": 0.156,
+    "i3.xlarge": 0.312,
+    "i3.2xlarge": 0.624,
+    "d2.xlarge": 0.69,
+    "d2.2xlarge": 1.38,
+    "d3.xlarge": 0.499,
+    "d3.2xlarge": 0.999,
 }
 
 _EBS_GIB_MONTH = {
@@ -130,6 +172,34 @@ _SEARCH_INSTANCE_HOURLY = {
     "r6g.xlarge.search": 0.335,
 }
 
+_RDS_INSTANCE_HOURLY = {
+    # RDS Single-AZ on-demand instances, MySQL/MariaDB list price (PostgreSQL is ~4% dearer, so
+    # its saving errs low); approximate us-east-1 prices, read December 2026. Other engines
+    # (Aurora, Oracle, SQL Server, Db2) are priced only under "<engine>:<class>" keys a site adds,
+    # e.g. "aurora-postgresql:db.r6g.large" = 0.26. Storage and backups are billed apart.
+    "db.t3.micro": 0.017,
+    "db.t3.small": 0.034,
+    "db.t3.medium": 0.068,
+    "db.t3.large": 0.136,
+    "db.t4g.micro": 0.016,
+    "db.t4g.small": 0.032,
+    "db.t4g.medium": 0.065,
+    "db.t4g.large": 0.129,
+    "db.m5.large": 0.171,
+    "db.m5.xlarge": 0.342,
+    "db.m5.2xlarge": 0.684,
+    "db.m6g.large": 0.152,
+    "db.m6g.xlarge": 0.304,
+    "db.m6i.large": 0.171,
+    "db.m6i.xlarge": 0.342,
+    "db.r5.large": 0.24,
+    "db.r5.xlarge": 0.48,
+    "db.r6g.large": 0.215,
+    "db.r6g.xlarge": 0.43,
+    "db.r6i.large": 0.24,
+    "db.r6i.xlarge": 0.48,
+}
+
 _S3_GIB_MONTH = {
     # S3 storage by class, first 50 TB tier: what a lifecycle transition moves data between.
     "STANDARD": 0.023,
@@ -162,6 +232,10 @@ class PriceTable:
     """Per OpenSearch instance type, per instance-hour."""
     s3_gib_month: Mapping[str, float]
     """Per S3 storage class, per GiB-month."""
+    rds_instance_hourly: Mapping[str, float]
+    """Per RDS instance class (MySQL/MariaDB/PostgreSQL) or "<engine>:<class>", per hour."""
+    nat_gateway_hourly: float
+    """A NAT gateway's hourly charge (its per-GB processing charge is apart)."""
 
     def ec2_monthly(self, instance_type: str) -> float | None:
         hourly = self.ec2_hourly.get(instance_type)
@@ -205,6 +279,16 @@ class PriceTable:
         hourly = sum(self.search_instance_hourly[t] * n for t, n in instances.items())
         return hourly * HOURS_PER_MONTH
 
+    def rds_monthly(self, engine: str, db_class: str, multi_az: bool) -> float | None:
+        """Instance hours only; a Multi-AZ instance pays for its standby too (twice)."""
+        hourly = self.rds_instance_hourly.get(f"{engine}:{db_class}")
+        if hourly is None and engine in OPEN_SOURCE_ENGINES:
+            hourly = self.rds_instance_hourly.get(db_class)
+        return None if hourly is None else hourly * (2 if multi_az else 1) * HOURS_PER_MONTH
+
+    def nat_monthly(self) -> float:
+        return self.nat_gateway_hourly * HOURS_PER_MONTH
+
 
 DEFAULT_PRICES = PriceTable(
     ec2_hourly=MappingProxyType(_EC2_HOURLY),
@@ -217,6 +301,9 @@ DEFAULT_PRICES = PriceTable(
     cache_node_hourly=MappingProxyType(_CACHE_NODE_HOURLY),
     search_instance_hourly=MappingProxyType(_SEARCH_INSTANCE_HOURLY),
     s3_gib_month=MappingProxyType(_S3_GIB_MONTH),
+    rds_instance_hourly=MappingProxyType(_RDS_INSTANCE_HOURLY),
+    # Approximate us-east-1 list price, read December 2026.
+    nat_gateway_hourly=0.045,
 )
 
 

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.engine.baselines import LATENCY, Anomaly, BaselinePolicy, Baselines, detect
+from daemon.engine.codes import EPSILON
 from daemon.models import CheckResult, Status
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,6 +25,11 @@ POLICY = BaselinePolicy()
 AROUND_133 = [130.0, 131.0, 132.0, 133.0, 134.0, 135.0, 136.0] * 6
 """42 samples, median 133, MAD 2."""
 AROUND_551 = [545.0, 548.0, 551.0, 554.0, 557.0] * 8
+
+
+def near(x: object) -> object:
+    """A figure as a window holds it: 16-bit codes keep values within EPSILON relative."""
+    return pytest.approx(x, rel=EPSILON)
 
 
 def at(minutes: float) -> datetime:
@@ -219,7 +225,7 @@ def test_outlier_becomes_degraded_with_evidence_and_median() -> None:
     assert out[0].evidence == (
         "GET /health answered 200 in 812 ms — latency 812 ms is 6.1× the 7-day median 133 ms"
     )
-    assert out[0].values == {"baseline_median_latency_ms": 133}
+    assert out[0].values == {"baseline_median_latency_ms": near(133)}
     assert outlier.status == "ok"  # the input is not mutated
 
 
@@ -234,7 +240,7 @@ def test_several_outlying_metrics_share_one_evidence_line() -> None:
         "value queue_depth 5400 is 9.8× the 7-day median 551"
     )
     assert out[0].values["queue_depth"] == 5400
-    assert out[0].values["baseline_median_queue_depth"] == 551
+    assert out[0].values["baseline_median_queue_depth"] == near(551)
 
 
 def test_ok_results_within_their_baseline_pass_through_unchanged() -> None:
@@ -254,7 +260,7 @@ def test_non_ok_results_are_untouched_and_not_learned(status: Status) -> None:
     out, anomalies = baselines.apply([judged], at(minute))
     assert anomalies == []
     assert out[0] is judged
-    assert 9000 not in baselines.history("api", None, LATENCY)
+    assert max(baselines.history("api", None, LATENCY)) < 200
 
 
 def test_samples_older_than_the_window_expire() -> None:
@@ -265,18 +271,18 @@ def test_samples_older_than_the_window_expire() -> None:
     assert len(anomalies) == 1
 
     eight_days = at(8 * 24 * 60)
-    assert baselines.history("api", None, LATENCY)[-1] == 812
+    assert baselines.history("api", None, LATENCY)[-1] == near(812)
     _, anomalies = baselines.apply([result(812, started_at=eight_days)], eight_days)
     assert anomalies == []
     # Only the six-day-old sample survived; the first 42 aged out.
-    assert baselines.history("api", None, LATENCY) == [812, 812]
+    assert baselines.history("api", None, LATENCY) == near([812, 812])
 
 
 def test_windows_keep_at_most_max_samples() -> None:
     policy = BaselinePolicy(max_samples=50, min_samples=10)
     baselines = Baselines(policy, no_history)
     feed(baselines, [float(i) for i in range(200)])
-    assert baselines.history("api", None, LATENCY) == [float(i) for i in range(150, 200)]
+    assert baselines.history("api", None, LATENCY) == near([float(i) for i in range(150, 200)])
 
 
 class Loader:
@@ -320,7 +326,7 @@ def test_loaded_history_keeps_only_ok_and_baseline_degraded_rows_before_the_cycl
     rows.append(result(777, started_at=at(40)))  # this cycle, already stored
     baselines = Baselines(POLICY, Loader(rows))
     baselines.apply([result(777, started_at=at(40))], at(40))
-    assert baselines.history("api", None, LATENCY) == [100] * 30 + [400, 777]
+    assert baselines.history("api", None, LATENCY) == near([100] * 30 + [400, 777])
 
 
 def test_a_permanent_shift_becomes_the_new_normal() -> None:
@@ -348,14 +354,14 @@ def test_subjects_keep_separate_baselines() -> None:
         result(1000, subject="pod-b", started_at=at(minute)),
     ]
     out, anomalies = baselines.apply(batch, at(minute))
-    assert [(a.subject, a.median) for a in anomalies] == [("pod-a", 133)]
+    assert [(a.subject, a.median) for a in anomalies] == [("pod-a", near(133))]
     assert [r.status for r in out] == ["degraded", "ok"]
 
 
 def test_only_numeric_values_get_windows() -> None:
     baselines = Baselines(POLICY, no_history)
     baselines.apply([result(10, healthy=True, version="1.2", depth=3, note=None)], T0)
-    assert baselines.history("api", None, "depth") == [3]
+    assert baselines.history("api", None, "depth") == near([3])
     assert baselines.history("api", None, "healthy") == []
     assert baselines.history("api", None, "version") == []
 

@@ -490,6 +490,25 @@ def test_a_restart_mid_incident_neither_duplicates_nor_loses_it() -> None:
     assert engine.state.incidents == {}
 
 
+def test_duplicate_incidents_of_one_check_are_owned_lowest_id_first() -> None:
+    """A state holding two open incidents of one check (a bad restore): the lowest id is the
+    check's own and resolves first, then the other on the next cycle, as when every open
+    incident was scanned. (The lookup is an index kept up to date as incidents open and
+    resolve.)"""
+    engine = Engine({"db": policy("db"), "api": policy("api", depends_on=("db",))})
+    engine.cycle(db="failing")
+    engine.cycle(db="failing")  # opened: 1
+    copy = engine.state.incidents[1].model_copy(update={"id": 5})
+    engine.state.incidents[5] = copy
+    engine.state.next_incident_id = 6
+    assert [i.fingerprint for i in engine.state.incidents.values()] == [fingerprint("db")] * 2
+    first = engine.cycle(db="ok", api="ok")
+    assert [i.id for i in first.resolved] == [1] and list(engine.state.incidents) == [5]
+    second = engine.cycle(db="ok", api="ok")
+    assert [i.id for i in second.resolved] == [5]
+    assert engine.state.incidents == {}
+
+
 def test_a_stale_incident_id_counter_never_reuses_an_open_id() -> None:
     engine = Engine({"db": policy("db"), "api": policy("api")})
     engine.cycle(db="failing")

@@ -155,6 +155,7 @@ def test_cost_sweep_estimates_monthly_savings(
     ec2 = aws.client("ec2")
     ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100, VolumeType="gp3")
     ec2.allocate_address(Domain="vpc")
+    ec2.run_instances(ImageId="ami-12345678", InstanceType="m4.large", MinCount=1, MaxCount=1)
     config = write_config(
         tmp_path,
         server.kubeconfig(tmp_path / "kubeconfig"),
@@ -166,6 +167,12 @@ def test_cost_sweep_estimates_monthly_savings(
     assert findings["aws.ebs.unattached"]["est_monthly_savings_usd"] == pytest.approx(8.0)
     assert findings["aws.eip.unassociated"]["est_monthly_savings_usd"] == pytest.approx(3.65)
     assert data["summary"]["est_monthly_savings_usd"] >= 11.65
+    # m4.large $0.10/h → m6i.large $0.096/h; its 8 GiB gp2 root volume as gp3: 8 x $0.02.
+    moved = findings["aws.ec2.previous_generation"]
+    assert moved["est_monthly_savings_usd"] == pytest.approx(0.004 * 730)
+    assert findings["aws.ebs.gp2"]["est_monthly_savings_usd"] == pytest.approx(0.16)
+    new_rules = {"aws.ebs.gp2", "aws.ec2.previous_generation", "aws.rds.idle", "aws.nat.idle"}
+    assert not [e for e in data["summary"]["rule_errors"] if e["rule"] in new_rules]
 
 
 def test_findings_by_framework_and_the_compliance_report(

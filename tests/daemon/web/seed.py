@@ -196,7 +196,7 @@ def seed_sweep(store: Store, state_dir: Path, at: datetime) -> None:
     folder = state_dir / "reports" / SWEEP
     folder.mkdir(parents=True, exist_ok=True)
     reports = {}
-    for ext in ("md", "json", "sarif"):
+    for ext in ("md", "json", "sarif", "ocsf.json"):
         path = folder / f"20260101T020000Z.{ext}"
         path.write_text("# report\n" if ext == "md" else '{"report": true}\n')
         reports[ext] = str(path)

@@ -225,7 +225,9 @@ async def test_sweeps_page_shows_findings_changes_and_report_links(served: Serve
         ("md", "text/plain"),
         ("json", "application/json"),
         ("sarif", "application/json"),
+        ("ocsf.json", "application/json"),
     ):
+        assert f'href="/sweeps/nightly-security/latest.{ext}"' in html
         report = await _get(served, f"/sweeps/nightly-security/latest.{ext}")
         assert report.status_code == 200 and report.headers["content-type"].startswith(kind)
     for path in ("/sweeps/nightly-security/latest.txt", "/sweeps/other/latest.md"):
