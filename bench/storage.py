@@ -82,9 +82,8 @@ def legacy_insert(conn: Any, results: list[Any]) -> None:
     dumps, rows = json.dumps, []
     for r in results:
         started, values, labels = db_ts(r.started_at), dumps(r.values), dumps(r.labels)
-        rows.append(
-            (r.check, r.status, started, r.latency_ms, r.subject, r.evidence, values, labels)
-        )
+        at, where = r.latency_ms, r.location
+        rows.append((r.check, r.status, started, at, r.subject, r.evidence, values, labels, where))
     conn.executemany(INSERT_RESULT, rows)
 
 

@@ -181,6 +181,8 @@ class CheckResult(BaseModel):
     """What was looked at when it is not the whole check (a pod, a series, an address)."""
     values: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    location: str | None = None
+    """The vantage point that ran it ([cluster] location), when the node has one."""
 
     @property
     def ok(self) -> bool:
@@ -427,6 +429,9 @@ class EngineState(BaseModel):
     incidents: dict[int, Incident] = Field(default_factory=dict)
     """Open incidents, by id. Resolved ones live only in the store."""
     next_incident_id: int = 1
+    results_cursor: int | None = None
+    """Sharded mode: the id of the last stored check result the leader evaluated (None: not
+    sharded yet). Committed with the state, so a new leader resumes exactly there."""
 
 
 SilenceMatcher = Literal["check", "tag", "match"]

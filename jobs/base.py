@@ -6,12 +6,13 @@ every expected failure into a `CheckResult` with exact evidence — only bugs ra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.models import CheckResult, ContextBlock, Duration, Ping, Severity, Status
 from daemon.util.net import masked_url
@@ -68,6 +69,9 @@ class CheckContext:
     """The newest pings of a `heartbeat` check, newest first (from the state database)."""
 
 
+_LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
 class CheckSpec(BaseModel):
     """Fields shared by every `[[checks]]` entry. Subclasses add `type: Literal[...]` and
     their own options, and implement `run`."""
@@ -97,6 +101,44 @@ class CheckSpec(BaseModel):
         "the daily digest then show the error budget left (the downtime it allows in the "
         "measured time, minus what was spent) and its burn rate over the last 1h and 24h.",
     )
+
+    locations: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description='Vantage points ([cluster] mode = "sharded"): run once from a node in each '
+        'of these locations, e.g. ["eu-1", "us-1", "ap-1"], and fail only when `quorum` of '
+        "them agree.",
+    )
+    quorum: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many locations' latest results must agree the check is failing "
+        "before it counts as failing (default: a majority of `locations`).",
+    )
+
+    @model_validator(mode="after")
+    def _vantage(self) -> CheckSpec:
+        """Locations are names (unique); quorum needs locations and is at most their count."""
+        for where in self.locations:
+            if not _LOCATION.match(where):
+                raise ValueError(
+                    f"locations: {where[:64]!r} is not a location name (letters, digits, "
+                    "'.', '_', '-'; at most 63)"
+                )
+        if len(set(self.locations)) != len(self.locations):
+            raise ValueError("locations: each location may be listed once")
+        if self.quorum is not None and not self.locations:
+            raise ValueError("quorum needs locations (the vantage points that vote)")
+        if self.quorum is not None and self.quorum > len(self.locations):
+            raise ValueError(
+                f"quorum {self.quorum} is more than the {len(self.locations)} locations listed"
+            )
+        return self
+
+    @property
+    def needed(self) -> int:
+        """The quorum in force: the configured one, else a majority of the locations."""
+        return self.quorum or len(self.locations) // 2 + 1
 
     @field_validator("interval")
     @classmethod

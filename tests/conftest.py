@@ -18,6 +18,7 @@ from tests.peers.receivers import (  # noqa: F401
     smtp_sink,
     webhook_receiver,
 )
+from tests.peers.vantage import vantage_target  # noqa: F401
 
 # aiosmtpd logs every connection at INFO from its own thread, after a test's captured stream
 # may already be closed: keep it to warnings.

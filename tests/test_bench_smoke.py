@@ -150,7 +150,7 @@ def test_storage_reaches_a_steady_size_and_measures_every_tier() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale", "storage"]
+    "name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale", "cluster", "storage"]
 )
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(
@@ -174,3 +174,13 @@ def test_rca_reports_what_the_investigator_sees_and_costs() -> None:
     overall = data["overall"]
     assert overall["reachable_with_tools"] > overall["in_first_context"]
     assert all(r["usd"] is not None and r["usd"] < 0.25 for r in data["scenarios"])
+
+
+def test_cluster_splits_a_cycle_over_three_nodes_and_times_both() -> None:
+    data = bench("cluster", "--checks", "60", "--rounds", "1", "--json", timeout=240)
+    one, many = data["one"], data["many"]
+    assert one["shares"] == {"node-0": 60}
+    assert sum(many["shares"].values()) == 60 and all(many["shares"].values())
+    assert one["not_ok"] == many["not_ok"] == 0
+    assert all(r["duplicates"] == 0 for r in one["rounds"] + many["rounds"])
+    assert set(data["ratio_many_vs_one"]) == {"cycle", "node_cycle", "evaluated"}

@@ -30,6 +30,7 @@ __all__ = [
 if TYPE_CHECKING:
     from daemon.ai.runner import AIResult
     from daemon.notify.delivery import DeliveryReport
+    from daemon.report.cluster import ClusterView
     from daemon.service.once import OnceReport
     from daemon.store.lease import Lease
 
@@ -132,6 +133,34 @@ def active_line(lease: Lease | None, now: datetime) -> str:
     )
 
 
+def members_blocks(view: ClusterView) -> list[Block]:
+    """Sharded mode: a row per member, and a line per listed location with no live member."""
+    from daemon.util.text import printable
+
+    rows = [
+        [
+            printable(m.node) + (" (active)" if m.node == view.leader else ""),
+            printable(m.location or "-"),
+            "live" if view.live(m) else "gone",
+            f"{format_duration(view.now - m.heartbeat_at)} ago",
+            str(m.owned),
+        ]
+        for m in view.members
+    ]
+    columns = [
+        Column("NODE"),
+        Column("LOCATION"),
+        Column("STATE"),
+        Column("HEARTBEAT", align="right"),
+        Column("CHECKS", align="right"),
+    ]
+    blocks: list[Block] = [BLANK, Table(columns, rows, empty="no members yet", indent=2)]
+    for where, checks in sorted(view.unstaffed.items()):
+        names = ", ".join(checks[:5]) + (f" and {len(checks) - 5} more" if len(checks) > 5 else "")
+        blocks.append(line(f"no live node in location {where}: {names} cannot run from there"))
+    return blocks
+
+
 def status_blocks(view: StatusView) -> list[Block]:
     rows = []
     for name in view.configured:
@@ -165,6 +194,7 @@ def status_blocks(view: StatusView) -> list[Block]:
     blocks: list[Block] = [
         line(daemon_line(view.holder, view.last_cycle)),
         *([line(active_line(*view.lease))] if view.lease is not None else []),
+        *(members_blocks(view.cluster) if view.cluster is not None else []),
         BLANK,
         Table(columns, rows, empty="no checks configured"),
         BLANK,

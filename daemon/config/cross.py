@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config.ai import ai_problems
+from daemon.config.cluster import cluster_problems
 from daemon.config.settings import (
     ALL_NOTIFY_EVENTS,
     NotifyTarget,
@@ -68,6 +69,7 @@ def cross_check(
     targets: dict[str, list[str]] = {t.name: list(t.events) for t in settings.notify}
     targets.update({name: list(ALL_NOTIFY_EVENTS) for name in absent.get("notify", ())})
     problems += sweep_problems(settings.sweeps, targets)
+    problems += cluster_problems(settings)
     return problems
 
 

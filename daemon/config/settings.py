@@ -29,6 +29,7 @@ from daemon.config.ai import (
     TriageSettings,
 )
 from daemon.config.checks import AnyCheck
+from daemon.config.cluster import ClusterSettings
 from daemon.config.maintenance import MaintenanceWindow
 from daemon.config.paths import default_state_dir
 from daemon.config.store import StoreSettings
@@ -472,6 +473,7 @@ class Settings(BaseSettings):
 
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notify: list[NotifyTarget] = Field(default_factory=list)

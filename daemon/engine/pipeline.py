@@ -265,8 +265,12 @@ class Pipeline:
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    async def record(self, results: list[CheckResult]) -> list[IncidentEvent]:
-        """Anomalies, incidents, triage, commit (one transaction), then escalation."""
+    async def record(
+        self, results: list[CheckResult], *, consumed: int | None = None
+    ) -> list[IncidentEvent]:
+        """Anomalies, incidents, triage, commit (one transaction), then escalation.
+        `consumed` (sharded mode): the results are stored already, by the nodes that ran
+        them; this is the id of the last, committed with the state as its cursor."""
         async with self._lock:
             state = await self.state()
             anomalies: list[Anomaly] = []
@@ -293,8 +297,13 @@ class Pipeline:
                 apply_triage(evaluation, report)
             skipped = await self._rca_preflight(evaluation, report)
             composed = [await self._compose(e, report, skipped) for e in evaluation.events]
+            if consumed is not None:
+                evaluation.state.results_cursor = consumed
             await self._commit(
-                results, evaluation, [m for m, _ in composed], [x for _, x in composed]
+                results if consumed is None else [],
+                evaluation,
+                [m for m, _ in composed],
+                [x for _, x in composed],
             )
             self._watch = evaluation.watch  # (a reminder pass leaves the checks alone)
             await self._record_skips(evaluation, skipped)

@@ -20,6 +20,7 @@ from daemon.models import (
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.engine.quiet import Quiet, Quietness
+    from daemon.report.cluster import ClusterView
     from daemon.store import Store
     from daemon.store.lease import Lease
 
@@ -40,6 +41,7 @@ class StatusView:
         holder: int | None = None,
         quiet: Quietness | None = None,
         lease: tuple[Lease | None, datetime] | None = None,
+        cluster: ClusterView | None = None,
     ) -> None:
         self.configured = configured
         self.last = last
@@ -50,6 +52,8 @@ class StatusView:
         self.quiet = quiet
         self.lease = lease
         """With a shared PostgreSQL store: the leader lease, and the database's time."""
+        self.cluster = cluster
+        """Sharded mode: the members and the locations without one."""
 
     @property
     def last_cycle(self) -> datetime | None:
@@ -86,6 +90,7 @@ def load_status(
     """The status as the store has it at `now` (`holder`: the daemon's pid, 0 unknown, None
     none), with the silences and maintenance windows in force then."""
     from daemon.engine.quiet import Quietness
+    from daemon.report.cluster import load_cluster
     from daemon.util.time import utcnow
 
     now = now or utcnow()
@@ -104,6 +109,7 @@ def load_status(
         holder=holder,
         quiet=quiet,
         lease=store.lease.current() if settings.store.url else None,
+        cluster=load_cluster(store, settings),
     )
 
 
@@ -128,6 +134,8 @@ def active_json(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
 
 
 def status_json(view: StatusView) -> dict[str, Any]:
+    from daemon.report.cluster import cluster_json
+
     last_cycle = view.last_cycle
     return {
         "daemon": {
@@ -136,6 +144,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
             "last_cycle_at": last_cycle.isoformat() if last_cycle else None,
         },
         **({"active": active_json(*view.lease)} if view.lease is not None else {}),
+        **({"cluster": cluster_json(view.cluster)} if view.cluster is not None else {}),
         "checks": {
             name: {
                 "status": worst_status(view.last[name]) if view.last.get(name) else None,

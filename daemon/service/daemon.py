@@ -106,6 +106,8 @@ class Service:
         self.reloads = 0
         self.leader: Any = None
         """The leader election (`daemon.service.leader.Leader`) with `[store] url`."""
+        self.shard: Any = None
+        """This node's membership (`daemon.service.cluster.ShardNode`) in sharded mode."""
         self.exit_code = 0
 
     @property
@@ -130,6 +132,8 @@ class Service:
                 await listener.wait_closed()
             if self.leader is not None:
                 await asyncio.to_thread(self.leader.close)
+            if self.shard is not None:
+                await asyncio.to_thread(self.shard.close)
 
     async def _serve(self) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -138,10 +142,12 @@ class Service:
             self.rt = rt
             self.desk = PingDesk(rt.store, self.now)  # a standby records pings too
             self.desk.apply(configured_tokens(rt.settings, secret_resolver()))
-            if not await self._lead(rt):
+            sharded = rt.settings.cluster.mode == "sharded"
+            if not await (self._join(rt) if sharded else self._lead(rt)):
                 return self.exit_code
-            await rt.pipeline.state()
-            await rt.pipeline.resume_investigations()
+            if not sharded:  # (sharded: loaded once this node holds the lease)
+                await rt.pipeline.state()
+                await rt.pipeline.resume_investigations()
             self.scheduler = AsyncIOScheduler(
                 timezone=UTC,
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -155,9 +161,86 @@ class Service:
             log.info("watchkeeper started", checks=len(self.settings.enabled_checks))
             await self.stop_event.wait()
             await self._shutdown(helpers)
+            if self.shard is not None:
+                await self.shard.drain(rt.pipeline, rt.store)
+                await asyncio.to_thread(self.shard.leave)
             if self.leader is not None:
                 await asyncio.to_thread(self.leader.release)
         return self.exit_code
+
+    async def _join(self, rt: Runtime) -> bool:
+        """Sharded mode: join the members (daemon.service.cluster), fence this store's writes
+        by the membership, and name the node and location in HTTP checks' User-Agent. The
+        leader lease is sought in the background (`_lead_shards`)."""
+        from daemon.config.cluster import node_name
+        from daemon.service.cluster import ShardNode, user_agent
+
+        store, location = rt.settings.store, rt.settings.cluster.location
+        assert store.url is not None  # (config validation: sharded needs [store] url)
+        password = await asyncio.to_thread(store.resolved_password)
+        node = node_name(store.node)
+        self.shard = ShardNode(
+            store.url, password, store.lease, node, location, lambda: self.settings
+        )
+        self._install_signals()
+        self.sd.ready()
+        self.sd.status(f"joining the cluster as {node}")
+        if not await self.shard.join(self.stop_event):
+            return False
+        rt.store.db.fence = self.shard.fence(rt.store)
+        rt.ctx.http.headers["User-Agent"] = user_agent(node, location)
+        return True
+
+    async def _lead_shards(self) -> None:
+        """Sharded mode: while running its share, seek the leader lease; once held, fence the
+        store by it and do the single-owner work: evaluate every node's results, notify,
+        remind, triage, investigate, sweep (the scheduled jobs check `_leads`)."""
+        from daemon.service.evaluator import Evaluator
+        from daemon.service.leader import election
+
+        rt, shard, store = self.runtime, self.shard, self.settings.store
+        self.leader = election(store, shard.password)
+        if not await self.leader.wait(self.stop_event):
+            return
+        rt.store.db.fence = self.leader.fence()
+        await rt.pipeline.state()
+        await rt.pipeline.resume_investigations()
+        evaluator = Evaluator(
+            rt.store,
+            rt.pipeline,
+            lambda: self.settings,
+            lambda: shard.members,
+            store.lease,
+            self.now,
+        )
+        await asyncio.gather(
+            rt.notifier.run(rt.wake, self.stop_event),
+            self.leader.keep(self.stop_event, self._deposed),
+            evaluator.run(self.stop_event),
+        )
+
+    @property
+    def _leads(self) -> bool:
+        """Whether this process does the single-owner work: always, unless sharded and not
+        (or not yet) the lease holder."""
+        return self.shard is None or (self.leader is not None and self.leader.active)
+
+    async def _run_now(self, names: list[str]) -> None:
+        """Checks this node just gained (their node left or died): start the interval ones
+        now rather than a whole interval late."""
+        specs = {spec.name: spec for spec in self.settings.enabled_checks}
+        due = [n for n in names if n in specs and not specs[n].cron]
+        if due:
+            span = min(self.settings.daemon.jitter.total_seconds(), 1.0)
+            await self.spread.start(due, span, self._check_job, self.stop_event)
+
+    async def _spread_mine(
+        self, names: list[str], span_s: float, job: Any, stop: asyncio.Event
+    ) -> None:
+        """An interval group's run, of this node's share of it (all of it unless sharded)."""
+        if self.shard is not None:
+            names = [name for name in names if self.shard.runs(name)]
+        await self.spread.start(names, span_s, job, stop)
 
     async def _lead(self, rt: Runtime) -> bool:
         """With `[store] url`: wait as a standby until this process holds the leader lease,
@@ -179,10 +262,16 @@ class Service:
         return True
 
     def _role(self) -> tuple[str, str] | None:
-        """This node and its role, with a leader election (for /metrics)."""
-        if self.leader is None:
-            return None
-        return self.leader.node, "active" if self.leader.active else "standby"
+        """This node and its role, with a leader election or in sharded mode (for /healthz and
+        /metrics): "active" holds the lease, "member" runs its share of a sharded cluster's
+        checks without it, "standby" waits to take over."""
+        if self.leader is not None and self.leader.active:
+            return self.leader.node, "active"
+        if self.shard is not None:
+            return self.shard.node, "member"
+        if self.leader is not None:
+            return self.leader.node, "standby"
+        return None
 
     def _deposed(self, why: str) -> None:
         from daemon.service.leader import DEPOSED_EXIT
@@ -196,10 +285,14 @@ class Service:
     def _start_helpers(self) -> list[asyncio.Task[Any]]:
         rt = self.runtime
         helpers: list[asyncio.Task[Any]] = [
-            asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)),
             asyncio.create_task(self._watchdog()),
             asyncio.create_task(self._heartbeat().run(self.stop_event)),
         ]
+        if self.shard is not None:  # the notifier and the lease come with leadership
+            helpers.append(asyncio.create_task(self.shard.keep(self.stop_event, self._run_now)))
+            helpers.append(asyncio.create_task(self._lead_shards()))
+            return helpers
+        helpers.append(asyncio.create_task(rt.notifier.run(rt.wake, self.stop_event)))
         if self.leader is not None:
             helpers.append(asyncio.create_task(self.leader.keep(self.stop_event, self._deposed)))
         return helpers
@@ -316,7 +409,7 @@ class Service:
         for interval, specs in groups.items():
             names = sorted(spec.name for spec in specs)
             self.scheduler.add_job(
-                self.spread.start,
+                self._spread_mine,
                 IntervalTrigger(seconds=interval, timezone=UTC),
                 args=[names, _jitter(specs[0], settings), self._check_job, self.stop_event],
                 id=f"checks:{interval:g}s",
@@ -349,6 +442,8 @@ class Service:
                 )
 
     async def _check_job(self, name: str) -> None:
+        if self.shard is not None and not self.shard.runs(name):
+            return  # another node's since the run was queued (or a cron check of another)
         task = asyncio.current_task()
         if task is not None:
             self.inflight.add(task)
@@ -358,7 +453,10 @@ class Service:
                 spec = self.settings.check(name)
                 pipeline = self.runtime.pipeline
                 results = await pipeline.run_checks([spec])
-                pipeline.submit(results)
+                if self.shard is not None:
+                    self.shard.submit(results, pipeline, self.runtime.store)
+                else:
+                    pipeline.submit(results)
         except KeyError:
             return  # removed by a reload while queued
         except Exception:
@@ -369,6 +467,8 @@ class Service:
                 self.inflight.discard(task)
 
     async def _remind(self) -> None:
+        if not self._leads:
+            return
         try:
             await self.runtime.pipeline.remind()
         except Exception:
@@ -377,6 +477,8 @@ class Service:
     async def _prune(self) -> None:
         """Rollups, retention and free pages (`Store.maintenance`), a short transaction a
         step on the store's thread, so cycles commit between the steps."""
+        if not self._leads:
+            return
         daemon = self.settings.daemon
         steps = self.runtime.store.maintenance(
             self.now(), daemon.retention, daemon.minute_rollups, daemon.hour_rollups
@@ -393,6 +495,8 @@ class Service:
 
     async def _digest(self) -> None:
         """The daily digest: deterministic figures, plus a `digest` model summary if usable."""
+        if not self._leads:
+            return
         try:
             rt = self.runtime
             await queue_digest(rt.settings, rt.store, rt.ai, self.now())
@@ -406,7 +510,7 @@ class Service:
 
         rt = self.runtime
         sweep = next((s for s in rt.settings.sweeps if s.name == name), None)
-        if sweep is None:
+        if sweep is None or not self._leads:
             return  # removed by a reload while queued
         task = asyncio.current_task()
         if task is not None:
@@ -466,9 +570,9 @@ class Service:
             "last_cycle": last.isoformat() if last else None,
             "open_incidents": self._open_incidents(),
         }
-        if self.leader is not None:
-            detail["role"] = "active" if self.leader.active else "standby"
-            detail["node"] = self.leader.node
+        role = self._role()
+        if role is not None:
+            detail["node"], detail["role"] = role
         if problems:
             detail["reason"] = "; ".join(problems)
         return HealthReport(healthy=not problems, detail=detail)
@@ -539,6 +643,8 @@ class Service:
         self.runtime.apply(new)
         if self.desk is not None:
             self.desk.apply(configured_tokens(new, secret_resolver()))
+        if self.shard is not None:  # the new checks are shared out before they are due
+            await self.shard.replan()
         if self.scheduler is not None:  # (a standby schedules nothing yet)
             self._schedule_all()
         self.reloads += 1

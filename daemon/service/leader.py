@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from daemon.errors import StateError
+from daemon.errors import ConfigError, ConfigProblem, StateError
 from daemon.store import Store
 from daemon.store.database import Fence
 from daemon.store.lease import Lease
@@ -188,6 +188,20 @@ async def lease_for_one_run(rt: Runtime) -> AsyncIterator[None]:
     if settings.url is None:
         yield
         return
+    if rt.settings.cluster.mode == "sharded":
+        # the members run the checks and the leader evaluates their stored results from a
+        # cursor: a cycle committed here would be evaluated again by the next leader
+        raise ConfigError(
+            "watchkeeper",
+            [
+                ConfigProblem(
+                    "cluster.mode",
+                    '"sharded": the members run the checks; this command commits a cycle of '
+                    "its own, so it runs only on a single node or an active/standby pair "
+                    "(`watchkeeper check NAME` without --record runs one check by hand)",
+                )
+            ],
+        )
     password = await asyncio.to_thread(settings.resolved_password)
     leader = election(settings, password)
     try:

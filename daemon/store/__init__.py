@@ -21,6 +21,7 @@ from daemon.store.heartbeats import Heartbeats
 from daemon.store.incidents import Incidents
 from daemon.store.lease import LeaderLease
 from daemon.store.ledger import Ledger, Routes
+from daemon.store.members import Members
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
 from daemon.store.rollups import HOUR, MINUTE, Rollups, floor_to
@@ -43,6 +44,7 @@ class Store:
         self.heartbeats = Heartbeats(db)
         self.lease = LeaderLease(db)
         self.capabilities = Capabilities(db)
+        self.members = Members(db)
 
     @classmethod
     def open(cls, state_dir: Path, url: str | None = None, password: str | None = None) -> Store:

@@ -190,6 +190,54 @@ class Results:
                 runs.append(Run(datetime.fromisoformat(started), status, evidence, 1))
         return runs
 
+    # -- sharded mode: every node stores its results, the leader evaluates them --------------
+
+    def add(self, results: list[CheckResult]) -> int:
+        """Store a node's results on their own (sharded mode; the leader evaluates them later,
+        `since`); returns the id of the last one stored (0: none)."""
+        with self.db.transaction() as conn:
+            insert_results(conn, results)
+            row = conn.execute("SELECT MAX(id) FROM check_results").fetchone()
+        return int(row[0] or 0)
+
+    def since(self, after: int, limit: int) -> list[tuple[int, CheckResult]]:
+        """Results stored after id `after`, oldest first, at most `limit`. Every write
+        transaction takes the database's one write lock (SQLite's, PostgreSQL's advisory lock)
+        before it inserts, so ids become visible in order: none can appear later below a
+        cursor already read past."""
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT * FROM check_results WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
+        return [(int(row["id"]), _result(row)) for row in rows]
+
+    def last_id(self) -> int:
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute("SELECT MAX(id) FROM check_results").fetchone()
+        return int(row[0] or 0)
+
+    def latest_from(self, check: str, locations: Collection[str]) -> dict[str, list[CheckResult]]:
+        """The latest run of `check` from each of `locations`: its results sharing that
+        location's newest started_at. Walks the (check, started_at) index from the newest row
+        back, which for a vantage check interleaving a few locations is a few rows each."""
+        found: dict[str, list[CheckResult]] = {}
+        with self.db.transaction(write=False) as conn:
+            for location in locations:
+                row = conn.execute(
+                    "SELECT started_at FROM check_results WHERE check_name = ? AND location = ? "
+                    "ORDER BY started_at DESC LIMIT 1",
+                    (check, location),
+                ).fetchone()
+                if row is None:
+                    continue
+                rows = conn.execute(
+                    "SELECT * FROM check_results WHERE check_name = ? AND location = ? "
+                    "AND started_at = ? ORDER BY id",
+                    (check, location, row[0]),
+                ).fetchall()
+                found[location] = [_result(r) for r in rows]
+        return found
+
     def prune(self, older_than: datetime) -> int:
         """Delete results started before `older_than`; returns how many."""
         return sum(self.prune_steps(older_than))
@@ -212,7 +260,7 @@ class Results:
 
 INSERT_RESULT = (
     "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
-    "evidence, values_json, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "evidence, values_json, labels_json, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -233,6 +281,7 @@ def insert_results(conn: sqlite3.Connection, results: list[CheckResult]) -> None
                 r.evidence,
                 dumps(r.values) if r.values else "{}",
                 dumps(r.labels) if r.labels else "{}",
+                r.location,
             )
             for r in results
         ],
@@ -249,6 +298,7 @@ def _result(row: sqlite3.Row) -> CheckResult:
         subject=row["subject"],
         values=json.loads(row["values_json"]),
         labels=json.loads(row["labels_json"]),
+        location=row["location"],
     )
 
 

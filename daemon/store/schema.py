@@ -23,6 +23,7 @@ repository that owns each:
   each generated ping token (never the token itself).
 - `leader_lease` (lease): which process of several sharing a PostgreSQL database is active,
   until when, and its fencing epoch.
+- `cluster_members` (members): the nodes of a sharded cluster, their location and heartbeat.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from pathlib import Path
 from daemon.errors import StateError
 from daemon.store.capabilities import MIGRATION as _V12
 from daemon.store.capabilities import MIGRATION_BASE_URL as _V13
-from daemon.store.rollups import MIGRATION as _V14
+from daemon.store.members import MIGRATION as _V14
+from daemon.store.rollups import MIGRATION as _V15
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -150,6 +152,7 @@ _MIGRATIONS: tuple[str, ...] = (
     _V12,
     _V13,
     _V14,
+    _V15,
 )
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""

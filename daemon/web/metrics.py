@@ -37,7 +37,7 @@ def exposition(
     cluster: tuple[str, str] | None = None,
 ) -> bytes:
     """The text format (0.0.4) of everything below, for one scrape. `cluster`: this node's
-    name and role ("active" or "standby") when several processes share the database."""
+    name and role ("active", "standby" or "member") when several processes share the database."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
@@ -118,10 +118,11 @@ class _Collector:
         yield leader
         roles = GaugeMetricFamily(
             "watchkeeper_cluster_role",
-            "This node's role: 1 for the one it has (active or standby), 0 for the other.",
+            "This node's role: 1 for the one it has (active, standby, or member: a sharded "
+            "node running its share without the lease), 0 for the others.",
             labels=["node", "role"],
         )
-        for name in ("active", "standby"):
+        for name in ("active", "standby", "member"):
             roles.add_metric([node, name], 1 if role == name else 0)
         yield roles
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -249,3 +250,22 @@ async def test_an_unread_body_gets_one_answer_and_the_connection_ends(probe: Pro
         await server.wait_closed()
     assert received.startswith(b"HTTP/1.1 413 ")
     assert received.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_sharded_node_without_the_lease_is_a_member_not_a_standby(tmp_path: Path) -> None:
+    """A sharded node runs its share of the checks while another holds the lease: /healthz and
+    /metrics call it a member; "standby" is for a node that runs nothing until it takes over."""
+    from types import SimpleNamespace
+
+    from daemon.config.settings import Settings
+    from daemon.service.daemon import Service
+
+    service = Service(tmp_path / "watchkeeper.toml", Settings())
+    assert service._role() is None  # one process alone: no role to tell
+    service.leader = SimpleNamespace(node="web-1", active=False)
+    assert service._role() == ("web-1", "standby")
+    service.shard = SimpleNamespace(node="web-1")
+    assert service._role() == ("web-1", "member")
+    service.leader.active = True
+    assert service._role() == ("web-1", "active")
+    assert service.health().detail["role"] == "active"

@@ -46,6 +46,7 @@ def test_a_standby_names_the_active_node_and_its_own_role(tmp_path: Path) -> Non
         assert scrape(body, "watchkeeper_cluster_role") == {
             (("node", "node-b"), ("role", "active")): 0.0,
             (("node", "node-b"), ("role", "standby")): 1.0,
+            (("node", "node-b"), ("role", "member")): 0.0,
         }
         store.lease.release("a:1:x", held.epoch)  # nobody active: no node has 1
         body = exposition(store, Settings(), None, cluster=("node-b", "standby"))
