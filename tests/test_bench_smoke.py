@@ -147,8 +147,24 @@ def test_scale_reseed_times_the_rebuild_against_restoring_snapshots() -> None:
     assert 1000 < z["snapshot_bytes_per_check"] < 20_000  # 300 samples, 1.5 windows a check
 
 
+def test_storage_reaches_a_steady_size_and_measures_every_tier() -> None:
+    data = bench(
+        "storage", "--checks", "20", "--hours", "9", "--rounds", "2", "--json", timeout=120
+    )
+    sim = data["simulate"]
+    assert [h["hour"] for h in sim["per_hour"]] == list(range(1, 10))
+    # at 09:00: raw from 07:00 (2 h), minutes 05:00-08:45 (4 h, rolled up 15 min late),
+    # hours 03:00-07:00 (6 h back; 08:00 has not closed)
+    assert sim["per_hour"][-1]["rows"] == {"raw": 20 * 120, "minute": 20 * 225, "hour": 20 * 5}
+    assert sim["steady_state"]["db_bytes"] and sim["steady_state"]["spread"] < 0.1
+    assert 0 < sim["bytes_per_bucket"] < sim["bytes_per_raw_result"]
+    assert set(sim["bytes_per_day"]) == {"raw", "minute", "hour"}
+    assert set(sim["longest_maintenance_transaction_s"]) >= {"rolled up", "results pruned"}
+    assert data["commit"]["us_per_result_statement"]["after"] > 0
+
+
 @pytest.mark.parametrize(
-    "name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale", "cluster"]
+    "name", ["cycle", "economy", "footprint", "uptime", "sweep", "scale", "cluster", "storage"]
 )
 def test_help_describes_the_bench(name: str) -> None:
     done = subprocess.run(

@@ -52,10 +52,11 @@ class Span:
 def spans(runs: Sequence[Run], period_s: float, until: datetime) -> list[Span]:
     """Status changes: each run stands until the next one, or for one period (at most until
     `until`) when the next is more than GAP_PERIODS periods away — that pause is a span of its
-    own. Evidence is the first run's of each span."""
-    period = timedelta(seconds=period_s)
+    own. Evidence is the first run's of each span. A rolled-up bucket (`Run.of`) stands for
+    its runs, and for at least its own length."""
     out: list[Span] = []
     for i, run in enumerate(runs):
+        period = timedelta(seconds=max(period_s, run.length_s))
         following = runs[i + 1].started_at if i + 1 < len(runs) else None
         if following is not None and following - run.started_at <= period * GAP_PERIODS:
             end = following
@@ -63,9 +64,9 @@ def spans(runs: Sequence[Run], period_s: float, until: datetime) -> list[Span]:
             end = min(run.started_at + period, max(until, run.started_at))
         last = out[-1] if out else None
         if last is not None and last.status == run.status and last.end == run.started_at:
-            last.end, last.runs = end, last.runs + 1
+            last.end, last.runs = end, last.runs + run.runs
         else:
-            out.append(Span(run.status, run.started_at, end, 1, run.evidence))
+            out.append(Span(run.status, run.started_at, end, run.runs, run.evidence))
         if following is not None and end < following:
             out.append(Span(NO_RESULTS, end, following, 0, ""))
     return out
@@ -87,6 +88,7 @@ def spans(runs: Sequence[Run], period_s: float, until: datetime) -> list[Span]:
 def history(name: str, since: str, last: int, config_path: Path | None, as_json: bool) -> None:
     """One check's status changes (with durations), incidents and latest results."""
     from daemon.models import parse_duration
+    from daemon.store.results import Run
     from daemon.util.time import utcnow
     from daemon.util.uptime import Figures, RunCounts, Target, Window
 
@@ -105,6 +107,7 @@ def history(name: str, since: str, last: int, config_path: Path | None, as_json:
     target = Target.of(spec)
     store = open_store(settings)
     try:
+        rolled = store.rollups.history(name, window.since, now)
         runs = store.results.runs(name, window.since, now)
         incidents = [
             i
@@ -115,10 +118,12 @@ def history(name: str, since: str, last: int, config_path: Path | None, as_json:
     finally:
         store.close()
     counts = RunCounts()
+    for bucket in rolled:  # before the raw results: their minute and hour rollups
+        counts = counts.plus(bucket.runs)
     for run in runs:
         counts = counts.add(run.status if run.status in ("ok", "degraded", "error") else "failing")
     figures = Figures.of(window, counts, target.period_s)
-    found = spans(runs, target.period_s, now)
+    found = spans([*(Run.of(b) for b in rolled), *runs], target.period_s, now)
     if as_json:
         emit_json(as_dict(target, figures, found, incidents, latest))
     else:

@@ -58,6 +58,18 @@ class DaemonSettings(_Strict):
     retention: Duration = Field(
         default=timedelta(days=14), description="How long check results are kept."
     )
+    minute_rollups: Duration = Field(
+        default=timedelta(days=35),
+        description="How long per-check minute aggregates of the results (runs by status, "
+        "latency p50/p95/p99/max) are kept: uptime and history read them once the raw "
+        "results are pruned. The default covers a 30-day SLO window and any calendar month "
+        "at minute resolution.",
+    )
+    hour_rollups: Duration = Field(
+        default=timedelta(days=400),
+        description="How long per-check hour aggregates are kept (the default: a year and a "
+        "month, for year-over-year figures).",
+    )
     max_concurrency: int = Field(
         default=32, ge=1, le=1000, description="Checks running at the same time, at most."
     )

@@ -476,16 +476,23 @@ class Service:
             log.exception("reminder pass failed")
 
     async def _prune(self) -> None:
+        """Rollups, retention and free pages (`Store.maintenance`), a short transaction a
+        step on the store's thread, so cycles commit between the steps."""
         if not self._leads:
             return
-        cutoff = self.now() - self.settings.daemon.retention
+        daemon = self.settings.daemon
+        steps = self.runtime.store.maintenance(
+            self.now(), daemon.retention, daemon.minute_rollups, daemon.hour_rollups
+        )
+        totals: dict[str, int] = {}
         try:
-            removed = await store_io(self.runtime.store.prune, cutoff)
+            while (step := await store_io(next, steps, None)) is not None:
+                totals[step[0]] = totals.get(step[0], 0) + step[1]
         except Exception:
             log.exception("pruning old results failed")
             return
-        if removed:
-            log.info("pruned old check results", removed=removed)
+        if any(totals.values()):
+            log.info("rolled up and pruned old check results", **_snake(totals))
 
     async def _save_baselines(self) -> None:
         """Snapshots of the baseline windows that changed (hourly and at a clean stop), so a
@@ -680,3 +687,7 @@ class Service:
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         log.info("watchkeeper stopped")
+
+
+def _snake(totals: dict[str, int]) -> dict[str, int]:
+    return {what.replace(" ", "_"): count for what, count in totals.items()}

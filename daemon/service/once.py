@@ -40,7 +40,9 @@ async def run_once(settings: Settings) -> OnceReport:
                 server.close()
                 await server.wait_closed()
         await rt.pipeline.wait_background(settings.escalation.timeout.total_seconds() + 10)
-        await store_io(rt.store.prune, utcnow() - settings.daemon.retention)
+        daemon = settings.daemon
+        keep = (daemon.retention, daemon.minute_rollups, daemon.hour_rollups)
+        await store_io(rt.store.maintain, utcnow(), *keep)
         delivery = await rt.notifier.deliver_due()
     return OnceReport(results, events, delivery)
 

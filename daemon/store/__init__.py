@@ -10,7 +10,8 @@ secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incident
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemon.store.capabilities import Capabilities
@@ -23,6 +24,7 @@ from daemon.store.ledger import Ledger, Routes
 from daemon.store.members import Members
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
+from daemon.store.rollups import HOUR, MINUTE, Rollups, floor_to
 from daemon.store.snapshots import Snapshots
 from daemon.store.sweeps import Sweeps
 
@@ -33,6 +35,7 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.results = Results(db)
+        self.rollups = Rollups(db)
         self.incidents = Incidents(db)
         self.outbox = Outbox(db)
         self.ledger = Ledger(db)
@@ -63,6 +66,36 @@ class Store:
     def prune(self, older_than: datetime) -> int:
         """Retention: check results and finished outbox rows older than `older_than`."""
         return self.results.prune(older_than) + self.outbox.prune(older_than)
+
+    def maintenance(
+        self, now: datetime, retention: timedelta, minutes: timedelta, hours: timedelta
+    ) -> Iterator[tuple[str, int]]:
+        """Keep the database the size its retention says, one short transaction a step
+        (`(what, rows)` each): roll up what closed, prune raw results after `retention` (at a
+        whole hour, and never a row not rolled up yet), minute buckets after `minutes`, hour
+        buckets after `hours`, finished outbox rows, then give free pages back (SQLite)."""
+        for written in self.rollups.steps(now):
+            yield "rolled up", written
+        marks = [m for m in self.rollups.marks().values() if m is not None]
+        keep_from = min([(now - retention).timestamp(), *marks])
+        raw_cutoff = datetime.fromtimestamp(floor_to(keep_from, HOUR), UTC)
+        for removed in self.results.prune_steps(raw_cutoff):
+            yield "results pruned", removed
+        for size, keep in ((MINUTE, minutes), (HOUR, hours)):
+            for removed in self.rollups.prune_steps(size, now - keep):
+                yield "buckets pruned", removed
+        yield "outbox pruned", self.outbox.prune(now - retention)
+        for released in self.db.vacuum_steps():
+            yield "pages released", released
+
+    def maintain(
+        self, now: datetime, retention: timedelta, minutes: timedelta, hours: timedelta
+    ) -> dict[str, int]:
+        """Every `maintenance` step at once: rows (or pages) per kind of step."""
+        totals: dict[str, int] = {}
+        for what, count in self.maintenance(now, retention, minutes, hours):
+            totals[what] = totals.get(what, 0) + count
+        return totals
 
     def close(self) -> None:
         self.db.close()

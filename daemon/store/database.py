@@ -21,6 +21,15 @@ from daemon.store.schema import configure, migrate
 from daemon.util.threads import DaemonPool
 
 DB_NAME = "watchkeeper.db"
+INCREMENTAL = 2
+"""`PRAGMA auto_vacuum` = INCREMENTAL (set in `schema.configure` before a new file's first
+table): pruning frees pages, `vacuum_steps` returns them to the file system a few at a time."""
+FREE_SLACK = 0.10
+"""Free pages kept for reuse, as a share of the file: an hour's pruning at a retention of a
+day or more frees less than this, and the next hour's rows would take them straight back."""
+VACUUM_STEP_PAGES = 1024
+"""Pages released a transaction (4 MB at SQLite's default page size)."""
+CONVERT_AT_OPEN_BYTES = 64 * 1024 * 1024
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -85,6 +94,7 @@ class Database:
                 os.chmod(path, 0o600)
             configure(conn)
             migrate(conn, path)
+            _incremental_vacuum_on(conn, path)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, sqlite3.Error | OSError):
@@ -100,6 +110,28 @@ class Database:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def vacuum_steps(self, pages: int = VACUUM_STEP_PAGES) -> Iterator[int]:
+        """Give the free pages beyond `FREE_SLACK` of the file back to the file system,
+        `pages` a transaction (`PRAGMA incremental_vacuum`; never a full VACUUM, which would
+        hold the write lock while it rewrites the whole file); yields pages released."""
+        while True:
+            with self._lock:
+                if self._conn is None:
+                    return
+                total, free, mode = (
+                    int(self._conn.execute(f"PRAGMA {name}").fetchone()[0])
+                    for name in ("page_count", "freelist_count", "auto_vacuum")
+                )
+                spare = free - int(total * FREE_SLACK)
+                if mode != INCREMENTAL or spare <= 0:
+                    return
+                step = min(pages, spare)
+                try:  # its own transaction: Python steps a PRAGMA once unless in a script
+                    self._conn.executescript(f"PRAGMA incremental_vacuum({step})")
+                except sqlite3.Error as exc:
+                    raise StateError(f"state database {self.path}: {exc}") from exc
+            yield step
 
     @contextmanager
     def transaction(
@@ -128,6 +160,17 @@ class Database:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StateError(f"state database {self.path}: {exc}") from exc
+
+
+def _incremental_vacuum_on(conn: sqlite3.Connection, path: Path) -> None:
+    """Databases created before auto_vacuum was set get it with a one-time VACUUM when they
+    are small enough for it to take about a second (it holds the write lock throughout);
+    a bigger one keeps reusing its free pages, and the README says how to convert it."""
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == INCREMENTAL:
+        return
+    if path.stat().st_size <= CONVERT_AT_OPEN_BYTES:
+        conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+        conn.execute("VACUUM")
 
 
 def rowid(cursor: sqlite3.Cursor) -> int:

@@ -102,6 +102,7 @@ def migration_to_postgres(script: str) -> list[str]:
     text = re.sub(r"\bINTEGER\b", "BIGINT", text)
     text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", text)
     text = re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', text)
+    text = re.sub(r"\)\s*WITHOUT\s+ROWID\b", ")", text)  # every PostgreSQL table is a heap
     statements = [part.strip() for part in text.split(";") if part.strip()]
     for table in ROWID_TABLES:
         if any(re.match(rf"CREATE TABLE {table}\b", s) for s in statements):

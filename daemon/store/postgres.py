@@ -163,6 +163,11 @@ class PostgresDatabase(Database):
                 self._pg.close()
                 self._pg = None
 
+    def vacuum_steps(self, pages: int = 0) -> Iterator[int]:
+        """Nothing to do: the server's autovacuum marks pruned rows' space for reuse in the
+        background (tables do not shrink on disk, nor grow at a steady retention)."""
+        return iter(())
+
     def interrupt(self) -> None:
         """Cut the connection from another thread (tests of a partitioned node)."""
         pg = self._pg

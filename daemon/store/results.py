@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from daemon.models import CheckResult
 from daemon.store.database import Database
+from daemon.store.rollups import PRUNE_BATCH, Bucket, rolled_counts, tiers
 from daemon.util.time import db_ts
 from daemon.util.uptime import RUN_RANK, RunCounts
 
@@ -42,6 +43,20 @@ class Run:
     status: str
     evidence: str
     results: int
+    runs: int = 1
+    """How many runs this stands for: 1, or a rollup bucket's (`Run.of`)."""
+    length_s: float = 0.0
+    """How long a rollup bucket lasts (0 for one run: it lasts the check's period)."""
+
+    @classmethod
+    def of(cls, bucket: Bucket) -> Run:
+        """A rollup bucket as one stretch of runs: its worst status, and its counts as the
+        evidence (a bucket keeps no result's text)."""
+        counts = bucket.runs
+        tally = [(getattr(counts, s), s) for s in reversed(_RANKED) if getattr(counts, s)]
+        status = tally[0][1] if tally else "ok"
+        evidence = "rolled up: " + ", ".join(f"{n:,} {s}" for n, s in tally)
+        return cls(bucket.start, status, evidence, bucket.results, counts.total, bucket.size_s)
 
 
 class Results:
@@ -105,10 +120,14 @@ class Results:
         return counts
 
     def oldest(self) -> datetime | None:
-        """When the oldest stored result started (retention prunes before it)."""
+        """Since when results are stored, raw or rolled up (retention prunes before it)."""
         with self.db.transaction(write=False) as conn:
-            row = conn.execute("SELECT MIN(started_at) FROM check_results").fetchone()
-        return None if row[0] is None else datetime.fromisoformat(row[0])
+            raw = conn.execute("SELECT MIN(started_at) FROM check_results").fetchone()[0]
+            rolled = conn.execute("SELECT MIN(start_s) FROM check_rollups").fetchone()[0]
+        found = [] if raw is None else [datetime.fromisoformat(raw)]
+        if rolled is not None:
+            found.append(datetime.fromtimestamp(int(rolled), UTC))
+        return min(found, default=None)
 
     def run_counts(
         self, since: Sequence[datetime], until: datetime, *, exact: Collection[str] = ()
@@ -135,6 +154,7 @@ class Results:
             totals = {row[0]: list(row[1:]) for row in rows}
             bad = _non_ok_runs(conn, lo, hi)
             runs = {name: _runs_of(conn, name, lo, hi) for name in exact if name in totals}
+            rolled = rolled_counts(conn, since, until, tiers(conn))
         counts: dict[str, list[RunCounts]] = {}
         for name, per_bound in totals.items():
             if name in runs:
@@ -146,6 +166,9 @@ class Results:
                 for started, rank in bad.get(name, []):
                     tallies = _tally(tallies, marks, started, rank, from_ok=True)
             counts[name] = tallies
+        for name, extra in rolled.items():
+            mine = counts.get(name, [RunCounts() for _ in marks])
+            counts[name] = [a.plus(b) for a, b in zip(mine, extra, strict=True)]
         return counts
 
     def runs(self, check: str, since: datetime, until: datetime) -> list[Run]:
@@ -221,18 +244,37 @@ class Results:
 
     def prune(self, older_than: datetime) -> int:
         """Delete results started before `older_than`; returns how many."""
-        with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "DELETE FROM check_results WHERE started_at < ?", (db_ts(older_than),)
-            )
-            return cursor.rowcount
+        return sum(self.prune_steps(older_than))
+
+    def prune_steps(self, older_than: datetime, batch: int = PRUNE_BATCH) -> Iterator[int]:
+        """`prune` a batch a transaction (an hour at 10,000 checks is 600,000 rows: one
+        DELETE would hold the write lock for seconds); yields rows deleted."""
+        cutoff = db_ts(older_than)
+        while True:
+            with self.db.transaction() as conn:
+                removed = conn.execute(
+                    "DELETE FROM check_results WHERE id IN (SELECT id FROM check_results "
+                    "WHERE started_at < ? ORDER BY started_at LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+            yield removed
+            if removed < batch:
+                return
+
+
+INSERT_RESULT = (
+    "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
+    "evidence, values_json, labels_json, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def insert_results(conn: sqlite3.Connection, results: list[CheckResult]) -> None:
-    """Part of a cycle's transaction (`Incidents.commit_cycle`)."""
+    """Part of a cycle's transaction (`Incidents.commit_cycle`): one prepared statement for
+    every row (executemany). Empty values and labels — most results' — are the constant
+    `{}`, not a JSON dump each."""
+    dumps = json.dumps
     conn.executemany(
-        "INSERT INTO check_results (check_name, status, started_at, latency_ms, subject, "
-        "evidence, values_json, labels_json, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_RESULT,
         [
             (
                 r.check,
@@ -241,8 +283,8 @@ def insert_results(conn: sqlite3.Connection, results: list[CheckResult]) -> None
                 r.latency_ms,
                 r.subject,
                 r.evidence,
-                json.dumps(r.values),
-                json.dumps(r.labels),
+                dumps(r.values) if r.values else "{}",
+                dumps(r.labels) if r.labels else "{}",
                 r.location,
             )
             for r in results

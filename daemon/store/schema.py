@@ -5,6 +5,9 @@ Timestamps are ISO-8601 UTC text with microseconds, so they sort as text. Tables
 repository that owns each:
 
 - `check_results` (results): one row per CheckResult; pruned after `daemon.retention`.
+- `check_rollups`, `rollup_marks` (rollups): per-check minute and hour aggregates of the
+  results, kept for `daemon.minute_rollups` / `daemon.hour_rollups`, and up to when each size
+  is rolled up (bucket starts are POSIX seconds, not text).
 - `engine_state`, `check_states`, `incidents`, `incident_events`, `investigations`
   (incidents): the engine's state as JSON (one row, without its per-check part), each check's
   engine state (one row a check, rewritten only when it changed), each incident and its
@@ -34,7 +37,8 @@ from daemon.errors import StateError
 from daemon.store.capabilities import MIGRATION as _V12
 from daemon.store.capabilities import MIGRATION_BASE_URL as _V13
 from daemon.store.members import MIGRATION as _V14
-from daemon.store.snapshots import MIGRATION as _V15
+from daemon.store.rollups import MIGRATION as _V15
+from daemon.store.snapshots import MIGRATION as _V16
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -152,6 +156,7 @@ _MIGRATIONS: tuple[str, ...] = (
     _V13,
     _V14,
     _V15,
+    _V16,
 )
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
@@ -161,6 +166,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 def configure(conn: sqlite3.Connection) -> None:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new file
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError(f"cannot switch to WAL journal mode (got {mode!r})")

@@ -59,6 +59,15 @@ class RunCounts:
     def add(self, status: str, runs: int = 1) -> RunCounts:
         return replace(self, **{status: getattr(self, status) + runs})
 
+    def plus(self, other: RunCounts) -> RunCounts:
+        """Both windows' runs together (raw results and rollups of adjacent periods)."""
+        return RunCounts(
+            self.ok + other.ok,
+            self.degraded + other.degraded,
+            self.error + other.error,
+            self.failing + other.failing,
+        )
+
 
 @dataclass(frozen=True)
 class Window:

@@ -160,3 +160,37 @@ def test_check_names_and_tags_complete_from_the_config(config: Path) -> None:
     assert complete("watchkeeper uptime ") == ["outage", "steady"]
     assert complete("watchkeeper uptime --tag p") == ["prod"]
     assert os.environ.get("WATCHKEEPER_CONFIG") != str(config)
+
+
+def test_history_and_uptime_beyond_raw_retention_read_the_rollups(tmp_path: Path) -> None:
+    """Results pruned after 2 days, but rolled up first: the outage 4 days ago still shows,
+    with its length and its runs, and uptime counts it."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[daemon]\nstate_dir = "state"\nretention = "2d"\nminute_rollups = "5d"\n\n'
+        '[[checks]]\nname = "steady"\ntype = "dns"\nhost = "localhost"\ninterval = "1m"\n',
+        encoding="utf-8",
+    )
+    statuses: list[Status] = ["ok"] * (7 * DAY)
+    for back in range(4 * DAY, 4 * DAY + 30):
+        statuses[-back] = "failing"
+    now = utcnow()
+    with Store.open(tmp_path / "state") as store:
+        write(store, runs("steady", now, statuses))
+        done = store.maintain(now, timedelta(days=2), timedelta(days=5), timedelta(days=400))
+        assert done["results pruned"] > 4 * DAY
+    history = wk("history", "steady", "--since", "6d", "--json", "--config", str(path))
+    assert history.returncode == 0, history.stderr
+    data = json.loads(history.stdout)
+    failing = [s for s in data["spans"] if s["status"] == "failing"]
+    assert [(s["runs"], s["duration_s"]) for s in failing] == [(30, 1800)]
+    assert failing[0]["evidence"] == "rolled up: 1 failing"  # a minute bucket's counts
+    runs_ = data["uptime"]["runs"]
+    assert runs_["failing"] == 30
+    # a bucket counts when it starts in the window: at most the first hour's is left out
+    assert 6 * DAY - 60 <= runs_["ok"] + runs_["failing"] <= 6 * DAY
+    uptime = json.loads(wk("uptime", "--json", "--config", str(path)).stdout)
+    week = uptime["checks"][0]["windows"]["7d"]
+    assert week["runs"]["failing"] == 30
+    ok = week["runs"]["ok"]
+    assert week["availability_pct"] == round(100 * ok / (ok + 30), 4)

@@ -146,6 +146,7 @@ def test_two_nodes_elect_through_a_kubernetes_lease_and_fail_over_on_kill_9(
         assert samples(url["b"], "watchkeeper_cluster_role") == {
             (("node", "node-b"), ("role", "active")): 0.0,
             (("node", "node-b"), ("role", "standby")): 1.0,
+            (("node", "node-b"), ("role", "member")): 0.0,
         }
         assert samples(url["a"], "watchkeeper_leader") == {(("node", "node-a"),): 1.0}
         assert (
