@@ -17,8 +17,14 @@ Three parts, each interleaved so that machine noise hits both sides alike:
   long delivery took).
 - `scheduler`: APScheduler with one interval job per check against one job per interval that
   spreads its checks over the interval (`loop.call_later`), no-op checks: CPU per run.
+- `reseed` (`bench/scale_reseed.py`): seconds from start to baselines ready at N checks with
+  full windows, rebuilt from stored results against restored from baseline snapshots (after a
+  clean stop, and after a crash with an hour of results to read after the snapshot), and the
+  snapshots' bytes a check and time to save.
 
-Run: `python -m bench.scale [--sizes 1000,5000,10000] [--rounds 2] [--json]`. The same file runs
+Run: `python -m bench.scale [--sizes 1000,5000,10000] [--rounds 2] [--json]`; the reseed part
+alone: `--parts reseed --reseed-sizes 1000,10000` (it is not in the default parts: it writes
+~2,000 results a check, 2.6 GB at 10,000 checks). The same file runs
 against an older checkout (no `daemon.engine.window`): it then injects the old deques.
 """
 
@@ -40,12 +46,16 @@ from typing import Any
 from bench._common import emit, isolate_this_process, loopback_http, machine, parser, quiet_logs
 from bench.scale_daemon import check_lines
 from bench.scale_daemon import render as render_daemon
+from bench.scale_reseed import render as render_reseed
+from bench.scale_reseed import reseed_part
 
 SIZES = (1000, 5000, 10000)
 TARGET_ENGINE_US = 50.0
 TARGET_RSS_MB = 300.0
 TARGET_CYCLE_RATIO = 1.2
 PARTS = ("baselines", "scheduler", "cycle", "daemon")
+EXTRA_PARTS = ("reseed",)
+"""Parts run only when named in `--parts`."""
 SPREAD_CYCLES = 60
 """A check interval's results split into this many cycles (one a second over a minute)."""
 
@@ -384,6 +394,10 @@ async def run(args: Any) -> dict[str, Any]:
                     daemon_part, ports, n, args.fail_share, args.daemon_s, args.daemon_interval
                 )
             )
+        data["reseed"] = [
+            reseed_part(n, args.reseed_rows, args.reseed_sample, Path(tmp))
+            for n in (args.reseed_sizes if "reseed" in args.parts else ())
+        ]
     data["sizes"], data["daemon"] = sizes, daemons
     targets: dict[str, Any] = {}
     if "baselines" in data:
@@ -411,6 +425,7 @@ def render(data: dict[str, Any]) -> str:
         lines += render_scheduler(data["scheduler"])
     lines += [render_size(z) for z in data["sizes"]]
     lines += [render_daemon(z) for z in data["daemon"]]
+    lines += [render_reseed(z) for z in data.get("reseed", [])]
     t = data["targets"]
     lines.append("")
     lines.append(
@@ -469,7 +484,12 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=10000, help="scheduler jobs")
     p.add_argument("--interval", type=float, default=10.0, help="scheduler interval, seconds")
     p.add_argument("--sched-seconds", type=float, default=10.0, help="measured per variant")
-    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ",".join(PARTS))
+    p.add_argument(
+        "--parts", default=",".join(PARTS), help="comma-separated: " + ",".join(PARTS + EXTRA_PARTS)
+    )
+    p.add_argument("--reseed-sizes", default="1000,10000", help="N for the reseed part")
+    p.add_argument("--reseed-rows", type=int, default=2000, help="stored results a check")
+    p.add_argument("--reseed-sample", type=int, default=1000, help="checks the rebuild is timed on")
     p.add_argument("--daemon-sizes", default="10000", help="N for `watchkeeper run`")
     p.add_argument("--fail-share", type=float, default=0.1, help="checks failing, daemon part")
     p.add_argument("--daemon-s", type=float, default=900.0, help="daemon part's time limit")
@@ -477,7 +497,8 @@ def main() -> None:
     args = p.parse_args()
     args.sizes = tuple(sorted(int(x) for x in args.sizes.split(",") if x.strip()))
     args.daemon_sizes = tuple(sorted(int(x) for x in args.daemon_sizes.split(",") if x.strip()))
-    args.parts = set(args.parts.split(",")) & set(PARTS)
+    args.reseed_sizes = tuple(sorted(int(x) for x in args.reseed_sizes.split(",") if x.strip()))
+    args.parts = set(args.parts.split(",")) & set(PARTS + EXTRA_PARTS)
     isolate_this_process()
     quiet_logs()
     data = asyncio.run(run(args))

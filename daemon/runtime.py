@@ -54,7 +54,12 @@ def secret_resolver() -> Callable[[str], str]:
 def make_baselines(settings: Settings, store: Store) -> Baselines | None:
     if not settings.baselines.enabled:
         return None
-    return Baselines(BaselinePolicy.from_settings(settings.baselines), store.results.figures)
+    return Baselines(
+        BaselinePolicy.from_settings(settings.baselines),
+        store.results.figures,
+        snapshots=store.snapshots.read,
+        tail=store.results.figures,
+    )
 
 
 @dataclass

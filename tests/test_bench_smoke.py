@@ -133,6 +133,21 @@ def test_scale_compares_baselines_scheduler_and_cycles_in_one_run() -> None:
     assert run["outbox"].get("delivered", 0) >= 4 and run["exit_code"] == 0
 
 
+def test_scale_reseed_times_the_rebuild_against_restoring_snapshots() -> None:
+    data = bench(
+        "scale",
+        *("--parts", "reseed", "--reseed-sizes", "30", "--reseed-rows", "300"),
+        *("--reseed-sample", "10", "--json"),
+        timeout=180,
+    )
+    (z,) = data["reseed"]
+    assert z["n"] == 30 and z["windows"] == 45  # half the checks carry connect_ms too
+    assert z["restored_equal_rebuilt"] and z["before_sampled_checks"] == 10
+    assert z["before_ms_per_check"] > 0 and z["after_clean_ms_per_check"] > 0
+    assert z["after_crash_ms_per_check"] > 0  # 60 results a check read after the snapshot
+    assert 1000 < z["snapshot_bytes_per_check"] < 20_000  # 300 samples, 1.5 windows a check
+
+
 def test_storage_reaches_a_steady_size_and_measures_every_tier() -> None:
     data = bench(
         "storage", "--checks", "20", "--hours", "9", "--rounds", "2", "--json", timeout=120

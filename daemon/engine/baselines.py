@@ -6,16 +6,22 @@ into `degraded`; it never touches a result the rules already judged, and it does
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import structlog
+
 from daemon.config.settings import BaselineSettings
+from daemon.engine.snapshots import Figure, ReadSnapshots, Restored, Snapshot, pack, restorable
 from daemon.engine.window import TICKS, Window
 from daemon.models import CheckResult
+
+log = structlog.get_logger(__name__)
 
 LATENCY = "latency_ms"
 MEDIAN_PREFIX = "baseline_median_"
@@ -49,6 +55,10 @@ class Sample(Protocol):
     def latency_ms(self) -> float | None: ...
     @property
     def values(self) -> Mapping[str, object]: ...
+
+
+ReadTail = Callable[[str, int, datetime], Sequence[Sample]]
+"""A check's latest `limit` stored results started after a time, newest first."""
 
 
 @dataclass(frozen=True)
@@ -215,10 +225,21 @@ class Baselines:
     """
 
     def __init__(
-        self, policy: BaselinePolicy, load: Callable[[str, int], Sequence[Sample]]
+        self,
+        policy: BaselinePolicy,
+        load: Callable[[str, int], Sequence[Sample]],
+        *,
+        snapshots: ReadSnapshots | None = None,
+        tail: ReadTail | None = None,
     ) -> None:
         self.policy = policy
         self._load = load
+        self._snapshots = snapshots if tail is not None else None
+        self._tail = tail
+        self._covers: dict[str, datetime] = {}
+        """Per check, the start of the newest result given to its windows."""
+        self._changed: set[str] = set()
+        """Checks whose windows took samples since their snapshot was last saved."""
         self._loaded: set[str] = set()
         self._windows: dict[Key, Window] = {}
         self._limit = -math.inf
@@ -242,6 +263,11 @@ class Baselines:
         found: list[Anomaly] = []
         # Each result's figures read once, for judging and feeding alike.
         figured = [(r, list(metrics(r)) if r.status == "ok" else []) for r in results]
+        covers = self._covers
+        for result in results:
+            newest = covers.get(result.check)
+            if newest is None or result.started_at > newest:
+                covers[result.check] = result.started_at
         for result, figures in figured:
             anomalies = self._judge(result, figures) if figures else []
             found += anomalies
@@ -260,9 +286,32 @@ class Baselines:
             if r.check not in self._loaded:
                 first = earliest.get(r.check)
                 earliest[r.check] = r.started_at if first is None else min(first, r.started_at)
+        restored = self._restore(list(earliest)) if self._snapshots and earliest else {}
         for check, before in earliest.items():
-            self._seed(check, cutoff, before)
+            found = restored.get(check)
+            if found is None:
+                self._seed(check, cutoff, before, self._load(check, self.policy.max_samples))
+            else:
+                self._catch_up(check, found, cutoff, before)
             self._loaded.add(check)  # after the load: a store error retries next cycle
+
+    def snapshots(self, limit: int) -> list[Snapshot]:
+        """Up to `limit` checks whose windows changed since they were last saved, packed
+        (they stay "changed" until `saved` is told they were stored)."""
+        chosen = set(itertools.islice(self._changed, limit))
+        grouped: dict[str, dict[Figure, Window]] = {check: {} for check in chosen}
+        for (check, subject, metric), window in self._windows.items():
+            if check in grouped:
+                grouped[check][(subject, metric)] = window
+        return [
+            (check, self._covers[check], pack(windows))
+            for check, windows in grouped.items()
+            if check in self._covers
+        ]
+
+    def saved(self, checks: Iterable[str]) -> None:
+        """These checks' snapshots are stored: they are not written again until they change."""
+        self._changed.difference_update(checks)
 
     def history(self, check: str, subject: str | None, metric: str) -> list[float]:
         """The figures currently in one window, oldest first."""
@@ -283,8 +332,44 @@ class Baselines:
                 anomalies.append(anomaly)
         return anomalies
 
-    def _seed(self, check: str, cutoff: datetime, before: datetime) -> None:
-        rows = self._load(check, self.policy.max_samples)
+    def _restore(self, checks: list[str]) -> dict[str, Restored]:
+        """The stored snapshots of `checks` that this configuration can use. One that is
+        unreadable, of another format or of another window length or capacity is skipped (its
+        check is rebuilt from results), with one log line for the lot."""
+        assert self._snapshots is not None
+        stored = self._snapshots(checks)
+        usable, refused = restorable(stored, self.policy.max_samples, self._tick_s)
+        if refused:
+            check, why = next(iter(refused.items()))
+            log.warning(
+                "baseline snapshots not usable: rebuilding those checks' windows from results",
+                checks=len(refused),
+                example=check,
+                why=why,
+            )
+        return usable
+
+    def _catch_up(
+        self,
+        check: str,
+        found: Restored,
+        cutoff: datetime,
+        before: datetime,
+    ) -> None:
+        """Restore a check's windows from its snapshot, then feed the results stored after
+        what it covers (none after a clean stop; up to an hour's after a crash). When those
+        alone fill `max_samples` rows, the snapshot adds nothing: rebuilt from them."""
+        covers, windows = found
+        limit = self.policy.max_samples
+        rows = self._tail(check, limit, covers) if self._tail is not None else []
+        if len(rows) < limit:
+            for (subject, metric), window in windows.items():
+                self._windows[(check, subject, metric)] = window
+            self._covers[check] = covers
+        self._seed(check, cutoff, before, rows)
+
+    def _seed(self, check: str, cutoff: datetime, before: datetime, rows: Sequence[Sample]) -> None:
+        """Feed stored rows (newest first) to a check's windows: built at once when new."""
         series: dict[Key, tuple[list[float], list[float]]] = {}
         for row in reversed(rows):  # newest first from the store
             # Rows this module degraded were ok in substance: same choice as for live results.
@@ -298,6 +383,11 @@ class Baselines:
                     values, times = series.setdefault((row.check, row.subject, metric), ([], []))
                     values.append(value)
                     times.append(at)
+        if rows:
+            newest = max(rows[0].started_at, self._covers.get(check, rows[0].started_at))
+            self._covers[check] = min(newest, before)  # (only rows before it were fed)
+        if series:
+            self._changed.add(check)
         capacity = self.policy.max_samples
         for key, (values, times) in series.items():
             window = self._windows.get(key)
@@ -310,6 +400,7 @@ class Baselines:
     def _feed(self, result: CheckResult, figures: list[tuple[str, float]]) -> None:
         """Add the figures of a result `_judge` just read (so its windows are pruned)."""
         at = result.started_at.timestamp()
+        self._changed.add(result.check)
         for metric, value in figures:
             key = (result.check, result.subject, metric)
             window = self._windows.get(key)

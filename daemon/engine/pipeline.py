@@ -52,6 +52,8 @@ ESCALATING = ("opened", "changed", "released")
 """Events after which an incident may be investigated (never while its paging is held)."""
 TIMEOUT_GRACE_S = 2.0
 """Checks enforce their own timeout; the pipeline cancels them only this much later."""
+SNAPSHOT_BATCH = 200
+"""Checks' baseline snapshots written a transaction (~20 KB each with full windows)."""
 
 
 async def run_check(spec: CheckSpec, ctx: CheckContext) -> list[CheckResult]:
@@ -510,6 +512,27 @@ class Pipeline:
         state = await self.state()
         for incident in list(state.incidents.values()):
             self.spawn(self._maybe_investigate(incident, None))
+
+    async def save_baselines(self, batch: int = SNAPSHOT_BATCH) -> int:
+        """Store the snapshots of the baseline windows that changed since they were last
+        saved, `batch` checks a transaction, the cycle lock released between batches (a cycle
+        waits for one batch at most); then drop snapshots whose samples have all aged out.
+        Returns how many checks were saved. At a clean stop and hourly (the daemon)."""
+        saved = 0
+        while True:
+            async with self._lock:
+                baselines = self.baselines
+                if baselines is None:
+                    return saved
+                rows = baselines.snapshots(batch)
+                if not rows:
+                    break
+                await store_io(self.store.snapshots.write, rows, self.now())
+                baselines.saved(check for check, _, _ in rows)
+            saved += len(rows)
+        if saved:  # (a node that evaluates nothing, e.g. a sharded member, writes nothing)
+            await store_io(self.store.snapshots.prune, self.now() - baselines.policy.window)
+        return saved
 
     async def wait_background(self, timeout_s: float) -> None:
         """Let investigations (and pending flushes) finish, at most `timeout_s`."""

@@ -22,6 +22,9 @@ doubles for good (`exact`): such metrics are rare, and exact windows stay correc
 from __future__ import annotations
 
 import math
+import struct
+import sys
+import zlib
 from array import array
 from bisect import bisect_left, insort
 from collections.abc import Sequence
@@ -244,3 +247,83 @@ def _deviations(
     next_low = m - table[index[split - 1 - i]] if i < below else _INF
     next_high = table[index[split + j]] - m if j < above else _INF
     return max(last_low, last_high), min(next_low, next_high)
+
+
+# -- snapshots: a window as bytes and back, exactly -------------------------------------------
+
+FORMAT = 1
+"""Version byte of `dump`'s bytes. Bump it whenever the layout or `daemon.engine.codes`' scale
+changes: `load` refuses any other version, and the caller rebuilds the window from results."""
+_HEAD = struct.Struct("<BBIdqIII")
+"""version, kind (0 codes, 1 doubles), capacity, tick_s, base tick, samples, runs, CRC-32."""
+_KINDS = {"H": 0, "d": 1}
+
+
+class SnapshotError(ValueError):
+    """Bytes that are not a window this code can restore: corrupt, truncated, of another
+    format version, or of another window configuration (capacity, tick)."""
+
+
+def dump(window: Window) -> bytes:
+    """The window as bytes: samples oldest first (the ring unrolled) and sorted, tick runs and
+    counts, base tick, and whether it holds codes or plain doubles. Little-endian, with a
+    CRC-32 of the payload so a damaged row is refused rather than restored wrong."""
+    head = window._head
+    values = window._values[head:] + window._values[:head] if head else window._values
+    payload = b"".join(_le(a) for a in (values, window._sorted, window._ticks, window._counts))
+    kind = _KINDS[values.typecode]
+    return (
+        _HEAD.pack(
+            FORMAT,
+            kind,
+            window.capacity,
+            window.tick_s,
+            window._base,
+            len(values),
+            len(window._ticks),
+            zlib.crc32(payload),
+        )
+        + payload
+    )
+
+
+def load(data: bytes, capacity: int, tick_s: float) -> Window:
+    """The window `dump` wrote, exactly, if it was written for this `capacity` and `tick_s`
+    (a window of another length has other ticks: it must be rebuilt); else SnapshotError."""
+    if len(data) < _HEAD.size:
+        raise SnapshotError("truncated window header")
+    version, kind, cap, tick, base, n, runs, crc = _HEAD.unpack_from(data)
+    if version != FORMAT:
+        raise SnapshotError(f"window format {version}, this release reads {FORMAT}")
+    if cap != capacity or tick != tick_s:
+        raise SnapshotError("window configuration changed (capacity or length)")
+    if kind not in (0, 1) or n > capacity:
+        raise SnapshotError("inconsistent window header")
+    typecode = "H" if kind == 0 else "d"
+    size = array(typecode).itemsize
+    payload = memoryview(data)[_HEAD.size :]
+    if len(payload) != 2 * n * size + runs * 6 or zlib.crc32(payload) != crc:
+        raise SnapshotError("window bytes damaged (length or checksum)")
+    parts, offset = [], 0
+    for code, count in ((typecode, n), (typecode, n), ("I", runs), ("H", runs)):
+        part = array(code)
+        end = offset + count * part.itemsize
+        part.frombytes(payload[offset:end])
+        if sys.byteorder == "big":
+            part.byteswap()
+        parts.append(part)
+        offset = end
+    if sum(parts[3]) != n:
+        raise SnapshotError("window tick counts do not add up to its samples")
+    window = Window(capacity, tick_s)
+    window._values, window._sorted, window._ticks, window._counts = parts
+    window._base = base
+    return window
+
+
+def _le(a: array[Any]) -> bytes:
+    """An array's items as little-endian bytes, whatever this machine's byte order."""
+    if sys.byteorder == "big":
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()

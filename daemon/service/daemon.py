@@ -420,6 +420,7 @@ class Service:
         self.scheduler.add_job(self._beat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
         self.scheduler.add_job(self._remind, "interval", seconds=REMINDER_TICK_S, id="reminders")
         self.scheduler.add_job(self._prune, "interval", hours=1, id="prune")
+        self.scheduler.add_job(self._save_baselines, "interval", hours=1, id="baseline-snapshots")
         if settings.digest.enabled:
             from zoneinfo import ZoneInfo
 
@@ -492,6 +493,19 @@ class Service:
             return
         if any(totals.values()):
             log.info("rolled up and pruned old check results", **_snake(totals))
+
+    async def _save_baselines(self) -> None:
+        """Snapshots of the baseline windows that changed (hourly and at a clean stop), so a
+        restart restores them and reads only the results stored after them."""
+        started = time.monotonic()
+        try:
+            saved = await self.runtime.pipeline.save_baselines()
+        except Exception:
+            log.exception("saving baseline snapshots failed")
+            return
+        if saved:
+            seconds = round(time.monotonic() - started, 3)
+            log.info("saved baseline snapshots", checks=saved, seconds=seconds)
 
     async def _digest(self) -> None:
         """The daily digest: deterministic figures, plus a `digest` model summary if usable."""
@@ -668,6 +682,7 @@ class Service:
         self.scheduler.shutdown(wait=False)
         if self.rt is not None:  # record what ran; let investigations finish, briefly
             await self.rt.pipeline.wait_background(min(drain, 10.0))
+            await self._save_baselines()
         for helper in helpers:
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)

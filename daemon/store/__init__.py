@@ -1,8 +1,8 @@
 """The state: one SQLite database (`database`), or one PostgreSQL database (`postgres`)
 shared by several processes, and a repository per concern over it —
 results, incidents, outbox, ledger (+ routes), sweeps, controls (acknowledgements and
-silences), heartbeats — plus the one-daemon-per-directory lock and `backup`, a consistent copy
-taken while the daemon runs.
+silences), heartbeats, baseline snapshots — plus the one-daemon-per-directory lock and
+`backup`, a consistent copy taken while the daemon runs.
 
 Imports only `daemon.models`, `daemon.errors` and `daemon.util`; never the network, never a
 secret value. `Store` is the face: `Store.open(state_dir)`, then `store.incidents.get(42)`.
@@ -25,6 +25,7 @@ from daemon.store.members import Members
 from daemon.store.outbox import Outbox
 from daemon.store.results import Results
 from daemon.store.rollups import HOUR, MINUTE, Rollups, floor_to
+from daemon.store.snapshots import Snapshots
 from daemon.store.sweeps import Sweeps
 
 
@@ -45,6 +46,7 @@ class Store:
         self.lease = LeaderLease(db)
         self.capabilities = Capabilities(db)
         self.members = Members(db)
+        self.snapshots = Snapshots(db)
 
     @classmethod
     def open(cls, state_dir: Path, url: str | None = None, password: str | None = None) -> Store:

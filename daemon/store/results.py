@@ -86,15 +86,19 @@ class Results:
             ).fetchall()
         return [_result(row) for row in rows]
 
-    def figures(self, check: str, limit: int) -> list[Figures]:
-        """The latest `limit` results of `check`, newest first, with only what baselines read:
-        seeding 10,000 checks' windows at start-up reads millions of rows, so no model is
-        built and neither evidence nor labels are read."""
+    def figures(self, check: str, limit: int, after: datetime | None = None) -> list[Figures]:
+        """The latest `limit` results of `check` (started after `after`, if given: what a
+        restored baseline snapshot does not cover), newest first, with only what baselines
+        read: seeding 10,000 checks' windows at start-up reads millions of rows, so no model
+        is built and neither evidence nor labels are read."""
+        since = "" if after is None else "AND started_at > ? "
+        params = (check, limit) if after is None else (check, db_ts(after), limit)
         with self.db.transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT status, started_at, subject, latency_ms, values_json FROM check_results "
-                "WHERE check_name = ? ORDER BY started_at DESC, id DESC LIMIT ?",
-                (check, limit),
+                "SELECT status, started_at, subject, latency_ms, values_json "  # noqa: S608
+                f"FROM check_results WHERE check_name = ? {since}"
+                "ORDER BY started_at DESC, id DESC LIMIT ?",
+                params,
             ).fetchall()
         parse, loads = datetime.fromisoformat, json.loads
         return [

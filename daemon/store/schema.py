@@ -24,6 +24,8 @@ repository that owns each:
 - `leader_lease` (lease): which process of several sharing a PostgreSQL database is active,
   until when, and its fencing epoch.
 - `cluster_members` (members): the nodes of a sharded cluster, their location and heartbeat.
+- `baseline_snapshots` (snapshots): each check's baseline windows as bytes and the newest
+  result they cover, so a restart restores them instead of re-reading every check's results.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from daemon.store.capabilities import MIGRATION as _V12
 from daemon.store.capabilities import MIGRATION_BASE_URL as _V13
 from daemon.store.members import MIGRATION as _V14
 from daemon.store.rollups import MIGRATION as _V15
+from daemon.store.snapshots import MIGRATION as _V16
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -153,6 +156,7 @@ _MIGRATIONS: tuple[str, ...] = (
     _V13,
     _V14,
     _V15,
+    _V16,
 )
 """`_MIGRATIONS[n]` takes the schema from version n to n + 1: `;`-separated statements, run in
 one transaction together with the `user_version` bump. Append; never edit a shipped one."""
