@@ -83,7 +83,7 @@ class Estate:
     def _answer(self, name: str) -> tuple[str, dict[str, str], float]:
         if name == "session-cache":
             if self.mode == "slow":
-                return "200 OK", {"status": "ok", "evictions_per_s": "4100"}, 0.6
+                return "200 OK", {"status": "ok", "evictions_per_s": "4100"}, 1.5
             if self.mode == "down":
                 return (
                     "503 Service Unavailable",
@@ -143,7 +143,7 @@ type = "http"
 url = "http://127.0.0.1:{p["session-cache"]}/health"
 json_path = "status"
 json_equals = "ok"
-max_latency = "300ms"
+max_latency = "1s"
 timeout = "3s"
 severity = "high"
 failure_threshold = 1
