@@ -346,7 +346,8 @@ async def collect(caller: Caller, scope: Scope) -> Snapshot:
         from kubernetes import client
 
         nodes = client.CoreV1Api(caller.api).list_node
-        calls.append(("nodes", caller.run(Request("nodes", cluster_scoped=True), nodes)))
+        request = Request("nodes", cluster_scoped=True, avoid="set nodes = false")
+        calls.append(("nodes", caller.run(request, nodes)))
     outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
 
     snapshot = Snapshot(nodes=[] if scope.nodes else None)

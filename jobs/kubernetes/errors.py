@@ -43,6 +43,9 @@ class Request:
     group: str = ""
     verb: str = "list"
     cluster_scoped: bool = False
+    avoid: str = ""
+    """The setting that skips this call, offered beside the grant when it is forbidden (the
+    `kubernetes` check's `nodes = false`); empty where none exists (a sweep's node list)."""
 
     def __str__(self) -> str:
         if self.cluster_scoped:
@@ -139,8 +142,8 @@ def describe_forbidden(message: str, request: Request) -> str:
     else:
         where = "" if request.cluster_scoped else " in all namespaces"
         grant = f"grant {verb} on {what} with a ClusterRole and ClusterRoleBinding"
-    if request.resource == "nodes":
-        grant += ", or set nodes = false"
+    if request.avoid:
+        grant += f", or {request.avoid}"
     elif not namespace and not request.cluster_scoped:
         grant += ", or list the namespaces to watch in `namespaces`"
     return f"forbidden: cannot {verb} {what}{where} (RBAC{as_user}): {grant}"

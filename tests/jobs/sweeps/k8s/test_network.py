@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from daemon.models import Finding, Severity
-from jobs.sweeps.base import KubernetesScope, SweepContext
+from jobs.sweeps.base import CollectError, KubernetesScope, SweepContext
 from jobs.sweeps.k8s.network import RULES
 from tests.jobs.sweeps.k8s.conftest import run_rule
 from tests.peers.kubernetes import (
@@ -137,3 +137,16 @@ async def test_load_balancer_node_ports_are_a_low_side_door(
 async def test_node_ports_on_private_nodes_pass(cluster: FakeCluster, sweep: SweepContext) -> None:
     cluster.add(*nodes(None, "10.20.0.7", "203.0.113.9"), node_port_service("web"))
     assert await evaluate(sweep, "k8s.service.nodeport_public") == []
+
+
+async def test_a_forbidden_node_list_asks_for_the_grant_not_a_check_option(
+    cluster: FakeCluster, sweep: SweepContext
+) -> None:
+    """The `kubernetes` check can skip its node list (`nodes = false`); a sweep cannot, so its
+    403 names the grant alone — advice the sweep's config could not follow is no advice."""
+    cluster.forbid("nodes")
+    with pytest.raises(CollectError) as caught:
+        await evaluate(sweep, "k8s.service.nodeport_public")
+    message = str(caught.value)
+    assert "cannot list nodes" in message
+    assert message.endswith("grant list on nodes with a ClusterRole and ClusterRoleBinding")
