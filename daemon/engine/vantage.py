@@ -19,11 +19,15 @@ I/O, no clock reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from daemon.models import STATUS_RANK, CheckResult, Status, format_duration, worst_status
+
+if TYPE_CHECKING:
+    from jobs.base import CheckSpec
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,21 @@ def verdict(
         values={"locations_not_ok": len(failing), "locations_voting": len(votes)},
         labels={"quorum": str(quorum)},
     )
+
+
+def fresh_for(spec: CheckSpec, term: timedelta) -> timedelta:
+    """How long a location's result still votes: two of its runs (a late one is not a dead
+    one), its timeout, and one term for a takeover within its location."""
+    period = spec.interval or timedelta(seconds=60)
+    return 2 * period + spec.timeout + term
+
+
+def vantages(
+    spec: CheckSpec, latest: Mapping[str, Sequence[CheckResult]], staffed: Collection[str]
+) -> list[Vantage]:
+    """What is known of each of the check's locations: its latest run (`latest`, by
+    location) and whether a live member is there (`staffed`: the live members' locations)."""
+    return [Vantage(where, latest.get(where, []), where in staffed) for where in spec.locations]
 
 
 def unreachable(vantages: Sequence[Vantage], quorum: int) -> list[str]:

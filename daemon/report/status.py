@@ -100,17 +100,44 @@ def load_status(
         {spec.name: spec.tags for spec in settings.checks},
         now,
     )
+    cluster = load_cluster(store, settings)
     return StatusView(
         [c.name for c in settings.checks],
-        store.results.latest(),
+        _with_verdicts(store, settings, store.results.latest(), cluster),
         store.incidents.recent(include_resolved=False),
         store.outbox.counts(),
         engine=store.incidents.engine_state(),
         holder=holder,
         quiet=quiet,
         lease=store.lease.current() if settings.store.url else None,
-        cluster=load_cluster(store, settings),
+        cluster=cluster,
     )
+
+
+def _with_verdicts(
+    store: Store,
+    settings: Settings,
+    latest: dict[str, list[CheckResult]],
+    cluster: ClusterView | None,
+) -> dict[str, list[CheckResult]]:
+    """The latest results, a vantage check's replaced by its quorum's verdict as the leader
+    judges it (`daemon.engine.vantage`): its newest row is one location's view, and showing
+    one location failing as the check failing is the false alarm quorums exist to prevent.
+    A check whose quorum cannot be reached keeps its raw rows (the cluster section names the
+    locations without a node)."""
+    if cluster is None:
+        return latest
+    from daemon.engine.vantage import fresh_for, vantages, verdict
+
+    staffed = {m.location for m in cluster.members if cluster.live(m) and m.location}
+    for spec in settings.enabled_checks:
+        if not spec.locations:
+            continue
+        seen = vantages(spec, store.results.latest_from(spec.name, spec.locations), staffed)
+        judged = verdict(spec.name, seen, spec.needed, cluster.now, fresh_for(spec, cluster.term))
+        if judged is not None:
+            latest[spec.name] = [judged]
+    return latest
 
 
 def _held_json(quiet: Quiet | None) -> dict[str, str] | None:

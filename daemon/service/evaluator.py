@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from daemon.engine.vantage import Vantage, unreachable, verdict
+from daemon.engine.vantage import fresh_for, unreachable, vantages, verdict
 from daemon.errors import StateError
 from daemon.models import CheckResult
 from daemon.store.database import store_io
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from daemon.config.settings import Settings
     from daemon.engine.pipeline import Pipeline
     from daemon.store import Store
-    from jobs.base import CheckSpec
 
 log = structlog.get_logger(__name__)
 
@@ -47,13 +46,6 @@ BATCH = 1000
 """Results evaluated in one cycle at most (a backlog after a takeover is several cycles):
 a cycle's engine work runs on the event loop, and a long one would delay the lease renewal
 of a busy leader."""
-
-
-def fresh_for(spec: CheckSpec, term: timedelta) -> timedelta:
-    """How long a location's result still votes: two of its runs (a late one is not a dead
-    one), its timeout, and one term for a takeover within its location."""
-    period = spec.interval or timedelta(seconds=60)
-    return 2 * period + spec.timeout + term
 
 
 class Evaluator:
@@ -116,15 +108,13 @@ class Evaluator:
         touched = sorted({r.check for r in results if r.check in vantage})
         if not touched:
             return results
-        staffed = {m.location for m in self.members()}
+        staffed = {m.location for m in self.members() if m.location}
         now = self.now()
         verdicts = []
         for name in touched:
             spec = vantage[name]
             latest = await store_io(self.store.results.latest_from, name, spec.locations)
-            seen = [
-                Vantage(where, latest.get(where, []), where in staffed) for where in spec.locations
-            ]
+            seen = vantages(spec, latest, staffed)
             judged = verdict(name, seen, spec.needed, now, fresh_for(spec, self.term))
             if judged is not None:
                 verdicts.append(judged)
